@@ -1,0 +1,96 @@
+/**
+ * Instance and job lifecycles as explicit transition tables.
+ *
+ * Instance: launching → warming → ready → claimed → starting → busy → recycling → terminated,
+ * with retiring → terminated reachable from any live state and a claimed instance released back to
+ * ready when it was never started. Job: queued → provisioned → running → completed, where a runner
+ * provided for one job may be taken by another (GitHub binds runners to labels, not to jobs), so a
+ * job can go queued → running directly, and provisioned → queued when its runner is lost.
+ *
+ * Every state change in the store is checked against these tables before it is written; the store's
+ * conditional write (state and version) then decides races. An illegal transition is a programming
+ * fault, never an expected outcome, so it throws.
+ */
+
+export const instanceStates = [
+  'launching',
+  'warming',
+  'ready',
+  'claimed',
+  'starting',
+  'busy',
+  'recycling',
+  'retiring',
+  'terminated',
+] as const;
+export type InstanceState = (typeof instanceStates)[number];
+
+const instanceTransitions: { readonly [S in InstanceState]: readonly InstanceState[] } = {
+  // An instance launched for the pool boots once to warm up, then powers itself off.
+  launching: ['warming', 'starting', 'retiring', 'terminated'],
+  warming: ['ready', 'retiring', 'terminated'],
+  ready: ['claimed', 'retiring', 'terminated'],
+  // Released: a claim whose StartInstances was never accepted goes back to the pool untouched.
+  claimed: ['starting', 'ready', 'retiring', 'terminated'],
+  starting: ['busy', 'recycling', 'retiring', 'terminated'],
+  busy: ['recycling', 'retiring', 'terminated'],
+  recycling: ['terminated'],
+  retiring: ['terminated'],
+  terminated: [],
+};
+
+export const jobStates = ['waiting', 'queued', 'provisioned', 'running', 'completed'] as const;
+export type JobState = (typeof jobStates)[number];
+
+const jobTransitions: { readonly [S in JobState]: readonly JobState[] } = {
+  // `waiting`: held by an environment protection rule; GitHub sends `queued` once approved.
+  waiting: ['queued', 'running', 'completed'],
+  queued: ['provisioned', 'running', 'completed'],
+  provisioned: ['queued', 'running', 'completed'],
+  running: ['completed'],
+  completed: [],
+};
+
+export class IllegalTransitionError extends Error {
+  override readonly name = 'IllegalTransitionError';
+  constructor(
+    readonly entity: 'instance' | 'job',
+    readonly from: string,
+    readonly to: string,
+  ) {
+    super(`illegal ${entity} transition ${from} → ${to}`);
+  }
+}
+
+export function canTransitionInstance(from: InstanceState, to: InstanceState): boolean {
+  return instanceTransitions[from].includes(to);
+}
+
+export function assertInstanceTransition(from: InstanceState, to: InstanceState): void {
+  if (!canTransitionInstance(from, to)) throw new IllegalTransitionError('instance', from, to);
+}
+
+export function canTransitionJob(from: JobState, to: JobState): boolean {
+  return jobTransitions[from].includes(to);
+}
+
+export function assertJobTransition(from: JobState, to: JobState): void {
+  if (!canTransitionJob(from, to)) throw new IllegalTransitionError('job', from, to);
+}
+
+/** Instances that count towards the warm pool: they are, or will become, claimable. */
+export const poolCapacityStates: readonly InstanceState[] = ['launching', 'warming', 'ready'];
+/** Instances provided to a job and not yet gone. */
+export const servingStates: readonly InstanceState[] = ['claimed', 'starting', 'busy'];
+/** Instances on their way out. */
+export const leavingStates: readonly InstanceState[] = ['recycling', 'retiring'];
+export const liveInstanceStates: readonly InstanceState[] = instanceStates.filter((s) => s !== 'terminated');
+
+/** Job order used to tolerate out-of-order deliveries: an event never moves a job backwards. */
+export const jobProgress: { readonly [S in JobState]: number } = {
+  waiting: 0,
+  queued: 1,
+  provisioned: 2,
+  running: 3,
+  completed: 4,
+};

@@ -1,0 +1,215 @@
+/**
+ * The pool configuration: one JSON document (an SSM parameter in AWS) read by the webhook handler, the
+ * pool tuner, the reconciler and the CLI through this one schema. Validation reports every problem at
+ * once, each naming the pool and the field, and a rejected document never replaces the last good one.
+ */
+import { z } from 'zod';
+
+const weekdays = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export type Weekday = (typeof weekdays)[number];
+
+const clockTime = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'must be a 24-hour time "HH:MM"' });
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const windowSchema = z
+  .object({
+    days: z.array(z.enum(weekdays)).min(1, { message: 'must name at least one day' }),
+    from: clockTime,
+    to: clockTime,
+    timezone: z.string().refine(isTimeZone, { message: 'is not an IANA time zone (e.g. "Europe/Paris")' }),
+    size: z.number().int().min(0),
+  })
+  .strict()
+  .refine((w) => w.from !== w.to, {
+    message: '"from" and "to" are equal: the window would be empty',
+    path: ['to'],
+  });
+
+// Graviton families carry a `g` after the generation (m7g, c7gn, t4g, r8g); the rest are x86.
+const gravitonFamily = /^[a-z]+\d+g[a-z]*$/;
+export function architectureOfType(instanceType: string): 'x64' | 'arm64' {
+  const family = instanceType.split('.')[0] ?? '';
+  return gravitonFamily.test(family) ? 'arm64' : 'x64';
+}
+
+const poolSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, {
+      message: 'must be 1-32 lowercase letters, digits or dashes, starting with a letter or digit',
+    }),
+    labels: z
+      .array(z.string().min(1).max(100))
+      .min(1, { message: 'must list at least one label' })
+      .max(20, { message: 'GitHub allows at most 20 labels on a runner' }),
+    architecture: z.enum(['x64', 'arm64']),
+    instanceTypes: z
+      .array(z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { message: 'is not an EC2 instance type' }))
+      .min(1, { message: 'must list at least one instance type' }),
+    subnets: z
+      .array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { message: 'is not a subnet id' }))
+      .min(1, { message: 'must list at least one subnet' }),
+    volumeSizeGb: z.number().int().min(8).max(16_384).default(30),
+    defaultSize: z.number().int().min(0),
+    maximum: z.number().int().min(0).max(1_000),
+    schedule: z.array(windowSchema).default([]),
+    fallback: z
+      .object({
+        resize: z.boolean().default(true),
+        spot: z.boolean().default(true),
+        onDemand: z.boolean().default(true),
+        /** Re-run a job whose spot instance was interrupted, once, on on-demand capacity. */
+        rerunInterrupted: z.boolean().default(true),
+      })
+      .strict()
+      .default({ resize: true, spot: true, onDemand: true, rerunInterrupted: true }),
+    /** Learn the target from past demand by hour of week: target = max(schedule, forecast). */
+    forecast: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Share of the hour-of-week's past peak demand to keep warm. */
+        quantile: z.number().min(0).max(1).default(0.9),
+        /** Weeks of history to learn from. */
+        weeks: z.number().int().min(1).max(12).default(4),
+      })
+      .strict()
+      .default({ enabled: false, quantile: 0.9, weeks: 4 }),
+    /** Container images the agent pre-pulls while warming. */
+    prePullImages: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+const settingsSchema = z
+  .object({
+    /** Claimed or started instances whose runner has taken no job after this long are released. */
+    claimTimeoutSeconds: z.number().int().min(30).default(600),
+    /** A job still without a runner after this long is provisioned again by the reconciler. */
+    pendingJobSeconds: z.number().int().min(5).default(60),
+    /** An instance still launching or warming after this long is retired. */
+    warmupTimeoutSeconds: z.number().int().min(60).default(1_200),
+    /** Instances unknown to the store are terminated once older than this (launches in flight are not). */
+    orphanGraceSeconds: z.number().int().min(60).default(600),
+    /** Outdated instances replaced per tuner run and pool. */
+    rollBatchSize: z.number().int().min(1).max(50).default(2),
+    /** Instances launched per tuner run and pool (EC2's RunInstances bucket refills at 2/s). */
+    launchBatchSize: z.number().int().min(1).max(100).default(20),
+  })
+  .strict();
+
+export const poolsConfigSchema = z
+  .object({
+    pools: z.array(poolSchema),
+    settings: settingsSchema.default(settingsSchema.parse({})),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seenNames = new Set<string>();
+    const seenLabelSets = new Map<string, string>();
+    config.pools.forEach((pool, i) => {
+      const at = (...path: (string | number)[]) => ['pools', i, ...path];
+      const issue = (message: string, path: (string | number)[]) =>
+        ctx.addIssue({ code: 'custom', message, path: at(...path) });
+
+      if (seenNames.has(pool.name)) issue('is used by another pool', ['name']);
+      seenNames.add(pool.name);
+
+      const labelKey = normalizedLabels(pool.labels).sort().join(',');
+      const twin = seenLabelSets.get(labelKey);
+      if (twin !== undefined)
+        issue(`serves the same labels as pool "${twin}", so jobs could not tell them apart`, ['labels']);
+      else seenLabelSets.set(labelKey, pool.name);
+
+      if (pool.defaultSize > pool.maximum)
+        issue(`${pool.defaultSize} is over its maximum ${pool.maximum}`, ['defaultSize']);
+      pool.schedule.forEach((window, w) => {
+        if (window.size > pool.maximum)
+          issue(`${window.size} is over its maximum ${pool.maximum}`, ['schedule', w, 'size']);
+      });
+      pool.instanceTypes.forEach((type, t) => {
+        const arch = architectureOfType(type);
+        if (arch !== pool.architecture)
+          issue(`${type} is ${arch}, the pool is ${pool.architecture}`, ['instanceTypes', t]);
+      });
+      if (new Set(pool.instanceTypes).size !== pool.instanceTypes.length)
+        issue('lists a type twice', ['instanceTypes']);
+      if (new Set(pool.subnets).size !== pool.subnets.length) issue('lists a subnet twice', ['subnets']);
+    });
+  });
+
+export type PoolsConfig = z.infer<typeof poolsConfigSchema>;
+export type PoolConfig = PoolsConfig['pools'][number];
+export type ScheduleWindow = PoolConfig['schedule'][number];
+export type Settings = PoolsConfig['settings'];
+
+/** GitHub compares labels case-insensitively. */
+export function normalizedLabels(labels: readonly string[]): string[] {
+  return labels.map((l) => l.trim().toLowerCase());
+}
+
+export type ConfigValidation = { ok: true; config: PoolsConfig } | { ok: false; problems: string[] };
+
+/** Validates a parsed document, reporting every problem as `path: message`. */
+export function validatePoolsConfig(document: unknown): ConfigValidation {
+  const result = poolsConfigSchema.safeParse(document);
+  if (result.success) return { ok: true, config: result.data };
+  return {
+    ok: false,
+    problems: result.error.issues.map(
+      (issue) =>
+        `${describePath(document, issue.path)}: ${issue.message}${describeGiven(document, issue.path)}`,
+    ),
+  };
+}
+
+/** Parses and validates JSON text; malformed JSON is one problem like any other. */
+export function parsePoolsConfig(text: string): ConfigValidation {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, problems: [`(root): not valid JSON (${(error as Error).message})`] };
+  }
+  return validatePoolsConfig(document);
+}
+
+export class InvalidPoolConfigError extends Error {
+  override readonly name = 'InvalidPoolConfigError';
+  constructor(
+    readonly problems: readonly string[],
+    options?: ErrorOptions,
+  ) {
+    super(`invalid pool config:\n  ${problems.join('\n  ')}`, options);
+  }
+}
+
+/** `pool "linux-x64": schedule[0].size` rather than `pools.0.schedule.0.size`. */
+function describePath(document: unknown, path: readonly PropertyKey[]): string {
+  const fields = (keys: readonly PropertyKey[]) =>
+    keys.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i === 0 ? '' : '.'}${String(k)}`)).join('');
+  if (path[0] === 'pools' && typeof path[1] === 'number') {
+    const pools = (document as { pools?: unknown[] }).pools;
+    const name = (pools?.[path[1]] as { name?: unknown } | undefined)?.name;
+    const pool = typeof name === 'string' ? `pool "${name}"` : `pools[${path[1]}]`;
+    return path.length > 2 ? `${pool}: ${fields(path.slice(2))}` : pool;
+  }
+  return path.length > 0 ? fields(path) : '(root)';
+}
+
+function describeGiven(document: unknown, path: readonly PropertyKey[]): string {
+  let value: unknown = document;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return '';
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  if (value === undefined || typeof value === 'object') return '';
+  return ` (given ${JSON.stringify(value)})`;
+}

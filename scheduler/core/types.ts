@@ -1,0 +1,117 @@
+/**
+ * Domain records. Times are epoch milliseconds from the Clock port; GitHub job ids are numbers.
+ * Records carry a `version` that every conditional write checks and bumps.
+ */
+import type { InstanceState, JobState } from './lifecycle.js';
+
+export type Architecture = 'x64' | 'arm64';
+export type Market = 'on-demand' | 'spot';
+
+/** Where a job's runner came from, in ladder order. */
+export type RunnerSource = 'pool' | 'pool-resized' | 'spot' | 'on-demand';
+
+/**
+ * `pool`: a warm-pool instance (on-demand, stoppable) that warms up and waits stopped.
+ * `ephemeral`: a one-shot fallback launch (spot or on-demand) that serves one job and is terminated.
+ */
+export type InstanceRole = 'pool' | 'ephemeral';
+
+export interface InstanceRecord {
+  readonly id: string;
+  readonly pool: string;
+  readonly state: InstanceState;
+  readonly version: number;
+  readonly role: InstanceRole;
+  readonly market: Market;
+  readonly instanceType: string;
+  readonly subnetId: string;
+  readonly availabilityZone: string;
+  /** Fingerprint of what the instance was built from (image, launch template version, type). */
+  readonly spec: string;
+  readonly launchedAt: number;
+  readonly stateChangedAt: number;
+  /** The job this instance was provided for (GitHub may hand its runner a different job). */
+  readonly provisionedFor?: number;
+  /** The job the runner on it actually took, from `in_progress`. */
+  readonly servingJob?: number;
+  readonly runnerName?: string;
+  readonly runnerId?: number;
+  /** When StartInstances was accepted; absent while only claimed. */
+  readonly startIssuedAt?: number;
+  /** Last start refused for capacity, used to prefer other zones. */
+  readonly capacityErrorAt?: number;
+  /** Marked by a spot interruption warning. */
+  readonly interruptedAt?: number;
+  readonly reason?: string;
+  /** Epoch seconds after which the store may expire a terminated record. */
+  readonly expiresAt?: number;
+}
+
+export type LadderStep = 'pool' | 'pool-other-zone' | 'pool-resized' | 'spot' | 'on-demand' | 'pending';
+
+export interface LadderAttempt {
+  readonly step: LadderStep;
+  readonly at: number;
+  readonly outcome: 'ok' | 'empty' | 'lost-race' | 'capacity' | 'failed' | 'skipped' | 'out-of-time';
+  readonly instanceId?: string;
+  readonly instanceType?: string;
+  readonly detail?: string;
+}
+
+export interface Repository {
+  readonly owner: string;
+  readonly name: string;
+}
+
+/** Latency phases, epoch ms. `createdAt` is GitHub's; the rest are ours or GitHub's as named. */
+export interface JobPhases {
+  readonly createdAt?: number;
+  readonly receivedAt?: number;
+  readonly claimedAt?: number;
+  readonly startIssuedAt?: number;
+  readonly instanceRunningAt?: number;
+  readonly inProgressAt?: number;
+  readonly completedAt?: number;
+}
+
+export interface JobRecord {
+  readonly id: number;
+  readonly runId: number;
+  readonly repository: Repository;
+  readonly labels: readonly string[];
+  /** The pool serving these labels, or absent when none does (the job is recorded and ignored). */
+  readonly pool?: string;
+  readonly state: JobState;
+  readonly version: number;
+  readonly phases: JobPhases;
+  readonly source?: RunnerSource;
+  /** The instance provided for this job; GitHub may run another job on it. */
+  readonly provisionedInstance?: string;
+  /** The runner that took this job, from `in_progress`. */
+  readonly runnerName?: string;
+  readonly instanceId?: string;
+  readonly conclusion?: string;
+  readonly attempts: readonly LadderAttempt[];
+  /** How many times the reconciler has provided a runner again for this job. */
+  readonly reprovisions: number;
+  /** Delivery ids seen for this job, for idempotency on redelivery. */
+  readonly deliveries: readonly string[];
+  readonly updatedAt: number;
+  readonly expiresAt?: number;
+}
+
+/** A workflow_job webhook reduced to what the core needs. */
+export interface WorkflowJobEvent {
+  readonly deliveryId: string;
+  readonly action: 'queued' | 'waiting' | 'in_progress' | 'completed';
+  readonly jobId: number;
+  readonly runId: number;
+  readonly repository: Repository;
+  readonly labels: readonly string[];
+  readonly createdAt?: number;
+  readonly startedAt?: number;
+  readonly completedAt?: number;
+  readonly runnerName?: string;
+  readonly runnerId?: number;
+  readonly conclusion?: string;
+}

@@ -1,0 +1,4 @@
+/** Clock: the core's only source of time, in epoch milliseconds. */
+export interface Clock {
+  now(): number;
+}

@@ -1,0 +1,74 @@
+/**
+ * Compute: EC2 as the core sees it. Expected refusals (no capacity, wrong state) are outcomes;
+ * throttling is retried inside the adapter; anything else is a ComputeError.
+ */
+import type { PoolConfig } from '../core/pool-config.js';
+import type { Market } from '../core/types.js';
+
+export interface LaunchedInstance {
+  readonly id: string;
+  readonly instanceType: string;
+  readonly subnetId: string;
+  readonly availabilityZone: string;
+  readonly market: Market;
+  readonly spec: string;
+  readonly launchedAt: number;
+}
+
+export type StartOutcome =
+  | { kind: 'started' }
+  | { kind: 'insufficient-capacity'; message: string }
+  | { kind: 'incorrect-state'; message: string }
+  | { kind: 'not-found' };
+
+export type ChangeTypeOutcome =
+  | { kind: 'changed' }
+  | { kind: 'incorrect-state'; message: string }
+  | { kind: 'not-found' };
+
+export type LaunchOutcome =
+  | { kind: 'launched'; instances: LaunchedInstance[] }
+  | { kind: 'insufficient-capacity'; message: string };
+
+export interface PoolLaunchRequest {
+  readonly pool: PoolConfig;
+  readonly count: number;
+  /** Subnets to spread over, in preference order (the core balances zones). */
+  readonly subnetIds: readonly string[];
+  /** Makes a retried call idempotent: the same token never launches twice. */
+  readonly clientToken: string;
+}
+
+export interface EphemeralLaunchRequest {
+  readonly pool: PoolConfig;
+  readonly market: Market;
+  readonly clientToken: string;
+}
+
+/** A project instance as EC2 reports it, for the reconciler. */
+export interface ObservedInstance {
+  readonly id: string;
+  readonly pool: string | undefined;
+  readonly state: 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
+  readonly launchedAt: number;
+  readonly instanceType: string;
+}
+
+export interface Compute {
+  /** Launches stoppable on-demand instances that warm up and power off into the pool. */
+  launchForPool(request: PoolLaunchRequest): Promise<LaunchOutcome>;
+  /** One one-shot instance (spot via an instant fleet across types × subnets, or on-demand). */
+  launchEphemeral(request: EphemeralLaunchRequest): Promise<LaunchOutcome>;
+  start(instanceId: string): Promise<StartOutcome>;
+  /** Changes a stopped instance's type. */
+  changeType(instanceId: string, instanceType: string): Promise<ChangeTypeOutcome>;
+  terminate(instanceIds: readonly string[]): Promise<void>;
+  /** The spec fingerprint new instances of this pool get now (image, template version, type). */
+  currentSpec(pool: PoolConfig, instanceType: string): Promise<string>;
+  /** Every instance tagged as the project's, in any state but long-terminated. */
+  listInstances(): Promise<ObservedInstance[]>;
+}
+
+export class ComputeError extends Error {
+  override readonly name = 'ComputeError';
+}

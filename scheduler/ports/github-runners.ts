@@ -1,0 +1,69 @@
+/**
+ * GitHubRunners: the GitHub side of a runner's life, through a GitHub App installation.
+ * Transient failures (5xx, rate limits) are retried inside the adapter; what remains is a GitHubError.
+ */
+import type { Repository } from '../core/types.js';
+
+/** Where runners register: the organization (in a runner group) or the job's repository. */
+export type RunnerScope =
+  | { readonly kind: 'org'; readonly org: string; readonly runnerGroup?: string }
+  | { readonly kind: 'repo'; readonly repository: Repository };
+
+export interface JitConfig {
+  readonly runnerId: number;
+  /** Secret: handed to one instance, never logged, never stored by the control plane. */
+  readonly encodedJitConfig: string;
+}
+
+export interface RegisteredRunner {
+  readonly id: number;
+  readonly name: string;
+  readonly status: 'online' | 'offline';
+  readonly busy: boolean;
+}
+
+export interface GitHubJob {
+  readonly id: number;
+  readonly runId: number;
+  readonly status: 'queued' | 'in_progress' | 'completed' | 'waiting' | 'pending' | 'requested';
+  readonly conclusion: string | null;
+  readonly runnerName: string | null;
+  readonly labels: readonly string[];
+}
+
+export interface HookDelivery {
+  readonly id: number;
+  readonly guid: string;
+  readonly deliveredAt: number;
+  readonly event: string;
+  readonly action: string | null;
+  readonly statusCode: number;
+  readonly redelivery: boolean;
+}
+
+export interface GitHubRunners {
+  createJitConfig(
+    scope: RunnerScope,
+    request: { runnerName: string; labels: readonly string[] },
+  ): Promise<JitConfig>;
+  deleteRunner(scope: RunnerScope, runnerId: number): Promise<'deleted' | 'not-found'>;
+  /** Runners whose name starts with the prefix. */
+  listRunners(scope: RunnerScope, namePrefix: string): Promise<RegisteredRunner[]>;
+  getJob(repository: Repository, jobId: number): Promise<GitHubJob | undefined>;
+  /** Re-runs one job of a workflow run (after a spot interruption). */
+  rerunJob(repository: Repository, jobId: number): Promise<void>;
+  /** The App's webhook deliveries, newest first, down to `since` (epoch ms). */
+  listDeliveries(since: number): Promise<HookDelivery[]>;
+  redeliver(deliveryId: number): Promise<void>;
+}
+
+export class GitHubError extends Error {
+  override readonly name = 'GitHubError';
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}

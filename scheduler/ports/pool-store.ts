@@ -1,0 +1,65 @@
+/**
+ * PoolStore: instance and job records. Every state change is one conditional write on one item,
+ * checked against the expected state and version; losing that check is an expected outcome
+ * (`conflict`), returned as a value. No transactions: none are needed.
+ */
+import type { InstanceState, JobState } from '../core/lifecycle.js';
+import type { InstanceRecord, JobRecord } from '../core/types.js';
+
+export type WriteResult<T> = { kind: 'ok'; record: T } | { kind: 'conflict' } | { kind: 'not-found' };
+
+/** Fields a transition may set; `undefined` is not allowed, use `clear` to remove an attribute. */
+export type InstancePatch = Partial<
+  Omit<InstanceRecord, 'id' | 'pool' | 'state' | 'version' | 'role' | 'launchedAt'>
+>;
+export type JobPatch = Partial<
+  Omit<JobRecord, 'id' | 'state' | 'version' | 'attempts' | 'deliveries' | 'phases'>
+> & {
+  readonly phases?: Partial<JobRecord['phases']>;
+};
+
+export interface InstanceTransition {
+  readonly id: string;
+  readonly from: InstanceState;
+  readonly expectedVersion: number;
+  readonly to: InstanceState;
+  readonly patch?: InstancePatch;
+  /** Attributes to remove, e.g. the claim of a released instance. */
+  readonly clear?: readonly (keyof InstancePatch)[];
+}
+
+export interface JobUpdate {
+  readonly id: number;
+  readonly expectedVersion: number;
+  /** Absent: the state stays as it is (phases or attempts only). */
+  readonly to?: JobState;
+  readonly patch?: JobPatch;
+  /** Appended to the job's ladder attempts. */
+  readonly attempts?: JobRecord['attempts'];
+  /** Recorded so a redelivery of the same delivery is recognised. */
+  readonly deliveryId?: string;
+}
+
+export interface PoolStore {
+  /** Creates an instance record; `exists` when one with that id is already there. */
+  putInstance(record: InstanceRecord): Promise<'created' | 'exists'>;
+  getInstance(id: string): Promise<InstanceRecord | undefined>;
+  transitionInstance(t: InstanceTransition): Promise<WriteResult<InstanceRecord>>;
+  /** Up to `limit` ready instances of a pool (an index query, not a scan). */
+  listReady(pool: string, limit: number): Promise<InstanceRecord[]>;
+  /** Every live (not terminated) instance of a pool. */
+  listPoolInstances(pool: string): Promise<InstanceRecord[]>;
+  /** Every live instance of every pool; for the reconciler, never on the hot path. */
+  listLiveInstances(): Promise<InstanceRecord[]>;
+
+  /** Creates a job record; `exists` when the job is already known (a duplicate or reordered event). */
+  createJob(record: JobRecord): Promise<'created' | 'exists'>;
+  getJob(id: number): Promise<JobRecord | undefined>;
+  updateJob(update: JobUpdate): Promise<WriteResult<JobRecord>>;
+  /** Jobs in a state (an index query), oldest update first. */
+  listJobs(state: JobState, limit?: number): Promise<JobRecord[]>;
+
+  /** A small named record (e.g. the reconciler's delivery cursor). */
+  getMarker(name: string): Promise<string | undefined>;
+  putMarker(name: string, value: string): Promise<void>;
+}
