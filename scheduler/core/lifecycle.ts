@@ -27,11 +27,14 @@ export type InstanceState = (typeof instanceStates)[number];
 
 const instanceTransitions: { readonly [S in InstanceState]: readonly InstanceState[] } = {
   // An instance launched for the pool boots once to warm up, then powers itself off.
-  launching: ['warming', 'starting', 'retiring', 'terminated'],
+  // `ready` straight from `launching`: the agent warmed up and powered off before we saw it running.
+  // `starting` straight from `launching`: an ephemeral (spot/on-demand) launch serves its job at once.
+  launching: ['warming', 'ready', 'starting', 'retiring', 'terminated'],
   warming: ['ready', 'retiring', 'terminated'],
   ready: ['claimed', 'retiring', 'terminated'],
   // Released: a claim whose StartInstances was never accepted goes back to the pool untouched.
-  claimed: ['starting', 'ready', 'retiring', 'terminated'],
+  // `busy` straight from `claimed`: the runner took a job before the start was recorded.
+  claimed: ['starting', 'busy', 'ready', 'retiring', 'terminated'],
   starting: ['busy', 'recycling', 'retiring', 'terminated'],
   busy: ['recycling', 'retiring', 'terminated'],
   recycling: ['terminated'],
@@ -62,7 +65,9 @@ export class IllegalTransitionError extends Error {
   }
 }
 
+/** `from === to` is an update in place (a patch, still version-checked), except for terminated records. */
 export function canTransitionInstance(from: InstanceState, to: InstanceState): boolean {
+  if (from === to) return from !== 'terminated';
   return instanceTransitions[from].includes(to);
 }
 
@@ -71,6 +76,7 @@ export function assertInstanceTransition(from: InstanceState, to: InstanceState)
 }
 
 export function canTransitionJob(from: JobState, to: JobState): boolean {
+  if (from === to) return true;
   return jobTransitions[from].includes(to);
 }
 

@@ -1,0 +1,12 @@
+/**
+ * Tag keys the control plane puts on every EC2 resource it creates. IAM policies condition EC2 actions
+ * on `project`, so an instance without it is out of the control plane's reach. Never tag a secret.
+ */
+export const tagKeys = {
+  project: 'wpr:project',
+  pool: 'wpr:pool',
+  role: 'wpr:role',
+  spec: 'wpr:spec',
+  /** Set by the instance agent when it powers off for a reason the control plane should see. */
+  agentReason: 'wpr:agent-reason',
+} as const;

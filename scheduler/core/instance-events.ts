@@ -1,0 +1,122 @@
+/**
+ * EC2 state changes and spot interruption warnings, as the lifecycle handler receives them.
+ *
+ *   running  launching → warming (first boot: the agent warms up); starting: the job's boot phase
+ *   stopped  warming/launching → ready (the agent warmed up and powered off: claimable now)
+ *            claimed/starting/busy → recycled (the agent powers off after its one job, or gave up)
+ *   terminated / shutting-down → terminated in the store, whatever the state (spot reclaimed, a
+ *            person, the reconciler); a pool instance lost this way is replaced by the tuner
+ *
+ * Events arrive at least once and out of order; each is a conditional transition from the state the
+ * record is in, so a stale or repeated event finds nothing to do. Unknown instances are left to the
+ * reconciler, which compares EC2 with the store.
+ */
+import type { CoreDeps } from './deps.js';
+import type { PoolsConfig } from './pool-config.js';
+import { recycleInstance } from './recycle.js';
+import type { InstanceRecord } from './types.js';
+
+export type Ec2State = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
+
+export type InstanceEventOutcome =
+  | { kind: 'unknown-instance' }
+  | { kind: 'no-change'; state: string }
+  | { kind: 'transitioned'; from: string; to: string }
+  | { kind: 'recycled'; replacementLaunched: boolean }
+  | { kind: 'marked-interrupted' };
+
+export async function handleInstanceStateChange(
+  deps: CoreDeps,
+  config: PoolsConfig,
+  change: { instanceId: string; state: Ec2State; at?: number },
+): Promise<InstanceEventOutcome> {
+  const instance = await deps.store.getInstance(change.instanceId);
+  if (instance === undefined) return { kind: 'unknown-instance' };
+  const now = deps.clock.now();
+
+  switch (change.state) {
+    case 'running':
+      if (instance.state === 'launching') return move(deps, instance, 'warming');
+      if (instance.state === 'starting' || instance.state === 'busy') {
+        await recordRunning(deps, instance, change.at ?? now);
+        return { kind: 'no-change', state: instance.state };
+      }
+      return { kind: 'no-change', state: instance.state };
+    case 'stopped':
+      if (instance.state === 'warming' || instance.state === 'launching') {
+        if (instance.role === 'ephemeral') return { kind: 'no-change', state: instance.state };
+        return move(deps, instance, 'ready');
+      }
+      if (instance.state === 'claimed' && instance.startIssuedAt === undefined)
+        return { kind: 'no-change', state: instance.state }; // claimed, start not yet issued: still stopped
+      if (instance.state === 'starting' || instance.state === 'busy' || instance.state === 'claimed') {
+        const outcome = await recycleInstance(deps, config, instance, 'powered off after its job');
+        return outcome.kind === 'recycled'
+          ? { kind: 'recycled', replacementLaunched: outcome.replacementLaunched }
+          : { kind: 'no-change', state: instance.state };
+      }
+      return { kind: 'no-change', state: instance.state };
+    case 'shutting-down':
+    case 'terminated':
+      if (instance.state === 'terminated') return { kind: 'no-change', state: instance.state };
+      return move(
+        deps,
+        instance,
+        'terminated',
+        `terminated outside the control plane while ${instance.state}`,
+      );
+    default:
+      return { kind: 'no-change', state: instance.state };
+  }
+}
+
+async function move(
+  deps: CoreDeps,
+  instance: InstanceRecord,
+  to: 'warming' | 'ready' | 'terminated',
+  reason?: string,
+): Promise<InstanceEventOutcome> {
+  const result = await deps.store.transitionInstance({
+    id: instance.id,
+    from: instance.state,
+    expectedVersion: instance.version,
+    to,
+    patch: { stateChangedAt: deps.clock.now(), ...(reason !== undefined && { reason }) },
+  });
+  return result.kind === 'ok'
+    ? { kind: 'transitioned', from: instance.state, to }
+    : { kind: 'no-change', state: instance.state };
+}
+
+/** The boot phase of the job this instance was provided for. */
+async function recordRunning(deps: CoreDeps, instance: InstanceRecord, at: number): Promise<void> {
+  if (instance.provisionedFor === undefined) return;
+  const job = await deps.store.getJob(instance.provisionedFor);
+  if (job === undefined || job.phases.instanceRunningAt !== undefined) return;
+  await deps.store.updateJob({
+    id: job.id,
+    expectedVersion: job.version,
+    patch: { phases: { instanceRunningAt: at } },
+  });
+  if (job.phases.startIssuedAt !== undefined)
+    deps.metrics.duration('PhaseLatency', at - job.phases.startIssuedAt, { Phase: 'boot' });
+}
+
+/** A spot instance will be reclaimed in two minutes: remember it, so its job can be re-run. */
+export async function handleSpotInterruption(
+  deps: CoreDeps,
+  instanceId: string,
+): Promise<InstanceEventOutcome> {
+  const instance = await deps.store.getInstance(instanceId);
+  if (instance === undefined) return { kind: 'unknown-instance' };
+  if (instance.interruptedAt !== undefined || instance.state === 'terminated')
+    return { kind: 'no-change', state: instance.state };
+  const result = await deps.store.transitionInstance({
+    id: instance.id,
+    from: instance.state,
+    expectedVersion: instance.version,
+    to: instance.state,
+    patch: { interruptedAt: deps.clock.now() },
+  });
+  return result.kind === 'ok' ? { kind: 'marked-interrupted' } : { kind: 'no-change', state: instance.state };
+}

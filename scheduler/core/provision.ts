@@ -1,0 +1,362 @@
+/**
+ * Providing a runner for a queued job: the claim and the fallback ladder.
+ *
+ *   pool: claim a ready (stopped) instance and start it; a capacity refusal releases the claim and
+ *         tries another ready instance, preferring zones that have not refused
+ *   pool-resized: claim a ready instance whose type/zone refused, change its type while stopped
+ *         (same architecture, from the pool's types) and start it
+ *   spot: one-time spot across types × subnets (an instant fleet)
+ *   on-demand: the same, on-demand
+ *   pending: nothing worked, or the time budget ran out; the reconciler provides one later
+ *
+ * Invariants: an instance is claimed only by a conditional write ready → claimed, so two jobs never
+ * get one instance; a lost race is a normal outcome and the next candidate is tried. The JIT config is
+ * minted only once an instance has accepted its start (never in advance: GitHub drops registrations
+ * that stay offline) and is delivered to that instance alone. Every step is recorded on the job.
+ *
+ * Gotcha: StartInstances accepted does not mean booted; the agent polls for its config while booting,
+ * so minting and delivering overlap the boot and stay off the pickup's critical path.
+ */
+import type { LaunchedInstance } from '../ports/compute.js';
+import type { JitConfig } from '../ports/github-runners.js';
+import { type CoreDeps, runnerName, runnerScope } from './deps.js';
+import { runnerLabels } from './labels.js';
+import type { PoolConfig } from './pool-config.js';
+import type { InstanceRecord, JobRecord, LadderAttempt, LadderStep, RunnerSource } from './types.js';
+
+/** Ready instances read per claim query; one is picked at random so concurrent claims rarely collide. */
+export const claimCandidates = 5;
+/** Claim attempts per job before the ladder moves on (each lost race or refusal is one). */
+export const maxClaimAttempts = 8;
+/** How long a zone that refused a start is avoided. */
+export const capacityMemoryMs = 5 * 60_000;
+
+export type ProvisionOutcome =
+  | {
+      kind: 'provisioned';
+      instanceId: string;
+      source: RunnerSource;
+      attempts: LadderAttempt[];
+      claimedAt: number;
+      startIssuedAt: number;
+    }
+  | { kind: 'pending'; reason: 'exhausted' | 'out-of-time' | 'github-failed'; attempts: LadderAttempt[] };
+
+export interface ProvisionRequest {
+  readonly pool: PoolConfig;
+  readonly job: JobRecord;
+  /** Epoch ms after which no new ladder step starts (the webhook must answer well inside 10 s). */
+  readonly deadline: number;
+  /** Skip spot (a re-run after a spot interruption goes to on-demand). */
+  readonly avoidSpot?: boolean;
+}
+
+type Started = { instance: InstanceRecord; source: RunnerSource; claimedAt: number; startIssuedAt: number };
+
+export async function provisionRunner(deps: CoreDeps, request: ProvisionRequest): Promise<ProvisionOutcome> {
+  const { pool } = request;
+  const attempts: LadderAttempt[] = [];
+  const outOfTime = () => deps.clock.now() >= request.deadline;
+  const note = (step: LadderStep, outcome: LadderAttempt['outcome'], extra: Partial<LadderAttempt> = {}) => {
+    attempts.push({ step, at: deps.clock.now(), outcome, ...extra });
+    if (outcome !== 'ok' && outcome !== 'empty')
+      deps.metrics.count('Fallbacks', 1, { Pool: pool.name, Step: step });
+  };
+  const refused = new Set<string>(); // `${type}@${zone}` that answered InsufficientInstanceCapacity
+
+  let started = await claimFromPool(deps, request, note, refused, outOfTime);
+  if (started === undefined && pool.fallback.resize && refused.size > 0 && !outOfTime())
+    started = await claimAndResize(deps, request, note, refused);
+  if (started === undefined) {
+    for (const market of ['spot', 'on-demand'] as const) {
+      if (outOfTime()) break;
+      const allowed = market === 'spot' ? pool.fallback.spot && !request.avoidSpot : pool.fallback.onDemand;
+      if (!allowed) {
+        note(market, 'skipped', { detail: 'disabled for this pool' });
+        continue;
+      }
+      started = await launchEphemeral(deps, request, market, note);
+      if (started !== undefined) break;
+    }
+  }
+
+  if (started === undefined) {
+    const reason = outOfTime() ? 'out-of-time' : 'exhausted';
+    note('pending', reason === 'out-of-time' ? 'out-of-time' : 'empty');
+    return { kind: 'pending', reason, attempts };
+  }
+
+  const handedOver = await handOverRunner(deps, request, started.instance);
+  if (!handedOver) {
+    note(started.source, 'failed', {
+      instanceId: started.instance.id,
+      detail: 'JIT config could not be minted or delivered',
+    });
+    return { kind: 'pending', reason: 'github-failed', attempts };
+  }
+  return {
+    kind: 'provisioned',
+    instanceId: started.instance.id,
+    source: started.source,
+    attempts,
+    claimedAt: started.claimedAt,
+    startIssuedAt: started.startIssuedAt,
+  };
+}
+
+type Note = (step: LadderStep, outcome: LadderAttempt['outcome'], extra?: Partial<LadderAttempt>) => void;
+
+/** Claims a ready instance and starts it, moving to other candidates on lost races and refusals. */
+async function claimFromPool(
+  deps: CoreDeps,
+  request: ProvisionRequest,
+  note: Note,
+  refused: Set<string>,
+  outOfTime: () => boolean,
+): Promise<Started | undefined> {
+  const { pool, job } = request;
+  const skip = new Set<string>();
+  for (let attempt = 0; attempt < maxClaimAttempts && !outOfTime(); attempt++) {
+    const step: LadderStep = refused.size > 0 ? 'pool-other-zone' : 'pool';
+    const now = deps.clock.now();
+    const candidates = (await deps.store.listReady(pool.name, claimCandidates + skip.size)).filter(
+      (c) => !skip.has(c.id) && !refused.has(`${c.instanceType}@${c.availabilityZone}`),
+    );
+    const fresh = candidates.filter((c) => !zoneRefusedRecently(c, refused, now));
+    const pickFrom = fresh.length > 0 ? fresh : candidates;
+    if (pickFrom.length === 0) {
+      note(step, 'empty');
+      return undefined;
+    }
+    const candidate = pickFrom[Math.floor(deps.random() * pickFrom.length)] as InstanceRecord;
+    const claimedAt = deps.clock.now();
+    // Two webhooks may pick the same candidate: ready@v → claimed@v+1 succeeds for exactly one.
+    const claim = await deps.store.transitionInstance({
+      id: candidate.id,
+      from: 'ready',
+      expectedVersion: candidate.version,
+      to: 'claimed',
+      patch: {
+        provisionedFor: job.id,
+        runnerName: runnerName(deps.runners, candidate.id),
+        stateChangedAt: claimedAt,
+      },
+    });
+    if (claim.kind !== 'ok') {
+      deps.metrics.count('LostRaces', 1, { Pool: pool.name });
+      note(step, 'lost-race', { instanceId: candidate.id });
+      skip.add(candidate.id);
+      continue;
+    }
+    deps.metrics.count('Claims', 1, { Pool: pool.name });
+    const start = await deps.compute.start(candidate.id);
+    if (start.kind === 'started') {
+      note(step, 'ok', { instanceId: candidate.id, instanceType: candidate.instanceType });
+      return { instance: claim.record, source: 'pool', claimedAt, startIssuedAt: deps.clock.now() };
+    }
+    skip.add(candidate.id);
+    if (start.kind === 'insufficient-capacity') {
+      deps.metrics.count('CapacityErrors', 1, { Pool: pool.name });
+      refused.add(`${candidate.instanceType}@${candidate.availabilityZone}`);
+      note(step, 'capacity', { instanceId: candidate.id, instanceType: candidate.instanceType });
+      // Still stopped and pristine: straight back to the pool, remembered as refused for a while.
+      await release(deps, claim.record, { capacityErrorAt: deps.clock.now() });
+    } else {
+      // Not stopped after all (or gone): it cannot serve; the reconciler's view of EC2 settles it.
+      note(step, 'failed', { instanceId: candidate.id, detail: start.kind });
+      await retire(deps, claim.record, `start refused: ${start.kind}`);
+    }
+  }
+  return undefined;
+}
+
+function zoneRefusedRecently(c: InstanceRecord, refused: Set<string>, now: number): boolean {
+  for (const key of refused) if (key.endsWith(`@${c.availabilityZone}`)) return true;
+  return c.capacityErrorAt !== undefined && now - c.capacityErrorAt < capacityMemoryMs;
+}
+
+/** A ready instance whose type/zone had no capacity, given another allowed type while stopped. */
+async function claimAndResize(
+  deps: CoreDeps,
+  request: ProvisionRequest,
+  note: Note,
+  refused: Set<string>,
+): Promise<Started | undefined> {
+  const { pool, job } = request;
+  const candidates = await deps.store.listReady(pool.name, claimCandidates);
+  for (const candidate of candidates) {
+    const type = pool.instanceTypes.find(
+      (t) => t !== candidate.instanceType && !refused.has(`${t}@${candidate.availabilityZone}`),
+    );
+    if (type === undefined) continue;
+    const claimedAt = deps.clock.now();
+    const claim = await deps.store.transitionInstance({
+      id: candidate.id,
+      from: 'ready',
+      expectedVersion: candidate.version,
+      to: 'claimed',
+      patch: {
+        provisionedFor: job.id,
+        runnerName: runnerName(deps.runners, candidate.id),
+        stateChangedAt: claimedAt,
+      },
+    });
+    if (claim.kind !== 'ok') {
+      note('pool-resized', 'lost-race', { instanceId: candidate.id });
+      continue;
+    }
+    const changed = await deps.compute.changeType(candidate.id, type);
+    if (changed.kind !== 'changed') {
+      note('pool-resized', 'failed', { instanceId: candidate.id, instanceType: type, detail: changed.kind });
+      await release(deps, claim.record, {});
+      continue;
+    }
+    // The instance keeps its disk; its spec no longer matches, so the tuner will roll it after this job.
+    const resized = { ...claim.record, instanceType: type };
+    const start = await deps.compute.start(candidate.id);
+    if (start.kind === 'started') {
+      note('pool-resized', 'ok', { instanceId: candidate.id, instanceType: type });
+      return { instance: resized, source: 'pool-resized', claimedAt, startIssuedAt: deps.clock.now() };
+    }
+    refused.add(`${type}@${candidate.availabilityZone}`);
+    note('pool-resized', start.kind === 'insufficient-capacity' ? 'capacity' : 'failed', {
+      instanceId: candidate.id,
+      instanceType: type,
+    });
+    await release(deps, resized, { instanceType: type, capacityErrorAt: deps.clock.now() });
+  }
+  if (candidates.length === 0) note('pool-resized', 'empty');
+  return undefined;
+}
+
+async function launchEphemeral(
+  deps: CoreDeps,
+  request: ProvisionRequest,
+  market: 'spot' | 'on-demand',
+  note: Note,
+): Promise<Started | undefined> {
+  const { pool, job } = request;
+  const claimedAt = deps.clock.now();
+  // One token per job, provisioning round and market: a retried call never launches a second instance.
+  const clientToken = `${job.id}-${job.reprovisions}-${market}`;
+  const launch = await deps.compute.launchEphemeral({ pool, market, clientToken });
+  if (launch.kind !== 'launched' || launch.instances[0] === undefined) {
+    if (launch.kind === 'insufficient-capacity') deps.metrics.count('CapacityErrors', 1, { Pool: pool.name });
+    note(market, 'capacity');
+    return undefined;
+  }
+  const launched = launch.instances[0];
+  const record = ephemeralRecord(deps, pool.name, launched, job.id);
+  await deps.store.putInstance(record);
+  note(market, 'ok', { instanceId: launched.id, instanceType: launched.instanceType });
+  return { instance: record, source: market, claimedAt, startIssuedAt: deps.clock.now() };
+}
+
+function ephemeralRecord(
+  deps: CoreDeps,
+  pool: string,
+  launched: LaunchedInstance,
+  jobId: number,
+): InstanceRecord {
+  const now = deps.clock.now();
+  return {
+    id: launched.id,
+    pool,
+    state: 'starting',
+    version: 1,
+    role: 'ephemeral',
+    market: launched.market,
+    instanceType: launched.instanceType,
+    subnetId: launched.subnetId,
+    availabilityZone: launched.availabilityZone,
+    spec: launched.spec,
+    launchedAt: launched.launchedAt,
+    stateChangedAt: now,
+    provisionedFor: jobId,
+    runnerName: runnerName(deps.runners, launched.id),
+    startIssuedAt: now,
+  };
+}
+
+/**
+ * Mints the JIT config and hands it to the instance, then records the start. When GitHub cannot
+ * mint, the started instance is retired: it would boot, find no config and power off anyway.
+ */
+async function handOverRunner(
+  deps: CoreDeps,
+  request: ProvisionRequest,
+  instance: InstanceRecord,
+): Promise<boolean> {
+  const { pool, job } = request;
+  const name = runnerName(deps.runners, instance.id);
+  let config: JitConfig;
+  try {
+    config = await deps.github.createJitConfig(runnerScope(deps.runners, job.repository), {
+      runnerName: name,
+      labels: runnerLabels(pool),
+    });
+    await deps.jit.deliver(instance.id, config.encodedJitConfig);
+  } catch {
+    await retire(deps, instance, 'runner registration failed');
+    return false;
+  }
+  if (instance.state === 'claimed') {
+    const now = deps.clock.now();
+    const recorded = await deps.store.transitionInstance({
+      id: instance.id,
+      from: 'claimed',
+      expectedVersion: instance.version,
+      to: 'starting',
+      patch: {
+        startIssuedAt: now,
+        stateChangedAt: now,
+        runnerId: config.runnerId,
+        instanceType: instance.instanceType,
+      },
+    });
+    // A conflict here means the runner already took a job (in_progress moved it to busy): fine.
+    void recorded;
+  }
+  return true;
+}
+
+/** Back to the pool: the instance never left its stopped state. */
+export async function release(
+  deps: CoreDeps,
+  instance: InstanceRecord,
+  patch: { capacityErrorAt?: number; instanceType?: string },
+): Promise<void> {
+  await deps.store.transitionInstance({
+    id: instance.id,
+    from: 'claimed',
+    expectedVersion: instance.version,
+    to: 'ready',
+    patch: { ...patch, stateChangedAt: deps.clock.now() },
+    clear: ['provisionedFor', 'runnerName', 'runnerId', 'startIssuedAt'],
+  });
+}
+
+/** Out of service for good: retiring, terminated in EC2, then terminated in the store. */
+export async function retire(deps: CoreDeps, instance: InstanceRecord, reason: string): Promise<boolean> {
+  const now = deps.clock.now();
+  const retiring = await deps.store.transitionInstance({
+    id: instance.id,
+    from: instance.state,
+    expectedVersion: instance.version,
+    to: 'retiring',
+    patch: { reason, stateChangedAt: now },
+  });
+  if (retiring.kind !== 'ok') return false;
+  await deps.compute.terminate([instance.id]);
+  await deps.store.transitionInstance({
+    id: instance.id,
+    from: 'retiring',
+    expectedVersion: retiring.record.version,
+    to: 'terminated',
+    patch: { stateChangedAt: deps.clock.now() },
+  });
+  await deps.events.publish([
+    { type: 'InstanceRetired', instanceId: instance.id, pool: instance.pool, reason },
+  ]);
+  return true;
+}

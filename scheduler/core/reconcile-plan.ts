@@ -1,0 +1,200 @@
+/**
+ * What the reconciler repairs, decided from one snapshot of the store, EC2, GitHub and the pending
+ * JIT configs. Pure: the same snapshot always gives the same actions.
+ *
+ * Webhooks get lost, handlers die between two writes, EC2 events arrive late or never, people
+ * terminate instances by hand. Each rule below closes one of those gaps; every action it produces is
+ * carried out with a conditional write, so an action made stale by a concurrent handler does nothing.
+ *
+ * Runners are matched to jobs by count, per pool, not one to one: GitHub hands any matching runner
+ * any queued job, so the question is only whether a pool has fewer idle runners than jobs waiting
+ * (provide more) or more (release the surplus).
+ */
+import type { ObservedInstance } from '../ports/compute.js';
+import type { RegisteredRunner } from '../ports/github-runners.js';
+import type { PendingJitConfig } from '../ports/jit-delivery.js';
+import { instanceOfRunner, type RunnerSettings } from './deps.js';
+import { liveInstanceStates } from './lifecycle.js';
+import type { PoolsConfig } from './pool-config.js';
+import type { InstanceRecord, JobRecord } from './types.js';
+
+export interface ReconcileSnapshot {
+  readonly now: number;
+  readonly config: PoolsConfig;
+  readonly runners: RunnerSettings;
+  /** Live instances in the store. */
+  readonly instances: readonly InstanceRecord[];
+  /** The project's instances as EC2 reports them. */
+  readonly observed: readonly ObservedInstance[];
+  /** Jobs queued, provisioned or running. */
+  readonly jobs: readonly JobRecord[];
+  /** Our runners registered with GitHub (name prefix). */
+  readonly registeredRunners: readonly RegisteredRunner[];
+  readonly pendingJit: readonly PendingJitConfig[];
+}
+
+export type ReconcileAction =
+  | { kind: 'mark-terminated'; instance: InstanceRecord; reason: string }
+  | { kind: 'mark-ready'; instance: InstanceRecord; reason: string }
+  | { kind: 'retire'; instance: InstanceRecord; reason: string }
+  | { kind: 'release'; instance: InstanceRecord; reason: string }
+  | { kind: 'recycle'; instance: InstanceRecord; reason: string }
+  | { kind: 'terminate-orphan'; instanceId: string; reason: string }
+  | { kind: 'delete-runner'; runner: RegisteredRunner; reason: string }
+  | { kind: 'remove-jit'; instanceId: string; reason: string }
+  | { kind: 'reprovision'; job: JobRecord; reason: string }
+  | { kind: 'check-job'; job: JobRecord; reason: string };
+
+/** A claim whose StartInstances never followed is a handler that died mid-way. */
+export const claimStallMs = 120_000;
+/** Recycling or retiring longer than this: the handler died between terminate and the last write. */
+export const leavingStallMs = 300_000;
+/** Idle runners younger than this are not surplus yet: their job's webhook may still be in flight. */
+export const idleSettleMs = 60_000;
+/** A running job whose instance is gone is checked with GitHub after this long. */
+export const runningCheckMs = 30 * 60_000;
+
+export function planReconcile(snapshot: ReconcileSnapshot): ReconcileAction[] {
+  return [
+    ...instanceRepairs(snapshot),
+    ...orphanInstances(snapshot),
+    ...runnerBalance(snapshot),
+    ...orphanRunners(snapshot),
+    ...staleJitConfigs(snapshot),
+    ...runningJobChecks(snapshot),
+  ];
+}
+
+function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
+  const { settings } = s.config;
+  const observed = new Map(s.observed.map((o) => [o.id, o]));
+  const actions: ReconcileAction[] = [];
+  for (const instance of s.instances) {
+    const ec2 = observed.get(instance.id);
+    const age = s.now - instance.stateChangedAt;
+    if (ec2 === undefined || ec2.state === 'terminated' || ec2.state === 'shutting-down') {
+      // DescribeInstances is eventually consistent: a brand-new instance may not be listed yet.
+      if (ec2 !== undefined || s.now - instance.launchedAt > settings.orphanGraceSeconds * 1000)
+        actions.push({
+          kind: 'mark-terminated',
+          instance,
+          reason: ec2 ? `EC2 reports ${ec2.state}` : 'unknown to EC2',
+        });
+      continue;
+    }
+    switch (instance.state) {
+      case 'launching':
+      case 'warming':
+        if (ec2.state === 'stopped' && instance.role === 'pool')
+          actions.push({ kind: 'mark-ready', instance, reason: 'warmed up and stopped (event missed)' });
+        else if (s.now - instance.launchedAt > settings.warmupTimeoutSeconds * 1000)
+          actions.push({ kind: 'retire', instance, reason: 'warm-up timed out' });
+        break;
+      case 'claimed':
+        if (instance.startIssuedAt === undefined && age > claimStallMs)
+          actions.push(
+            ec2.state === 'stopped'
+              ? { kind: 'release', instance, reason: 'claim never started' }
+              : { kind: 'retire', instance, reason: 'claim stalled while running' },
+          );
+        break;
+      case 'starting':
+      case 'busy':
+        if (ec2.state === 'stopped')
+          actions.push({ kind: 'recycle', instance, reason: 'powered off (event missed)' });
+        else if (instance.state === 'starting' && age > settings.claimTimeoutSeconds * 1000)
+          actions.push({ kind: 'retire', instance, reason: 'runner took no job before the claim timeout' });
+        break;
+      case 'recycling':
+      case 'retiring':
+        if (age > leavingStallMs)
+          actions.push({ kind: 'retire', instance, reason: `stalled while ${instance.state}` });
+        break;
+      default:
+        break;
+    }
+  }
+  return actions;
+}
+
+function orphanInstances(s: ReconcileSnapshot): ReconcileAction[] {
+  const known = new Set(s.instances.map((i) => i.id));
+  const grace = s.config.settings.orphanGraceSeconds * 1000;
+  return s.observed
+    .filter((o) => !known.has(o.id) && o.state !== 'terminated' && o.state !== 'shutting-down')
+    .filter((o) => s.now - o.launchedAt > grace)
+    .map((o) => ({ kind: 'terminate-orphan', instanceId: o.id, reason: 'not in the store' }) as const);
+}
+
+/** Per pool: idle runners against jobs still waiting for one. */
+function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
+  const actions: ReconcileAction[] = [];
+  const pendingMs = s.config.settings.pendingJobSeconds * 1000;
+  const alreadyHandled = new Set(instanceRepairs(s).map((a) => ('instance' in a ? a.instance.id : '')));
+  for (const pool of s.config.pools) {
+    const idle = s.instances
+      .filter((i) => i.pool === pool.name && i.servingJob === undefined && !alreadyHandled.has(i.id))
+      .filter((i) => i.state === 'starting' || (i.state === 'claimed' && i.startIssuedAt !== undefined))
+      .sort((a, b) => a.stateChangedAt - b.stateChangedAt);
+    const waiting = s.jobs
+      .filter((j) => j.pool === pool.name && (j.state === 'queued' || j.state === 'provisioned'))
+      .sort((a, b) => a.updatedAt - b.updatedAt || a.id - b.id);
+    if (waiting.length > idle.length) {
+      // Jobs without a runner of their own first, then those whose runner went elsewhere.
+      const unserved = [...waiting].sort(
+        (a, b) => Number(a.state === 'provisioned') - Number(b.state === 'provisioned'),
+      );
+      for (const job of unserved.slice(0, waiting.length - idle.length))
+        if (s.now - job.updatedAt > pendingMs)
+          actions.push({
+            kind: 'check-job',
+            job,
+            reason: job.state === 'queued' ? 'no runner yet' : 'its runner is gone',
+          });
+    } else if (idle.length > waiting.length) {
+      for (const instance of idle.slice(0, idle.length - waiting.length))
+        if (s.now - instance.stateChangedAt > idleSettleMs)
+          actions.push({
+            kind: 'release',
+            instance,
+            reason: 'runner not needed: its job was cancelled or taken',
+          });
+    }
+  }
+  return actions;
+}
+
+function orphanRunners(s: ReconcileSnapshot): ReconcileAction[] {
+  const live = new Set(s.instances.filter((i) => liveInstanceStates.includes(i.state)).map((i) => i.id));
+  return s.registeredRunners
+    .filter((r) => {
+      const instanceId = instanceOfRunner(s.runners, r.name);
+      return instanceId !== undefined && !live.has(instanceId) && !r.busy;
+    })
+    .map((runner) => ({ kind: 'delete-runner', runner, reason: 'no live instance' }) as const);
+}
+
+function staleJitConfigs(s: ReconcileSnapshot): ReconcileAction[] {
+  const waiting = new Set(
+    s.instances.filter((i) => i.state === 'claimed' || i.state === 'starting').map((i) => i.id),
+  );
+  return s.pendingJit
+    .filter((p) => !waiting.has(p.instanceId) && s.now - p.createdAt > idleSettleMs)
+    .map(
+      (p) =>
+        ({
+          kind: 'remove-jit',
+          instanceId: p.instanceId,
+          reason: 'its instance is not waiting for it',
+        }) as const,
+    );
+}
+
+/** A job running on an instance that is gone, with no `completed` for a long time: ask GitHub. */
+function runningJobChecks(s: ReconcileSnapshot): ReconcileAction[] {
+  const live = new Set(s.instances.map((i) => i.id));
+  return s.jobs
+    .filter((j) => j.state === 'running' && s.now - j.updatedAt > runningCheckMs)
+    .filter((j) => j.instanceId === undefined || !live.has(j.instanceId))
+    .map((job) => ({ kind: 'check-job', job, reason: 'running on an instance that is gone' }) as const);
+}

@@ -1,0 +1,264 @@
+/**
+ * The reconciler: gathers one snapshot, plans with planReconcile and carries the actions out, each on
+ * its own so that one failure does not stop the rest. Then it asks GitHub for webhook deliveries that
+ * failed and redelivers them (GitHub never retries a failed delivery by itself).
+ */
+import { type CoreDeps, runnerScope } from './deps.js';
+import type { PoolsConfig } from './pool-config.js';
+import { release, retire } from './provision.js';
+import { planReconcile, type ReconcileAction } from './reconcile-plan.js';
+import { recycleInstance, releaseUnusedRunner } from './recycle.js';
+import type { JobRecord } from './types.js';
+import { provisionForJob } from './workflow-job.js';
+
+export interface ReconcileReport {
+  readonly actions: readonly {
+    kind: ReconcileAction['kind'];
+    target: string;
+    reason: string;
+    done: boolean;
+  }[];
+  readonly redelivered: number;
+  readonly failures: readonly string[];
+}
+
+export interface ReconcileOptions {
+  /** Epoch ms after which no new provisioning starts (the schedule's own timeout). */
+  readonly deadline: number;
+  /** How far back to look for failed deliveries the first time (GitHub keeps three days). */
+  readonly deliveryLookbackMs?: number;
+  /** At most this many GitHub job look-ups per run, to stay well inside the rate limit. */
+  readonly maxJobChecks?: number;
+}
+
+const cursorMarker = 'reconciler#deliveries-cursor';
+
+export async function reconcile(
+  deps: CoreDeps,
+  config: PoolsConfig,
+  options: ReconcileOptions,
+): Promise<ReconcileReport> {
+  const scope = runnerScope(deps.runners, { owner: deps.runners.org ?? '', name: '' });
+  const [instances, observed, queued, provisioned, running, registeredRunners, pendingJit] =
+    await Promise.all([
+      deps.store.listLiveInstances(),
+      deps.compute.listInstances(),
+      deps.store.listJobs('queued'),
+      deps.store.listJobs('provisioned'),
+      deps.store.listJobs('running'),
+      // Repository-scoped runners are listed per repository; the org-wide listing covers the org scope.
+      deps.runners.scope === 'org'
+        ? deps.github.listRunners(scope, `${deps.runners.namePrefix}-`)
+        : Promise.resolve([]),
+      deps.jit.listPending(),
+    ]);
+  const actions = planReconcile({
+    now: deps.clock.now(),
+    config,
+    runners: deps.runners,
+    instances,
+    observed,
+    jobs: [...queued, ...provisioned, ...running],
+    registeredRunners,
+    pendingJit,
+  });
+
+  const report: { kind: ReconcileAction['kind']; target: string; reason: string; done: boolean }[] = [];
+  const failures: string[] = [];
+  let jobChecks = 0;
+  for (const action of actions) {
+    if (action.kind === 'check-job' && jobChecks++ >= (options.maxJobChecks ?? 20)) continue;
+    try {
+      const done = await apply(deps, config, action, options);
+      report.push({ kind: action.kind, target: targetOf(action), reason: action.reason, done });
+      if (done) countRepair(deps, action);
+    } catch (error) {
+      failures.push(`${action.kind} ${targetOf(action)}: ${(error as Error).message}`);
+    }
+  }
+
+  let redelivered = 0;
+  try {
+    redelivered = await redeliverFailed(deps, options.deliveryLookbackMs ?? 3 * 24 * 3_600_000);
+  } catch (error) {
+    failures.push(`redelivery: ${(error as Error).message}`);
+  }
+  return { actions: report, redelivered, failures };
+}
+
+function targetOf(action: ReconcileAction): string {
+  if ('instance' in action) return action.instance.id;
+  if ('instanceId' in action) return action.instanceId;
+  if ('runner' in action) return action.runner.name;
+  return `job ${action.job.id}`;
+}
+
+function countRepair(deps: CoreDeps, action: ReconcileAction): void {
+  if (action.kind === 'terminate-orphan') deps.metrics.count('OrphansReaped', 1, { Kind: 'instance' });
+  else if (action.kind === 'delete-runner') deps.metrics.count('OrphansReaped', 1, { Kind: 'runner' });
+  else if (action.kind === 'remove-jit') deps.metrics.count('OrphansReaped', 1, { Kind: 'jit-config' });
+  else if (action.kind === 'reprovision' || action.kind === 'check-job')
+    deps.metrics.count('JobsReprovisioned', 1);
+  else deps.metrics.count('InstancesRepaired', 1, { Action: action.kind });
+}
+
+async function apply(
+  deps: CoreDeps,
+  config: PoolsConfig,
+  action: ReconcileAction,
+  options: ReconcileOptions,
+): Promise<boolean> {
+  switch (action.kind) {
+    case 'mark-terminated': {
+      const r = await deps.store.transitionInstance({
+        id: action.instance.id,
+        from: action.instance.state,
+        expectedVersion: action.instance.version,
+        to: 'terminated',
+        patch: { reason: action.reason, stateChangedAt: deps.clock.now() },
+      });
+      return r.kind === 'ok';
+    }
+    case 'mark-ready': {
+      const r = await deps.store.transitionInstance({
+        id: action.instance.id,
+        from: action.instance.state,
+        expectedVersion: action.instance.version,
+        to: 'ready',
+        patch: { stateChangedAt: deps.clock.now() },
+      });
+      return r.kind === 'ok';
+    }
+    case 'retire':
+      if (action.instance.state === 'recycling' || action.instance.state === 'retiring') {
+        // Finish what a handler started: terminate (idempotent) and record it.
+        await deps.compute.terminate([action.instance.id]);
+        const r = await deps.store.transitionInstance({
+          id: action.instance.id,
+          from: action.instance.state,
+          expectedVersion: action.instance.version,
+          to: 'terminated',
+          patch: { stateChangedAt: deps.clock.now() },
+        });
+        return r.kind === 'ok';
+      }
+      if (action.instance.state === 'starting' || action.instance.state === 'claimed')
+        return releaseUnusedRunner(deps, action.instance.id, action.reason);
+      return retire(deps, action.instance, action.reason);
+    case 'release':
+      if (action.instance.state === 'claimed' && action.instance.startIssuedAt === undefined) {
+        await release(deps, action.instance, {});
+        return true;
+      }
+      return releaseUnusedRunner(deps, action.instance.id, action.reason);
+    case 'recycle':
+      return (await recycleInstance(deps, config, action.instance, action.reason)).kind === 'recycled';
+    case 'terminate-orphan':
+      await deps.compute.terminate([action.instanceId]);
+      await deps.events.publish([
+        { type: 'OrphanReaped', kind: 'instance', id: action.instanceId, reason: action.reason },
+      ]);
+      return true;
+    case 'delete-runner': {
+      const scope = runnerScope(deps.runners, { owner: deps.runners.org ?? '', name: '' });
+      await deps.github.deleteRunner(scope, action.runner.id);
+      await deps.events.publish([
+        { type: 'OrphanReaped', kind: 'runner', id: action.runner.name, reason: action.reason },
+      ]);
+      return true;
+    }
+    case 'remove-jit':
+      await deps.jit.remove(action.instanceId);
+      await deps.events.publish([
+        { type: 'OrphanReaped', kind: 'jit-config', id: action.instanceId, reason: action.reason },
+      ]);
+      return true;
+    case 'check-job':
+      return checkJob(deps, config, action.job, action.reason, options);
+    case 'reprovision':
+      return reprovision(deps, config, action.job, action.reason, options);
+  }
+}
+
+/** Asks GitHub where a job stands before providing it another runner. */
+async function checkJob(
+  deps: CoreDeps,
+  config: PoolsConfig,
+  job: JobRecord,
+  reason: string,
+  options: ReconcileOptions,
+): Promise<boolean> {
+  const remote = await deps.github.getJob(job.repository, job.id);
+  if (remote === undefined || remote.status === 'completed') {
+    const r = await deps.store.updateJob({
+      id: job.id,
+      expectedVersion: job.version,
+      to: 'completed',
+      patch: {
+        updatedAt: deps.clock.now(),
+        conclusion: remote?.conclusion ?? 'unknown',
+        phases: { completedAt: deps.clock.now() },
+      },
+    });
+    return r.kind === 'ok';
+  }
+  if (remote.status === 'in_progress') {
+    const r = await deps.store.updateJob({
+      id: job.id,
+      expectedVersion: job.version,
+      to: 'running',
+      patch: {
+        updatedAt: deps.clock.now(),
+        ...(remote.runnerName !== null && { runnerName: remote.runnerName }),
+        phases: { inProgressAt: deps.clock.now() },
+      },
+    });
+    return r.kind === 'ok';
+  }
+  if (job.state === 'running') return false;
+  return reprovision(deps, config, job, reason, options);
+}
+
+async function reprovision(
+  deps: CoreDeps,
+  config: PoolsConfig,
+  job: JobRecord,
+  reason: string,
+  options: ReconcileOptions,
+): Promise<boolean> {
+  const pool = config.pools.find((p) => p.name === job.pool);
+  if (pool === undefined) return false;
+  const requeued = await deps.store.updateJob({
+    id: job.id,
+    expectedVersion: job.version,
+    to: 'queued',
+    patch: { reprovisions: job.reprovisions + 1, updatedAt: deps.clock.now() },
+  });
+  if (requeued.kind !== 'ok') return false;
+  await deps.events.publish([{ type: 'JobReprovisioned', jobId: job.id, pool: pool.name, reason }]);
+  const outcome = await provisionForJob(deps, { config, deadline: options.deadline }, pool, requeued.record);
+  return outcome.kind === 'provisioned';
+}
+
+/** Redelivers `workflow_job` deliveries that failed and never succeeded since; returns how many. */
+export async function redeliverFailed(deps: CoreDeps, lookbackMs: number): Promise<number> {
+  const now = deps.clock.now();
+  const cursor = Number((await deps.store.getMarker(cursorMarker)) ?? now - lookbackMs);
+  const deliveries = (await deps.github.listDeliveries(cursor)).filter((d) => d.event === 'workflow_job');
+  const succeeded = new Set(
+    deliveries.filter((d) => d.statusCode >= 200 && d.statusCode < 300).map((d) => d.guid),
+  );
+  const attempted = new Set(deliveries.filter((d) => d.redelivery).map((d) => d.guid));
+  let redelivered = 0;
+  for (const d of deliveries) {
+    if (succeeded.has(d.guid) || attempted.has(d.guid) || d.redelivery) continue;
+    attempted.add(d.guid);
+    await deps.github.redeliver(d.id);
+    await deps.events.publish([{ type: 'DeliveryRedelivered', deliveryId: d.id, guid: d.guid }]);
+    redelivered++;
+  }
+  // Keep a margin behind now: a delivery in flight right now may still fail after this run.
+  await deps.store.putMarker(cursorMarker, String(Math.max(cursor, now - 15 * 60_000)));
+  if (redelivered > 0) deps.metrics.count('WebhooksRedelivered', redelivered);
+  return redelivered;
+}

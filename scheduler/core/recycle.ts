@@ -1,0 +1,140 @@
+/**
+ * After a job: the instance that ran it is thrown away (busy → recycling → terminated) and, while its
+ * pool is below target, a replacement is launched at once rather than at the next tuner run.
+ * A runner provided but never used (its job was cancelled, or another runner took it) is released:
+ * an instance still stopped goes back to the pool; one that booted is retired, since a booted
+ * instance is no longer pristine.
+ *
+ * Both the `completed` webhook and the EC2 `stopped` event lead here; whichever comes second finds
+ * the instance already recycling or terminated and does nothing.
+ */
+import { type CoreDeps, runnerScope } from './deps.js';
+import { poolCapacityStates } from './lifecycle.js';
+import type { PoolsConfig } from './pool-config.js';
+import { planLaunchSubnets } from './pool-plan.js';
+import { release, retire } from './provision.js';
+import { poolTarget } from './schedule.js';
+import type { InstanceRecord } from './types.js';
+
+export type RecycleOutcome =
+  | { kind: 'recycled'; replacementLaunched: boolean }
+  | { kind: 'already-gone' }
+  | { kind: 'lost-race' };
+
+export async function recycleInstance(
+  deps: CoreDeps,
+  config: PoolsConfig,
+  instance: InstanceRecord,
+  reason: string,
+): Promise<RecycleOutcome> {
+  if (instance.state === 'recycling' || instance.state === 'retiring' || instance.state === 'terminated')
+    return { kind: 'already-gone' };
+  if (instance.state !== 'busy' && instance.state !== 'starting' && instance.state !== 'claimed')
+    return { kind: 'already-gone' };
+  const now = deps.clock.now();
+  const recycling = await deps.store.transitionInstance({
+    id: instance.id,
+    from: instance.state,
+    expectedVersion: instance.version,
+    to: 'recycling',
+    patch: { reason, stateChangedAt: now },
+  });
+  if (recycling.kind !== 'ok') return { kind: 'lost-race' };
+  await deps.compute.terminate([instance.id]);
+  await deps.store.transitionInstance({
+    id: instance.id,
+    from: 'recycling',
+    expectedVersion: recycling.record.version,
+    to: 'terminated',
+    patch: { stateChangedAt: deps.clock.now() },
+  });
+  const replacementLaunched =
+    instance.role === 'pool' ? await refillPool(deps, config, instance.pool) : false;
+  await deps.events.publish([
+    { type: 'InstanceRecycled', instanceId: instance.id, pool: instance.pool, replacementLaunched },
+  ]);
+  return { kind: 'recycled', replacementLaunched };
+}
+
+/** Launches one instance for the pool when it is below its target now. */
+export async function refillPool(deps: CoreDeps, config: PoolsConfig, poolName: string): Promise<boolean> {
+  const pool = config.pools.find((p) => p.name === poolName);
+  if (pool === undefined) return false;
+  const instances = await deps.store.listPoolInstances(pool.name);
+  const capacity = instances.filter((i) => i.role === 'pool' && poolCapacityStates.includes(i.state));
+  if (capacity.length >= poolTarget(pool, deps.clock.now())) return false;
+  const subnets = planLaunchSubnets(pool, capacity, 1);
+  const launched = await launchPoolInstances(
+    deps,
+    pool.name,
+    config,
+    subnets,
+    `refill-${poolName}-${deps.clock.now()}`,
+  );
+  return launched > 0;
+}
+
+/** Launches warm-pool instances and records them as launching; returns how many were launched. */
+export async function launchPoolInstances(
+  deps: CoreDeps,
+  poolName: string,
+  config: PoolsConfig,
+  subnetIds: readonly string[],
+  clientToken: string,
+): Promise<number> {
+  const pool = config.pools.find((p) => p.name === poolName);
+  if (pool === undefined || subnetIds.length === 0) return 0;
+  const outcome = await deps.compute.launchForPool({ pool, count: subnetIds.length, subnetIds, clientToken });
+  if (outcome.kind !== 'launched') {
+    deps.metrics.count('CapacityErrors', 1, { Pool: pool.name });
+    return 0;
+  }
+  const now = deps.clock.now();
+  for (const launched of outcome.instances) {
+    await deps.store.putInstance({
+      id: launched.id,
+      pool: pool.name,
+      state: 'launching',
+      version: 1,
+      role: 'pool',
+      market: launched.market,
+      instanceType: launched.instanceType,
+      subnetId: launched.subnetId,
+      availabilityZone: launched.availabilityZone,
+      spec: launched.spec,
+      launchedAt: launched.launchedAt,
+      stateChangedAt: now,
+    });
+  }
+  return outcome.instances.length;
+}
+
+/**
+ * Gives back a runner that no job used. Returns true when the instance was released or retired.
+ */
+export async function releaseUnusedRunner(
+  deps: CoreDeps,
+  instanceId: string,
+  reason: string,
+): Promise<boolean> {
+  const instance = await deps.store.getInstance(instanceId);
+  if (instance === undefined || instance.servingJob !== undefined) return false;
+  if (instance.state === 'claimed' && instance.startIssuedAt === undefined) {
+    await release(deps, instance, {});
+    await deps.jit.remove(instance.id);
+    return true;
+  }
+  if (instance.state !== 'starting' && instance.state !== 'claimed') return false;
+  const retired = await retire(deps, instance, reason);
+  if (!retired) return false;
+  await deps.jit.remove(instance.id);
+  if (instance.runnerId !== undefined) {
+    const job =
+      instance.provisionedFor === undefined ? undefined : await deps.store.getJob(instance.provisionedFor);
+    if (job !== undefined || deps.runners.scope === 'org') {
+      const repository = job?.repository ?? { owner: deps.runners.org ?? '', name: '' };
+      await deps.github.deleteRunner(runnerScope(deps.runners, repository), instance.runnerId);
+    }
+  }
+  return true;
+}

@@ -1,0 +1,260 @@
+/**
+ * The `workflow_job` webhook as a use case: queued, waiting, in_progress, completed.
+ *
+ * Idempotent on the job id (the job record is created with a conditional put) and on the delivery id
+ * (recorded on the job), and tolerant of order: an event never moves a job backwards, and an event
+ * for a job we have not seen yet creates the record in the state it reports, so a late `queued` is
+ * recognised as stale and provides no runner. Jobs whose labels no pool serves are ignored.
+ *
+ * GitHub binds runners to labels, not to jobs: the runner provided for job A may take job B. So
+ * `in_progress` records which runner (and so which instance) took the job, whichever it was
+ * provided for; an instance left idle by such a swap is released by the reconciler.
+ */
+import { type CoreDeps, instanceOfRunner } from './deps.js';
+import { matchPool } from './labels.js';
+import { canTransitionJob, type JobState, jobProgress } from './lifecycle.js';
+import type { PoolConfig, PoolsConfig } from './pool-config.js';
+import { provisionRunner } from './provision.js';
+import { recycleInstance, releaseUnusedRunner } from './recycle.js';
+import type { JobRecord, WorkflowJobEvent } from './types.js';
+
+export type WorkflowJobOutcome =
+  | { kind: 'ignored'; reason: 'no-pool' }
+  | { kind: 'duplicate'; jobId: number; state: JobState }
+  | { kind: 'recorded'; jobId: number; pool: string; state: JobState }
+  | { kind: 'provisioned'; jobId: number; pool: string; instanceId: string; source: string }
+  | { kind: 'pending'; jobId: number; pool: string; reason: string };
+
+export interface WorkflowJobContext {
+  readonly config: PoolsConfig;
+  /** Epoch ms after which no new provisioning step starts. */
+  readonly deadline: number;
+  /** When the webhook reached us (for the latency phases). */
+  readonly receivedAt: number;
+}
+
+const stateOfAction: Record<WorkflowJobEvent['action'], JobState> = {
+  waiting: 'waiting',
+  queued: 'queued',
+  in_progress: 'running',
+  completed: 'completed',
+};
+
+export async function handleWorkflowJob(
+  deps: CoreDeps,
+  context: WorkflowJobContext,
+  event: WorkflowJobEvent,
+): Promise<WorkflowJobOutcome> {
+  const pool = matchPool(context.config, event.labels);
+  if (pool === undefined) return { kind: 'ignored', reason: 'no-pool' };
+
+  const reported = stateOfAction[event.action];
+  const fresh = newJobRecord(deps, context, event, pool, reported);
+  const created = await deps.store.createJob(fresh);
+  let job: JobRecord = fresh;
+  if (created === 'exists') {
+    const existing = await deps.store.getJob(event.jobId);
+    if (existing === undefined) return { kind: 'duplicate', jobId: event.jobId, state: reported };
+    if (existing.deliveries.includes(event.deliveryId) || !movesForward(existing.state, reported))
+      return { kind: 'duplicate', jobId: existing.id, state: existing.state };
+    const advanced = await advance(deps, existing, event, reported);
+    if (advanced === undefined) return { kind: 'duplicate', jobId: existing.id, state: existing.state };
+    job = advanced;
+  }
+
+  switch (reported) {
+    case 'waiting':
+      return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
+    case 'queued':
+      return provisionForJob(deps, context, pool, job);
+    case 'running':
+      await markInstanceBusy(deps, job);
+      return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
+    case 'completed':
+      await finishJob(deps, context, pool, job, event);
+      return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
+    default:
+      return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
+  }
+}
+
+function movesForward(current: JobState, reported: JobState): boolean {
+  return jobProgress[reported] > jobProgress[current] && canTransitionJob(current, reported);
+}
+
+function newJobRecord(
+  deps: CoreDeps,
+  context: WorkflowJobContext,
+  event: WorkflowJobEvent,
+  pool: PoolConfig,
+  state: JobState,
+): JobRecord {
+  const ranOn = instanceOfRunner(deps.runners, event.runnerName);
+  return {
+    id: event.jobId,
+    runId: event.runId,
+    repository: event.repository,
+    labels: event.labels,
+    pool: pool.name,
+    state,
+    version: 1,
+    phases: {
+      ...(event.createdAt !== undefined && { createdAt: event.createdAt }),
+      receivedAt: context.receivedAt,
+      ...(state === 'running' && event.startedAt !== undefined && { inProgressAt: event.startedAt }),
+      ...(state === 'completed' && { completedAt: event.completedAt ?? context.receivedAt }),
+    },
+    ...(event.runnerName !== undefined && state !== 'queued' && { runnerName: event.runnerName }),
+    ...(ranOn !== undefined && { instanceId: ranOn }),
+    ...(event.conclusion !== undefined && { conclusion: event.conclusion }),
+    attempts: [],
+    reprovisions: 0,
+    deliveries: [event.deliveryId],
+    updatedAt: context.receivedAt,
+  };
+}
+
+/** Moves a known job forward to what the event reports; undefined when another writer got there first. */
+async function advance(
+  deps: CoreDeps,
+  job: JobRecord,
+  event: WorkflowJobEvent,
+  to: JobState,
+): Promise<JobRecord | undefined> {
+  const now = deps.clock.now();
+  const ranOn = instanceOfRunner(deps.runners, event.runnerName);
+  const result = await deps.store.updateJob({
+    id: job.id,
+    expectedVersion: job.version,
+    to,
+    deliveryId: event.deliveryId,
+    patch: {
+      updatedAt: now,
+      ...(event.runnerName !== undefined && to !== 'queued' && { runnerName: event.runnerName }),
+      ...(ranOn !== undefined && { instanceId: ranOn }),
+      ...(event.conclusion !== undefined && { conclusion: event.conclusion }),
+      phases: {
+        ...(to === 'running' && { inProgressAt: event.startedAt ?? now }),
+        ...(to === 'completed' && { completedAt: event.completedAt ?? now }),
+      },
+    },
+  });
+  return result.kind === 'ok' ? result.record : undefined;
+}
+
+/** Provides a runner for a queued job and records the outcome on the job. */
+export async function provisionForJob(
+  deps: CoreDeps,
+  context: Pick<WorkflowJobContext, 'deadline' | 'config'>,
+  pool: PoolConfig,
+  job: JobRecord,
+): Promise<WorkflowJobOutcome> {
+  const avoidSpot = (await deps.store.getMarker(rerunMarker(job.runId))) !== undefined;
+  const outcome = await provisionRunner(deps, { pool, job, deadline: context.deadline, avoidSpot });
+  if (outcome.kind === 'provisioned') {
+    // Conflict: `in_progress` or `completed` got there first; the runner is accounted for by the reconciler.
+    await deps.store.updateJob({
+      id: job.id,
+      expectedVersion: job.version,
+      to: 'provisioned',
+      attempts: outcome.attempts,
+      patch: {
+        source: outcome.source,
+        provisionedInstance: outcome.instanceId,
+        updatedAt: deps.clock.now(),
+        phases: { claimedAt: outcome.claimedAt, startIssuedAt: outcome.startIssuedAt },
+      },
+    });
+    await deps.events.publish([
+      {
+        type: 'JobProvisioned',
+        jobId: job.id,
+        pool: pool.name,
+        instanceId: outcome.instanceId,
+        source: outcome.source,
+      },
+      ...outcome.attempts
+        .filter((a) => a.outcome !== 'ok' && a.outcome !== 'empty')
+        .map((a) => ({
+          type: 'FallbackTaken' as const,
+          jobId: job.id,
+          pool: pool.name,
+          step: a.step,
+          reason: a.outcome,
+        })),
+    ]);
+    return {
+      kind: 'provisioned',
+      jobId: job.id,
+      pool: pool.name,
+      instanceId: outcome.instanceId,
+      source: outcome.source,
+    };
+  }
+  await deps.store.updateJob({
+    id: job.id,
+    expectedVersion: job.version,
+    attempts: outcome.attempts,
+    patch: { updatedAt: deps.clock.now() },
+  });
+  deps.metrics.count('JobsPending', 1, { Pool: pool.name });
+  await deps.events.publish([{ type: 'JobPending', jobId: job.id, pool: pool.name, reason: outcome.reason }]);
+  return { kind: 'pending', jobId: job.id, pool: pool.name, reason: outcome.reason };
+}
+
+/** A runner of ours took the job: its instance is busy with it. */
+async function markInstanceBusy(deps: CoreDeps, job: JobRecord): Promise<void> {
+  if (job.instanceId === undefined) return;
+  const instance = await deps.store.getInstance(job.instanceId);
+  if (instance === undefined || (instance.state !== 'starting' && instance.state !== 'claimed')) return;
+  await deps.store.transitionInstance({
+    id: instance.id,
+    from: instance.state,
+    expectedVersion: instance.version,
+    to: 'busy',
+    patch: { servingJob: job.id, stateChangedAt: deps.clock.now() },
+  });
+}
+
+/**
+ * A finished job: the instance its runner ran on is recycled; a job that finished without a runner
+ * (cancelled while queued) gives its unused runner back.
+ */
+async function finishJob(
+  deps: CoreDeps,
+  context: WorkflowJobContext,
+  pool: PoolConfig,
+  job: JobRecord,
+  event: WorkflowJobEvent,
+): Promise<void> {
+  const ranOn = instanceOfRunner(deps.runners, event.runnerName);
+  if (ranOn !== undefined) {
+    const instance = await deps.store.getInstance(ranOn);
+    if (instance !== undefined) {
+      if (instance.interruptedAt !== undefined && event.conclusion !== 'success')
+        await rerunAfterInterruption(deps, pool, job);
+      await recycleInstance(deps, context.config, instance, 'job completed');
+    }
+    return;
+  }
+  if (event.runnerName === undefined && job.provisionedInstance !== undefined)
+    await releaseUnusedRunner(
+      deps,
+      job.provisionedInstance,
+      `job ${job.id} ${event.conclusion ?? 'completed'} before pickup`,
+    );
+}
+
+export function rerunMarker(runId: number): string {
+  return `rerun-on-demand#${runId}`;
+}
+
+/** A job whose spot instance was reclaimed is re-run once, and its re-run goes to on-demand capacity. */
+async function rerunAfterInterruption(deps: CoreDeps, pool: PoolConfig, job: JobRecord): Promise<void> {
+  if (!pool.fallback.rerunInterrupted) return;
+  const marker = rerunMarker(job.runId);
+  if ((await deps.store.getMarker(marker)) !== undefined) return; // once per run
+  await deps.store.putMarker(marker, String(job.id));
+  await deps.github.rerunJob(job.repository, job.id);
+  deps.metrics.count('InterruptedJobsRerun', 1, { Pool: pool.name });
+}
