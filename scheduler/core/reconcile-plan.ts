@@ -131,9 +131,14 @@ function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
   const actions: ReconcileAction[] = [];
   const pendingMs = s.config.settings.pendingJobSeconds * 1000;
   const alreadyHandled = new Set(instanceRepairs(s).map((a) => ('instance' in a ? a.instance.id : '')));
+  // GitHub knows first when a runner takes a job; its `in_progress` webhook may still be on its way.
+  const busyOnGitHub = new Set(
+    s.registeredRunners.filter((r) => r.busy).map((r) => instanceOfRunner(s.runners, r.name)),
+  );
   for (const pool of s.config.pools) {
     const idle = s.instances
       .filter((i) => i.pool === pool.name && i.servingJob === undefined && !alreadyHandled.has(i.id))
+      .filter((i) => !busyOnGitHub.has(i.id))
       .filter((i) => i.state === 'starting' || (i.state === 'claimed' && i.startIssuedAt !== undefined))
       .sort((a, b) => a.stateChangedAt - b.stateChangedAt);
     const waiting = s.jobs

@@ -3,6 +3,8 @@
  * its own so that one failure does not stop the rest. Then it asks GitHub for webhook deliveries that
  * failed and redelivers them (GitHub never retries a failed delivery by itself).
  */
+
+import type { HookDelivery } from '../ports/github-runners.js';
 import { type CoreDeps, runnerScope } from './deps.js';
 import type { PoolsConfig } from './pool-config.js';
 import { release, retire } from './provision.js';
@@ -240,21 +242,26 @@ async function reprovision(
   return outcome.kind === 'provisioned';
 }
 
-/** Redelivers `workflow_job` deliveries that failed and never succeeded since; returns how many. */
+/** Deliveries of one event tried this often (the original included) are given up on. */
+export const maxDeliveryAttempts = 4;
+
+/**
+ * Redelivers `workflow_job` deliveries that failed and have not succeeded since, each at most
+ * `maxDeliveryAttempts` times in all (a redelivery can fail too); returns how many it redelivered.
+ */
 export async function redeliverFailed(deps: CoreDeps, lookbackMs: number): Promise<number> {
   const now = deps.clock.now();
   const cursor = Number((await deps.store.getMarker(cursorMarker)) ?? now - lookbackMs);
   const deliveries = (await deps.github.listDeliveries(cursor)).filter((d) => d.event === 'workflow_job');
-  const succeeded = new Set(
-    deliveries.filter((d) => d.statusCode >= 200 && d.statusCode < 300).map((d) => d.guid),
-  );
-  const attempted = new Set(deliveries.filter((d) => d.redelivery).map((d) => d.guid));
+  const byGuid = new Map<string, HookDelivery[]>();
+  for (const d of deliveries) byGuid.set(d.guid, [...(byGuid.get(d.guid) ?? []), d]);
   let redelivered = 0;
-  for (const d of deliveries) {
-    if (succeeded.has(d.guid) || attempted.has(d.guid) || d.redelivery) continue;
-    attempted.add(d.guid);
-    await deps.github.redeliver(d.id);
-    await deps.events.publish([{ type: 'DeliveryRedelivered', deliveryId: d.id, guid: d.guid }]);
+  for (const [guid, attempts] of byGuid) {
+    if (attempts.some((d) => d.statusCode >= 200 && d.statusCode < 300)) continue;
+    if (attempts.length >= maxDeliveryAttempts) continue;
+    const latest = attempts.reduce((a, b) => (b.deliveredAt > a.deliveredAt ? b : a));
+    await deps.github.redeliver(latest.id);
+    await deps.events.publish([{ type: 'DeliveryRedelivered', deliveryId: latest.id, guid }]);
     redelivered++;
   }
   // Keep a margin behind now: a delivery in flight right now may still fail after this run.

@@ -8,6 +8,7 @@
  * Both the `completed` webhook and the EC2 `stopped` event lead here; whichever comes second finds
  * the instance already recycling or terminated and does nothing.
  */
+import { GitHubError } from '../ports/github-runners.js';
 import { type CoreDeps, runnerScope } from './deps.js';
 import { poolCapacityStates } from './lifecycle.js';
 import type { PoolsConfig } from './pool-config.js';
@@ -111,6 +112,8 @@ export async function launchPoolInstances(
 
 /**
  * Gives back a runner that no job used. Returns true when the instance was released or retired.
+ * The runner is deregistered first: GitHub refuses (422) when it has just taken a job, and then the
+ * instance is busy, not unused, and is left alone.
  */
 export async function releaseUnusedRunner(
   deps: CoreDeps,
@@ -125,16 +128,20 @@ export async function releaseUnusedRunner(
     return true;
   }
   if (instance.state !== 'starting' && instance.state !== 'claimed') return false;
-  const retired = await retire(deps, instance, reason);
-  if (!retired) return false;
-  await deps.jit.remove(instance.id);
   if (instance.runnerId !== undefined) {
     const job =
       instance.provisionedFor === undefined ? undefined : await deps.store.getJob(instance.provisionedFor);
     if (job !== undefined || deps.runners.scope === 'org') {
       const repository = job?.repository ?? { owner: deps.runners.org ?? '', name: '' };
-      await deps.github.deleteRunner(runnerScope(deps.runners, repository), instance.runnerId);
+      try {
+        await deps.github.deleteRunner(runnerScope(deps.runners, repository), instance.runnerId);
+      } catch (error) {
+        if (error instanceof GitHubError && error.status === 422) return false; // it is running a job
+        throw error;
+      }
     }
   }
-  return true;
+  const retired = await retire(deps, instance, reason);
+  if (retired) await deps.jit.remove(instance.id);
+  return retired;
 }

@@ -1,0 +1,292 @@
+/**
+ * A whole control plane on fakes, and the instance side played by a small agent model, for the
+ * model-based test. The use cases run exactly as the handlers call them; the world adds what AWS and
+ * GitHub would do around them: EC2 state-change events (derived from the compute fake's state),
+ * instances that boot, warm up, fetch their JIT config and run one job, and webhook deliveries that
+ * the test can delay, drop, duplicate or reorder.
+ */
+import { tagKeys } from '../../../scheduler/adapters/tags.js';
+import type { CoreDeps } from '../../../scheduler/core/deps.js';
+import { handleInstanceStateChange } from '../../../scheduler/core/instance-events.js';
+import { type PoolsConfig, validatePoolsConfig } from '../../../scheduler/core/pool-config.js';
+import { reconcile } from '../../../scheduler/core/reconcile.js';
+import { poolTarget } from '../../../scheduler/core/schedule.js';
+import { tunePools } from '../../../scheduler/core/tune-pools.js';
+import type { WorkflowJobEvent } from '../../../scheduler/core/types.js';
+import { handleWorkflowJob } from '../../../scheduler/core/workflow-job.js';
+import type { ObservedInstance } from '../../../scheduler/ports/compute.js';
+import { FixedClock } from '../../fakes/fixed-clock.js';
+import { InMemoryCompute } from '../../fakes/in-memory-compute.js';
+import { InMemoryEvents } from '../../fakes/in-memory-events.js';
+import { InMemoryGitHub } from '../../fakes/in-memory-github.js';
+import { InMemoryJitDelivery } from '../../fakes/in-memory-jit-delivery.js';
+import { InMemoryMetrics } from '../../fakes/in-memory-metrics.js';
+import { InMemoryPoolStore } from '../../fakes/in-memory-pool-store.js';
+
+export const subnetZones = { 'subnet-0000000a': 'us-east-1a', 'subnet-0000000b': 'us-east-1b' };
+
+export function modelConfig(): PoolsConfig {
+  const result = validatePoolsConfig({
+    pools: [
+      {
+        name: 'linux-x64',
+        labels: ['linux', 'x64'],
+        architecture: 'x64',
+        instanceTypes: ['m7i.large', 'm6i.large'],
+        subnets: ['subnet-0000000a', 'subnet-0000000b'],
+        defaultSize: 2,
+        maximum: 6,
+        schedule: [
+          { days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '08:00', to: '18:00', timezone: 'UTC', size: 4 },
+        ],
+      },
+      {
+        name: 'linux-arm64',
+        labels: ['linux', 'arm64'],
+        architecture: 'arm64',
+        instanceTypes: ['m7g.large'],
+        subnets: ['subnet-0000000a'],
+        defaultSize: 1,
+        maximum: 3,
+      },
+    ],
+    settings: { pendingJobSeconds: 30, claimTimeoutSeconds: 300, orphanGraceSeconds: 120 },
+  });
+  if (!result.ok) throw new Error(result.problems.join('\n'));
+  return result.config;
+}
+
+/** What the agent on one instance is doing. */
+interface AgentState {
+  warmed: boolean;
+  /** Ticks spent running without a config or job. */
+  idleTicks: number;
+  runner: 'none' | 'idle' | 'busy';
+  jobsTaken: number[];
+}
+
+/** Ticks an agent waits for its JIT config before powering off (its grace period). */
+const configGraceTicks = 3;
+
+export class World {
+  readonly clock = new FixedClock(Date.UTC(2026, 0, 5, 9, 0, 0)); // a Monday, 09:00 UTC
+  readonly config = modelConfig();
+  readonly store = new InMemoryPoolStore({ clock: this.clock });
+  readonly compute = new InMemoryCompute({ clock: this.clock, subnetZones });
+  readonly github = new InMemoryGitHub({ clock: this.clock });
+  readonly jit = new InMemoryJitDelivery(this.clock);
+  readonly events = new InMemoryEvents();
+  readonly metrics = new InMemoryMetrics();
+  readonly deps: CoreDeps;
+  /** Webhooks GitHub sent that have not reached the handler yet. */
+  readonly inbox: WorkflowJobEvent[] = [];
+  /** Webhooks already handled, for duplicates. */
+  readonly handled: WorkflowJobEvent[] = [];
+  readonly ec2Events: { instanceId: string; state: ObservedInstance['state'] }[] = [];
+  readonly agents = new Map<string, AgentState>();
+  readonly queuedJobs: number[] = [];
+  private readonly seenStates = new Map<string, ObservedInstance['state']>();
+
+  constructor(random: () => number) {
+    this.deps = {
+      store: this.store,
+      compute: this.compute,
+      github: this.github,
+      jit: this.jit,
+      clock: this.clock,
+      metrics: this.metrics,
+      events: this.events,
+      random,
+      runners: { scope: 'org', org: 'acme', namePrefix: 'wpr' },
+    };
+    this.github.subscribe((event) => this.inbox.push(event));
+  }
+
+  // ---- GitHub's side ----
+
+  queue(count: number, labels: readonly string[], matrix: boolean): void {
+    const runId = matrix ? 700_000 + this.queuedJobs.length : undefined;
+    for (let i = 0; i < count; i++) {
+      const job = this.github.queueJob({
+        repository: { owner: 'acme', name: 'app' },
+        labels,
+        ...(runId !== undefined && { runId }),
+      });
+      this.queuedJobs.push(job.id);
+    }
+  }
+
+  async deliver(index: number): Promise<void> {
+    const [event] = this.inbox.splice(index % Math.max(1, this.inbox.length), 1);
+    if (event === undefined) return;
+    await this.webhook(event);
+    this.handled.push(event);
+  }
+
+  async redeliverHandled(index: number): Promise<void> {
+    const event = this.handled[index % Math.max(1, this.handled.length)];
+    if (event !== undefined) await this.webhook(event);
+  }
+
+  async webhook(event: WorkflowJobEvent): Promise<void> {
+    const now = this.clock.now();
+    await handleWorkflowJob(
+      this.deps,
+      { config: this.config, deadline: now + 8_000, receivedAt: now },
+      event,
+    );
+  }
+
+  // ---- the control plane's schedules ----
+
+  async tune(): Promise<void> {
+    await tunePools(this.deps, this.config);
+    this.observeEc2();
+  }
+
+  async reconcile(): Promise<void> {
+    const report = await reconcile(this.deps, this.config, { deadline: this.clock.now() + 60_000 });
+    if (report.failures.length > 0) throw new Error(`reconcile failures: ${report.failures.join('; ')}`);
+    this.observeEc2();
+  }
+
+  async deliverEc2Events(): Promise<void> {
+    this.observeEc2();
+    while (this.ec2Events.length > 0) {
+      const change = this.ec2Events.shift();
+      if (change === undefined) break;
+      await handleInstanceStateChange(this.deps, this.config, change);
+      this.observeEc2();
+    }
+  }
+
+  // ---- the instance side ----
+
+  /** One step of every instance: boot, warm up, fetch the config, take a job, power off when done. */
+  async tick(): Promise<void> {
+    for (const instance of this.compute.allInstances()) {
+      if (instance.state === 'pending') {
+        this.compute.markRunning(instance.id);
+        continue;
+      }
+      if (instance.state !== 'running') continue;
+      const agent = this.agentOf(instance.id);
+      const role = instance.tags[tagKeys.role];
+      if (role === 'pool' && !agent.warmed) {
+        agent.warmed = true;
+        this.compute.powerOff(instance.id);
+        continue;
+      }
+      await this.runnerStep(instance.id, agent);
+    }
+    this.observeEc2();
+  }
+
+  private async runnerStep(instanceId: string, agent: AgentState): Promise<void> {
+    const name = `wpr-${instanceId}`;
+    if (agent.runner === 'none') {
+      const config = this.jit.take(instanceId);
+      if (config === undefined) {
+        if (++agent.idleTicks > configGraceTicks) this.powerOffAfterUse(instanceId, agent);
+        return;
+      }
+      agent.runner = 'idle';
+    }
+    if (agent.runner === 'idle') {
+      const outcome = this.github.connect(name);
+      if (outcome.kind === 'took-job') {
+        agent.runner = 'busy';
+        agent.jobsTaken.push(outcome.jobId);
+      } else if (outcome.kind === 'not-registered') {
+        this.powerOffAfterUse(instanceId, agent); // released: the runner was deleted
+      }
+      return;
+    }
+    const jobId = agent.jobsTaken.at(-1);
+    const job =
+      jobId === undefined ? undefined : await this.github.getJob({ owner: 'acme', name: 'app' }, jobId);
+    if (job === undefined || job.status === 'completed') this.powerOffAfterUse(instanceId, agent);
+  }
+
+  private powerOffAfterUse(instanceId: string, agent: AgentState): void {
+    agent.runner = 'none';
+    agent.idleTicks = 0;
+    this.compute.powerOff(instanceId);
+  }
+
+  private agentOf(instanceId: string): AgentState {
+    let agent = this.agents.get(instanceId);
+    if (agent === undefined) {
+      agent = { warmed: false, idleTicks: 0, runner: 'none', jobsTaken: [] };
+      this.agents.set(instanceId, agent);
+    }
+    return agent;
+  }
+
+  /** Runs one job at GitHub to completion (its runner reports in_progress when it took it). */
+  finishRunningJob(index: number): void {
+    const running = [...this.agents.values()]
+      .filter((a) => a.runner === 'busy')
+      .map((a) => a.jobsTaken.at(-1));
+    const jobId = running[index % Math.max(1, running.length)];
+    if (jobId === undefined) return;
+    try {
+      this.github.finishJob(jobId);
+    } catch {
+      // Already completed (cancelled while running).
+    }
+  }
+
+  cancel(index: number): void {
+    const jobId = this.queuedJobs[index % Math.max(1, this.queuedJobs.length)];
+    if (jobId !== undefined) this.github.cancelJob(jobId);
+  }
+
+  /** EC2 emits a state-change event for every change of state; derive them from the fake. */
+  observeEc2(): void {
+    for (const instance of this.compute.allInstances()) {
+      if (this.seenStates.get(instance.id) === instance.state) continue;
+      this.seenStates.set(instance.id, instance.state);
+      this.ec2Events.push({ instanceId: instance.id, state: instance.state });
+    }
+  }
+
+  /** Nothing in flight: no webhook or EC2 event waiting, every job finished, every pool ready at target. */
+  private async settled(): Promise<boolean> {
+    if (this.inbox.length > 0 || this.ec2Events.length > 0) return false;
+    const repo = { owner: 'acme', name: 'app' };
+    for (const id of this.queuedJobs) {
+      const job = await this.github.getJob(repo, id);
+      if (job !== undefined && job.status !== 'completed' && !job.labels.includes('ubuntu-latest'))
+        return false;
+    }
+    const live = this.store.allInstances().filter((r) => r.state !== 'terminated');
+    if (live.some((r) => r.state !== 'ready')) return false;
+    if ((await this.jit.listPending()).length > 0) return false;
+    if ((await this.github.listRunners({ kind: 'org', org: 'acme' }, 'wpr-')).length > 0) return false;
+    if (this.compute.allInstances().some((i) => i.state !== 'terminated' && i.state !== 'stopped'))
+      return false;
+    return this.config.pools.every(
+      (pool) => live.filter((r) => r.pool === pool.name).length === poolTarget(pool, this.clock.now()),
+    );
+  }
+
+  /** Lets everything settle: deliveries, boots, jobs, schedules, until nothing changes. */
+  async quiesce(): Promise<void> {
+    this.compute.restoreCapacity();
+    for (let round = 0; round < 60 && !(await this.settled()); round++) {
+      while (this.inbox.length > 0) await this.deliver(0);
+      await this.deliverEc2Events();
+      await this.tick();
+      const busy = [...this.agents.values()].filter((a) => a.runner === 'busy').length;
+      for (let i = 0; i < busy; i++) this.finishRunningJob(i);
+      await this.deliverEc2Events();
+      this.clock.advance(40_000);
+      await this.reconcile();
+      await this.tune();
+      await this.deliverEc2Events();
+    }
+    while (this.inbox.length > 0) await this.deliver(0);
+    await this.deliverEc2Events();
+  }
+}
