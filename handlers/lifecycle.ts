@@ -1,4 +1,66 @@
-// Entry point: wired in handlers/lifecycle.ts by the handlers work; kept minimal until then.
-export const handler = async (): Promise<never> => {
-  throw new Error('lifecycle handler is not wired yet');
-};
+/**
+ * EC2 events from EventBridge: instance state-change notifications (a warming instance that stopped
+ * is ready; a job instance that stopped is recycled) and spot interruption warnings (the instance is
+ * marked, so that its job can be re-run on on-demand capacity). Anything else is ignored and logged.
+ */
+import middy from '@middy/core';
+import type { EventBridgeEvent } from 'aws-lambda';
+import { z } from 'zod';
+import {
+  type Ec2State,
+  handleInstanceStateChange,
+  handleSpotInterruption,
+} from '../scheduler/core/instance-events.js';
+import { buildControlPlane, type ControlPlane, lazyControlPlane } from './control-plane.js';
+import { readSettings } from './settings.js';
+
+const stateChange = z.object({
+  'instance-id': z.string().regex(/^i-[0-9a-f]+$/),
+  state: z.enum(['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated']),
+});
+const spotWarning = z.object({ 'instance-id': z.string().regex(/^i-[0-9a-f]+$/) });
+
+export type Ec2Event = EventBridgeEvent<string, unknown>;
+
+export function createLifecycleHandler(plane: () => Promise<ControlPlane>) {
+  return middy<Ec2Event, { outcome: string }>().handler(async (event) => {
+    const { deps, logger, configSource } = await plane();
+    deps.metrics.count('HandlerRuns', 1, { Handler: 'lifecycle' });
+    if (event['detail-type'] === 'EC2 Instance State-change Notification') {
+      const detail = stateChange.safeParse(event.detail);
+      if (!detail.success) return ignored(plane, 'malformed state-change detail');
+      const config = await configSource.load();
+      const at = Date.parse(event.time);
+      const outcome = await handleInstanceStateChange(deps, config, {
+        instanceId: detail.data['instance-id'],
+        state: detail.data.state as Ec2State,
+        ...(Number.isNaN(at) ? {} : { at }),
+      });
+      logger.info('instance state change', {
+        instanceId: detail.data['instance-id'],
+        state: detail.data.state,
+        ...outcome,
+      });
+      return { outcome: outcome.kind };
+    }
+    if (event['detail-type'] === 'EC2 Spot Instance Interruption Warning') {
+      const detail = spotWarning.safeParse(event.detail);
+      if (!detail.success) return ignored(plane, 'malformed spot warning detail');
+      const outcome = await handleSpotInterruption(deps, detail.data['instance-id']);
+      logger.warn('spot interruption warning', {
+        instanceId: detail.data['instance-id'],
+        outcome: outcome.kind,
+      });
+      return { outcome: outcome.kind };
+    }
+    return ignored(plane, `detail-type ${event['detail-type']}`);
+  });
+}
+
+async function ignored(plane: () => Promise<ControlPlane>, why: string): Promise<{ outcome: string }> {
+  (await plane()).logger.warn('event ignored', { why });
+  return { outcome: 'ignored' };
+}
+
+const plane = lazyControlPlane(() => buildControlPlane(readSettings(process.env), 'lifecycle'));
+export const handler = createLifecycleHandler(plane);

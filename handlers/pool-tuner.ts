@@ -1,4 +1,30 @@
-// Entry point: wired in handlers/pool-tuner.ts by the handlers work; kept minimal until then.
-export const handler = async (): Promise<never> => {
-  throw new Error('pool-tuner handler is not wired yet');
-};
+/**
+ * The pool tuner, on a schedule: converge every pool to its target for now, rolling instances whose
+ * spec is outdated a few at a time. The learned forecast, when a pool enables it, comes from the
+ * demand history the store keeps.
+ */
+import middy from '@middy/core';
+import { tunePools } from '../scheduler/core/tune-pools.js';
+import { buildControlPlane, type ControlPlane, lazyControlPlane } from './control-plane.js';
+import { readSettings } from './settings.js';
+
+export function createPoolTunerHandler(plane: () => Promise<ControlPlane>) {
+  return middy<unknown, { pools: number; launched: number; retired: number }>().handler(async () => {
+    const { deps, logger, configSource } = await plane();
+    deps.metrics.count('HandlerRuns', 1, { Handler: 'pool-tuner' });
+    const config = await configSource.load();
+    const rejection = configSource.lastRejection();
+    if (rejection !== undefined)
+      logger.error('pool config rejected; the last good one stays in use', { problems: rejection.problems });
+    const results = await tunePools(deps, config);
+    for (const r of results) logger.info('pool tuned', { ...r });
+    return {
+      pools: results.length,
+      launched: results.reduce((n, r) => n + r.launched, 0),
+      retired: results.reduce((n, r) => n + r.retired, 0),
+    };
+  });
+}
+
+const plane = lazyControlPlane(() => buildControlPlane(readSettings(process.env), 'pool-tuner'));
+export const handler = createPoolTunerHandler(plane);

@@ -1,4 +1,119 @@
-// Entry point: wired in handlers/webhook.ts by the handlers work; kept minimal until then.
-export const handler = async (): Promise<never> => {
-  throw new Error('webhook handler is not wired yet');
-};
+/**
+ * POST /workflow_job (API Gateway HTTP API). In this order, each step before the next so that bad
+ * input costs little and changes nothing: body size (413) and presence (400), signature against the current and
+ * previous secret (401), event type (ping 200, others 202 ignored), payload (400), allowlist (403),
+ * then the core. The core is time-boxed well inside GitHub's 10 s: when the budget runs out the job
+ * stays pending for the reconciler, and the response never waits on a retry loop.
+ */
+import middy from '@middy/core';
+import httpErrorHandler from '@middy/http-error-handler';
+import { createError } from '@middy/util';
+import { verify } from '@octokit/webhooks-methods';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { Repository } from '../scheduler/core/types.js';
+import { handleWorkflowJob } from '../scheduler/core/workflow-job.js';
+import { buildControlPlane, type ControlPlane, lazyControlPlane } from './control-plane.js';
+import { readSettings } from './settings.js';
+import { parseWorkflowJob } from './workflow-job-payload.js';
+
+type Response = APIGatewayProxyStructuredResultV2;
+
+export function createWebhookHandler(plane: () => Promise<ControlPlane>) {
+  return middy<APIGatewayProxyEventV2, Response>()
+    .use(httpErrorHandler({ logger: false }))
+    .onError(async (request) => {
+      // Runs before the error handler above (middy runs onError in reverse): log and count once.
+      const error = request.error as { statusCode?: number; message?: string } | null;
+      const status = error?.statusCode ?? 500;
+      const { deps, logger } = await plane().catch(() => ({ deps: undefined, logger: undefined }));
+      deps?.metrics.count('WebhooksRejected', 1, { Reason: String(status) });
+      if (status >= 500) logger?.error('webhook failed', { error: request.error as Error });
+      else logger?.warn('webhook rejected', { status, reason: error?.message });
+    })
+    .handler(async (event) => receive(await plane(), event));
+}
+
+async function receive(plane: ControlPlane, event: APIGatewayProxyEventV2): Promise<Response> {
+  const { deps, settings, logger } = plane;
+  const receivedAt = deps.clock.now();
+  const body = rawBody(event, settings.WEBHOOK_MAX_BODY_BYTES);
+  if (body.length === 0) throw createError(400, 'empty body');
+
+  const signature = header(event, 'x-hub-signature-256');
+  if (signature === undefined) throw createError(401, 'missing X-Hub-Signature-256');
+  if (!(await verifiedByAny(await plane.webhookSecrets(), body, signature)))
+    throw createError(401, 'signature does not match');
+
+  const type = header(event, 'x-github-event');
+  const deliveryId = header(event, 'x-github-delivery') ?? 'unknown';
+  if (type === 'ping') return json(200, { ok: true });
+  if (type !== 'workflow_job') return json(202, { ignored: `event ${type ?? '(none)'}` });
+
+  const job = parseWorkflowJob(body, deliveryId);
+  if (!allowed(job.repository, settings.ALLOWED_OWNERS, settings.ALLOWED_REPOSITORIES))
+    throw createError(403, `repository ${job.repository.owner}/${job.repository.name} is not allowed`);
+
+  logger.appendKeys({ jobId: job.jobId, deliveryId, action: job.action });
+  try {
+    const config = await plane.configSource.load();
+    const outcome = await handleWorkflowJob(
+      deps,
+      { config, deadline: receivedAt + settings.WEBHOOK_BUDGET_MS, receivedAt },
+      job,
+    );
+    const keys = {
+      outcome: outcome.kind,
+      ...('pool' in outcome && { pool: outcome.pool }),
+      ...('instanceId' in outcome && { instanceId: outcome.instanceId }),
+      ...('source' in outcome && { source: outcome.source }),
+      ...('reason' in outcome && { reason: outcome.reason }),
+    };
+    logger.info('workflow_job handled', keys);
+    deps.metrics.duration('WebhookDuration', deps.clock.now() - receivedAt, { Action: job.action });
+    return json(outcome.kind === 'provisioned' || outcome.kind === 'recorded' ? 200 : 202, keys);
+  } finally {
+    logger.removeKeys(['jobId', 'deliveryId', 'action']);
+  }
+}
+
+function rawBody(event: APIGatewayProxyEventV2, maxBytes: number): string {
+  const raw = event.body ?? '';
+  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  if (bytes.byteLength > maxBytes) throw createError(413, `body is over ${maxBytes} bytes`);
+  return bytes.toString('utf8');
+}
+
+function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
+  // HTTP APIs lower-case header names; a hand-made event may not.
+  for (const [key, value] of Object.entries(event.headers ?? {}))
+    if (key.toLowerCase() === name) return value;
+  return undefined;
+}
+
+async function verifiedByAny(secrets: readonly string[], body: string, signature: string): Promise<boolean> {
+  for (const secret of secrets) {
+    try {
+      if (await verify(secret, body, signature)) return true;
+    } catch {
+      // A malformed signature header: not verified by this secret.
+    }
+  }
+  return false;
+}
+
+function allowed(
+  repository: Repository,
+  owners: readonly string[],
+  repositories: readonly string[],
+): boolean {
+  if (owners.length === 0 && repositories.length === 0) return true;
+  const owner = repository.owner.toLowerCase();
+  return owners.includes(owner) || repositories.includes(`${owner}/${repository.name.toLowerCase()}`);
+}
+
+function json(statusCode: number, body: unknown): Response {
+  return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+const plane = lazyControlPlane(() => buildControlPlane(readSettings(process.env), 'webhook'));
+export const handler = createWebhookHandler(plane);

@@ -12,8 +12,9 @@
  * - A transition to `terminated` and a job update to `completed` set `expiresAt` (epoch seconds,
  *   `retentionSeconds` later) unless the patch sets or clears it; records past `expiresAt` read as
  *   absent, as DynamoDB's lazily deleted TTL items must.
- * - Races can be staged: `beforeNextWrite(hook)` runs once between a write's arrival and its check,
- *   so the hook's own (competing) writes land first and the staged write loses. `failNextWith(error)`
+ * - Races can be staged: `beforeNextWrite(hook)` runs once between a write's arrival (a create or a
+ *   state change) and its condition check, so the hook's own competing writes land first and the staged
+ *   write loses (`conflict`, or `exists` for a create). `failNextWith(error)`
  *   makes the next call throw, for store faults.
  */
 
@@ -42,7 +43,7 @@ export interface InMemoryPoolStoreOptions {
   readonly clock?: Clock;
   /** How long a terminated instance or completed job is kept before it expires; default 7 days. */
   readonly retentionSeconds?: number;
-  /** Runs before every conditional write (not for writes made from inside a hook). */
+  /** Runs before every conditional write, creates included (not for writes made from inside a hook). */
   readonly beforeWrite?: WriteHook;
 }
 
@@ -93,8 +94,14 @@ export class InMemoryPoolStore implements PoolStore {
     return [...this.instances.values()].map(snapshot);
   }
 
+  /** Every stored job, expired or not, for assertions. */
+  allJobs(): JobRecord[] {
+    return [...this.jobs.values()].map(snapshot);
+  }
+
   async putInstance(record: InstanceRecord): Promise<'created' | 'exists'> {
     this.maybeFail();
+    await this.runHooks({ kind: 'instance', id: record.id });
     if (this.liveInstance(record.id)) return 'exists';
     this.instances.set(record.id, snapshot(record));
     return 'created';
@@ -148,6 +155,7 @@ export class InMemoryPoolStore implements PoolStore {
 
   async createJob(record: JobRecord): Promise<'created' | 'exists'> {
     this.maybeFail();
+    await this.runHooks({ kind: 'job', id: record.id });
     if (this.liveJob(record.id)) return 'exists';
     this.jobs.set(record.id, snapshot(record));
     return 'created';
@@ -256,7 +264,7 @@ export class InMemoryPoolStore implements PoolStore {
 }
 
 /** The same guard as the adapter: only optional attributes can be removed, and not also set. */
-export function checkClear(
+function checkClear(
   patch: InstancePatch | undefined,
   clear: readonly (keyof InstancePatch)[] | undefined,
 ): void {

@@ -1,0 +1,141 @@
+/**
+ * The composition root: builds the real adapters once per cold start from validated settings and
+ * hands the handlers a ready CoreDeps. The AWS SDK clients take their endpoints from the standard
+ * `AWS_ENDPOINT_URL_<SERVICE>` variables when set, which is how the local sandbox and the end-to-end
+ * tests point the very same code at the peers on 127.0.0.1.
+ */
+import { randomInt } from 'node:crypto';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { z } from 'zod';
+import { DynamoDbPoolStore } from '../scheduler/adapters/dynamodb-pool-store.js';
+import { createEc2Client } from '../scheduler/adapters/ec2-client.js';
+import { Ec2Compute } from '../scheduler/adapters/ec2-compute.js';
+import { EventBridgeEvents } from '../scheduler/adapters/eventbridge-events.js';
+import { createGitHubAppOctokit } from '../scheduler/adapters/github-app-auth.js';
+import { OctokitGitHubRunners } from '../scheduler/adapters/github-runners.js';
+import { SecretsManagerSecrets } from '../scheduler/adapters/secrets-manager-secrets.js';
+import { SsmConfigSource } from '../scheduler/adapters/ssm-config-source.js';
+import { SsmJitDelivery } from '../scheduler/adapters/ssm-jit-delivery.js';
+import type { CoreDeps } from '../scheduler/core/deps.js';
+import type { Clock } from '../scheduler/ports/clock.js';
+import type { ConfigSource } from '../scheduler/ports/config-source.js';
+import type { Metrics } from '../scheduler/ports/metrics.js';
+import { createLogger, EmfMetrics } from './observability.js';
+import type { HandlerSettings } from './settings.js';
+
+export interface ControlPlane {
+  readonly settings: HandlerSettings;
+  readonly deps: CoreDeps;
+  readonly configSource: ConfigSource;
+  /** The webhook secret and, during a rotation, the previous one. */
+  readonly webhookSecrets: () => Promise<string[]>;
+  readonly logger: Logger;
+}
+
+export interface ControlPlaneOverrides {
+  readonly clock?: Clock;
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+
+const appSecretSchema = z.object({
+  appId: z.coerce.number().int().positive(),
+  installationId: z.coerce.number().int().positive(),
+  privateKey: z.string().includes('PRIVATE KEY', { message: 'must be a PEM private key' }),
+});
+
+export class AppSecretError extends Error {
+  override readonly name = 'AppSecretError';
+}
+
+export async function buildControlPlane(
+  settings: HandlerSettings,
+  handler: string,
+  overrides: ControlPlaneOverrides = {},
+): Promise<ControlPlane> {
+  const clock = overrides.clock ?? systemClock;
+  const region = settings.AWS_REGION;
+  const ssm = new SSMClient({ region });
+  const secrets = new SecretsManagerSecrets({ client: new SecretsManagerClient({ region }), clock });
+
+  const appSecret = appSecretSchema.safeParse(
+    safeJson(await secrets.getSecret(settings.GITHUB_APP_SECRET_ARN)),
+  );
+  if (!appSecret.success)
+    // Name the fields only: the secret's content must never reach an error message.
+    throw new AppSecretError(
+      `GitHub App secret ${settings.GITHUB_APP_SECRET_ARN} is invalid: ${appSecret.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
+    );
+  const octokit = createGitHubAppOctokit({
+    ...appSecret.data,
+    baseUrl: settings.GITHUB_API_URL,
+    ...(settings.GITHUB_ACCEPT !== undefined && { accept: settings.GITHUB_ACCEPT }),
+  });
+
+  const deps: CoreDeps = {
+    store: new DynamoDbPoolStore({
+      client: new DynamoDBClient({ region }),
+      tableName: settings.TABLE_NAME,
+      clock,
+    }),
+    compute: new Ec2Compute({
+      client: createEc2Client({ region }),
+      launchTemplate: { id: settings.LAUNCH_TEMPLATE_ID },
+      project: settings.PROJECT_TAG,
+      clock,
+      subnetZones: settings.SUBNET_ZONES,
+    }),
+    github: new OctokitGitHubRunners(octokit),
+    jit: new SsmJitDelivery({ client: ssm, prefix: settings.PARAMETER_PREFIX }),
+    clock,
+    metrics: overrides.metrics ?? new EmfMetrics(handler),
+    events: new EventBridgeEvents({
+      client: new EventBridgeClient({ region }),
+      eventBusName: settings.EVENT_BUS_NAME,
+      clock,
+    }),
+    random: () => randomInt(0, 2 ** 32) / 2 ** 32,
+    runners: {
+      scope: settings.RUNNER_SCOPE,
+      namePrefix: settings.RUNNER_NAME_PREFIX,
+      ...(settings.GITHUB_ORG !== undefined && { org: settings.GITHUB_ORG }),
+      ...(settings.RUNNER_GROUP !== undefined && { runnerGroup: settings.RUNNER_GROUP }),
+    },
+  };
+  return {
+    settings,
+    deps,
+    configSource: new SsmConfigSource({ client: ssm, parameterName: settings.POOL_CONFIG_PARAMETER, clock }),
+    webhookSecrets: () => secrets.getWebhookSecrets(settings.WEBHOOK_SECRET_ARN),
+    logger: overrides.logger ?? createLogger(handler),
+  };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One control plane per cold start, built on first use; a failed build is retried by the next
+ * invocation instead of poisoning the container.
+ */
+export function lazyControlPlane(build: () => Promise<ControlPlane>): () => Promise<ControlPlane> {
+  let plane: Promise<ControlPlane> | undefined;
+  return () => {
+    plane ??= build().catch((error: unknown) => {
+      plane = undefined;
+      throw error;
+    });
+    return plane;
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * The handlers' settings, read from the environment in this one place and validated at cold start,
+ * so a missing or malformed variable fails the first invocation with a message that names it, rather
+ * than a later call with a confusing one. Everything below handlers/ takes these as parameters.
+ */
+import { z } from 'zod';
+
+const commaList = z
+  .string()
+  .default('')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((v) => v.trim().toLowerCase())
+      .filter((v) => v.length > 0),
+  );
+
+const settingsSchema = z.object({
+  TABLE_NAME: z.string().min(1),
+  PARAMETER_PREFIX: z.string().regex(/^\/[A-Za-z0-9_.\-/]+[^/]$/, { message: 'must look like "/wpr"' }),
+  POOL_CONFIG_PARAMETER: z.string().min(1),
+  WEBHOOK_SECRET_ARN: z.string().min(1),
+  GITHUB_APP_SECRET_ARN: z.string().min(1),
+  GITHUB_API_URL: z.url().default('https://api.github.com'),
+  /** Accept header for GitHub API calls; Octokit's default when unset. */
+  GITHUB_ACCEPT: z.string().optional(),
+  GITHUB_ORG: z.string().optional(),
+  RUNNER_SCOPE: z.enum(['org', 'repo']).default('org'),
+  RUNNER_GROUP: z.string().optional(),
+  RUNNER_NAME_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9-]{1,20}$/)
+    .default('wpr'),
+  LAUNCH_TEMPLATE_ID: z.string().min(1),
+  EVENT_BUS_NAME: z.string().min(1),
+  ALLOWED_OWNERS: commaList,
+  ALLOWED_REPOSITORIES: commaList,
+  SUBNET_ZONES: z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      try {
+        return z.record(z.string(), z.string()).parse(JSON.parse(s));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of subnet id → availability zone' });
+        return z.NEVER;
+      }
+    }),
+  /** The webhook answers within GitHub's 10 s; provisioning stops starting new steps after this. */
+  WEBHOOK_BUDGET_MS: z.coerce.number().int().min(500).max(9_000).default(6_500),
+  /** Largest webhook body accepted; workflow_job payloads are a few kilobytes. */
+  WEBHOOK_MAX_BODY_BYTES: z.coerce.number().int().min(1_024).default(262_144),
+  PROJECT_TAG: z.string().default('wpr'),
+  AWS_REGION: z.string().default('us-east-1'),
+});
+
+export type HandlerSettings = z.infer<typeof settingsSchema>;
+
+export class SettingsError extends Error {
+  override readonly name = 'SettingsError';
+}
+
+export function readSettings(env: Readonly<Record<string, string | undefined>>): HandlerSettings {
+  const result = settingsSchema.safeParse(env);
+  if (result.success) {
+    if (result.data.RUNNER_SCOPE === 'org' && !result.data.GITHUB_ORG)
+      throw new SettingsError('GITHUB_ORG: required when RUNNER_SCOPE is "org"');
+    return result.data;
+  }
+  throw new SettingsError(
+    `invalid handler settings:\n  ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n  ')}`,
+  );
+}

@@ -1,0 +1,84 @@
+/**
+ * The pool store's single DynamoDB table, shared by the adapter, the CDK stack and the test peer so the
+ * three cannot drift. Plain data, no SDK import: the infra code can read it without pulling a client.
+ *
+ * Items (every attribute of a record is stored under its own name, plus the keys below):
+ * - instance  pk `INSTANCE#<id>`  sk `INSTANCE`
+ * - job       pk `JOB#<id>`       sk `JOB`        (GitHub job id, a number)
+ * - marker    pk `MARKER#<name>`  sk `MARKER`
+ *
+ * Indexes are sparse: an item carries an index's key attributes only while it belongs in it, so a
+ * query reads exactly the items it wants and never filters.
+ * - `ready-by-pool`: `readyPool` (the pool, set only while the instance is `ready`) × `stateChangedAt`.
+ *   The claim path queries this and touches only claimable instances, longest-ready first.
+ * - `live-instances`: `liveShard` (the constant `live`, set while the instance is not `terminated`)
+ *   × `livePoolId` (`<pool>#<id>`; pool names cannot contain `#`). One partition answers both "live
+ *   instances of a pool" (begins_with) and "every live instance" (the whole partition) without a
+ *   scan. A single partition takes ~1,000 writes/s, far above a control plane's transition rate.
+ * - `jobs-by-state`: `jobState` (a job's state; instances do not carry it) × `updatedAt`, oldest first.
+ *
+ * TTL: `expiresAt`, epoch seconds, set on terminated instances and completed jobs. DynamoDB deletes
+ * expired items lazily (typically within days), so readers treat an item past its TTL as absent.
+ */
+
+export interface KeyAttribute {
+  readonly name: string;
+  readonly type: 'S' | 'N';
+}
+
+export interface IndexDesign {
+  readonly indexName: string;
+  readonly partitionKey: KeyAttribute;
+  readonly sortKey: KeyAttribute;
+  readonly projection: 'ALL';
+}
+
+export const poolStoreTable = {
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  /** On-demand: traffic follows job bursts (matrix fan-outs), which provisioned capacity would throttle. */
+  billingMode: 'PAY_PER_REQUEST',
+  ttlAttribute: 'expiresAt',
+  indexes: {
+    readyByPool: {
+      indexName: 'ready-by-pool',
+      partitionKey: { name: 'readyPool', type: 'S' },
+      sortKey: { name: 'stateChangedAt', type: 'N' },
+      projection: 'ALL',
+    },
+    liveInstances: {
+      indexName: 'live-instances',
+      partitionKey: { name: 'liveShard', type: 'S' },
+      sortKey: { name: 'livePoolId', type: 'S' },
+      projection: 'ALL',
+    },
+    jobsByState: {
+      indexName: 'jobs-by-state',
+      partitionKey: { name: 'jobState', type: 'S' },
+      sortKey: { name: 'updatedAt', type: 'N' },
+      projection: 'ALL',
+    },
+  },
+  /** The value of `liveShard` on every live instance. */
+  liveShardValue: 'live',
+  itemKeys: {
+    instance: (id: string) => ({ pk: `INSTANCE#${id}`, sk: 'INSTANCE' }),
+    job: (id: number) => ({ pk: `JOB#${id}`, sk: 'JOB' }),
+    marker: (name: string) => ({ pk: `MARKER#${name}`, sk: 'MARKER' }),
+  },
+} as const satisfies {
+  readonly partitionKey: KeyAttribute;
+  readonly sortKey: KeyAttribute;
+  readonly billingMode: 'PAY_PER_REQUEST' | 'PROVISIONED';
+  readonly ttlAttribute: string;
+  readonly indexes: { readonly [name: string]: IndexDesign };
+  readonly liveShardValue: string;
+  readonly itemKeys: object;
+};
+
+/** Every attribute a key or index is defined on, deduplicated, as CreateTable and CDK want them. */
+export function keyAttributeDefinitions(): KeyAttribute[] {
+  const all: KeyAttribute[] = [poolStoreTable.partitionKey, poolStoreTable.sortKey];
+  for (const index of Object.values(poolStoreTable.indexes)) all.push(index.partitionKey, index.sortKey);
+  return [...new Map(all.map((a) => [a.name, a])).values()];
+}

@@ -1,0 +1,96 @@
+/**
+ * dynalite in-process: a DynamoDB wire-protocol server on 127.0.0.1 with a free port and an in-memory
+ * store. Tables are created from the same design constant the CDK stack uses.
+ *
+ * Gotchas: dynalite has no transactions, no ReturnValuesOnConditionCheckFailure and no TTL expiry
+ * (UpdateTimeToLive is not even an operation), so TTL is not enabled here.
+ */
+
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  type GlobalSecondaryIndex,
+} from '@aws-sdk/client-dynamodb';
+import { keyAttributeDefinitions, poolStoreTable } from '../../scheduler/adapters/dynamodb-table-design.js';
+
+interface DynaliteOptions {
+  readonly createTableMs?: number;
+  readonly deleteTableMs?: number;
+  readonly updateTableMs?: number;
+}
+
+// dynalite is CommonJS without type declarations.
+const dynalite = createRequire(import.meta.url)('dynalite') as (options: DynaliteOptions) => Server;
+
+export interface DynalitePeer {
+  readonly endpoint: string;
+  readonly client: DynamoDBClient;
+  /** Creates a pool-store table (a fresh name unless given) and waits until it is ACTIVE. */
+  createTable(name?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+let tableCount = 0;
+
+export async function startDynalite(): Promise<DynalitePeer> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+
+  return {
+    endpoint,
+    client,
+    async createTable(name = `pool-store-${process.pid}-${++tableCount}`) {
+      const { partitionKey, sortKey, indexes } = poolStoreTable;
+      const globalIndexes: GlobalSecondaryIndex[] = Object.values(indexes).map((index) => ({
+        IndexName: index.indexName,
+        KeySchema: [
+          { AttributeName: index.partitionKey.name, KeyType: 'HASH' },
+          { AttributeName: index.sortKey.name, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: index.projection },
+      }));
+      await client.send(
+        new CreateTableCommand({
+          TableName: name,
+          BillingMode: poolStoreTable.billingMode,
+          AttributeDefinitions: keyAttributeDefinitions().map((a) => ({
+            AttributeName: a.name,
+            AttributeType: a.type,
+          })),
+          KeySchema: [
+            { AttributeName: partitionKey.name, KeyType: 'HASH' },
+            { AttributeName: sortKey.name, KeyType: 'RANGE' },
+          ],
+          GlobalSecondaryIndexes: globalIndexes,
+        }),
+      );
+      // createTableMs: 0 still flips the table to ACTIVE on a later tick.
+      for (;;) {
+        const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+        if (Table?.TableStatus === 'ACTIVE') return name;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    },
+    async close() {
+      client.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) =>
+        server.close((error) => (error ? reject(error) : resolve())),
+      );
+    },
+  };
+}
