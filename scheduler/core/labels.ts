@@ -21,10 +21,12 @@ export function poolServes(pool: PoolConfig, jobLabels: readonly string[]): bool
 export function matchPool(config: PoolsConfig, jobLabels: readonly string[]): PoolConfig | undefined {
   // A job with no labels at all, or only `self-hosted`, names no pool: it is not ours to serve.
   if (normalizedLabels(jobLabels).filter((l) => !implied.includes(l)).length === 0) return undefined;
-  let best: PoolConfig | undefined;
+  let best: { pool: PoolConfig; size: number } | undefined;
   for (const pool of config.pools) {
     if (!poolServes(pool, jobLabels)) continue;
-    if (best === undefined || pool.labels.length < best.labels.length) best = pool;
+    // Tightness is what the runner carries: `self-hosted` and a repeated label count once.
+    const size = runnerLabels(pool).length;
+    if (best === undefined || size < best.size) best = { pool, size };
   }
-  return best;
+  return best?.pool;
 }

@@ -33,14 +33,24 @@ const windowSchema = z
   .refine((w) => w.from !== w.to, {
     message: '"from" and "to" are equal: the window would be empty',
     path: ['to'],
+    // Also when other fields of the window are wrong: every problem is reported in one pass.
+    when: (payload) => {
+      const w = payload.value as { from?: unknown; to?: unknown } | null;
+      return clockTime.safeParse(w?.from).success && clockTime.safeParse(w?.to).success;
+    },
   });
 
-// Graviton families carry a `g` after the generation (m7g, c7gn, t4g, r8g); the rest are x86.
-const gravitonFamily = /^[a-z]+\d+g[a-z]*$/;
+// Graviton families carry a `g` after the generation (m7g, c7gn, t4g, r8g), except the first one (a1);
+// the rest are x86.
+const gravitonFamily = /^([a-z]+\d+g[a-z]*|a1)$/;
 export function architectureOfType(instanceType: string): 'x64' | 'arm64' {
   const family = instanceType.split('.')[0] ?? '';
   return gravitonFamily.test(family) ? 'arm64' : 'x64';
 }
+
+const instanceTypeName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { message: 'is not an EC2 instance type' });
 
 const poolSchema = z
   .object({
@@ -52,9 +62,7 @@ const poolSchema = z
       .min(1, { message: 'must list at least one label' })
       .max(20, { message: 'GitHub allows at most 20 labels on a runner' }),
     architecture: z.enum(['x64', 'arm64']),
-    instanceTypes: z
-      .array(z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { message: 'is not an EC2 instance type' }))
-      .min(1, { message: 'must list at least one instance type' }),
+    instanceTypes: z.array(instanceTypeName).min(1, { message: 'must list at least one instance type' }),
     subnets: z
       .array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { message: 'is not a subnet id' }))
       .min(1, { message: 'must list at least one subnet' }),
@@ -111,39 +119,75 @@ export const poolsConfigSchema = z
     settings: settingsSchema.default(settingsSchema.parse({})),
   })
   .strict()
-  .superRefine((config, ctx) => {
-    const seenNames = new Set<string>();
-    const seenLabelSets = new Map<string, string>();
-    config.pools.forEach((pool, i) => {
-      const at = (...path: (string | number)[]) => ['pools', i, ...path];
-      const issue = (message: string, path: (string | number)[]) =>
-        ctx.addIssue({ code: 'custom', message, path: at(...path) });
+  // Runs even when fields are malformed, so that one pass reports every problem; each check reads only
+  // fields that are well formed on their own.
+  .superRefine(crossChecks, { when: () => true });
 
-      if (seenNames.has(pool.name)) issue('is used by another pool', ['name']);
-      seenNames.add(pool.name);
+type Shape = (typeof poolSchema)['shape'];
+/** A pool as given: fields may be anything until checked with `valid`. */
+type RawPool = { readonly [K in keyof Shape]?: unknown };
 
-      const labelKey = normalizedLabels(pool.labels).sort().join(',');
+function valid<K extends keyof Shape>(pool: RawPool, key: K): z.output<Shape[K]> | undefined {
+  const result = poolSchema.shape[key].safeParse(pool[key]);
+  return result.success ? (result.data as z.output<Shape[K]>) : undefined;
+}
+
+function crossChecks(config: unknown, ctx: z.RefinementCtx): void {
+  const pools = (config as { pools?: unknown } | null)?.pools;
+  if (!Array.isArray(pools)) return;
+  const seenNames = new Set<string>();
+  const seenLabelSets = new Map<string, string>();
+  pools.forEach((raw: unknown, i) => {
+    if (raw === null || typeof raw !== 'object') return;
+    const pool = raw as RawPool;
+    // The message names the value itself, so no "(given …)" is appended.
+    const issue = (message: string, path: (string | number)[]) =>
+      ctx.addIssue({ code: 'custom', message, path: ['pools', i, ...path], params: { namesValue: true } });
+
+    const name = valid(pool, 'name');
+    if (name !== undefined) {
+      if (seenNames.has(name))
+        ctx.addIssue({ code: 'custom', message: 'is used by another pool', path: ['pools', i, 'name'] });
+      seenNames.add(name);
+    }
+
+    const labels = valid(pool, 'labels');
+    if (labels !== undefined) {
+      // Runners carry `self-hosted` anyway, and a label listed twice is one label.
+      const labelKey = [...new Set(normalizedLabels(labels))]
+        .filter((l) => l !== 'self-hosted')
+        .sort()
+        .join(',');
       const twin = seenLabelSets.get(labelKey);
       if (twin !== undefined)
         issue(`serves the same labels as pool "${twin}", so jobs could not tell them apart`, ['labels']);
-      else seenLabelSets.set(labelKey, pool.name);
+      else seenLabelSets.set(labelKey, name ?? `pools[${i}]`);
+    }
 
-      if (pool.defaultSize > pool.maximum)
-        issue(`${pool.defaultSize} is over its maximum ${pool.maximum}`, ['defaultSize']);
-      pool.schedule.forEach((window, w) => {
-        if (window.size > pool.maximum)
-          issue(`${window.size} is over its maximum ${pool.maximum}`, ['schedule', w, 'size']);
+    const maximum = valid(pool, 'maximum');
+    const defaultSize = valid(pool, 'defaultSize');
+    if (maximum !== undefined && defaultSize !== undefined && defaultSize > maximum)
+      issue(`${defaultSize} is over its maximum ${maximum}`, ['defaultSize']);
+    if (maximum !== undefined && Array.isArray(pool.schedule))
+      pool.schedule.forEach((window: unknown, w) => {
+        const size = (window as { size?: unknown } | null)?.size;
+        if (typeof size === 'number' && size > maximum)
+          issue(`${size} is over its maximum ${maximum}`, ['schedule', w, 'size']);
       });
-      pool.instanceTypes.forEach((type, t) => {
-        const arch = architectureOfType(type);
-        if (arch !== pool.architecture)
-          issue(`${type} is ${arch}, the pool is ${pool.architecture}`, ['instanceTypes', t]);
-      });
-      if (new Set(pool.instanceTypes).size !== pool.instanceTypes.length)
-        issue('lists a type twice', ['instanceTypes']);
-      if (new Set(pool.subnets).size !== pool.subnets.length) issue('lists a subnet twice', ['subnets']);
+
+    const architecture = valid(pool, 'architecture');
+    const types = Array.isArray(pool.instanceTypes) ? pool.instanceTypes : [];
+    types.forEach((type: unknown, t) => {
+      if (architecture === undefined || !instanceTypeName.safeParse(type).success) return;
+      const arch = architectureOfType(type as string);
+      if (arch !== architecture)
+        issue(`${type} is ${arch}, the pool is ${architecture}`, ['instanceTypes', t]);
     });
+    if (new Set(types).size !== types.length) issue('lists a type twice', ['instanceTypes']);
+    const subnets = Array.isArray(pool.subnets) ? pool.subnets : [];
+    if (new Set(subnets).size !== subnets.length) issue('lists a subnet twice', ['subnets']);
   });
+}
 
 export type PoolsConfig = z.infer<typeof poolsConfigSchema>;
 export type PoolConfig = PoolsConfig['pools'][number];
@@ -165,7 +209,11 @@ export function validatePoolsConfig(document: unknown): ConfigValidation {
     ok: false,
     problems: result.error.issues.map(
       (issue) =>
-        `${describePath(document, issue.path)}: ${issue.message}${describeGiven(document, issue.path)}`,
+        `${describePath(document, issue.path)}: ${issue.message}${
+          issue.code === 'custom' && issue.params?.namesValue === true
+            ? ''
+            : describeGiven(document, issue.path)
+        }`,
     ),
   };
 }

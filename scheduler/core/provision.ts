@@ -300,23 +300,26 @@ async function handOverRunner(
     await retire(deps, instance, 'runner registration failed');
     return false;
   }
-  if (instance.state === 'claimed') {
-    const now = deps.clock.now();
-    const recorded = await deps.store.transitionInstance({
-      id: instance.id,
-      from: 'claimed',
-      expectedVersion: instance.version,
-      to: 'starting',
-      patch: {
-        startIssuedAt: now,
-        stateChangedAt: now,
-        runnerId: config.runnerId,
-        instanceType: instance.instanceType,
-      },
-    });
-    // A conflict here means the runner already took a job (in_progress moved it to busy): fine.
-    void recorded;
-  }
+  const now = deps.clock.now();
+  // A pool instance moves claimed → starting; a fresh launch is starting already and only learns its
+  // runner id, without which a release could not ask GitHub whether the runner is busy before retiring it.
+  const recorded = await deps.store.transitionInstance({
+    id: instance.id,
+    from: instance.state,
+    expectedVersion: instance.version,
+    to: 'starting',
+    patch:
+      instance.state === 'claimed'
+        ? {
+            startIssuedAt: now,
+            stateChangedAt: now,
+            runnerId: config.runnerId,
+            instanceType: instance.instanceType,
+          }
+        : { runnerId: config.runnerId, stateChangedAt: instance.stateChangedAt },
+  });
+  // A conflict here means the runner already took a job (in_progress moved it to busy): fine.
+  void recorded;
   return true;
 }
 

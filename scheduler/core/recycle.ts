@@ -75,7 +75,13 @@ export async function refillPool(deps: CoreDeps, config: PoolsConfig, poolName: 
   return launched > 0;
 }
 
-/** Launches warm-pool instances and records them as launching; returns how many were launched. */
+/**
+ * Launches warm-pool instances, one per entry of `subnetIds` (a subnet appears once per instance to
+ * put there), and records them as launching; returns how many were launched.
+ *
+ * One launch call per subnet with its count: the port spreads a call over distinct subnets and makes
+ * it idempotent per (token, subnet), so a subnet listed twice in one call would get its instance once.
+ */
 export async function launchPoolInstances(
   deps: CoreDeps,
   poolName: string,
@@ -85,29 +91,35 @@ export async function launchPoolInstances(
 ): Promise<number> {
   const pool = config.pools.find((p) => p.name === poolName);
   if (pool === undefined || subnetIds.length === 0) return 0;
-  const outcome = await deps.compute.launchForPool({ pool, count: subnetIds.length, subnetIds, clientToken });
-  if (outcome.kind !== 'launched') {
-    deps.metrics.count('CapacityErrors', 1, { Pool: pool.name });
-    return 0;
+  const perSubnet = new Map<string, number>();
+  for (const subnetId of subnetIds) perSubnet.set(subnetId, (perSubnet.get(subnetId) ?? 0) + 1);
+  let launched = 0;
+  for (const [subnetId, count] of perSubnet) {
+    const outcome = await deps.compute.launchForPool({ pool, count, subnetIds: [subnetId], clientToken });
+    if (outcome.kind !== 'launched') {
+      deps.metrics.count('CapacityErrors', 1, { Pool: pool.name });
+      continue;
+    }
+    const now = deps.clock.now();
+    for (const instance of outcome.instances) {
+      await deps.store.putInstance({
+        id: instance.id,
+        pool: pool.name,
+        state: 'launching',
+        version: 1,
+        role: 'pool',
+        market: instance.market,
+        instanceType: instance.instanceType,
+        subnetId: instance.subnetId,
+        availabilityZone: instance.availabilityZone,
+        spec: instance.spec,
+        launchedAt: instance.launchedAt,
+        stateChangedAt: now,
+      });
+    }
+    launched += outcome.instances.length;
   }
-  const now = deps.clock.now();
-  for (const launched of outcome.instances) {
-    await deps.store.putInstance({
-      id: launched.id,
-      pool: pool.name,
-      state: 'launching',
-      version: 1,
-      role: 'pool',
-      market: launched.market,
-      instanceType: launched.instanceType,
-      subnetId: launched.subnetId,
-      availabilityZone: launched.availabilityZone,
-      spec: launched.spec,
-      launchedAt: launched.launchedAt,
-      stateChangedAt: now,
-    });
-  }
-  return outcome.instances.length;
+  return launched;
 }
 
 /**

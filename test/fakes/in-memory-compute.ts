@@ -293,7 +293,7 @@ export class InMemoryCompute implements Compute {
   /** The guest shuts itself down: stopped, or terminated when its shutdown behaviour says so. */
   powerOff(instanceId: string): void {
     const instance = this.mustGet(instanceId);
-    if (instance.state !== 'running' && instance.state !== 'pending')
+    if (instance.state !== 'running')
       throw new Error(`powerOff: ${instanceId} is ${instance.state}, not running`);
     this.move(instance, instance.shutdownBehavior === 'terminate' ? 'terminated' : 'stopped');
   }
