@@ -8,7 +8,9 @@
  *            person, the reconciler); a pool instance lost this way is replaced by the tuner
  *
  * Events arrive at least once and out of order; each is a conditional transition from the state the
- * record is in, so a stale or repeated event finds nothing to do. Unknown instances are left to the
+ * record is in, so a stale or repeated event finds nothing to do. A `stopped` from before the start
+ * (the warm-up power-off, delivered again) would otherwise recycle a starting instance: the event time
+ * is compared with the start. Unknown instances are left to the
  * reconciler, which compares EC2 with the store.
  */
 import type { CoreDeps } from './deps.js';
@@ -33,11 +35,17 @@ export async function handleInstanceStateChange(
   const instance = await deps.store.getInstance(change.instanceId);
   if (instance === undefined) return { kind: 'unknown-instance' };
   const now = deps.clock.now();
+  // An event from before the instance's start (its warm-up boot or stop, delivered again or late)
+  // says nothing about the boot that serves a job.
+  const beforeStart =
+    change.at !== undefined && instance.startIssuedAt !== undefined && change.at < instance.startIssuedAt;
 
   switch (change.state) {
     case 'running':
       if (instance.state === 'launching') return move(deps, instance, 'warming');
-      if (instance.state === 'starting' || instance.state === 'busy') {
+      if (beforeStart) return { kind: 'no-change', state: instance.state };
+      // `claimed`: the start was issued but the handler has not recorded it yet (a fast boot).
+      if (instance.state === 'starting' || instance.state === 'busy' || instance.state === 'claimed') {
         await recordRunning(deps, instance, change.at ?? now);
         return { kind: 'no-change', state: instance.state };
       }
@@ -49,6 +57,7 @@ export async function handleInstanceStateChange(
       }
       if (instance.state === 'claimed' && instance.startIssuedAt === undefined)
         return { kind: 'no-change', state: instance.state }; // claimed, start not yet issued: still stopped
+      if (beforeStart) return { kind: 'no-change', state: instance.state };
       if (instance.state === 'starting' || instance.state === 'busy' || instance.state === 'claimed') {
         const outcome = await recycleInstance(deps, config, instance, 'powered off after its job');
         return outcome.kind === 'recycled'
@@ -88,18 +97,26 @@ async function move(
     : { kind: 'no-change', state: instance.state };
 }
 
-/** The boot phase of the job this instance was provided for. */
+/**
+ * The boot phase of the job this instance was provided for. The webhook handler may be writing the
+ * same job at this moment (recording the start), so a lost conditional write is retried on a fresh read.
+ */
 async function recordRunning(deps: CoreDeps, instance: InstanceRecord, at: number): Promise<void> {
   if (instance.provisionedFor === undefined) return;
-  const job = await deps.store.getJob(instance.provisionedFor);
-  if (job === undefined || job.phases.instanceRunningAt !== undefined) return;
-  await deps.store.updateJob({
-    id: job.id,
-    expectedVersion: job.version,
-    patch: { phases: { instanceRunningAt: at } },
-  });
-  if (job.phases.startIssuedAt !== undefined)
-    deps.metrics.duration('PhaseLatency', at - job.phases.startIssuedAt, { Phase: 'boot' });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const job = await deps.store.getJob(instance.provisionedFor);
+    if (job === undefined || job.phases.instanceRunningAt !== undefined) return;
+    const written = await deps.store.updateJob({
+      id: job.id,
+      expectedVersion: job.version,
+      patch: { phases: { instanceRunningAt: at } },
+    });
+    if (written.kind === 'ok') {
+      if (job.phases.startIssuedAt !== undefined)
+        deps.metrics.duration('PhaseLatency', at - job.phases.startIssuedAt, { Phase: 'boot' });
+      return;
+    }
+  }
 }
 
 /** A spot instance will be reclaimed in two minutes: remember it, so its job can be re-run. */

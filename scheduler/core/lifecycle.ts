@@ -34,7 +34,8 @@ const instanceTransitions: { readonly [S in InstanceState]: readonly InstanceSta
   ready: ['claimed', 'retiring', 'terminated'],
   // Released: a claim whose StartInstances was never accepted goes back to the pool untouched.
   // `busy` straight from `claimed`: the runner took a job before the start was recorded.
-  claimed: ['starting', 'busy', 'ready', 'retiring', 'terminated'],
+  // `recycling` straight from `claimed`: it ran a job and powered off before the start was recorded.
+  claimed: ['starting', 'busy', 'recycling', 'ready', 'retiring', 'terminated'],
   starting: ['busy', 'recycling', 'retiring', 'terminated'],
   busy: ['recycling', 'retiring', 'terminated'],
   recycling: ['terminated'],

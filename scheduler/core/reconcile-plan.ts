@@ -100,9 +100,12 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
         break;
       case 'starting':
       case 'busy':
-        if (ec2.state === 'stopped')
-          actions.push({ kind: 'recycle', instance, reason: 'powered off (event missed)' });
-        else if (instance.state === 'starting' && age > settings.claimTimeoutSeconds * 1000)
+        if (ec2.state === 'stopped') {
+          // EC2 and the store are read concurrently: an instance started between the two reads looks
+          // stopped for a moment; recycling it would kill the runner its job is waiting for.
+          if (age > idleSettleMs)
+            actions.push({ kind: 'recycle', instance, reason: 'powered off (event missed)' });
+        } else if (instance.state === 'starting' && age > settings.claimTimeoutSeconds * 1000)
           actions.push({ kind: 'retire', instance, reason: 'runner took no job before the claim timeout' });
         break;
       case 'recycling':

@@ -144,7 +144,13 @@ async function apply(
         });
         return r.kind === 'ok';
       }
-      if (action.instance.state === 'starting' || action.instance.state === 'claimed')
+      // A runner was handed over: deregister it first (GitHub refuses while it runs a job). A claim that
+      // never recorded its start is retired as it is: releasing it would put a running instance back in
+      // the pool as ready.
+      if (
+        action.instance.state === 'starting' ||
+        (action.instance.state === 'claimed' && action.instance.startIssuedAt !== undefined)
+      )
         return releaseUnusedRunner(deps, action.instance.id, action.reason);
       return retire(deps, action.instance, action.reason);
     case 'release':
@@ -256,6 +262,7 @@ export async function redeliverFailed(deps: CoreDeps, lookbackMs: number): Promi
   const byGuid = new Map<string, HookDelivery[]>();
   for (const d of deliveries) byGuid.set(d.guid, [...(byGuid.get(d.guid) ?? []), d]);
   let redelivered = 0;
+  let openSince = Number.POSITIVE_INFINITY;
   for (const [guid, attempts] of byGuid) {
     if (attempts.some((d) => d.statusCode >= 200 && d.statusCode < 300)) continue;
     if (attempts.length >= maxDeliveryAttempts) continue;
@@ -263,9 +270,13 @@ export async function redeliverFailed(deps: CoreDeps, lookbackMs: number): Promi
     await deps.github.redeliver(latest.id);
     await deps.events.publish([{ type: 'DeliveryRedelivered', deliveryId: latest.id, guid }]);
     redelivered++;
+    // Still open: its first attempt stays inside the next run's window, so every attempt is counted.
+    if (attempts.length + 1 < maxDeliveryAttempts)
+      openSince = Math.min(openSince, ...attempts.map((d) => d.deliveredAt));
   }
   // Keep a margin behind now: a delivery in flight right now may still fail after this run.
-  await deps.store.putMarker(cursorMarker, String(Math.max(cursor, now - 15 * 60_000)));
+  const next = Math.min(now - 15 * 60_000, openSince);
+  await deps.store.putMarker(cursorMarker, String(Math.max(cursor, next)));
   if (redelivered > 0) deps.metrics.count('WebhooksRedelivered', redelivered);
   return redelivered;
 }

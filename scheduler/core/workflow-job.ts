@@ -10,6 +10,8 @@
  * `in_progress` records which runner (and so which instance) took the job, whichever it was
  * provided for; an instance left idle by such a swap is released by the reconciler.
  */
+
+import type { JobUpdate } from '../ports/pool-store.js';
 import { type CoreDeps, instanceOfRunner } from './deps.js';
 import { matchPool } from './labels.js';
 import { canTransitionJob, type JobState, jobProgress } from './lifecycle.js';
@@ -152,11 +154,7 @@ export async function provisionForJob(
   const avoidSpot = (await deps.store.getMarker(rerunMarker(job.runId))) !== undefined;
   const outcome = await provisionRunner(deps, { pool, job, deadline: context.deadline, avoidSpot });
   if (outcome.kind === 'provisioned') {
-    // Conflict: `in_progress` or `completed` got there first; the runner is accounted for by the reconciler.
-    await deps.store.updateJob({
-      id: job.id,
-      expectedVersion: job.version,
-      to: 'provisioned',
+    await recordProvisioned(deps, job, {
       attempts: outcome.attempts,
       patch: {
         source: outcome.source,
@@ -200,6 +198,29 @@ export async function provisionForJob(
   deps.metrics.count('JobsPending', 1, { Pool: pool.name });
   await deps.events.publish([{ type: 'JobPending', jobId: job.id, pool: pool.name, reason: outcome.reason }]);
   return { kind: 'pending', jobId: job.id, pool: pool.name, reason: outcome.reason };
+}
+
+/**
+ * Records the runner provided for a job. A fast runner can take the job (`in_progress`, even
+ * `completed`) before this write: then the job keeps its later state and gains the provisioning
+ * facts, on a fresh read, so that its latency phases stay whole.
+ */
+async function recordProvisioned(
+  deps: CoreDeps,
+  job: JobRecord,
+  update: Pick<JobUpdate, 'attempts' | 'patch'>,
+): Promise<void> {
+  let current: JobRecord | undefined = job;
+  for (let attempt = 0; attempt < 3 && current !== undefined; attempt++) {
+    const written = await deps.store.updateJob({
+      id: current.id,
+      expectedVersion: current.version,
+      ...(current.state === 'queued' && { to: 'provisioned' as const }),
+      ...update,
+    });
+    if (written.kind !== 'conflict') return;
+    current = await deps.store.getJob(job.id);
+  }
 }
 
 /** A runner of ours took the job: its instance is busy with it. */

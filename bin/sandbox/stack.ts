@@ -1,0 +1,367 @@
+/**
+ * The whole control plane on one machine: every peer on 127.0.0.1 (dynalite, the EC2, SSM, Secrets
+ * Manager and EventBridge emulators, the GitHub emulator) and the real handlers wired as in AWS —
+ * an HTTP server in front of the webhook handler with API Gateway's event shape, the EC2 emulator's
+ * state changes delivered to the lifecycle handler as EventBridge events, and timers in place of the
+ * tuner's and reconciler's schedules. The adapters are the production ones, pointed at the peers
+ * through the standard AWS_ENDPOINT_URL_<SERVICE> variables.
+ *
+ * Used by `npm start` (bin/sandbox.ts), the end-to-end tests and the control-plane benchmark.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { buildControlPlane, type ControlPlane } from '../../handlers/control-plane.js';
+import { createLifecycleHandler } from '../../handlers/lifecycle.js';
+import { createPoolTunerHandler } from '../../handlers/pool-tuner.js';
+import { createReconcilerHandler } from '../../handlers/reconciler.js';
+import { readSettings } from '../../handlers/settings.js';
+import { createWebhookHandler } from '../../handlers/webhook.js';
+import type { Metrics } from '../../scheduler/ports/metrics.js';
+import { InMemoryMetrics } from '../../test/fakes/in-memory-metrics.js';
+import { type DynalitePeer, startDynalite } from '../../test/peers/dynalite.js';
+import { Ec2Emulator, toEventBridgeEvent } from '../../test/peers/ec2/index.js';
+import { type EventBridgePeer, startEventBridgePeer } from '../../test/peers/eventbridge.js';
+import { generateAppKeyPair } from '../../test/peers/github/app-jwt.js';
+import { GitHubEmulator } from '../../test/peers/github/github-emulator.js';
+import { type SecretsManagerPeer, startSecretsManagerPeer } from '../../test/peers/secrets-manager.js';
+import { type SsmPeer, startSsmPeer } from '../../test/peers/ssm.js';
+import { type AgentOutcome, InstanceAgents } from './instance-agent.js';
+
+export const sandboxSubnets = {
+  'subnet-0a000000000000001': 'us-east-1a',
+  'subnet-0b000000000000002': 'us-east-1b',
+} as const;
+
+export const sandboxOrg = 'acme';
+const prefix = '/wpr';
+const appId = 4242;
+const installationId = 1;
+
+export function defaultPoolConfig(): unknown {
+  return {
+    pools: [
+      {
+        name: 'linux-x64',
+        labels: ['linux', 'x64'],
+        architecture: 'x64',
+        instanceTypes: ['m7i.large', 'm6i.large'],
+        subnets: Object.keys(sandboxSubnets),
+        defaultSize: 3,
+        maximum: 12,
+        schedule: [
+          {
+            days: ['mon', 'tue', 'wed', 'thu', 'fri'],
+            from: '08:00',
+            to: '19:00',
+            timezone: 'Europe/Paris',
+            size: 6,
+          },
+        ],
+      },
+      {
+        name: 'linux-arm64',
+        labels: ['linux', 'arm64'],
+        architecture: 'arm64',
+        instanceTypes: ['m7g.large', 'c7g.large'],
+        subnets: Object.keys(sandboxSubnets),
+        defaultSize: 2,
+        maximum: 6,
+      },
+    ],
+    settings: {
+      pendingJobSeconds: 10,
+      claimTimeoutSeconds: 120,
+      orphanGraceSeconds: 60,
+      warmupTimeoutSeconds: 300,
+    },
+  };
+}
+
+export interface SandboxOptions {
+  /** Port of the HTTP server (webhook, API, dashboard); 0 picks a free one. */
+  readonly port?: number;
+  readonly webhookSecret?: string;
+  /** Pool config document (validated by the handlers like the SSM parameter in AWS). */
+  readonly poolConfig?: unknown;
+  /** Scales every EC2 duration (boot, stop); 1 is EC2's own pace. */
+  readonly timeScale?: number;
+  readonly warmupMs?: number;
+  readonly configGraceMs?: number;
+  readonly tunerEveryMs?: number;
+  readonly reconcilerEveryMs?: number;
+  /** Comma lists, as the deployed handlers take them; empty accepts any organization. */
+  readonly allowedOwners?: string;
+  /** Metrics sink for the handlers (the sandbox keeps them for its dashboard). */
+  readonly metrics?: Metrics;
+  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  /** When false, no timers run: the caller drives the tuner and reconciler. */
+  readonly schedules?: boolean;
+  readonly onAgentOutcome?: (instanceId: string, outcome: AgentOutcome) => void;
+}
+
+export interface Sandbox {
+  readonly url: string;
+  readonly webhookUrl: string;
+  readonly webhookSecret: string;
+  readonly plane: ControlPlane;
+  /** Every metric the handlers emitted (CloudWatch's part, for the dashboard). */
+  readonly metrics: Metrics;
+  readonly ec2: Ec2Emulator;
+  readonly github: GitHubEmulator;
+  readonly ssm: SsmPeer;
+  readonly secrets: SecretsManagerPeer;
+  readonly events: EventBridgePeer;
+  readonly dynamo: DynalitePeer;
+  readonly server: Server;
+  runTuner(): Promise<unknown>;
+  runReconciler(): Promise<unknown>;
+  /** Resolves once every EC2 event seen so far has been handled by the lifecycle handler. */
+  lifecycleIdle(): Promise<void>;
+  /** Adds a route to the HTTP server (the dashboard and API add theirs). */
+  route(
+    method: string,
+    path: string,
+    handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void,
+  ): void;
+  close(): Promise<void>;
+}
+
+const lambdaContext = (remainingMs: number): Context =>
+  ({
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'sandbox',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:sandbox',
+    memoryLimitInMB: '512',
+    awsRequestId: randomBytes(8).toString('hex'),
+    logGroupName: 'sandbox',
+    logStreamName: 'sandbox',
+    getRemainingTimeInMillis: () => remainingMs,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  }) as Context;
+
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const webhookSecret = options.webhookSecret ?? randomBytes(20).toString('hex');
+  const keys = generateAppKeyPair();
+  const [dynamo, ssm, secrets, events] = await Promise.all([
+    startDynalite(),
+    startSsmPeer({ throttle: false }),
+    startSecretsManagerPeer(),
+    startEventBridgePeer({ eventBuses: ['wpr-events'] }),
+  ]);
+  const ec2 = await Ec2Emulator.start({
+    timeScale: options.timeScale ?? 1,
+    subnets: sandboxSubnets,
+    throttling: false,
+  });
+  const github = await GitHubEmulator.start({
+    appId,
+    appPublicKey: keys.publicKey,
+    installations: { [installationId]: sandboxOrg },
+  });
+  const tableName = await dynamo.createTable('wpr-sandbox');
+
+  // Seed what the stateful stack holds in AWS: the pool config, the webhook secret, the App's key.
+  ssm.put(`${prefix}/pools`, JSON.stringify(options.poolConfig ?? defaultPoolConfig()));
+  secrets.put('wpr/webhook-secret', webhookSecret);
+  secrets.put('wpr/github-app', JSON.stringify({ appId, installationId, privateKey: keys.privateKey }));
+
+  // The production adapters find the peers through the SDK's standard endpoint variables.
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'sandbox',
+    AWS_SECRET_ACCESS_KEY: 'sandbox',
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    AWS_ENDPOINT_URL_EC2: ec2.url,
+    AWS_ENDPOINT_URL_SSM: ssm.endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: events.endpoint,
+  });
+  const settings = readSettings({
+    TABLE_NAME: tableName,
+    PARAMETER_PREFIX: prefix,
+    POOL_CONFIG_PARAMETER: `${prefix}/pools`,
+    WEBHOOK_SECRET_ARN: 'wpr/webhook-secret',
+    GITHUB_APP_SECRET_ARN: 'wpr/github-app',
+    GITHUB_API_URL: github.url,
+    GITHUB_ORG: sandboxOrg,
+    RUNNER_SCOPE: 'org',
+    RUNNER_NAME_PREFIX: 'wpr',
+    LAUNCH_TEMPLATE_ID: 'lt-0123456789abcdef0',
+    EVENT_BUS_NAME: 'wpr-events',
+    ALLOWED_OWNERS: options.allowedOwners ?? '',
+    SUBNET_ZONES: JSON.stringify(sandboxSubnets),
+    AWS_REGION: 'us-east-1',
+  });
+  const logger = new Logger({ serviceName: 'warm-pool-runners', logLevel: options.logLevel ?? 'WARN' });
+  const metrics = options.metrics ?? new InMemoryMetrics();
+  const plane = await buildControlPlane(settings, 'sandbox', { logger, metrics });
+  const getPlane = async () => plane;
+  const webhook = createWebhookHandler(getPlane);
+  const lifecycle = createLifecycleHandler(getPlane);
+  const tuner = createPoolTunerHandler(getPlane);
+  const reconciler = createReconcilerHandler(getPlane);
+
+  // EC2 → EventBridge → lifecycle handler, one event at a time in arrival order (as a rule's target
+  // sees them, near enough); booting instances also start their agent.
+  const agents = new InstanceAgents({
+    ec2,
+    github,
+    ssm: ssm.client,
+    parameterPrefix: prefix,
+    warmupMs: options.warmupMs ?? 2_000,
+    configGraceMs: options.configGraceMs ?? 30_000,
+    pollMs: 100,
+    ...(options.onAgentOutcome !== undefined && { onOutcome: options.onAgentOutcome }),
+  });
+  let lifecycleChain: Promise<unknown> = Promise.resolve();
+  const unsubscribe = ec2.onEvent((event) => {
+    if (event.kind === 'state-change' && event.state === 'running') agents.boot(event.instanceId);
+    const bridged = toEventBridgeEvent(event);
+    lifecycleChain = lifecycleChain
+      .then(() => lifecycle(bridged, lambdaContext(30_000)))
+      .catch((error: unknown) => logger.error('lifecycle handler failed', { error: error as Error }));
+  });
+
+  const routes = new Map<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void>();
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const handle = routes.get(`${req.method} ${path}`);
+    if (handle === undefined)
+      return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    Promise.resolve(handle(req, res)).catch((error: unknown) => {
+      logger.error('sandbox route failed', { error: error as Error });
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+  const inFlight = new Set<Promise<unknown>>();
+  routes.set('POST /workflow_job', async (req, res) => {
+    const body = await readBody(req, settings.WEBHOOK_MAX_BODY_BYTES * 2);
+    const handled = webhook(apiGatewayEvent(req, body), lambdaContext(10_000));
+    inFlight.add(handled);
+    const response = await handled.finally(() => inFlight.delete(handled));
+    res
+      .writeHead(response.statusCode ?? 200, response.headers as Record<string, string>)
+      .end(response.body ?? '');
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  github.setWebhook({ url: `${url}/workflow_job`, secret: webhookSecret });
+
+  const runTuner = () => tuner({}, lambdaContext(60_000));
+  const runReconciler = () => reconciler({}, lambdaContext(60_000));
+  const timers: NodeJS.Timeout[] = [];
+  if (options.schedules !== false) {
+    timers.push(every(options.tunerEveryMs ?? 5_000, runTuner, logger));
+    timers.push(every(options.reconcilerEveryMs ?? 10_000, runReconciler, logger));
+  }
+
+  return {
+    url,
+    webhookUrl: `${url}/workflow_job`,
+    webhookSecret,
+    plane,
+    metrics,
+    ec2,
+    github,
+    ssm,
+    secrets,
+    events,
+    dynamo,
+    server,
+    runTuner,
+    runReconciler,
+    lifecycleIdle: async () => {
+      let seen: Promise<unknown> | undefined;
+      while (seen !== lifecycleChain) {
+        seen = lifecycleChain;
+        await seen;
+      }
+    },
+    route: (method, path, handle) => routes.set(`${method} ${path}`, handle),
+    close: async () => {
+      // Stop what starts work, then let the work in flight finish before the peers go away.
+      for (const t of timers) clearInterval(t);
+      agents.close();
+      await github.idle();
+      await Promise.allSettled([...inFlight]);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      unsubscribe();
+      await lifecycleChain.catch(() => undefined);
+      await github.close();
+      await ec2.close();
+      await Promise.all([dynamo.close(), ssm.close(), secrets.close(), events.close()]);
+    },
+  };
+}
+
+/** A schedule: runs `task` every `ms`, never two at once (as a schedule with a single concurrency). */
+function every(ms: number, task: () => Promise<unknown>, logger: Logger): NodeJS.Timeout {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    task()
+      .catch((error: unknown) => logger.error('scheduled run failed', { error: error as Error }))
+      .finally(() => {
+        running = false;
+      });
+  }, ms);
+  timer.unref();
+  return timer;
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    // Keep reading up to twice the handler's cap so the handler itself answers 413.
+    if (size > limit) break;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The API Gateway HTTP API (payload 2.0) event for a request, as Lambda receives it. */
+function apiGatewayEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(req.headers))
+    if (typeof value === 'string') headers[key.toLowerCase()] = value;
+  const now = Date.now();
+  return {
+    version: '2.0',
+    routeKey: 'POST /workflow_job',
+    rawPath: '/workflow_job',
+    rawQueryString: '',
+    headers,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'sandbox',
+      domainName: '127.0.0.1',
+      domainPrefix: 'sandbox',
+      http: {
+        method: req.method ?? 'POST',
+        path: '/workflow_job',
+        protocol: 'HTTP/1.1',
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomBytes(8).toString('hex'),
+      routeKey: 'POST /workflow_job',
+      stage: '$default',
+      time: new Date(now).toISOString(),
+      timeEpoch: now,
+    },
+    body: body.toString('base64'),
+    isBase64Encoded: true,
+  };
+}
