@@ -75,6 +75,9 @@ export async function buildControlPlane(
   const octokit = createGitHubAppOctokit({
     ...appSecret.data,
     baseUrl: settings.GITHUB_API_URL,
+    // One JIT mint per webhook: spacing writes a second apart would only add latency to the next
+    // invocation in a warm container; secondary rate limits are handled by the throttling plugin.
+    spaceWrites: false,
     ...(settings.GITHUB_ACCEPT !== undefined && { accept: settings.GITHUB_ACCEPT }),
   });
 

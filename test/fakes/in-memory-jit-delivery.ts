@@ -30,6 +30,8 @@ export class InMemoryJitDelivery implements JitDelivery {
   async deliver(instanceId: string, encodedJitConfig: string): Promise<void> {
     this.throwInjectedFault('deliver');
     if (!instanceIdPattern.test(instanceId)) throw new Error(`"${instanceId}" is not an instance id`);
+    // Parameter Store refuses an empty value.
+    if (encodedJitConfig === '') throw new Error('a JIT config cannot be empty');
     this.configs.set(instanceId, { value: encodedJitConfig, createdAt: this.clock.now() });
     this.deliveries += 1;
   }

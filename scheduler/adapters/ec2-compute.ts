@@ -1,0 +1,532 @@
+/**
+ * Ec2Compute: the Compute port on the EC2 API.
+ *
+ * - Pool launches: RunInstances from the launch template (pinned to the version the spec names),
+ *   on-demand, stop on shutdown, the pool's volume size, tags on instance and volume. `count` is spread
+ *   round-robin over the subnets, one call per subnet; each subnet tries the pool's types in order and a
+ *   subnet with no capacity for any of them is skipped (the tuner tops up on its next run).
+ * - Ephemeral spot: one CreateFleet of type instant, capacity-optimized, over types × subnets; the
+ *   request's token is the fleet's client token. One-time spot from a fleet always terminates.
+ * - Ephemeral on-demand: RunInstances over types × subnets (type-major) with terminate on shutdown,
+ *   not CreateFleet, because a fleet takes its shutdown behaviour from the launch template, which says
+ *   stop for the pool; RunInstances can say terminate.
+ *
+ * Idempotency: a retried launch never launches twice. Every RunInstances of one logical launch in one
+ * subnet carries the same client token (derived from the request's token and the subnet), whatever type
+ * it tries. EC2 answers a repeated token with the original instances, or, when the earlier success was
+ * for another type or template version, with IdempotentParameterMismatch — then the instances are found
+ * with the `client-token` filter. A failed RunInstances records nothing, so trying on is safe.
+ *
+ * Subnets of a pool launch are launched in parallel; if one fails with a fault, the others' instances
+ * are not in the (thrown) outcome, but the same request token finds them again on retry.
+ *
+ * Errors: throttling is retried by the SDK client (see ec2-client.ts: adaptive mode, capacity errors
+ * not retried); capacity and state refusals become outcomes; anything else is a ComputeError with the
+ * SDK error as cause. `launchedAt` of a launch is the Clock's time; `listInstances` reports EC2's
+ * LaunchTime, which EC2 resets on every start.
+ */
+import { createHash } from 'node:crypto';
+import {
+  type _InstanceType,
+  CreateFleetCommand,
+  type CreateFleetCommandInput,
+  type CreateFleetCommandOutput,
+  DescribeInstancesCommand,
+  DescribeLaunchTemplateVersionsCommand,
+  DescribeSubnetsCommand,
+  type EC2Client,
+  type Instance,
+  ModifyInstanceAttributeCommand,
+  paginateDescribeInstances,
+  RunInstancesCommand,
+  type RunInstancesCommandInput,
+  StartInstancesCommand,
+  type Tag,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import type { PoolConfig } from '../core/pool-config.js';
+import type { InstanceRole, Market } from '../core/types.js';
+import type { Clock } from '../ports/clock.js';
+import {
+  type ChangeTypeOutcome,
+  type Compute,
+  ComputeError,
+  type EphemeralLaunchRequest,
+  type LaunchedInstance,
+  type LaunchOutcome,
+  type ObservedInstance,
+  type PoolLaunchRequest,
+  type StartOutcome,
+} from '../ports/compute.js';
+import { capacityErrorCodes } from './ec2-client.js';
+import { spreadOver } from './ec2-spread.js';
+import { tagKeys } from './tags.js';
+
+export interface Ec2ComputeOptions {
+  readonly client: EC2Client;
+  readonly launchTemplate: { readonly id: string } | { readonly name: string };
+  /** Value of the project tag on everything launched; `listInstances` sees only these. */
+  readonly project: string;
+  readonly clock: Clock;
+  /** Subnet → availability zone; subnets not listed are looked up once with DescribeSubnets. */
+  readonly subnetZones?: Readonly<Record<string, string>>;
+  /** How long the launch template's latest version is trusted. Default one minute. */
+  readonly specCacheMs?: number;
+  /** The image's root device, whose size the pool sets. Default `/dev/xvda` (Amazon Linux). */
+  readonly rootDeviceName?: string;
+  /** DescribeInstances page size (5–1000). Default 1000. */
+  readonly pageSize?: number;
+}
+
+interface TemplateSpec {
+  readonly imageId: string;
+  readonly version: number;
+}
+
+const notFoundCodes = new Set(['InvalidInstanceID.NotFound', 'InvalidInstanceID.Malformed']);
+const ec2States = new Set<ObservedInstance['state']>([
+  'pending',
+  'running',
+  'stopping',
+  'stopped',
+  'shutting-down',
+  'terminated',
+]);
+
+export class Ec2Compute implements Compute {
+  private readonly client: EC2Client;
+  private readonly clock: Clock;
+  private readonly project: string;
+  private readonly specCacheMs: number;
+  private readonly rootDeviceName: string;
+  private readonly pageSize: number;
+  private readonly zones: Map<string, string>;
+  private spec: { value: Promise<TemplateSpec>; fetchedAt: number } | undefined;
+
+  constructor(private readonly options: Ec2ComputeOptions) {
+    this.client = options.client;
+    this.clock = options.clock;
+    this.project = options.project;
+    this.specCacheMs = options.specCacheMs ?? 60_000;
+    this.rootDeviceName = options.rootDeviceName ?? '/dev/xvda';
+    this.pageSize = options.pageSize ?? 1000;
+    this.zones = new Map(Object.entries(options.subnetZones ?? {}));
+  }
+
+  async launchForPool(request: PoolLaunchRequest): Promise<LaunchOutcome> {
+    const { pool } = request;
+    const template = await this.templateSpec();
+    const subnets = request.subnetIds.length > 0 ? request.subnetIds : pool.subnets;
+    const refusals: string[] = [];
+    const perSubnet = await Promise.all(
+      spreadOver(request.count, subnets).map(async ([subnetId, count]) => {
+        const clientToken = derivedToken(request.clientToken, subnetId);
+        for (const instanceType of pool.instanceTypes) {
+          const spec = specOf(template, instanceType);
+          const result = await this.runInstances(
+            {
+              ...this.runInput(template, pool, 'pool', spec),
+              InstanceType: instanceType as _InstanceType,
+              SubnetId: subnetId,
+              MinCount: 1,
+              MaxCount: count,
+              ClientToken: clientToken,
+              InstanceInitiatedShutdownBehavior: 'stop',
+            },
+            'on-demand',
+            spec,
+          );
+          if (result.kind === 'launched') return result.instances;
+          refusals.push(result.message);
+        }
+        return [];
+      }),
+    );
+    const instances = perSubnet.flat();
+    if (instances.length === 0 && refusals.length > 0)
+      return { kind: 'insufficient-capacity', message: refusals.join('; ') };
+    return { kind: 'launched', instances };
+  }
+
+  async launchEphemeral(request: EphemeralLaunchRequest): Promise<LaunchOutcome> {
+    const template = await this.templateSpec();
+    return request.market === 'spot'
+      ? this.launchSpotFleet(request, template)
+      : this.launchOnDemand(request, template);
+  }
+
+  async start(instanceId: string): Promise<StartOutcome> {
+    try {
+      const output = await this.client.send(new StartInstancesCommand({ InstanceIds: [instanceId] }));
+      const previous = output.StartingInstances?.[0]?.PreviousState?.Name;
+      if (previous === 'stopped') return { kind: 'started' };
+      // A retried call finds the instance already pending from the attempt whose answer was lost.
+      if (previous === 'pending' && (output.$metadata.attempts ?? 1) > 1) return { kind: 'started' };
+      return {
+        kind: 'incorrect-state',
+        message: `instance ${instanceId} is ${previous ?? 'in an unknown state'}`,
+      };
+    } catch (error) {
+      const code = errorCode(error);
+      if (capacityErrorCodes.has(code))
+        return { kind: 'insufficient-capacity', message: errorMessage(error) };
+      if (code === 'IncorrectInstanceState') return { kind: 'incorrect-state', message: errorMessage(error) };
+      if (notFoundCodes.has(code)) return { kind: 'not-found' };
+      throw computeError('StartInstances', error);
+    }
+  }
+
+  async changeType(instanceId: string, instanceType: string): Promise<ChangeTypeOutcome> {
+    try {
+      await this.client.send(
+        new ModifyInstanceAttributeCommand({ InstanceId: instanceId, InstanceType: { Value: instanceType } }),
+      );
+      return { kind: 'changed' };
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'IncorrectInstanceState') return { kind: 'incorrect-state', message: errorMessage(error) };
+      if (notFoundCodes.has(code)) return { kind: 'not-found' };
+      throw computeError('ModifyInstanceAttribute', error);
+    }
+  }
+
+  async terminate(instanceIds: readonly string[]): Promise<void> {
+    const unique = [...new Set(instanceIds)];
+    for (let i = 0; i < unique.length; i += 1000) await this.terminateBatch(unique.slice(i, i + 1000));
+  }
+
+  async currentSpec(_pool: PoolConfig, instanceType: string): Promise<string> {
+    return specOf(await this.templateSpec(), instanceType);
+  }
+
+  async listInstances(): Promise<ObservedInstance[]> {
+    const observed: ObservedInstance[] = [];
+    try {
+      const pages = paginateDescribeInstances(
+        { client: this.client, pageSize: this.pageSize },
+        { Filters: [{ Name: `tag:${tagKeys.project}`, Values: [this.project] }] },
+      );
+      for await (const page of pages)
+        for (const reservation of page.Reservations ?? [])
+          for (const instance of reservation.Instances ?? []) {
+            const state = instance.State?.Name;
+            if (instance.InstanceId === undefined || state === undefined || !ec2States.has(state)) continue;
+            observed.push({
+              id: instance.InstanceId,
+              pool: tagValue(instance.Tags, tagKeys.pool),
+              state,
+              launchedAt: instance.LaunchTime?.getTime() ?? 0,
+              instanceType: instance.InstanceType ?? '',
+            });
+          }
+    } catch (error) {
+      throw computeError('DescribeInstances', error);
+    }
+    return observed;
+  }
+
+  // ---- launches ----
+
+  private async launchSpotFleet(
+    request: EphemeralLaunchRequest,
+    template: TemplateSpec,
+  ): Promise<LaunchOutcome> {
+    const { pool } = request;
+    const input: CreateFleetCommandInput = {
+      Type: 'instant',
+      ClientToken: clientTokenOf(request.clientToken),
+      TargetCapacitySpecification: {
+        TotalTargetCapacity: 1,
+        SpotTargetCapacity: 1,
+        DefaultTargetCapacityType: 'spot',
+      },
+      SpotOptions: { AllocationStrategy: 'capacity-optimized' },
+      LaunchTemplateConfigs: [
+        {
+          LaunchTemplateSpecification: { ...this.templateRef(), Version: String(template.version) },
+          Overrides: pool.instanceTypes.flatMap((instanceType) =>
+            pool.subnets.map((SubnetId) => ({
+              InstanceType: instanceType as _InstanceType,
+              SubnetId,
+              BlockDeviceMappings: [
+                {
+                  DeviceName: this.rootDeviceName,
+                  Ebs: { VolumeSize: pool.volumeSizeGb, VolumeType: 'gp3' },
+                },
+              ],
+            })),
+          ),
+        },
+      ],
+      TagSpecifications: [{ ResourceType: 'instance', Tags: this.tags(pool, 'ephemeral') }],
+    };
+    let output: CreateFleetCommandOutput;
+    try {
+      output = await this.client.send(new CreateFleetCommand(input));
+    } catch (error) {
+      throw computeError('CreateFleet', error);
+    }
+    const launched: LaunchedInstance[] = [];
+    for (const group of output.Instances ?? []) {
+      const instanceType =
+        group.InstanceType ?? group.LaunchTemplateAndOverrides?.Overrides?.InstanceType ?? '';
+      const subnetId = group.LaunchTemplateAndOverrides?.Overrides?.SubnetId ?? '';
+      const availabilityZone = await this.zoneOf(subnetId);
+      for (const id of group.InstanceIds ?? [])
+        launched.push({
+          id,
+          instanceType,
+          subnetId,
+          availabilityZone,
+          market: 'spot',
+          spec: specOf(template, instanceType),
+          launchedAt: this.clock.now(),
+        });
+    }
+    if (launched.length > 0) return { kind: 'launched', instances: launched };
+    const errors = output.Errors ?? [];
+    const other = errors.find((e) => !capacityErrorCodes.has(e.ErrorCode ?? ''));
+    if (other !== undefined)
+      throw new ComputeError(`CreateFleet launched nothing: ${other.ErrorCode}: ${other.ErrorMessage}`);
+    return {
+      kind: 'insufficient-capacity',
+      message:
+        errors.length > 0
+          ? summarize(errors.map((e) => e.ErrorMessage ?? e.ErrorCode ?? ''))
+          : 'no spot capacity',
+    };
+  }
+
+  private async launchOnDemand(
+    request: EphemeralLaunchRequest,
+    template: TemplateSpec,
+  ): Promise<LaunchOutcome> {
+    const { pool } = request;
+    // One token for every attempt: whichever attempt launched first owns it, and the others then get
+    // IdempotentParameterMismatch and find its instance, so a retried request never launches a second.
+    const clientToken = clientTokenOf(request.clientToken);
+    const refusals: string[] = [];
+    for (const instanceType of pool.instanceTypes)
+      for (const subnetId of pool.subnets) {
+        const spec = specOf(template, instanceType);
+        const result = await this.runInstances(
+          {
+            ...this.runInput(template, pool, 'ephemeral', undefined),
+            InstanceType: instanceType as _InstanceType,
+            SubnetId: subnetId,
+            MinCount: 1,
+            MaxCount: 1,
+            ClientToken: clientToken,
+            InstanceInitiatedShutdownBehavior: 'terminate',
+          },
+          'on-demand',
+          spec,
+        );
+        if (result.kind === 'launched') return result;
+        refusals.push(result.message);
+      }
+    return { kind: 'insufficient-capacity', message: summarize(refusals) };
+  }
+
+  /** One RunInstances; capacity refusals are outcomes, a reused token finds the earlier launch. */
+  private async runInstances(
+    input: RunInstancesCommandInput,
+    market: Market,
+    spec: string,
+  ): Promise<{ kind: 'launched'; instances: LaunchedInstance[] } | { kind: 'refused'; message: string }> {
+    let instances: Instance[];
+    try {
+      const output = await this.client.send(new RunInstancesCommand(input));
+      instances = output.Instances ?? [];
+    } catch (error) {
+      const code = errorCode(error);
+      if (capacityErrorCodes.has(code)) return { kind: 'refused', message: errorMessage(error) };
+      if (code !== 'IdempotentParameterMismatch' || input.ClientToken === undefined)
+        throw computeError('RunInstances', error);
+      instances = await this.instancesWithToken(input.ClientToken);
+    }
+    const launched: LaunchedInstance[] = [];
+    for (const instance of instances) {
+      if (instance.InstanceId === undefined) continue;
+      const subnetId = instance.SubnetId ?? input.SubnetId ?? '';
+      const instanceType = instance.InstanceType ?? input.InstanceType ?? '';
+      launched.push({
+        id: instance.InstanceId,
+        instanceType,
+        subnetId,
+        availabilityZone: instance.Placement?.AvailabilityZone ?? (await this.zoneOf(subnetId)),
+        market,
+        spec: builtFrom(instance) ?? spec,
+        launchedAt: this.clock.now(),
+      });
+    }
+    return { kind: 'launched', instances: launched };
+  }
+
+  private async instancesWithToken(clientToken: string): Promise<Instance[]> {
+    try {
+      const output = await this.client.send(
+        new DescribeInstancesCommand({ Filters: [{ Name: 'client-token', Values: [clientToken] }] }),
+      );
+      return (output.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+    } catch (error) {
+      throw computeError('DescribeInstances', error);
+    }
+  }
+
+  private runInput(
+    template: TemplateSpec,
+    pool: PoolConfig,
+    role: InstanceRole,
+    spec: string | undefined,
+  ): Omit<RunInstancesCommandInput, 'MinCount' | 'MaxCount'> {
+    const tags = this.tags(pool, role, spec);
+    return {
+      LaunchTemplate: { ...this.templateRef(), Version: String(template.version) },
+      BlockDeviceMappings: [
+        {
+          DeviceName: this.rootDeviceName,
+          Ebs: { VolumeSize: pool.volumeSizeGb, VolumeType: 'gp3', DeleteOnTermination: true },
+        },
+      ],
+      TagSpecifications: [
+        { ResourceType: 'instance', Tags: tags },
+        { ResourceType: 'volume', Tags: tags },
+      ],
+    };
+  }
+
+  private tags(pool: PoolConfig, role: InstanceRole, spec?: string): Tag[] {
+    return [
+      { Key: tagKeys.project, Value: this.project },
+      { Key: tagKeys.pool, Value: pool.name },
+      { Key: tagKeys.role, Value: role },
+      ...(spec === undefined ? [] : [{ Key: tagKeys.spec, Value: spec }]),
+    ];
+  }
+
+  // ---- terminate ----
+
+  private async terminateBatch(ids: readonly string[]): Promise<void> {
+    let remaining = [...ids];
+    while (remaining.length > 0) {
+      try {
+        await this.client.send(new TerminateInstancesCommand({ InstanceIds: remaining }));
+        return;
+      } catch (error) {
+        // EC2 refuses the whole call if one id is unknown and names the unknown ones: drop them.
+        if (!notFoundCodes.has(errorCode(error))) throw computeError('TerminateInstances', error);
+        const named = new Set(errorMessage(error).match(/i-[0-9a-f]+/g) ?? []);
+        const rest = remaining.filter((id) => !named.has(id));
+        if (rest.length === remaining.length) throw computeError('TerminateInstances', error);
+        remaining = rest;
+      }
+    }
+  }
+
+  // ---- template and subnets ----
+
+  private templateRef(): { LaunchTemplateId: string } | { LaunchTemplateName: string } {
+    const template = this.options.launchTemplate;
+    return 'id' in template ? { LaunchTemplateId: template.id } : { LaunchTemplateName: template.name };
+  }
+
+  private templateSpec(): Promise<TemplateSpec> {
+    const now = this.clock.now();
+    if (this.spec !== undefined && now - this.spec.fetchedAt < this.specCacheMs) return this.spec.value;
+    const value = this.fetchTemplateSpec();
+    this.spec = { value, fetchedAt: now };
+    // A failed fetch is not cached.
+    value.catch(() => {
+      if (this.spec?.value === value) this.spec = undefined;
+    });
+    return value;
+  }
+
+  private async fetchTemplateSpec(): Promise<TemplateSpec> {
+    try {
+      const output = await this.client.send(
+        new DescribeLaunchTemplateVersionsCommand({
+          ...this.templateRef(),
+          Versions: ['$Latest'],
+          // The template names its image through an SSM parameter; the spec needs the AMI id it resolves to.
+          ResolveAlias: true,
+        }),
+      );
+      const version = output.LaunchTemplateVersions?.[0];
+      const imageId = version?.LaunchTemplateData?.ImageId;
+      if (version?.VersionNumber === undefined || imageId === undefined)
+        throw new ComputeError('the launch template has no image in its latest version');
+      return { imageId, version: version.VersionNumber };
+    } catch (error) {
+      if (error instanceof ComputeError) throw error;
+      throw computeError('DescribeLaunchTemplateVersions', error);
+    }
+  }
+
+  private async zoneOf(subnetId: string): Promise<string> {
+    const known = this.zones.get(subnetId);
+    if (known !== undefined) return known;
+    try {
+      const output = await this.client.send(new DescribeSubnetsCommand({ SubnetIds: [subnetId] }));
+      const zone = output.Subnets?.[0]?.AvailabilityZone;
+      if (zone === undefined) throw new ComputeError(`subnet ${subnetId} has no availability zone`);
+      this.zones.set(subnetId, zone);
+      return zone;
+    } catch (error) {
+      if (error instanceof ComputeError) throw error;
+      throw computeError('DescribeSubnets', error);
+    }
+  }
+}
+
+/**
+ * The spec an instance was built from, read from the instance: it differs from the one just asked for
+ * when the instance was found through its client token, launched earlier with another type or version.
+ */
+function builtFrom(instance: Instance): string | undefined {
+  const tagged = tagValue(instance.Tags, tagKeys.spec);
+  if (tagged !== undefined) return tagged;
+  const version = Number(tagValue(instance.Tags, 'aws:ec2launchtemplate:version'));
+  if (instance.ImageId === undefined || instance.InstanceType === undefined || !Number.isInteger(version))
+    return undefined;
+  return specOf({ imageId: instance.ImageId, version }, instance.InstanceType);
+}
+
+function specOf(template: TemplateSpec, instanceType: string): string {
+  return `${template.imageId}:${template.version}:${instanceType}`;
+}
+
+/** EC2 takes client tokens of up to 64 ASCII characters. */
+function clientTokenOf(token: string): string {
+  return /^[\x21-\x7e]{1,64}$/.test(token) ? token : createHash('sha256').update(token).digest('hex');
+}
+
+function derivedToken(token: string, ...parts: string[]): string {
+  return createHash('sha256')
+    .update(JSON.stringify([token, ...parts]))
+    .digest('hex');
+}
+
+function tagValue(tags: readonly Tag[] | undefined, key: string): string | undefined {
+  return tags?.find((t) => t.Key === key)?.Value;
+}
+
+function errorCode(error: unknown): string {
+  return error instanceof Error ? error.name : '';
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function computeError(action: string, error: unknown): ComputeError {
+  return new ComputeError(`${action} failed: ${errorCode(error) || 'error'}: ${errorMessage(error)}`, {
+    cause: error,
+  });
+}
+
+/** Distinct messages, so a types × subnets sweep does not repeat itself six times. */
+function summarize(messages: readonly string[]): string {
+  return [...new Set(messages)].join('; ');
+}

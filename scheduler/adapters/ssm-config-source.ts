@@ -1,0 +1,119 @@
+/**
+ * SsmConfigSource: the ConfigSource port on one SSM String parameter holding the pools as JSON.
+ *
+ * - A read is cached for `ttlMs` (30 s by default, by the injected clock); concurrent loads share one
+ *   GetParameter, so a burst of webhooks costs one call against Parameter Store's 40 TPS.
+ * - Each version of the document is validated once (keyed by Version and LastModifiedDate). A rejected
+ *   version never replaces the last good config; `lastRejection` reports its problems and when it was
+ *   first read. With no good config ever, `load` throws InvalidPoolConfigError.
+ * - A failed read (throttled past the SDK's retries, network) keeps serving the last good config until
+ *   the next TTL; with nothing to serve it is a ConfigReadError.
+ * - The config holds no secret: a SecureString parameter is refused rather than decrypted.
+ */
+import { GetParameterCommand, ParameterNotFound, type SSMClient } from '@aws-sdk/client-ssm';
+import { InvalidPoolConfigError, type PoolsConfig, parsePoolsConfig } from '../core/pool-config.js';
+import type { Clock } from '../ports/clock.js';
+import type { ConfigSource } from '../ports/config-source.js';
+
+export class ConfigReadError extends Error {
+  override readonly name = 'ConfigReadError';
+}
+
+export interface SsmConfigSourceOptions {
+  readonly client: SSMClient;
+  readonly parameterName: string;
+  readonly clock: Clock;
+  /** How long a read is reused; 30 s by default. */
+  readonly ttlMs?: number;
+}
+
+export class SsmConfigSource implements ConfigSource {
+  private readonly client: SSMClient;
+  private readonly parameterName: string;
+  private readonly clock: Clock;
+  private readonly ttlMs: number;
+  private good: PoolsConfig | undefined;
+  private fetchedAt: number | undefined;
+  private seenVersion: string | undefined;
+  private lastProblems: readonly string[] = [];
+  private rejection: { at: number; problems: readonly string[] } | undefined;
+  private inFlight: Promise<PoolsConfig> | undefined;
+
+  constructor(options: SsmConfigSourceOptions) {
+    this.client = options.client;
+    this.parameterName = options.parameterName;
+    this.clock = options.clock;
+    this.ttlMs = options.ttlMs ?? 30_000;
+  }
+
+  load(): Promise<PoolsConfig> {
+    if (this.fetchedAt !== undefined && this.clock.now() - this.fetchedAt < this.ttlMs) return this.current();
+    this.inFlight ??= this.refresh().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  lastRejection(): { at: number; problems: readonly string[] } | undefined {
+    return this.rejection;
+  }
+
+  private async refresh(): Promise<PoolsConfig> {
+    const now = this.clock.now();
+    let document: { version: string; text: string; secure: boolean } | undefined;
+    try {
+      const { Parameter } = await this.client.send(new GetParameterCommand({ Name: this.parameterName }));
+      document = {
+        version: `${Parameter?.Version ?? 0}@${Parameter?.LastModifiedDate?.getTime() ?? 0}`,
+        text: Parameter?.Value ?? '',
+        secure: Parameter?.Type === 'SecureString',
+      };
+    } catch (error) {
+      if (!(error instanceof ParameterNotFound)) {
+        if (this.good === undefined)
+          throw new ConfigReadError(
+            `could not read the pool config ${this.parameterName}: ${errorName(error)}`,
+            {
+              cause: error,
+            },
+          );
+        // Serve the last good config and try again after the TTL rather than on every call.
+        this.fetchedAt = now;
+        return this.good;
+      }
+    }
+    this.fetchedAt = now;
+    const version = document?.version ?? 'missing';
+    if (version !== this.seenVersion) {
+      this.seenVersion = version;
+      const result =
+        document === undefined
+          ? { ok: false as const, problems: [`(root): the parameter ${this.parameterName} does not exist`] }
+          : document.secure
+            ? {
+                ok: false as const,
+                problems: [
+                  `(root): ${this.parameterName} is a SecureString; the pool config is a String parameter`,
+                ],
+              }
+            : parsePoolsConfig(document.text);
+      if (result.ok) {
+        this.good = result.config;
+        this.lastProblems = [];
+      } else {
+        this.lastProblems = result.problems;
+        this.rejection = { at: now, problems: result.problems };
+      }
+    }
+    return this.current();
+  }
+
+  private async current(): Promise<PoolsConfig> {
+    if (this.good === undefined) throw new InvalidPoolConfigError(this.lastProblems);
+    return this.good;
+  }
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : 'unknown error';
+}

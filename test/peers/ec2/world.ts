@@ -1,0 +1,429 @@
+/**
+ * The emulated account's EC2 state: instances and their state machine, subnets, launch templates,
+ * capacity, client tokens. No protocol here (see actions.ts); the HTTP server is in emulator.ts.
+ *
+ * State machine (as EC2): pending → running → stopping → stopped → pending …, and any live state →
+ * shutting-down → terminated. Timed transitions run on timers scaled by `timeScale`; `settle` runs a
+ * pending one at once. An instance that "never boots" stays in pending until settled or terminated.
+ * Every state change is emitted to the listeners, in order.
+ */
+import type { Ec2EmulatorEvent } from './eventbridge.js';
+
+export type Ec2State = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
+export type Market = 'on-demand' | 'spot';
+export type ShutdownBehavior = 'stop' | 'terminate';
+
+export const stateCodes: Readonly<Record<Ec2State, number>> = {
+  pending: 0,
+  running: 16,
+  'shutting-down': 32,
+  terminated: 48,
+  stopping: 64,
+  stopped: 80,
+};
+
+export interface EmulatedInstance {
+  readonly id: string;
+  readonly reservationId: string;
+  readonly imageId: string;
+  instanceType: string;
+  readonly subnetId: string;
+  readonly availabilityZone: string;
+  state: Ec2State;
+  stateReason: { code: string; message: string } | undefined;
+  stateTransitionReason: string;
+  /** Epoch ms; reset by every start, as EC2 reports it. */
+  launchTime: number;
+  stateChangedAt: number;
+  readonly market: Market;
+  readonly shutdownBehavior: ShutdownBehavior;
+  readonly tags: Map<string, string>;
+  readonly volumeTags: Map<string, string>;
+  readonly volumeSizeGb: number | undefined;
+  readonly clientToken: string | undefined;
+  readonly launchTemplate: { id: string; version: number } | undefined;
+  readonly fleetId: string | undefined;
+  readonly spotInstanceRequestId: string | undefined;
+  /** Never leaves pending on its own. */
+  stuck: boolean;
+}
+
+/** Which capacity is missing; an absent field matches everything. */
+export interface CapacitySelector {
+  readonly instanceType?: string;
+  readonly availabilityZone?: string;
+  readonly market?: Market;
+  readonly operation?: 'start' | 'launch';
+}
+
+export interface LaunchTemplateVersionData {
+  readonly imageId: string;
+  readonly instanceType?: string;
+  readonly shutdownBehavior?: ShutdownBehavior;
+}
+
+export interface LaunchTemplate {
+  readonly id: string;
+  readonly name: string;
+  readonly versions: LaunchTemplateVersionData[];
+  defaultVersion: number;
+  readonly createdAt: number;
+}
+
+export interface Timings {
+  /** pending → running. */
+  readonly pendingMs: number;
+  /** stopping → stopped. */
+  readonly stoppingMs: number;
+  /** shutting-down → terminated. */
+  readonly shuttingDownMs: number;
+  /** From the spot interruption warning to the instance shutting down (EC2 gives two minutes). */
+  readonly spotWarningMs: number;
+  /** How long a terminated instance stays visible to Describe calls (about an hour on EC2). */
+  readonly terminatedVisibleMs: number;
+}
+
+/** From /work/shared/REFERENCE.md: pending → running ~5 s; stop and termination take a few seconds. */
+export const defaultTimings: Timings = {
+  pendingMs: 5_000,
+  stoppingMs: 3_000,
+  shuttingDownMs: 3_000,
+  spotWarningMs: 120_000,
+  terminatedVisibleMs: 3_600_000,
+};
+
+export interface NewInstance {
+  readonly reservationId: string;
+  readonly imageId: string;
+  readonly instanceType: string;
+  readonly subnetId: string;
+  readonly market: Market;
+  readonly shutdownBehavior: ShutdownBehavior;
+  readonly tags?: ReadonlyMap<string, string>;
+  readonly volumeTags?: ReadonlyMap<string, string>;
+  readonly volumeSizeGb?: number;
+  readonly clientToken?: string;
+  readonly launchTemplate?: { id: string; version: number };
+  readonly fleetId?: string;
+  readonly state?: Ec2State;
+}
+
+export class Ec2Fault extends Error {
+  override readonly name = 'Ec2Fault';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+export class World {
+  readonly instances = new Map<string, EmulatedInstance>();
+  readonly subnets = new Map<string, string>();
+  readonly templates: LaunchTemplate[] = [];
+  /** Client token → what the first request with it did. */
+  readonly tokens = new Map<string, { fingerprint: string; result: unknown }>();
+  private readonly noCapacity: CapacitySelector[] = [];
+  private readonly neverBoot: Omit<CapacitySelector, 'operation'>[] = [];
+  private readonly timers = new Map<string, { timer: NodeJS.Timeout; run: () => void }>();
+  private readonly listeners = new Set<(event: Ec2EmulatorEvent) => void>();
+  private counter = 0;
+  private closed = false;
+
+  constructor(
+    readonly timings: Timings,
+    readonly timeScale: number,
+    readonly now: () => number,
+  ) {}
+
+  nextId(prefix: string): string {
+    this.counter += 1;
+    return `${prefix}-0${this.counter.toString(16).padStart(16, '0')}`;
+  }
+
+  zoneOf(subnetId: string): string {
+    const zone = this.subnets.get(subnetId);
+    if (zone === undefined)
+      throw new Ec2Fault('InvalidSubnetID.NotFound', `The subnet ID '${subnetId}' does not exist`);
+    return zone;
+  }
+
+  // ---- capacity ----
+
+  exhaustCapacity(selector: CapacitySelector): void {
+    this.noCapacity.push({ ...selector });
+  }
+
+  restoreCapacity(selector?: CapacitySelector): void {
+    if (selector === undefined) {
+      this.noCapacity.length = 0;
+      return;
+    }
+    for (let i = this.noCapacity.length - 1; i >= 0; i--)
+      if (sameSelector(this.noCapacity[i], selector)) this.noCapacity.splice(i, 1);
+  }
+
+  hasCapacity(wanted: Required<CapacitySelector>): boolean {
+    return !this.noCapacity.some((rule) => matches(rule, wanted));
+  }
+
+  capacityFault(instanceType: string, availabilityZone: string): Ec2Fault {
+    const others = [...new Set(this.subnets.values())].filter((z) => z !== availabilityZone).sort();
+    return new Ec2Fault(
+      'InsufficientInstanceCapacity',
+      `We currently do not have sufficient ${instanceType} capacity in the Availability Zone you requested ` +
+        `(${availabilityZone}). Our system will be working on provisioning additional capacity. You can ` +
+        `currently get ${instanceType} capacity by not specifying an Availability Zone in your request or ` +
+        `choosing ${others.join(', ')}.`,
+      // EC2 sends capacity errors with a 500, so SDKs classify them as retryable server errors.
+      500,
+    );
+  }
+
+  neverBootMatching(selector: Omit<CapacitySelector, 'operation'>): void {
+    this.neverBoot.push({ ...selector });
+  }
+
+  // ---- launch templates ----
+
+  template(by: { id?: string; name?: string }): LaunchTemplate {
+    const template = this.templates.find((t) => (by.id !== undefined ? t.id === by.id : t.name === by.name));
+    if (template !== undefined) return template;
+    if (by.id !== undefined)
+      throw new Ec2Fault(
+        'InvalidLaunchTemplateId.NotFound',
+        `The specified launch template, with template ID ${by.id}, does not exist.`,
+      );
+    throw new Ec2Fault(
+      'InvalidLaunchTemplateName.NotFoundException',
+      `The specified launch template, with template name ${by.name ?? ''}, does not exist.`,
+    );
+  }
+
+  /** `$Latest`, `$Default`, a number, or absent (the default version). */
+  templateVersion(
+    template: LaunchTemplate,
+    version: string | undefined,
+  ): [number, LaunchTemplateVersionData] {
+    const number =
+      version === undefined || version === '$Default'
+        ? template.defaultVersion
+        : version === '$Latest'
+          ? template.versions.length
+          : Number(version);
+    const data = template.versions[number - 1];
+    if (data === undefined || !Number.isInteger(number))
+      throw new Ec2Fault(
+        'InvalidLaunchTemplateId.VersionNotFound',
+        `Could not find launch template version ${version ?? ''} for template ${template.id}`,
+      );
+    return [number, data];
+  }
+
+  // ---- instances ----
+
+  get(instanceId: string): EmulatedInstance | undefined {
+    const instance = this.instances.get(instanceId);
+    if (instance === undefined || this.expired(instance)) return undefined;
+    return instance;
+  }
+
+  /** Instances as Describe calls see them: long-terminated ones are gone. */
+  visible(): EmulatedInstance[] {
+    return [...this.instances.values()].filter((i) => !this.expired(i));
+  }
+
+  mustGet(instanceId: string): EmulatedInstance {
+    const instance = this.get(instanceId);
+    if (instance === undefined) throw notFound([instanceId]);
+    return instance;
+  }
+
+  create(spec: NewInstance): EmulatedInstance {
+    const now = this.now();
+    const availabilityZone = this.zoneOf(spec.subnetId);
+    const instance: EmulatedInstance = {
+      id: this.nextId('i'),
+      reservationId: spec.reservationId,
+      imageId: spec.imageId,
+      instanceType: spec.instanceType,
+      subnetId: spec.subnetId,
+      availabilityZone,
+      state: spec.state ?? 'pending',
+      stateReason: undefined,
+      stateTransitionReason: '',
+      launchTime: now,
+      stateChangedAt: now,
+      market: spec.market,
+      shutdownBehavior: spec.shutdownBehavior,
+      tags: new Map(spec.tags ?? []),
+      volumeTags: new Map(spec.volumeTags ?? []),
+      volumeSizeGb: spec.volumeSizeGb,
+      clientToken: spec.clientToken,
+      launchTemplate: spec.launchTemplate,
+      fleetId: spec.fleetId,
+      spotInstanceRequestId: spec.market === 'spot' ? this.nextId('sir') : undefined,
+      stuck: false,
+    };
+    this.instances.set(instance.id, instance);
+    this.emit({
+      kind: 'state-change',
+      instanceId: instance.id,
+      state: instance.state,
+      previousState: undefined,
+      at: now,
+    });
+    if (instance.state === 'pending') this.enterPending(instance);
+    return instance;
+  }
+
+  /** A stopped instance starts: it is pending again, with a new LaunchTime. */
+  start(instance: EmulatedInstance): void {
+    instance.launchTime = this.now();
+    this.move(instance, 'pending', '', undefined);
+    this.enterPending(instance);
+  }
+
+  stop(instance: EmulatedInstance, reason: string, stateReason: { code: string; message: string }): void {
+    this.move(instance, 'stopping', reason, stateReason);
+    this.schedule(instance, this.timings.stoppingMs, () =>
+      this.move(instance, 'stopped', reason, stateReason),
+    );
+  }
+
+  terminate(
+    instance: EmulatedInstance,
+    reason: string,
+    stateReason: { code: string; message: string },
+  ): void {
+    this.move(instance, 'shutting-down', reason, stateReason);
+    this.schedule(instance, this.timings.shuttingDownMs, () =>
+      this.move(instance, 'terminated', reason, stateReason),
+    );
+  }
+
+  /** Runs the instance's pending timed transition now. Returns whether there was one. */
+  settle(instanceId: string): boolean {
+    const entry = this.timers.get(instanceId);
+    const instance = this.instances.get(instanceId);
+    if (entry === undefined) {
+      // A stuck instance has no timer; settling it is the test saying "now it boots".
+      if (instance?.state === 'pending' && instance.stuck) {
+        instance.stuck = false;
+        this.move(instance, 'running', '', undefined);
+        return true;
+      }
+      return false;
+    }
+    clearTimeout(entry.timer);
+    this.timers.delete(instanceId);
+    entry.run();
+    return true;
+  }
+
+  /** Brings every timed transition to its end, including ones the first round starts. */
+  settleAll(): void {
+    for (let round = 0; round < 5 && this.timers.size > 0; round++)
+      for (const id of [...this.timers.keys()]) this.settle(id);
+  }
+
+  onEvent(listener: (event: Ec2EmulatorEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(event: Ec2EmulatorEvent): void {
+    for (const listener of [...this.listeners]) listener(event);
+  }
+
+  /** Schedules `run` after `ms` of emulated time; replaces the instance's pending transition. */
+  schedule(instance: EmulatedInstance, ms: number, run: () => void): void {
+    const previous = this.timers.get(instance.id);
+    if (previous !== undefined) clearTimeout(previous.timer);
+    if (this.closed) return;
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(instance.id);
+        run();
+      },
+      Math.max(0, ms * this.timeScale),
+    );
+    timer.unref();
+    this.timers.set(instance.id, { timer, run });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const { timer } of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.listeners.clear();
+  }
+
+  move(
+    instance: EmulatedInstance,
+    state: Ec2State,
+    transitionReason: string,
+    stateReason: { code: string; message: string } | undefined,
+  ): void {
+    const previousState = instance.state;
+    instance.state = state;
+    instance.stateTransitionReason = transitionReason;
+    instance.stateReason = stateReason;
+    instance.stateChangedAt = this.now();
+    if (state !== 'pending') instance.stuck = false;
+    this.emit({
+      kind: 'state-change',
+      instanceId: instance.id,
+      state,
+      previousState,
+      at: instance.stateChangedAt,
+    });
+  }
+
+  private enterPending(instance: EmulatedInstance): void {
+    const wanted = {
+      instanceType: instance.instanceType,
+      availabilityZone: instance.availabilityZone,
+      market: instance.market,
+    };
+    if (this.neverBoot.some((rule) => matches(rule, { ...wanted, operation: 'launch' }))) {
+      instance.stuck = true;
+      return;
+    }
+    this.schedule(instance, this.timings.pendingMs, () => this.move(instance, 'running', '', undefined));
+  }
+
+  private expired(instance: EmulatedInstance): boolean {
+    return (
+      instance.state === 'terminated' &&
+      this.now() - instance.stateChangedAt > this.timings.terminatedVisibleMs * this.timeScale
+    );
+  }
+}
+
+export function notFound(ids: readonly string[]): Ec2Fault {
+  return ids.length === 1
+    ? new Ec2Fault('InvalidInstanceID.NotFound', `The instance ID '${ids[0]}' does not exist`)
+    : new Ec2Fault('InvalidInstanceID.NotFound', `The instance IDs '${ids.join(', ')}' do not exist`);
+}
+
+function matches(rule: CapacitySelector, wanted: Required<CapacitySelector>): boolean {
+  return (
+    (rule.instanceType === undefined || rule.instanceType === wanted.instanceType) &&
+    (rule.availabilityZone === undefined || rule.availabilityZone === wanted.availabilityZone) &&
+    (rule.market === undefined || rule.market === wanted.market) &&
+    (rule.operation === undefined || rule.operation === wanted.operation)
+  );
+}
+
+function sameSelector(a: CapacitySelector | undefined, b: CapacitySelector): boolean {
+  return (
+    a !== undefined &&
+    a.instanceType === b.instanceType &&
+    a.availabilityZone === b.availabilityZone &&
+    a.market === b.market &&
+    a.operation === b.operation
+  );
+}
