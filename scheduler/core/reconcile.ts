@@ -261,21 +261,24 @@ export async function redeliverFailed(deps: CoreDeps, lookbackMs: number): Promi
   const deliveries = (await deps.github.listDeliveries(cursor)).filter((d) => d.event === 'workflow_job');
   const byGuid = new Map<string, HookDelivery[]>();
   for (const d of deliveries) byGuid.set(d.guid, [...(byGuid.get(d.guid) ?? []), d]);
+  // Keep a margin behind now: a delivery in flight right now may still fail after this run.
+  const margin = now - 15 * 60_000;
+  let next = margin;
   let redelivered = 0;
-  let openSince = Number.POSITIVE_INFINITY;
   for (const [guid, attempts] of byGuid) {
     if (attempts.some((d) => d.statusCode >= 200 && d.statusCode < 300)) continue;
-    if (attempts.length >= maxDeliveryAttempts) continue;
-    const latest = attempts.reduce((a, b) => (b.deliveredAt > a.deliveredAt ? b : a));
-    await deps.github.redeliver(latest.id);
-    await deps.events.publish([{ type: 'DeliveryRedelivered', deliveryId: latest.id, guid }]);
-    redelivered++;
-    // Still open: its first attempt stays inside the next run's window, so every attempt is counted.
-    if (attempts.length + 1 < maxDeliveryAttempts)
-      openSince = Math.min(openSince, ...attempts.map((d) => d.deliveredAt));
+    let lastAt = Math.max(...attempts.map((d) => d.deliveredAt));
+    if (attempts.length < maxDeliveryAttempts) {
+      const latest = attempts.reduce((a, b) => (b.deliveredAt > a.deliveredAt ? b : a));
+      await deps.github.redeliver(latest.id);
+      await deps.events.publish([{ type: 'DeliveryRedelivered', deliveryId: latest.id, guid }]);
+      redelivered++;
+      lastAt = now;
+    }
+    // While attempts of a failed delivery fall inside the next window, its first one must too, or the
+    // next run would count only the recent attempts and try it again without end.
+    if (lastAt >= margin) next = Math.min(next, ...attempts.map((d) => d.deliveredAt));
   }
-  // Keep a margin behind now: a delivery in flight right now may still fail after this run.
-  const next = Math.min(now - 15 * 60_000, openSince);
   await deps.store.putMarker(cursorMarker, String(Math.max(cursor, next)));
   if (redelivered > 0) deps.metrics.count('WebhooksRedelivered', redelivered);
   return redelivered;

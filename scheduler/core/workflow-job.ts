@@ -103,7 +103,9 @@ function newJobRecord(
     phases: {
       ...(event.createdAt !== undefined && { createdAt: event.createdAt }),
       receivedAt: context.receivedAt,
-      ...(state === 'running' && event.startedAt !== undefined && { inProgressAt: event.startedAt }),
+      // A `completed` carries `started_at` too: the pickup phase survives a lost `in_progress`.
+      ...((state === 'running' || state === 'completed') &&
+        event.startedAt !== undefined && { inProgressAt: event.startedAt }),
       ...(state === 'completed' && { completedAt: event.completedAt ?? context.receivedAt }),
     },
     ...(event.runnerName !== undefined && state !== 'queued' && { runnerName: event.runnerName }),
@@ -138,6 +140,9 @@ async function advance(
       phases: {
         ...(to === 'running' && { inProgressAt: event.startedAt ?? now }),
         ...(to === 'completed' && { completedAt: event.completedAt ?? now }),
+        ...(to === 'completed' &&
+          job.phases.inProgressAt === undefined &&
+          event.startedAt !== undefined && { inProgressAt: event.startedAt }),
       },
     },
   });
