@@ -110,6 +110,7 @@ export async function warmPools(plane: FakePlane, perPool = 2): Promise<void> {
     });
     if (launched.kind !== 'launched') throw new Error('no capacity to warm up');
     for (const instance of launched.instances) {
+      plane.compute.markRunning(instance.id);
       plane.compute.powerOff(instance.id);
       await plane.store.putInstance({
         id: instance.id,

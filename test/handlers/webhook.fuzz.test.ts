@@ -98,7 +98,8 @@ describe('webhook handler under hostile input', () => {
         );
         expect([200, 202, 400, 403, 413]).toContain(response.statusCode);
         // Only a workflow_job that passed validation may change anything.
-        if ((response.statusCode ?? 500) >= 400 || type !== 'workflow_job') expect(await stateOf(plane)).toBe(before);
+        if ((response.statusCode ?? 500) >= 400 || type !== 'workflow_job')
+          expect(await stateOf(plane)).toBe(before);
       }),
       { numRuns: 300 },
     );

@@ -1,0 +1,120 @@
+/**
+ * The lifecycle, pool tuner and reconciler handlers as EventBridge and EventBridge Scheduler invoke
+ * them: real event shapes in, the core's effects out.
+ */
+import { describe, expect, it } from 'vitest';
+import { createLifecycleHandler } from '../../handlers/lifecycle.js';
+import { createPoolTunerHandler } from '../../handlers/pool-tuner.js';
+import { createReconcilerHandler } from '../../handlers/reconciler.js';
+import { fakePlane, lambdaContext, warmPools } from './support.js';
+
+function ec2Event(detailType: string, detail: unknown) {
+  return {
+    version: '0',
+    id: 'e1',
+    'detail-type': detailType,
+    source: 'aws.ec2',
+    account: '123456789012',
+    time: '2026-01-05T09:00:05Z',
+    region: 'us-east-1',
+    resources: [],
+    detail,
+  };
+}
+
+describe('lifecycle handler', () => {
+  it('makes a warmed-up instance that stopped ready', async () => {
+    const plane = fakePlane();
+    await createPoolTunerHandler(async () => plane)({}, lambdaContext);
+    const [launching] = plane.store.allInstances();
+    expect(launching?.state).toBe('launching');
+    const handler = createLifecycleHandler(async () => plane);
+    const id = launching?.id as string;
+    await handler(
+      ec2Event('EC2 Instance State-change Notification', { 'instance-id': id, state: 'running' }),
+      lambdaContext,
+    );
+    expect((await plane.store.getInstance(id))?.state).toBe('warming');
+    await handler(
+      ec2Event('EC2 Instance State-change Notification', { 'instance-id': id, state: 'stopped' }),
+      lambdaContext,
+    );
+    expect((await plane.store.getInstance(id))?.state).toBe('ready');
+    // A repeated event changes nothing.
+    const again = await handler(
+      ec2Event('EC2 Instance State-change Notification', { 'instance-id': id, state: 'stopped' }),
+      lambdaContext,
+    );
+    expect(again.outcome).toBe('no-change');
+  });
+
+  it('marks a spot instance warned of interruption', async () => {
+    const plane = fakePlane();
+    await warmPools(plane, 1);
+    const [instance] = plane.store.allInstances();
+    const handler = createLifecycleHandler(async () => plane);
+    const result = await handler(
+      ec2Event('EC2 Spot Instance Interruption Warning', {
+        'instance-id': instance?.id,
+        'instance-action': 'terminate',
+      }),
+      lambdaContext,
+    );
+    expect(result.outcome).toBe('marked-interrupted');
+    expect((await plane.store.getInstance(instance?.id as string))?.interruptedAt).toBeTypeOf('number');
+  });
+
+  it('ignores malformed and unknown events', async () => {
+    const plane = fakePlane();
+    const handler = createLifecycleHandler(async () => plane);
+    expect(
+      (await handler(ec2Event('EC2 Instance State-change Notification', { state: 'running' }), lambdaContext))
+        .outcome,
+    ).toBe('ignored');
+    expect((await handler(ec2Event('AWS API Call via CloudTrail', {}), lambdaContext)).outcome).toBe(
+      'ignored',
+    );
+    expect(
+      (
+        await handler(
+          ec2Event('EC2 Instance State-change Notification', { 'instance-id': 'i-0abc', state: 'running' }),
+          lambdaContext,
+        )
+      ).outcome,
+    ).toBe('unknown-instance');
+  });
+});
+
+describe('pool tuner handler', () => {
+  it('converges every pool to its target and reports it', async () => {
+    const plane = fakePlane();
+    const result = await createPoolTunerHandler(async () => plane)({}, lambdaContext);
+    expect(result).toEqual({ pools: 2, launched: 4, retired: 0 });
+    expect(plane.metrics.total('PoolTarget', { Pool: 'k8s' })).toBe(2);
+  });
+
+  it('keeps the last good config when a new one is invalid', async () => {
+    const plane = fakePlane();
+    const source = plane.configSource as unknown as { set(doc: unknown): { ok: boolean } };
+    await plane.configSource.load();
+    expect(source.set({ pools: [{ name: 'BAD NAME' }] }).ok).toBe(false);
+    const result = await createPoolTunerHandler(async () => plane)({}, lambdaContext);
+    expect(result.pools).toBe(2);
+    expect(plane.configSource.lastRejection()?.problems.length).toBeGreaterThan(0);
+  });
+});
+
+describe('reconciler handler', () => {
+  it('runs a reconcile pass and reports its repairs', async () => {
+    const plane = fakePlane();
+    await warmPools(plane, 1);
+    // An instance EC2 no longer has: the reconciler marks it terminated once past the grace period.
+    const [gone] = plane.store.allInstances();
+    await plane.compute.terminate([gone?.id as string]);
+    plane.clock.advance(3_600_000);
+    const result = await createReconcilerHandler(async () => plane)({}, lambdaContext);
+    expect(result.failures).toBe(0);
+    expect(result.actions).toBeGreaterThan(0);
+    expect((await plane.store.getInstance(gone?.id as string))?.state ?? 'terminated').toBe('terminated');
+  });
+});
