@@ -2,14 +2,30 @@
  * The pool tuner: for each pool, compute the target for now and carry out the convergence plan.
  * Retirement re-checks the instance with a conditional write (ready@version → retiring), so an
  * instance claimed between the plan and the write is never retired.
+ *
+ * A pool that learns from demand (`forecast.enabled`) has its demand observed on every run (jobs
+ * waiting + instances serving jobs) into the history kept as the marker `demand#<pool>`, and its target
+ * raised to the forecast from that history (see forecast.ts). Two runs overlapping may each write the
+ * marker; the later write wins and at worst one observation of one minute is lost, which a peak-per-hour
+ * history does not notice.
  */
 import type { CoreDeps } from './deps.js';
-import type { PoolsConfig } from './pool-config.js';
+import {
+  defaultForecastLeadMs,
+  demandMarker,
+  demandTimeZone,
+  forecastDemand,
+  parseHistory,
+  recordDemand,
+  serializeHistory,
+} from './forecast.js';
+import { servingStates } from './lifecycle.js';
+import type { PoolConfig, PoolsConfig } from './pool-config.js';
 import { type ConvergencePlan, planConvergence } from './pool-plan.js';
 import { retire } from './provision.js';
 import { launchPoolInstances } from './recycle.js';
 import { poolTarget } from './schedule.js';
-import type { InstanceRecord } from './types.js';
+import type { InstanceRecord, JobRecord } from './types.js';
 
 export interface PoolTuning {
   readonly pool: string;
@@ -17,11 +33,18 @@ export interface PoolTuning {
   readonly capacity: number;
   readonly launched: number;
   readonly retired: number;
+  /** The learned demand the target was raised to, for pools that learn and have history. */
+  readonly forecast?: number;
 }
 
 export interface TuneOptions {
-  /** Learned demand per pool for this hour of the week (see forecast.ts); absent: schedule only. */
+  /**
+   * Demand per pool for now, given instead of learned: a pool listed here is neither observed nor
+   * forecast from its history. Absent: pools that learn use their history.
+   */
   readonly forecasts?: Readonly<Record<string, number>>;
+  /** How far ahead a forecast looks, so that the pool is warm before a recurring peak. */
+  readonly forecastLeadMs?: number;
 }
 
 export async function tunePools(
@@ -31,9 +54,15 @@ export async function tunePools(
 ): Promise<PoolTuning[]> {
   const now = deps.clock.now();
   const results: PoolTuning[] = [];
+  let queued: readonly JobRecord[] | undefined;
   for (const pool of config.pools) {
     const instances = await deps.store.listPoolInstances(pool.name);
-    const target = poolTarget(pool, now, options.forecasts?.[pool.name]);
+    let forecast = options.forecasts?.[pool.name];
+    if (forecast === undefined && pool.forecast.enabled) {
+      queued ??= await deps.store.listJobs('queued');
+      forecast = await learnDemand(deps, pool, instances, queued, now, options);
+    }
+    const target = poolTarget(pool, now, forecast);
     const specs = new Map<string, string>();
     for (const type of new Set([...pool.instanceTypes, ...instances.map((i) => i.instanceType)]))
       specs.set(type, await deps.compute.currentSpec(pool, type));
@@ -41,7 +70,7 @@ export async function tunePools(
       pool.instanceTypes.includes(i.instanceType) && specs.get(i.instanceType) === i.spec;
     const plan = planConvergence({ pool, settings: config.settings, target, instances, isCurrent });
     const outcome = await applyPlan(deps, config, plan, now);
-    results.push(outcome);
+    results.push(pool.forecast.enabled && forecast !== undefined ? { ...outcome, forecast } : outcome);
     const byState = (s: string) => instances.filter((i) => i.role === 'pool' && i.state === s).length;
     deps.metrics.gauge('PoolTarget', target, { Pool: pool.name });
     deps.metrics.gauge('PoolReady', byState('ready'), { Pool: pool.name });
@@ -55,6 +84,32 @@ export async function tunePools(
     );
   }
   return results;
+}
+
+/**
+ * Records the pool's demand now in its history and returns the forecast for now (undefined while the
+ * history holds no past week for these hours).
+ */
+async function learnDemand(
+  deps: CoreDeps,
+  pool: PoolConfig,
+  instances: readonly InstanceRecord[],
+  queued: readonly JobRecord[],
+  now: number,
+  options: TuneOptions,
+): Promise<number | undefined> {
+  const serving = instances.filter((i) => servingStates.includes(i.state)).length;
+  const waiting = queued.filter((j) => j.pool === pool.name).length;
+  const marker = demandMarker(pool.name);
+  const before = parseHistory(await deps.store.getMarker(marker), demandTimeZone(pool));
+  const history = recordDemand(before, now, serving + waiting, pool.forecast.weeks);
+  await deps.store.putMarker(marker, serializeHistory(history));
+  const forecast = forecastDemand(history, now, pool.forecast.quantile, {
+    weeks: pool.forecast.weeks,
+    leadMs: options.forecastLeadMs ?? defaultForecastLeadMs,
+  });
+  if (forecast !== undefined) deps.metrics.gauge('PoolForecast', forecast, { Pool: pool.name });
+  return forecast;
 }
 
 async function applyPlan(

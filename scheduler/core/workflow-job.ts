@@ -281,6 +281,12 @@ async function rerunAfterInterruption(deps: CoreDeps, pool: PoolConfig, job: Job
   const marker = rerunMarker(job.runId);
   if ((await deps.store.getMarker(marker)) !== undefined) return; // once per run
   await deps.store.putMarker(marker, String(job.id));
-  await deps.github.rerunJob(job.repository, job.id);
-  deps.metrics.count('InterruptedJobsRerun', 1, { Pool: pool.name });
+  try {
+    await deps.github.rerunJob(job.repository, job.id);
+    deps.metrics.count('InterruptedJobsRerun', 1, { Pool: pool.name });
+  } catch {
+    // GitHub refuses a job re-run while other jobs of its run are still going (403). The instance
+    // is recycled all the same; the re-run is then left to the people who own the workflow.
+    deps.metrics.count('InterruptedJobsRerunRefused', 1, { Pool: pool.name });
+  }
 }

@@ -1,0 +1,435 @@
+/**
+ * The reconciler on fakes: each planned action carried out against the store, EC2, GitHub and the JIT
+ * configs; jobs checked with GitHub before a runner is provided again; failed webhook deliveries
+ * redelivered a bounded number of times; and one failing action never stops the others.
+ */
+import { describe, expect, it } from 'vitest';
+import { tagKeys } from '../../scheduler/adapters/tags.js';
+import { provisionRunner } from '../../scheduler/core/provision.js';
+import { maxDeliveryAttempts, type ReconcileOptions, reconcile } from '../../scheduler/core/reconcile.js';
+import { claimStallMs, idleSettleMs, leavingStallMs } from '../../scheduler/core/reconcile-plan.js';
+import { launchPoolInstances } from '../../scheduler/core/recycle.js';
+import type { InstanceRecord } from '../../scheduler/core/types.js';
+import {
+  type Harness,
+  job,
+  makeHarness,
+  mustInstance,
+  mustJob,
+  poolOf,
+  readyInstances,
+  repository,
+  subnetA,
+  subnetB,
+} from './support.js';
+
+const org = { kind: 'org', org: 'acme' } as const;
+
+function run(h: Harness, options: Partial<ReconcileOptions> = {}) {
+  return reconcile(h.deps, h.config, { deadline: h.clock.now() + 60_000, ...options });
+}
+
+async function claim(h: Harness, instance: InstanceRecord | undefined): Promise<InstanceRecord> {
+  if (instance === undefined) throw new Error('no instance');
+  const r = await h.store.transitionInstance({
+    id: instance.id,
+    from: 'ready',
+    expectedVersion: instance.version,
+    to: 'claimed',
+    patch: { provisionedFor: 1, runnerName: `wpr-${instance.id}`, stateChangedAt: h.clock.now() },
+  });
+  if (r.kind !== 'ok') throw new Error('claim failed');
+  return r.record;
+}
+
+/** A runner provided from the pool for a job that is not in the store. */
+async function started(h: Harness): Promise<InstanceRecord> {
+  const outcome = await provisionRunner(h.deps, {
+    pool: poolOf(h.config),
+    job: job({ id: 1 }),
+    deadline: h.clock.now() + 8_000,
+  });
+  if (outcome.kind !== 'provisioned') throw new Error('not provisioned');
+  h.compute.markRunning(outcome.instanceId);
+  return mustInstance(h, outcome.instanceId);
+}
+
+describe('reconcile: instances', () => {
+  it('marks terminated an instance EC2 has terminated', async () => {
+    const h = makeHarness();
+    const [a] = await readyInstances(h, [subnetA]);
+    h.compute.setState(a?.id ?? '', 'terminated');
+    const report = await run(h);
+    expect(report.actions).toEqual([
+      { kind: 'mark-terminated', target: a?.id, reason: 'EC2 reports terminated', done: true },
+    ]);
+    expect((await mustInstance(h, a?.id ?? '')).state).toBe('terminated');
+    expect(h.metrics.total('InstancesRepaired', { Action: 'mark-terminated' })).toBe(1);
+  });
+
+  it('marks ready a warming instance whose stopped event was missed', async () => {
+    const h = makeHarness();
+    await launchPoolInstances(h.deps, 'linux-x64', h.config, [subnetA], 't');
+    const [fake] = h.compute.allInstances();
+    h.compute.markRunning(fake?.id ?? '');
+    h.compute.powerOff(fake?.id ?? '');
+    const report = await run(h);
+    expect(report.actions).toEqual([
+      { kind: 'mark-ready', target: fake?.id, reason: 'warmed up and stopped (event missed)', done: true },
+    ]);
+    expect((await mustInstance(h, fake?.id ?? '')).state).toBe('ready');
+  });
+
+  it('releases a stalled claim that never started', async () => {
+    const h = makeHarness();
+    const [a] = await readyInstances(h, [subnetA]);
+    await claim(h, a);
+    h.clock.advance(claimStallMs + 1);
+    const report = await run(h);
+    expect(report.actions).toContainEqual({
+      kind: 'release',
+      target: a?.id,
+      reason: 'claim never started',
+      done: true,
+    });
+    const released = await mustInstance(h, a?.id ?? '');
+    expect(released.state).toBe('ready');
+    expect(released.provisionedFor).toBeUndefined();
+  });
+
+  it('retires a stalled claim whose instance is running, never putting it back in the pool', async () => {
+    const h = makeHarness();
+    const [a] = await readyInstances(h, [subnetA]);
+    await claim(h, a);
+    // The handler started it and died before recording the start.
+    await h.compute.start(a?.id ?? '');
+    h.compute.markRunning(a?.id ?? '');
+    h.clock.advance(claimStallMs + 1);
+    const report = await run(h);
+    expect(report.actions).toContainEqual({
+      kind: 'retire',
+      target: a?.id,
+      reason: 'claim stalled while running',
+      done: true,
+    });
+    expect((await mustInstance(h, a?.id ?? '')).state).toBe('terminated');
+    expect(h.compute.instance(a?.id ?? '')?.state).toBe('terminated');
+  });
+
+  it('recycles a started instance that powered off unseen, and refills the pool', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA, subnetB]);
+    const a = await started(h);
+    h.compute.powerOff(a.id);
+    h.clock.advance(idleSettleMs + 1);
+    const report = await run(h);
+    expect(report.actions).toContainEqual({
+      kind: 'recycle',
+      target: a.id,
+      reason: 'powered off (event missed)',
+      done: true,
+    });
+    expect((await mustInstance(h, a.id)).state).toBe('terminated');
+    expect(h.events.ofType('InstanceRecycled')).toEqual([
+      { type: 'InstanceRecycled', instanceId: a.id, pool: 'linux-x64', replacementLaunched: true },
+    ]);
+  });
+
+  it('retires a runner that took no job before the claim timeout, deregistering it first', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA, subnetB]);
+    const a = await started(h);
+    h.clock.advance(h.config.settings.claimTimeoutSeconds * 1000 + 1);
+    const report = await run(h);
+    expect(report.actions).toContainEqual({
+      kind: 'retire',
+      target: a.id,
+      reason: 'runner took no job before the claim timeout',
+      done: true,
+    });
+    expect(h.github.callsOf('deleteRunner').map((c) => c.args)).toEqual([[org, a.runnerId]]);
+    expect((await mustInstance(h, a.id)).state).toBe('terminated');
+    expect(await h.jit.listPending()).toEqual([]);
+  });
+
+  it('keeps a runner GitHub reports busy even past the claim timeout', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA, subnetB]);
+    const a = await started(h);
+    h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    h.github.connect(`wpr-${a.id}`);
+    h.clock.advance(h.config.settings.claimTimeoutSeconds * 1000 + 1);
+    const report = await run(h);
+    expect(report.actions).toContainEqual(
+      expect.objectContaining({ kind: 'retire', target: a.id, done: false }),
+    );
+    expect((await mustInstance(h, a.id)).state).toBe('starting');
+    expect(h.compute.instance(a.id)?.state).toBe('running');
+  });
+
+  it('finishes an instance left recycling by a handler that died', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA, subnetB]);
+    const a = await started(h);
+    await h.store.transitionInstance({
+      id: a.id,
+      from: 'starting',
+      expectedVersion: a.version,
+      to: 'recycling',
+    });
+    h.clock.advance(leavingStallMs + 1);
+    const report = await run(h);
+    expect(report.actions).toContainEqual({
+      kind: 'retire',
+      target: a.id,
+      reason: 'stalled while recycling',
+      done: true,
+    });
+    expect(h.compute.instance(a.id)?.state).toBe('terminated');
+    expect((await mustInstance(h, a.id)).state).toBe('terminated');
+  });
+});
+
+describe('reconcile: orphans', () => {
+  it('terminates an instance of ours unknown to the store, deletes a runner with no instance, removes a stale config', async () => {
+    const h = makeHarness();
+    const orphan = h.compute.seedInstance({
+      instanceType: 'm7i.large',
+      subnetId: subnetA,
+      tags: { [tagKeys.project]: 'wpr', [tagKeys.pool]: 'linux-x64' },
+    });
+    const foreign = h.compute.seedInstance({ instanceType: 'm7i.large', subnetId: subnetA });
+    const runner = await h.github.createJitConfig(org, {
+      runnerName: 'wpr-i-0000000000000dead',
+      labels: ['x'],
+    });
+    await h.jit.deliver('i-0000000000000dead', 'secret');
+    h.clock.advance(h.config.settings.orphanGraceSeconds * 1000 + 1);
+    const report = await run(h);
+
+    expect(report.actions).toEqual([
+      { kind: 'terminate-orphan', target: orphan.id, reason: 'not in the store', done: true },
+      { kind: 'delete-runner', target: 'wpr-i-0000000000000dead', reason: 'no live instance', done: true },
+      {
+        kind: 'remove-jit',
+        target: 'i-0000000000000dead',
+        reason: 'its instance is not waiting for it',
+        done: true,
+      },
+    ]);
+    expect(h.compute.instance(orphan.id)?.state).toBe('terminated');
+    expect(h.compute.instance(foreign.id)?.state).toBe('running');
+    expect(h.github.callsOf('deleteRunner').map((c) => c.args)).toEqual([[org, runner.runnerId]]);
+    expect(await h.jit.listPending()).toEqual([]);
+    expect(h.events.ofType('OrphanReaped').map((e) => e.kind)).toEqual(['instance', 'runner', 'jit-config']);
+    expect(h.metrics.total('OrphansReaped')).toBe(3);
+  });
+
+  it('carries on after an action fails, and reports the failure', async () => {
+    const h = makeHarness();
+    const tags = { [tagKeys.project]: 'wpr', [tagKeys.pool]: 'linux-x64' };
+    const first = h.compute.seedInstance({ instanceType: 'm7i.large', subnetId: subnetA, tags });
+    const second = h.compute.seedInstance({ instanceType: 'm7i.large', subnetId: subnetB, tags });
+    await h.github.createJitConfig(org, { runnerName: 'wpr-i-0000000000000dead', labels: ['x'] });
+    h.clock.advance(h.config.settings.orphanGraceSeconds * 1000 + 1);
+    h.compute.failNext('terminate');
+    const report = await run(h);
+
+    expect(report.failures).toEqual([`terminate-orphan ${first.id}: terminate failed: injected fault`]);
+    expect(report.actions.map((a) => [a.kind, a.target, a.done])).toEqual([
+      ['terminate-orphan', second.id, true],
+      ['delete-runner', 'wpr-i-0000000000000dead', true],
+    ]);
+    expect(h.compute.instance(second.id)?.state).toBe('terminated');
+    expect(await h.github.listRunners(org, 'wpr-')).toEqual([]);
+  });
+});
+
+describe('reconcile: jobs without a runner', () => {
+  const stale = (h: Harness) => h.clock.now() - h.config.settings.pendingJobSeconds * 1000 - 1;
+
+  it('marks completed a job GitHub finished (its webhook was lost)', async () => {
+    const h = makeHarness();
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    h.github.cancelJob(remote.id);
+    await h.store.createJob(job({ id: remote.id, updatedAt: stale(h) }));
+    const report = await run(h);
+    expect(report.actions).toEqual([
+      { kind: 'check-job', target: `job ${remote.id}`, reason: 'no runner yet', done: true },
+    ]);
+    expect(await mustJob(h, remote.id)).toMatchObject({ state: 'completed', conclusion: 'cancelled' });
+    expect(h.compute.callCount('start')).toBe(0);
+  });
+
+  it('marks completed a job GitHub does not know', async () => {
+    const h = makeHarness();
+    await h.store.createJob(job({ id: 424_242, updatedAt: stale(h) }));
+    await run(h);
+    expect(await mustJob(h, 424_242)).toMatchObject({ state: 'completed', conclusion: 'unknown' });
+  });
+
+  it('marks running a job a runner took (its in_progress webhook was lost)', async () => {
+    const h = makeHarness();
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    await h.github.createJitConfig(org, { runnerName: 'wpr-i-00000000000000abc', labels: ['linux', 'x64'] });
+    h.github.connect('wpr-i-00000000000000abc');
+    await h.store.createJob(job({ id: remote.id, updatedAt: stale(h) }));
+    await run(h);
+    expect(await mustJob(h, remote.id)).toMatchObject({
+      state: 'running',
+      runnerName: 'wpr-i-00000000000000abc',
+    });
+  });
+
+  it('provides a runner again for a job still queued at GitHub', async () => {
+    const h = makeHarness();
+    const [a] = await readyInstances(h, [subnetA, subnetB]);
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    await h.store.createJob(job({ id: remote.id, updatedAt: stale(h) }));
+    const report = await run(h);
+
+    expect(report.actions).toEqual([
+      { kind: 'check-job', target: `job ${remote.id}`, reason: 'no runner yet', done: true },
+    ]);
+    expect(await mustJob(h, remote.id)).toMatchObject({
+      state: 'provisioned',
+      provisionedInstance: a?.id,
+      reprovisions: 1,
+    });
+    expect(h.events.ofType('JobReprovisioned')).toEqual([
+      { type: 'JobReprovisioned', jobId: remote.id, pool: 'linux-x64', reason: 'no runner yet' },
+    ]);
+    expect(h.metrics.total('JobsReprovisioned')).toBe(1);
+  });
+
+  it('provides a runner again for a provisioned job whose runner is gone', async () => {
+    const h = makeHarness();
+    const [a] = await readyInstances(h, [subnetA, subnetB]);
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    await h.store.createJob(
+      job({
+        id: remote.id,
+        state: 'provisioned',
+        provisionedInstance: 'i-0000000000000dead',
+        updatedAt: stale(h),
+      }),
+    );
+    const report = await run(h);
+    expect(report.actions).toEqual([
+      { kind: 'check-job', target: `job ${remote.id}`, reason: 'its runner is gone', done: true },
+    ]);
+    expect(await mustJob(h, remote.id)).toMatchObject({ state: 'provisioned', provisionedInstance: a?.id });
+  });
+
+  it('asks GitHub about at most maxJobChecks jobs per run', async () => {
+    const h = makeHarness();
+    for (const id of [1, 2, 3]) await h.store.createJob(job({ id, updatedAt: stale(h) }));
+    await run(h, { maxJobChecks: 2 });
+    expect(h.github.callsOf('getJob')).toHaveLength(2);
+  });
+
+  it('checks a job long running on an instance that is gone, and leaves it running if GitHub says so', async () => {
+    const h = makeHarness();
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    await h.github.createJitConfig(org, { runnerName: 'wpr-i-00000000000000abc', labels: ['linux', 'x64'] });
+    h.github.connect('wpr-i-00000000000000abc');
+    await h.store.createJob(
+      job({ id: remote.id, state: 'running', instanceId: 'i-00000000000000abc', updatedAt: h.clock.now() }),
+    );
+    h.clock.advance(31 * 60_000);
+    await run(h);
+    expect(h.github.callsOf('getJob')).toHaveLength(1);
+    h.github.finishJob(remote.id);
+    h.clock.advance(31 * 60_000);
+    await run(h);
+    expect(await mustJob(h, remote.id)).toMatchObject({ state: 'completed', conclusion: 'success' });
+  });
+});
+
+describe('reconcile: failed webhook deliveries', () => {
+  const minutes = (n: number) => n * 60_000;
+
+  it('redelivers each failed delivery once per run, the latest attempt', async () => {
+    const h = makeHarness();
+    h.github.dropDeliveries(2);
+    const failed = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    const [first] = await h.github.listDeliveries(0);
+    await h.github.redeliver(first?.id ?? 0); // fails too
+    h.github.queueJob({ repository, labels: ['linux', 'x64'] }); // delivered fine
+    h.github.takeEvents();
+    h.clock.advance(minutes(1));
+    const report = await run(h);
+
+    expect(report.redelivered).toBe(1);
+    const attempts = (await h.github.listDeliveries(0)).filter((d) => d.guid === first?.guid);
+    const redelivered = h.github.callsOf('redeliver').map((c) => c.args[0]);
+    expect(redelivered).toEqual([first?.id, Math.max(...attempts.slice(1).map((d) => d.id))]);
+    expect(h.events.ofType('DeliveryRedelivered')).toHaveLength(1);
+    expect(h.metrics.total('WebhooksRedelivered')).toBe(1);
+    // The redelivery reached the receiver this time.
+    expect(h.github.takeEvents().map((e) => e.jobId)).toEqual([failed.id]);
+  });
+
+  it('never redelivers a delivery that succeeded, on the first try or a later one', async () => {
+    const h = makeHarness();
+    h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    h.github.dropDeliveries(1);
+    h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    h.clock.advance(minutes(1));
+    expect((await run(h)).redelivered).toBe(1); // the second one, which now succeeds
+    h.clock.advance(minutes(1));
+    expect((await run(h)).redelivered).toBe(0);
+  });
+
+  it(`tries a delivery at most ${maxDeliveryAttempts} times in all, however far apart the runs`, async () => {
+    const h = makeHarness();
+    h.github.dropDeliveries(1_000);
+    const failed = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    for (let i = 0; i < 12; i++) {
+      h.clock.advance(minutes(20));
+      await run(h);
+    }
+    const attempts = (await h.github.listDeliveries(0)).filter((d) => d.action === 'queued');
+    expect(attempts).toHaveLength(maxDeliveryAttempts);
+    expect(h.github.callsOf('redeliver')).toHaveLength(maxDeliveryAttempts - 1);
+    expect(attempts.every((d) => d.statusCode === 502)).toBe(true);
+    expect(failed.id).toBeGreaterThan(0);
+  });
+
+  it('moves its cursor forward, keeping a margin, once nothing is left to retry', async () => {
+    const h = makeHarness();
+    const start = h.clock.now();
+    await run(h, { deliveryLookbackMs: minutes(60) });
+    h.clock.advance(minutes(30));
+    await run(h);
+    h.clock.advance(minutes(30));
+    await run(h);
+    expect(h.github.callsOf('listDeliveries').map((c) => c.args[0])).toEqual([
+      start - minutes(60),
+      start - minutes(15),
+      start + minutes(15),
+    ]);
+  });
+
+  it('holds the cursor at the first attempt of a delivery it will retry', async () => {
+    const h = makeHarness();
+    h.github.dropDeliveries(1);
+    const failedAt = h.clock.now();
+    h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    h.github.dropDeliveries(1); // the redelivery fails too
+    h.clock.advance(minutes(30));
+    await run(h);
+    h.clock.advance(minutes(30));
+    await run(h);
+    expect(h.github.callsOf('listDeliveries').at(-1)?.args[0]).toBe(failedAt);
+  });
+
+  it('reports a failure to list deliveries without stopping the repairs', async () => {
+    const h = makeHarness();
+    await h.github.createJitConfig(org, { runnerName: 'wpr-i-0000000000000dead', labels: ['x'] });
+    h.github.injectFault('listDeliveries', { kind: 'server-error' });
+    const report = await run(h);
+    expect(report.failures).toEqual(['redelivery: Server Error']);
+    expect(report.actions.map((a) => [a.kind, a.done])).toEqual([['delete-runner', true]]);
+  });
+});

@@ -1,0 +1,149 @@
+/**
+ * The pool tuner on fakes: it converges each pool to its target for now, retires with a conditional
+ * write (an instance claimed meanwhile is kept), rolls instances whose spec is outdated, and reports
+ * what it did as metrics and events.
+ */
+import { describe, expect, it } from 'vitest';
+import { tunePools } from '../../scheduler/core/tune-pools.js';
+import {
+  makeHarness,
+  mustInstance,
+  poolDocument,
+  readyInstances,
+  subnetA,
+  subnetB,
+  testConfig,
+  validConfig,
+} from './support.js';
+
+describe('tunePools', () => {
+  it('launches every pool up to its target, one instance per planned subnet', async () => {
+    const h = makeHarness({ config: testConfig({ defaultSize: 4 }) });
+    const results = await tunePools(h.deps, h.config);
+
+    expect(results).toEqual([
+      { pool: 'linux-x64', target: 4, capacity: 0, launched: 4, retired: 0 },
+      { pool: 'linux-arm64', target: 1, capacity: 0, launched: 1, retired: 0 },
+    ]);
+    const x64 = await h.store.listPoolInstances('linux-x64');
+    expect(x64).toHaveLength(4);
+    expect(h.compute.allInstances()).toHaveLength(5);
+    expect(x64.filter((i) => i.subnetId === subnetA)).toHaveLength(2);
+    expect(x64.filter((i) => i.subnetId === subnetB)).toHaveLength(2);
+    expect(x64.every((i) => i.state === 'launching' && i.role === 'pool')).toBe(true);
+    expect(h.events.ofType('PoolResized')).toEqual([
+      { type: 'PoolResized', pool: 'linux-x64', target: 4, launched: 4, retired: 0 },
+      { type: 'PoolResized', pool: 'linux-arm64', target: 1, launched: 1, retired: 0 },
+    ]);
+  });
+
+  it('launches nothing more on a second run: launching instances count', async () => {
+    const h = makeHarness();
+    await tunePools(h.deps, h.config);
+    h.clock.advance(60_000);
+    const again = await tunePools(h.deps, h.config);
+    expect(again.map((r) => r.launched)).toEqual([0, 0]);
+    expect(h.compute.allInstances()).toHaveLength(3);
+    expect(h.events.ofType('PoolResized')).toHaveLength(2);
+  });
+
+  it('follows the schedule', async () => {
+    const config = validConfig({
+      pools: [
+        poolDocument({
+          defaultSize: 0,
+          schedule: [{ days: ['mon'], from: '08:00', to: '18:00', timezone: 'Europe/Paris', size: 3 }],
+        }),
+      ],
+    });
+    const h = makeHarness({ config });
+    expect((await tunePools(h.deps, config))[0]).toMatchObject({ target: 3, launched: 3 });
+    h.clock.set(Date.UTC(2026, 0, 5, 17, 0)); // 18:00 in Paris: closed
+    expect((await tunePools(h.deps, config))[0]).toMatchObject({ target: 0, launched: 0, retired: 0 });
+  });
+
+  it('retires ready instances above target', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA, subnetB, subnetA, subnetB]);
+    const [x64] = await tunePools(h.deps, h.config);
+    expect(x64).toEqual({ pool: 'linux-x64', target: 2, capacity: 4, launched: 0, retired: 2 });
+    const live = await h.store.listPoolInstances('linux-x64');
+    expect(live).toHaveLength(2);
+    expect(new Set(live.map((i) => i.subnetId))).toEqual(new Set([subnetA, subnetB]));
+    expect(h.events.ofType('InstanceRetired').map((e) => e.reason)).toEqual(['scale-in', 'scale-in']);
+    expect(h.compute.allInstances().filter((i) => i.state === 'terminated')).toHaveLength(2);
+  });
+
+  it('keeps an instance claimed between the plan and the retirement', async () => {
+    const h = makeHarness();
+    const [a, , c] = await readyInstances(h, [subnetA, subnetB, subnetA]);
+    // A webhook claims the instance the tuner is about to retire.
+    h.store.beforeNextWrite(async (target) => {
+      if (target.kind !== 'instance') return;
+      const current = await mustInstance(h, target.id);
+      await h.store.transitionInstance({
+        id: current.id,
+        from: 'ready',
+        expectedVersion: current.version,
+        to: 'claimed',
+      });
+    });
+    const [x64] = await tunePools(h.deps, h.config);
+    expect(x64).toMatchObject({ retired: 0 });
+    const states = [(await mustInstance(h, a?.id ?? '')).state, (await mustInstance(h, c?.id ?? '')).state];
+    expect(states).toContain('claimed');
+    expect(states).not.toContain('terminated');
+    expect(h.compute.callCount('terminate')).toBe(0);
+  });
+
+  it('rolls outdated instances a batch at a time, replacing each', async () => {
+    const h = makeHarness({ config: testConfig({ defaultSize: 4 }, { rollBatchSize: 2 }) });
+    const old = await readyInstances(h, [subnetA, subnetB, subnetA, subnetB]);
+    h.compute.publishSpec({ imageId: 'ami-00000000000000002' });
+
+    const [first] = await tunePools(h.deps, h.config);
+    expect(first).toMatchObject({ target: 4, capacity: 4, retired: 2, launched: 2 });
+    const retiredIds = h.events.ofType('InstanceRetired').map((e) => e.instanceId);
+    expect(h.events.ofType('InstanceRetired').map((e) => e.reason)).toEqual(['outdated', 'outdated']);
+    expect(retiredIds.every((id) => old.some((o) => o.id === id))).toBe(true);
+    const fresh = (await h.store.listPoolInstances('linux-x64')).filter((i) => i.state === 'launching');
+    expect(fresh.map((i) => i.spec)).toEqual([
+      'ami-00000000000000002:2:m7i.large',
+      'ami-00000000000000002:2:m7i.large',
+    ]);
+
+    h.clock.advance(60_000);
+    const [second] = await tunePools(h.deps, h.config);
+    expect(second).toMatchObject({ retired: 2, launched: 2 });
+    const live = await h.store.listPoolInstances('linux-x64');
+    expect(live.every((i) => i.spec.startsWith('ami-00000000000000002'))).toBe(true);
+  });
+
+  it('treats an instance of a type the pool no longer lists as outdated', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA], { instanceType: 'm5.large' });
+    await readyInstances(h, [subnetB]);
+    await tunePools(h.deps, h.config);
+    expect(h.events.ofType('InstanceRetired')).toEqual([expect.objectContaining({ reason: 'outdated' })]);
+  });
+
+  it('raises the target to the forecast for pools that learn from demand', async () => {
+    const h = makeHarness({ config: testConfig({ forecast: { enabled: true } }) });
+    const results = await tunePools(h.deps, h.config, { forecasts: { 'linux-x64': 4.5, 'linux-arm64': 3 } });
+    expect(results.map((r) => r.target)).toEqual([5, 1]); // arm64 does not learn
+  });
+
+  it('reports gauges per pool', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA]);
+    await tunePools(h.deps, h.config);
+    const gauge = (name: string) =>
+      h.metrics.recorded.find(
+        (m) => m.kind === 'gauge' && m.name === name && m.dimensions.Pool === 'linux-x64',
+      )?.value;
+    expect(gauge('PoolTarget')).toBe(2);
+    expect(gauge('PoolReady')).toBe(1);
+    expect(gauge('PoolWarming')).toBe(0);
+    expect(gauge('PoolBusy')).toBe(0);
+  });
+});
