@@ -1,0 +1,152 @@
+/**
+ * ControlPlaneFunctions: the four handlers, each with the environment the handlers' settings read and the
+ * capabilities its handler uses (see ControlPlaneAccess):
+ *
+ *   handler     JIT configs        EC2                                             secrets
+ *   webhook     deliver            start, resize, launch (+spot fleets), terminate  webhook, App
+ *   lifecycle   remove             launch replacements, terminate                  App
+ *   pool-tuner  —                  launch, terminate                               App (see below)
+ *   reconciler  deliver, list      start, resize, launch (+spot fleets), terminate  App
+ *
+ * Every function reads the pool config and the AMI ids, reads and writes the pool store, describes EC2
+ * and publishes lifecycle events.
+ *
+ * The environment is the same for all four: the handlers validate one settings schema at cold start
+ * (handlers/settings.ts), and the composition root (handlers/control-plane.ts) builds every adapter for
+ * every handler, reading the App secret eagerly — which is why the pool tuner, which never calls GitHub,
+ * may read it. A variable names a resource; only a grant lets the function use it (the webhook secret is
+ * readable by the webhook function alone).
+ */
+import { Duration } from 'aws-cdk-lib';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { DeploymentConfig } from '../config/deployment-config.js';
+import type { ControlPlaneAccess } from './control-plane-access.js';
+import { ControlPlaneFunction, type HandlerName } from './control-plane-function.js';
+
+export interface ControlPlaneFunctionsProps {
+  readonly config: DeploymentConfig;
+  readonly access: ControlPlaneAccess;
+  readonly tableName: string;
+  readonly poolConfigParameterName: string;
+  readonly webhookSecretArn: string;
+  readonly appSecretArn: string;
+  readonly eventBusName: string;
+  readonly launchTemplateId: string;
+  readonly logRetention: RetentionDays;
+}
+
+export class ControlPlaneFunctions extends Construct {
+  readonly webhook: ControlPlaneFunction;
+  readonly lifecycle: ControlPlaneFunction;
+  readonly poolTuner: ControlPlaneFunction;
+  readonly reconciler: ControlPlaneFunction;
+
+  constructor(scope: Construct, id: string, props: ControlPlaneFunctionsProps) {
+    super(scope, id);
+    const { config, access } = props;
+    const base: Record<string, string> = {
+      TABLE_NAME: props.tableName,
+      PARAMETER_PREFIX: config.parameterPrefix,
+      POOL_CONFIG_PARAMETER: props.poolConfigParameterName,
+      EVENT_BUS_NAME: props.eventBusName,
+      LAUNCH_TEMPLATE_ID: props.launchTemplateId,
+      SUBNET_ZONES: JSON.stringify(
+        Object.fromEntries(config.network.subnets.map((s) => [s.id, s.availabilityZone])),
+      ),
+      RUNNER_NAME_PREFIX: config.github.runnerNamePrefix,
+      // The value of the wpr:project tag on everything the EC2 adapter launches; IAM conditions check it.
+      PROJECT_TAG: config.project,
+      POWERTOOLS_SERVICE_NAME: config.project,
+      POWERTOOLS_METRICS_NAMESPACE: config.observability.metricsNamespace,
+      WEBHOOK_SECRET_ARN: props.webhookSecretArn,
+      GITHUB_APP_SECRET_ARN: props.appSecretArn,
+      GITHUB_API_URL: config.github.apiUrl,
+      GITHUB_ORG: config.github.organization,
+      RUNNER_SCOPE: config.github.runnerScope,
+      RUNNER_GROUP: config.github.runnerGroup,
+      ALLOWED_OWNERS: config.allowlist.owners.join(','),
+      ALLOWED_REPOSITORIES: config.allowlist.repositories.join(','),
+    };
+    const make = (
+      handler: HandlerName,
+      description: string,
+      environment: Record<string, string>,
+      timeout: Duration,
+      memorySize: number,
+    ) =>
+      new ControlPlaneFunction(this, pascal(handler), {
+        project: config.project,
+        handler,
+        description,
+        environment,
+        timeout,
+        memorySize,
+        logRetention: props.logRetention,
+      });
+
+    // GitHub counts a delivery as failed after 10 s; the reconciler redelivers failed ones.
+    this.webhook = make(
+      'webhook',
+      'workflow_job webhook: verify, record, claim a warm instance, hand it a JIT config, start it',
+      base,
+      Duration.seconds(10),
+      1024,
+    );
+    this.lifecycle = make(
+      'lifecycle',
+      'EC2 state changes and spot interruptions: ready, recycle, replace',
+      base,
+      Duration.seconds(60),
+      512,
+    );
+    this.poolTuner = make(
+      'pool-tuner',
+      'Every minute: converge each pool to its scheduled size, roll outdated instances',
+      base,
+      Duration.seconds(55),
+      512,
+    );
+    this.reconciler = make(
+      'reconciler',
+      'Every 2 minutes: pending jobs, stuck claims, orphans, failed deliveries',
+      base,
+      Duration.seconds(110),
+      512,
+    );
+
+    for (const fn of [this.webhook, this.lifecycle, this.poolTuner, this.reconciler]) {
+      access.readStore(fn.role);
+      access.readAppSecret(fn.role);
+      access.readConfig(fn.role);
+      access.describeInstances(fn.role);
+      access.publishEvents(fn.role);
+      access.terminateInstances(fn.role);
+    }
+
+    access.readWebhookSecret(this.webhook.role);
+    access.deliverJitConfigs(this.webhook.role);
+    access.launchInstances(this.webhook.role, { fleets: true });
+    access.startInstances(this.webhook.role);
+    access.changeInstanceTypes(this.webhook.role);
+
+    access.removeJitConfigs(this.lifecycle.role);
+    access.launchInstances(this.lifecycle.role, { fleets: false });
+
+    access.launchInstances(this.poolTuner.role, { fleets: false });
+
+    access.deliverJitConfigs(this.reconciler.role);
+    access.listJitConfigs(this.reconciler.role);
+    access.launchInstances(this.reconciler.role, { fleets: true });
+    access.startInstances(this.reconciler.role);
+    access.changeInstanceTypes(this.reconciler.role);
+  }
+
+  get all(): readonly ControlPlaneFunction[] {
+    return [this.webhook, this.lifecycle, this.poolTuner, this.reconciler];
+  }
+}
+
+function pascal(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+}

@@ -1,0 +1,62 @@
+/**
+ * ControlPlaneSchedules: EventBridge Scheduler runs the pool tuner every minute and the reconciler every
+ * two minutes. A tick is only worth running on time: one that could not be delivered within a period is
+ * dropped (the next tick does the same work), never queued behind the next one.
+ */
+import { Aws, type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
+import { Construct } from 'constructs';
+
+export interface ControlPlaneSchedulesProps {
+  readonly project: string;
+  readonly poolTuner: IFunction;
+  readonly reconciler: IFunction;
+}
+
+export class ControlPlaneSchedules extends Construct {
+  readonly poolTuner: Schedule;
+  readonly reconciler: Schedule;
+
+  readonly role: Role;
+
+  constructor(scope: Construct, id: string, props: ControlPlaneSchedulesProps) {
+    super(scope, id);
+    // One role for both schedules: invoke these two functions, only for schedules of this account.
+    this.role = new Role(this, 'InvokeRole', {
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+      description: `${props.project}: EventBridge Scheduler invokes the pool tuner and the reconciler`,
+    });
+    this.poolTuner = new Schedule(this, 'PoolTuner', {
+      scheduleName: `${props.project}-pool-tuner`,
+      description: 'Converge warm pools to their target size',
+      schedule: ScheduleExpression.rate(Duration.minutes(1)),
+      target: new LambdaInvoke(props.poolTuner, {
+        role: this.role,
+        retryAttempts: 2,
+        maxEventAge: Duration.minutes(1),
+      }),
+    });
+    this.reconciler = new Schedule(this, 'Reconciler', {
+      scheduleName: `${props.project}-reconciler`,
+      description: 'Reprovision pending jobs, release stuck claims, reap orphans, redeliver failed webhooks',
+      schedule: ScheduleExpression.rate(Duration.minutes(2)),
+      target: new LambdaInvoke(props.reconciler, {
+        role: this.role,
+        retryAttempts: 2,
+        maxEventAge: Duration.minutes(2),
+      }),
+    });
+    for (const fn of [props.poolTuner, props.reconciler]) {
+      const functionId = Stack.of(this).getLogicalId(fn.node.defaultChild as CfnElement);
+      Validations.of(this.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${functionId}.Arn>:*]`,
+        reason: 'Invoke permission on the function and its versions, as granted by the Lambda target.',
+      });
+    }
+  }
+}

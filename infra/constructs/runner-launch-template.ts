@@ -1,0 +1,89 @@
+/**
+ * RunnerLaunchTemplate: how every runner instance is launched (pool, spot and on-demand alike), and the
+ * runners' security group. The control plane supplies per launch only what varies by pool: instance type,
+ * subnet, root volume size and the image of the pool's architecture.
+ *
+ * - Image: `resolve:ssm:<prefix>/ami/x64`, resolved by EC2 at each launch, so an image the pipeline
+ *   publishes is used by the next launch without a deploy (arm64 pools override it with the arm64 one).
+ * - IMDSv2 only, hop limit 1: a container on the runner cannot reach the instance credentials through a
+ *   bridge network. Instance tags are readable from IMDS, so the agent learns its pool without an API call.
+ * - Root volume: gp3, encrypted, deleted with the instance; each pool's launch sets its size.
+ * - Shutdown from inside the instance stops it (never terminates): the agent powers off to join the warm
+ *   pool, and the control plane decides what is terminated.
+ * - No public address unless configured; the security group has no ingress at all.
+ */
+import { Tags } from 'aws-cdk-lib';
+import {
+  BlockDeviceVolume,
+  EbsDeviceVolumeType,
+  InstanceInitiatedShutdownBehavior,
+  type IVpc,
+  LaunchTemplate,
+  LaunchTemplateHttpTokens,
+  MachineImage,
+  SecurityGroup,
+} from 'aws-cdk-lib/aws-ec2';
+import type { IInstanceProfile } from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { tagKeys } from '../../scheduler/adapters/tags.js';
+import { parameterNames } from '../parameter-names.js';
+
+export interface RunnerLaunchTemplateProps {
+  readonly project: string;
+  readonly parameterPrefix: string;
+  readonly vpc: IVpc;
+  readonly instanceProfile: IInstanceProfile;
+  /**
+   * The image's root device. The runner image is Amazon Linux 2023 (/dev/xvda), and the EC2 adapter sizes
+   * that same device per pool at launch. @default '/dev/xvda'
+   */
+  readonly rootDeviceName?: string;
+  /** Root volume size when a launch does not set the pool's own. @default 30 */
+  readonly defaultVolumeSizeGb?: number;
+  /** Give runners a public IPv4 address. @default false */
+  readonly assignPublicIp?: boolean;
+}
+
+export class RunnerLaunchTemplate extends Construct {
+  readonly launchTemplate: LaunchTemplate;
+  readonly securityGroup: SecurityGroup;
+
+  constructor(scope: Construct, id: string, props: RunnerLaunchTemplateProps) {
+    super(scope, id);
+    this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'Warm-pool runners: egress only, no ingress',
+      allowAllOutbound: true,
+      allowAllIpv6Outbound: true,
+    });
+
+    this.launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
+      launchTemplateName: `${props.project}-runner`,
+      machineImage: MachineImage.resolveSsmParameterAtLaunch(
+        parameterNames.ami(props.parameterPrefix, 'x64'),
+      ),
+      instanceProfile: props.instanceProfile,
+      securityGroup: this.securityGroup,
+      requireImdsv2: true,
+      httpTokens: LaunchTemplateHttpTokens.REQUIRED,
+      httpPutResponseHopLimit: 1,
+      httpEndpoint: true,
+      instanceMetadataTags: true,
+      instanceInitiatedShutdownBehavior: InstanceInitiatedShutdownBehavior.STOP,
+      blockDevices: [
+        {
+          deviceName: props.rootDeviceName ?? '/dev/xvda',
+          volume: BlockDeviceVolume.ebs(props.defaultVolumeSizeGb ?? 30, {
+            volumeType: EbsDeviceVolumeType.GP3,
+            encrypted: true,
+            deleteOnTermination: true,
+          }),
+        },
+      ],
+      ...(props.assignPublicIp === true ? { associatePublicIpAddress: true } : {}),
+    });
+    // Propagated to the instances and volumes launched from the template (and to the template itself).
+    Tags.of(this.launchTemplate).add('Name', `${props.project}-runner`);
+    Tags.of(this.launchTemplate).add(tagKeys.project, props.project);
+  }
+}
