@@ -18,6 +18,9 @@ import type { PoolsConfig } from './pool-config.js';
 import { recycleInstance } from './recycle.js';
 import type { InstanceRecord } from './types.js';
 
+/** Event time truncation (1 s) plus the longest the webhook takes from start call to record (~9 s). */
+export const startRecordSlackMs = 15_000;
+
 export type Ec2State = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
 
 export type InstanceEventOutcome =
@@ -36,9 +39,13 @@ export async function handleInstanceStateChange(
   if (instance === undefined) return { kind: 'unknown-instance' };
   const now = deps.clock.now();
   // An event from before the instance's start (its warm-up boot or stop, delivered again or late)
-  // says nothing about the boot that serves a job.
+  // says nothing about the boot that serves a job. EventBridge stamps events to the second, and
+  // `startIssuedAt` is written after the start call and the JIT hand-over, so only an event clearly
+  // older than that window counts as stale.
   const beforeStart =
-    change.at !== undefined && instance.startIssuedAt !== undefined && change.at < instance.startIssuedAt;
+    change.at !== undefined &&
+    instance.startIssuedAt !== undefined &&
+    change.at < instance.startIssuedAt - startRecordSlackMs;
 
   switch (change.state) {
     case 'running':
@@ -111,11 +118,7 @@ async function recordRunning(deps: CoreDeps, instance: InstanceRecord, at: numbe
       expectedVersion: job.version,
       patch: { phases: { instanceRunningAt: at } },
     });
-    if (written.kind === 'ok') {
-      if (job.phases.startIssuedAt !== undefined)
-        deps.metrics.duration('PhaseLatency', at - job.phases.startIssuedAt, { Phase: 'boot' });
-      return;
-    }
+    if (written.kind === 'ok') return; // the boot phase is measured with the others at pickup
   }
 }
 

@@ -65,6 +65,15 @@ export async function reconcile(
     pendingJit,
   });
 
+  // Jobs still waiting for a runner past the pending delay, per pool: the stuck-jobs alarm reads this.
+  const pendingMs = config.settings.pendingJobSeconds * 1000;
+  for (const pool of config.pools) {
+    const stuck = queued.filter(
+      (j) => j.pool === pool.name && deps.clock.now() - j.updatedAt > pendingMs,
+    ).length;
+    deps.metrics.gauge('StuckJobs', stuck, { Pool: pool.name });
+  }
+
   const report: { kind: ReconcileAction['kind']; target: string; reason: string; done: boolean }[] = [];
   const failures: string[] = [];
   let jobChecks = 0;

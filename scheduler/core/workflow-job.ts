@@ -18,7 +18,7 @@ import { canTransitionJob, type JobState, jobProgress } from './lifecycle.js';
 import type { PoolConfig, PoolsConfig } from './pool-config.js';
 import { provisionRunner } from './provision.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
-import type { JobRecord, WorkflowJobEvent } from './types.js';
+import type { InstanceRecord, JobRecord, WorkflowJobEvent } from './types.js';
 
 export type WorkflowJobOutcome =
   | { kind: 'ignored'; reason: 'no-pool' }
@@ -70,7 +70,7 @@ export async function handleWorkflowJob(
     case 'queued':
       return provisionForJob(deps, context, pool, job);
     case 'running':
-      await markInstanceBusy(deps, job);
+      await markInstanceBusy(deps, pool, job);
       return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
     case 'completed':
       await finishJob(deps, context, pool, job, event);
@@ -229,9 +229,9 @@ async function recordProvisioned(
 }
 
 /** A runner of ours took the job: its instance is busy with it. */
-async function markInstanceBusy(deps: CoreDeps, job: JobRecord): Promise<void> {
-  if (job.instanceId === undefined) return;
-  const instance = await deps.store.getInstance(job.instanceId);
+async function markInstanceBusy(deps: CoreDeps, pool: PoolConfig, job: JobRecord): Promise<void> {
+  const instance = job.instanceId === undefined ? undefined : await deps.store.getInstance(job.instanceId);
+  recordPickup(deps, pool, job, instance);
   if (instance === undefined || (instance.state !== 'starting' && instance.state !== 'claimed')) return;
   await deps.store.transitionInstance({
     id: instance.id,
@@ -240,6 +240,36 @@ async function markInstanceBusy(deps: CoreDeps, job: JobRecord): Promise<void> {
     to: 'busy',
     patch: { servingJob: job.id, stateChangedAt: deps.clock.now() },
   });
+}
+
+/**
+ * Pickup latency, queued (GitHub's created_at) to in progress, by the source of the runner that took
+ * the job — which may have been provided for another job — and the phases of the job's own runner.
+ */
+function recordPickup(
+  deps: CoreDeps,
+  pool: PoolConfig,
+  job: JobRecord,
+  ranOn: InstanceRecord | undefined,
+): void {
+  const { createdAt, receivedAt, claimedAt, startIssuedAt, instanceRunningAt, inProgressAt } = job.phases;
+  if (inProgressAt === undefined) return;
+  const source = ranOn === undefined ? job.source : ranOn.role === 'pool' ? 'pool' : ranOn.market;
+  if (createdAt !== undefined && source !== undefined)
+    deps.metrics.duration('PickupLatency', Math.max(0, inProgressAt - createdAt), {
+      Pool: pool.name,
+      Source: source,
+    });
+  const phases: [string, number | undefined, number | undefined][] = [
+    ['webhook', createdAt, receivedAt],
+    ['claim', receivedAt, claimedAt],
+    ['start', claimedAt, startIssuedAt],
+    ['boot', startIssuedAt, instanceRunningAt],
+    ['pickup', instanceRunningAt, inProgressAt],
+  ];
+  for (const [phase, from, to] of phases)
+    if (from !== undefined && to !== undefined)
+      deps.metrics.duration('PhaseLatency', Math.max(0, to - from), { Phase: phase });
 }
 
 /**

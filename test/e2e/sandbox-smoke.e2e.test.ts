@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, startSandbox } from '../../bin/sandbox/stack.js';
+import type { InMemoryMetrics } from '../fakes/in-memory-metrics.js';
 import { waitFor } from './wait.js';
 
 const config = {
@@ -57,6 +58,16 @@ describe('sandbox stack', () => {
       'completedAt',
     ] as const)
       expect(job?.phases[phase], phase).toBeTypeOf('number');
+
+    // Pickup latency reaches the metrics, by pool and source, with every phase of the path.
+    const metrics = sandbox.metrics as InMemoryMetrics;
+    expect(metrics.recorded.filter((m) => m.name === 'PickupLatency').map((m) => m.dimensions)).toEqual([
+      { Pool: 'linux-x64', Source: 'pool' },
+    ]);
+    const phases = new Set(
+      metrics.recorded.filter((m) => m.name === 'PhaseLatency').map((m) => m.dimensions.Phase),
+    );
+    expect([...phases].sort()).toEqual(['boot', 'claim', 'pickup', 'start', 'webhook']);
 
     // The job's instance is terminated and a replacement warms up.
     await sandbox.lifecycleIdle();
