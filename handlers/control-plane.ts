@@ -90,6 +90,13 @@ export async function buildControlPlane(
     compute: new Ec2Compute({
       client: createEc2Client({ region }),
       launchTemplate: { id: settings.LAUNCH_TEMPLATE_ID },
+      // The image pipeline publishes each architecture's AMI id under the image prefix.
+      images: {
+        x64: { parameterName: `${settings.IMAGE_PARAMETER_PREFIX}/x64` },
+        arm64: { parameterName: `${settings.IMAGE_PARAMETER_PREFIX}/arm64` },
+      },
+      ssm,
+      rootDeviceName: settings.ROOT_DEVICE_NAME,
       project: settings.PROJECT_TAG,
       clock,
       subnetZones: settings.SUBNET_ZONES,

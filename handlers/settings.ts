@@ -15,9 +15,22 @@ const commaList = z
       .filter((v) => v.length > 0),
   );
 
+const parameterPath = (example: string) =>
+  z.string().regex(/^\/[A-Za-z0-9_.\-/]+[^/]$/, { message: `must look like "${example}"` });
+
 const settingsSchema = z.object({
   TABLE_NAME: z.string().min(1),
-  PARAMETER_PREFIX: z.string().regex(/^\/[A-Za-z0-9_.\-/]+[^/]$/, { message: 'must look like "/wpr"' }),
+  PARAMETER_PREFIX: parameterPath('/wpr'),
+  /**
+   * Where the image pipeline publishes each architecture's AMI id (`<prefix>/x64`, `<prefix>/arm64`);
+   * `<PARAMETER_PREFIX>/ami` when unset.
+   */
+  IMAGE_PARAMETER_PREFIX: parameterPath('/wpr/ami').optional(),
+  /** The runner image's root device, which every launch sizes to its pool's volume. */
+  ROOT_DEVICE_NAME: z
+    .string()
+    .regex(/^\/dev\/[a-z0-9]+$/, { message: 'must be a device name such as "/dev/xvda"' })
+    .default('/dev/xvda'),
   POOL_CONFIG_PARAMETER: z.string().min(1),
   WEBHOOK_SECRET_ARN: z.string().min(1),
   GITHUB_APP_SECRET_ARN: z.string().min(1),
@@ -54,7 +67,9 @@ const settingsSchema = z.object({
   AWS_REGION: z.string().default('us-east-1'),
 });
 
-export type HandlerSettings = z.infer<typeof settingsSchema>;
+export type HandlerSettings = Omit<z.infer<typeof settingsSchema>, 'IMAGE_PARAMETER_PREFIX'> & {
+  readonly IMAGE_PARAMETER_PREFIX: string;
+};
 
 export class SettingsError extends Error {
   override readonly name = 'SettingsError';
@@ -65,7 +80,10 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
   if (result.success) {
     if (result.data.RUNNER_SCOPE === 'org' && !result.data.GITHUB_ORG)
       throw new SettingsError('GITHUB_ORG: required when RUNNER_SCOPE is "org"');
-    return result.data;
+    return {
+      ...result.data,
+      IMAGE_PARAMETER_PREFIX: result.data.IMAGE_PARAMETER_PREFIX ?? `${result.data.PARAMETER_PREFIX}/ami`,
+    };
   }
   throw new SettingsError(
     `invalid handler settings:\n  ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n  ')}`,

@@ -1,11 +1,14 @@
 /**
  * SSM parameter names under the installation's prefix. The handlers derive the same names from
- * PARAMETER_PREFIX; the image pipeline publishes AMI ids to `amiParameterName`.
+ * PARAMETER_PREFIX (and IMAGE_PARAMETER_PREFIX, set to `amiDirectory`); the image pipeline publishes AMI
+ * ids to `ami`.
  */
 export type RunnerArchitecture = 'x64' | 'arm64';
 
 export const parameterNames = {
   poolConfig: (prefix: string) => `${prefix}/pools`,
+  /** The directory holding one AMI id per architecture: `<prefix>/ami/<arch>`. */
+  amiDirectory: (prefix: string) => `${prefix}/ami`,
   ami: (prefix: string, architecture: RunnerArchitecture) => `${prefix}/ami/${architecture}`,
   /** The directory holding one JIT config per instance: `<prefix>/jit/<instance-id>`. */
   jitDirectory: (prefix: string) => `${prefix}/jit`,

@@ -19,10 +19,16 @@ import { createPoolTunerHandler } from '../../handlers/pool-tuner.js';
 import { createReconcilerHandler } from '../../handlers/reconciler.js';
 import { readSettings } from '../../handlers/settings.js';
 import { createWebhookHandler } from '../../handlers/webhook.js';
+import type { Clock } from '../../scheduler/ports/clock.js';
 import type { Metrics } from '../../scheduler/ports/metrics.js';
 import { InMemoryMetrics } from '../../test/fakes/in-memory-metrics.js';
 import { type DynalitePeer, startDynalite } from '../../test/peers/dynalite.js';
-import { Ec2Emulator, toEventBridgeEvent } from '../../test/peers/ec2/index.js';
+import {
+  type Ec2Action,
+  Ec2Emulator,
+  type Ec2EventBridgeEvent,
+  toEventBridgeEvent,
+} from '../../test/peers/ec2/index.js';
 import { type EventBridgePeer, startEventBridgePeer } from '../../test/peers/eventbridge.js';
 import { generateAppKeyPair } from '../../test/peers/github/app-jwt.js';
 import { GitHubEmulator } from '../../test/peers/github/github-emulator.js';
@@ -39,6 +45,8 @@ export const sandboxOrg = 'acme';
 const prefix = '/wpr';
 const appId = 4242;
 const installationId = 1;
+/** What the image pipeline publishes to `<prefix>/ami/<arch>`; the x64 one is also the launch template's. */
+const sandboxImages = { x64: 'ami-0123456789abcdef0', arm64: 'ami-0fedcba9876543210' } as const;
 
 export function defaultPoolConfig(): unknown {
   return {
@@ -88,8 +96,17 @@ export interface SandboxOptions {
   readonly poolConfig?: unknown;
   /** Scales every EC2 duration (boot, stop); 1 is EC2's own pace. */
   readonly timeScale?: number;
+  /** EC2 API response times in EC2's time (e.g. `referenceLatencyMs`), scaled like the rest; none by default. */
+  readonly ec2LatencyMs?: Partial<Record<Ec2Action, number>>;
   readonly warmupMs?: number;
   readonly configGraceMs?: number;
+  /**
+   * The guest's boot, from EC2's `running` to the agent starting (wall-clock ms): `warm` for an
+   * instance that has been stopped before (volume read, images pulled), `cold` for a first boot from
+   * the AMI (cloud-init, blocks lazily loaded from the snapshot) — the difference a warm pool buys.
+   * None by default: the agent starts at `running`.
+   */
+  readonly guestBootMs?: { readonly warm: number; readonly cold: number };
   readonly tunerEveryMs?: number;
   readonly reconcilerEveryMs?: number;
   /** Comma lists, as the deployed handlers take them; empty accepts any organization. */
@@ -100,6 +117,34 @@ export interface SandboxOptions {
   /** When false, no timers run: the caller drives the tuner and reconciler. */
   readonly schedules?: boolean;
   readonly onAgentOutcome?: (instanceId: string, outcome: AgentOutcome) => void;
+  /** Wraps every handler invocation (to time it, attribute its calls, gate it); none by default. */
+  readonly instrument?: HandlerInstrument;
+  /** How long GitHub waits for a webhook's answer before recording a failed delivery; 10 s as GitHub. */
+  readonly webhookTimeoutMs?: number;
+  /**
+   * The time every component reports (control plane, EC2's and GitHub's timestamps); the wall clock by
+   * default. A clock running `1 / timeScale` times faster keeps every recorded duration in EC2's time.
+   */
+  readonly clock?: Clock;
+}
+
+/** One invocation of a handler, as an instrument sees it before the handler runs. */
+export type HandlerInvocation =
+  | { readonly handler: 'webhook'; readonly event: APIGatewayProxyEventV2 }
+  | { readonly handler: 'lifecycle'; readonly event: Ec2EventBridgeEvent }
+  | { readonly handler: 'tuner' | 'reconciler' };
+
+/** Runs `invoke` exactly once and returns what it returns, doing what it likes around it. */
+export type HandlerInstrument = <T>(invocation: HandlerInvocation, invoke: () => Promise<T>) => Promise<T>;
+
+/** Requests each peer received, per operation (GitHub's as `METHOD /template`). */
+export interface PeerCallCounts {
+  readonly github: Record<string, number>;
+  readonly ec2: Record<string, number>;
+  readonly dynamodb: Record<string, number>;
+  readonly ssm: Record<string, number>;
+  readonly secretsManager: Record<string, number>;
+  readonly eventBridge: Record<string, number>;
 }
 
 export interface Sandbox {
@@ -120,6 +165,8 @@ export interface Sandbox {
   runReconciler(): Promise<unknown>;
   /** Resolves once every EC2 event seen so far has been handled by the lifecycle handler. */
   lifecycleIdle(): Promise<void>;
+  /** What every peer has been asked so far, from the peers' own request logs. */
+  peerCalls(): PeerCallCounts;
   /** Adds a route to the HTTP server (the dashboard and API add theirs). */
   route(
     method: string,
@@ -154,15 +201,23 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     startSecretsManagerPeer(),
     startEventBridgePeer({ eventBuses: ['wpr-events'] }),
   ]);
+  const clock = options.clock;
+  const now = clock !== undefined ? () => clock.now() : Date.now;
   const ec2 = await Ec2Emulator.start({
+    now,
     timeScale: options.timeScale ?? 1,
+    ...(options.ec2LatencyMs !== undefined && { latencyMs: options.ec2LatencyMs }),
     subnets: sandboxSubnets,
+    // Known architectures: an image launched on the other architecture's type fails, as on EC2.
+    images: { [sandboxImages.x64]: 'x86_64', [sandboxImages.arm64]: 'arm64' },
     throttling: false,
   });
   const github = await GitHubEmulator.start({
     appId,
     appPublicKey: keys.publicKey,
     installations: { [installationId]: sandboxOrg },
+    ...(options.webhookTimeoutMs !== undefined && { webhookTimeoutMs: options.webhookTimeoutMs }),
+    now,
   });
   const tableName = await dynamo.createTable('wpr-sandbox');
 
@@ -170,6 +225,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   ssm.put(`${prefix}/pools`, JSON.stringify(options.poolConfig ?? defaultPoolConfig()));
   secrets.put('wpr/webhook-secret', webhookSecret);
   secrets.put('wpr/github-app', JSON.stringify({ appId, installationId, privateKey: keys.privateKey }));
+  // And what the image stack's pipelines publish: one AMI id per architecture.
+  ssm.put(`${prefix}/ami/x64`, sandboxImages.x64);
+  ssm.put(`${prefix}/ami/arm64`, sandboxImages.arm64);
 
   // The production adapters find the peers through the SDK's standard endpoint variables.
   Object.assign(process.env, {
@@ -200,12 +258,25 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   });
   const logger = new Logger({ serviceName: 'warm-pool-runners', logLevel: options.logLevel ?? 'WARN' });
   const metrics = options.metrics ?? new InMemoryMetrics();
-  const plane = await buildControlPlane(settings, 'sandbox', { logger, metrics });
+  const plane = await buildControlPlane(settings, 'sandbox', {
+    logger,
+    metrics,
+    ...(clock !== undefined && { clock }),
+  });
   const getPlane = async () => plane;
-  const webhook = createWebhookHandler(getPlane);
-  const lifecycle = createLifecycleHandler(getPlane);
-  const tuner = createPoolTunerHandler(getPlane);
-  const reconciler = createReconcilerHandler(getPlane);
+  const instrument: HandlerInstrument = options.instrument ?? ((_, invoke) => invoke());
+  const webhookHandler = createWebhookHandler(getPlane);
+  const lifecycleHandler = createLifecycleHandler(getPlane);
+  const tunerHandler = createPoolTunerHandler(getPlane);
+  const reconcilerHandler = createReconcilerHandler(getPlane);
+  const webhook = (event: APIGatewayProxyEventV2, context: Context) =>
+    instrument({ handler: 'webhook', event }, () => webhookHandler(event, context));
+  const lifecycle = (event: Ec2EventBridgeEvent, context: Context) =>
+    instrument({ handler: 'lifecycle', event }, () => lifecycleHandler(event, context));
+  const tuner = (event: object, context: Context) =>
+    instrument({ handler: 'tuner' }, () => tunerHandler(event, context));
+  const reconciler = (event: object, context: Context) =>
+    instrument({ handler: 'reconciler' }, () => reconcilerHandler(event, context));
 
   // EC2 → EventBridge → lifecycle handler, one event at a time in arrival order (as a rule's target
   // sees them, near enough); booting instances also start their agent.
@@ -220,8 +291,21 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     ...(options.onAgentOutcome !== undefined && { onOutcome: options.onAgentOutcome }),
   });
   let lifecycleChain: Promise<unknown> = Promise.resolve();
+  // Instances that have powered off once: their next boot is a warm one.
+  const stoppedOnce = new Set<string>();
+  const bootTimers = new Set<NodeJS.Timeout>();
+  const boot = (instanceId: string) => {
+    const delay = options.guestBootMs?.[stoppedOnce.has(instanceId) ? 'warm' : 'cold'] ?? 0;
+    if (delay <= 0) return agents.boot(instanceId);
+    const timer = setTimeout(() => {
+      bootTimers.delete(timer);
+      agents.boot(instanceId);
+    }, delay);
+    bootTimers.add(timer);
+  };
   const unsubscribe = ec2.onEvent((event) => {
-    if (event.kind === 'state-change' && event.state === 'running') agents.boot(event.instanceId);
+    if (event.kind === 'state-change' && event.state === 'stopped') stoppedOnce.add(event.instanceId);
+    if (event.kind === 'state-change' && event.state === 'running') boot(event.instanceId);
     const bridged = toEventBridgeEvent(event);
     lifecycleChain = lifecycleChain
       .then(() => lifecycle(bridged, lambdaContext(30_000)))
@@ -256,9 +340,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const runTuner = () => tuner({}, lambdaContext(60_000));
   const runReconciler = () => reconciler({}, lambdaContext(60_000));
   const timers: NodeJS.Timeout[] = [];
+  /** Scheduled runs in flight, so that closing waits for them rather than pulling the peers from under them. */
+  const scheduledRuns = new Set<Promise<unknown>>();
   if (options.schedules !== false) {
-    timers.push(every(options.tunerEveryMs ?? 5_000, runTuner, logger));
-    timers.push(every(options.reconcilerEveryMs ?? 10_000, runReconciler, logger));
+    timers.push(every(options.tunerEveryMs ?? 5_000, runTuner, logger, scheduledRuns));
+    timers.push(every(options.reconcilerEveryMs ?? 10_000, runReconciler, logger, scheduledRuns));
   }
 
   return {
@@ -283,13 +369,23 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         await seen;
       }
     },
+    peerCalls: () => ({
+      github: countBy(github.requests.map((r) => r.operation ?? `${r.method} (unrouted)`)),
+      ec2: ec2.callCounts(),
+      dynamodb: dynamo.callCounts(),
+      ssm: countBy(ssm.calls().map((c) => c.action)),
+      secretsManager: countBy(secrets.calls().map((c) => c.action)),
+      eventBridge: countBy(events.calls().map((c) => c.action)),
+    }),
     route: (method, path, handle) => routes.set(`${method} ${path}`, handle),
     close: async () => {
       // Stop what starts work, then let the work in flight finish before the peers go away.
       for (const t of timers) clearInterval(t);
+      for (const t of bootTimers) clearTimeout(t);
       agents.close();
       await github.idle();
       await Promise.allSettled([...inFlight]);
+      await Promise.allSettled([...scheduledRuns]);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
@@ -303,17 +399,30 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 }
 
+function countBy(keys: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const key of keys) counts[key] = (counts[key] ?? 0) + 1;
+  return counts;
+}
+
 /** A schedule: runs `task` every `ms`, never two at once (as a schedule with a single concurrency). */
-function every(ms: number, task: () => Promise<unknown>, logger: Logger): NodeJS.Timeout {
+function every(
+  ms: number,
+  task: () => Promise<unknown>,
+  logger: Logger,
+  inFlight: Set<Promise<unknown>>,
+): NodeJS.Timeout {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    task()
+    const run = task()
       .catch((error: unknown) => logger.error('scheduled run failed', { error: error as Error }))
       .finally(() => {
         running = false;
+        inFlight.delete(run);
       });
+    inFlight.add(run);
   }, ms);
   timer.unref();
   return timer;

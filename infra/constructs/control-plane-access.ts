@@ -9,7 +9,9 @@
  *     carries the instance profile, security group, IMDSv2 and disk encryption), only into the declared
  *     subnets, and only when the request tags the instance `wpr:project = <project>`;
  *   - tagging: only as part of those launches (`ec2:CreateAction`), never on an existing resource;
- *   - passing the runner role: only to EC2.
+ *   - passing the runner role: only to EC2;
+ *   - images: a launch names the AMI id of its pool's architecture, which the function reads from
+ *     `<prefix>/ami/<arch>` (read-only); any image, as the launch template's own resolves to one.
  * DescribeInstances and DescribeParameters have no resource-level permissions in IAM; they read metadata.
  */
 import { Aws, Stack, Validations } from 'aws-cdk-lib';
@@ -77,17 +79,29 @@ export class ControlPlaneAccess {
     ]);
   }
 
-  /**
-   * The pool config and the published AMI ids. ssm:GetParameters on the AMI ids is what EC2 checks when a
-   * launch, or DescribeLaunchTemplateVersions with ResolveAlias, resolves the template's `resolve:ssm:` image.
-   */
+  /** The pool config. */
   readConfig(role: Role): void {
-    const amiParameters = this.parameterArn(`${this.props.parameterPrefix}/ami/*`);
     role.addToPrincipalPolicy(
       new PolicyStatement({
-        sid: 'ReadPoolConfigAndImages',
+        sid: 'ReadPoolConfig',
+        actions: ['ssm:GetParameter'],
+        resources: [this.parameterArn(this.props.poolConfigParameterName)],
+      }),
+    );
+  }
+
+  /**
+   * The published AMI ids, one per architecture: the EC2 adapter reads the one of each launch's pool
+   * (ssm:GetParameter). ssm:GetParameters is what EC2 checks on the caller when it resolves the launch
+   * template's own `resolve:ssm:` image.
+   */
+  private readImages(role: Role): void {
+    const amiParameters = this.parameterArn(`${parameterNames.amiDirectory(this.props.parameterPrefix)}/*`);
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'ReadRunnerImages',
         actions: ['ssm:GetParameter', 'ssm:GetParameters'],
-        resources: [this.parameterArn(this.props.poolConfigParameterName), amiParameters],
+        resources: [amiParameters],
       }),
     );
     this.acknowledge(role, [
@@ -192,8 +206,12 @@ export class ControlPlaneAccess {
     ]);
   }
 
-  /** Launch instances from the runner launch template, tagged as the project's. */
+  /**
+   * Launch instances from the runner launch template, tagged as the project's, each from the image of its
+   * pool's architecture.
+   */
   launchInstances(role: Role, options: { fleets: boolean }): void {
+    this.readImages(role);
     const { launchTemplate, securityGroup, subnetIds, instanceRole, project } = this.props;
     const templateArn = this.arn('ec2', `launch-template/${launchTemplate.launchTemplateId}`);
     const subnets = subnetIds.map((id) => this.arn('ec2', `subnet/${id}`));

@@ -8,8 +8,9 @@
  *   pool-tuner  —                  launch, terminate                               App (see below)
  *   reconciler  deliver, list      start, resize, launch (+spot fleets), terminate  App
  *
- * Every function reads the pool config and the AMI ids, reads and writes the pool store, describes EC2
- * and publishes lifecycle events.
+ * Every function reads the pool config, reads and writes the pool store, describes EC2 and publishes
+ * lifecycle events; every function launches, so every one reads the AMI id of each architecture, which
+ * each launch names.
  *
  * The environment is the same for all four: the handlers validate one settings schema at cold start
  * (handlers/settings.ts), and the composition root (handlers/control-plane.ts) builds every adapter for
@@ -33,6 +34,10 @@ export interface ControlPlaneFunctionsProps {
   readonly appSecretArn: string;
   readonly eventBusName: string;
   readonly launchTemplateId: string;
+  /** Where the image pipeline publishes each architecture's AMI id (`<prefix>/<arch>`). */
+  readonly imageParameterPrefix: string;
+  /** The launch template's root device, which each launch sizes to its pool's volume. */
+  readonly rootDeviceName: string;
   readonly logRetention: RetentionDays;
 }
 
@@ -51,6 +56,8 @@ export class ControlPlaneFunctions extends Construct {
       POOL_CONFIG_PARAMETER: props.poolConfigParameterName,
       EVENT_BUS_NAME: props.eventBusName,
       LAUNCH_TEMPLATE_ID: props.launchTemplateId,
+      IMAGE_PARAMETER_PREFIX: props.imageParameterPrefix,
+      ROOT_DEVICE_NAME: props.rootDeviceName,
       SUBNET_ZONES: JSON.stringify(
         Object.fromEntries(config.network.subnets.map((s) => [s.id, s.availabilityZone])),
       ),

@@ -1,10 +1,12 @@
 /**
  * RunnerLaunchTemplate: how every runner instance is launched (pool, spot and on-demand alike), and the
  * runners' security group. The control plane supplies per launch only what varies by pool: instance type,
- * subnet, root volume size and the image of the pool's architecture.
+ * subnet, root volume size (of `rootDeviceName`) and the image of the pool's architecture.
  *
- * - Image: `resolve:ssm:<prefix>/ami/x64`, resolved by EC2 at each launch, so an image the pipeline
- *   publishes is used by the next launch without a deploy (arm64 pools override it with the arm64 one).
+ * - Image: `resolve:ssm:<prefix>/ami/x64`, resolved by EC2 at each launch, for launches made from the
+ *   template alone. The control plane names the AMI id of the pool's architecture in every launch (it
+ *   reads `<prefix>/ami/<arch>` itself, so that an instance's spec names the AMI it was built from), so
+ *   an image the pipeline publishes is used without a deploy, and arm64 pools get the arm64 one.
  * - IMDSv2 only, hop limit 1: a container on the runner cannot reach the instance credentials through a
  *   bridge network. Instance tags are readable from IMDS, so the agent learns its pool without an API call.
  * - Root volume: gp3, encrypted, deleted with the instance; each pool's launch sets its size.
@@ -47,9 +49,12 @@ export interface RunnerLaunchTemplateProps {
 export class RunnerLaunchTemplate extends Construct {
   readonly launchTemplate: LaunchTemplate;
   readonly securityGroup: SecurityGroup;
+  /** The root device the template defines and each launch sizes to its pool's volume. */
+  readonly rootDeviceName: string;
 
   constructor(scope: Construct, id: string, props: RunnerLaunchTemplateProps) {
     super(scope, id);
+    this.rootDeviceName = props.rootDeviceName ?? '/dev/xvda';
     this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
       description: 'Warm-pool runners: egress only, no ingress',
@@ -72,7 +77,7 @@ export class RunnerLaunchTemplate extends Construct {
       instanceInitiatedShutdownBehavior: InstanceInitiatedShutdownBehavior.STOP,
       blockDevices: [
         {
-          deviceName: props.rootDeviceName ?? '/dev/xvda',
+          deviceName: this.rootDeviceName,
           volume: BlockDeviceVolume.ebs(props.defaultVolumeSizeGb ?? 30, {
             volumeType: EbsDeviceVolumeType.GP3,
             encrypted: true,

@@ -22,6 +22,7 @@ import { RunnerInstanceRole } from '../constructs/runner-instance-role.js';
 import { RunnerLaunchTemplate } from '../constructs/runner-launch-template.js';
 import { WebhookApi } from '../constructs/webhook-api.js';
 import { RunnerMetrics } from '../observability/runner-metrics.js';
+import { parameterNames } from '../parameter-names.js';
 
 export interface RuntimeStackProps extends StackProps {
   readonly config: DeploymentConfig;
@@ -88,6 +89,8 @@ export class RuntimeStack extends Stack {
       appSecretArn: props.appSecret.secretArn,
       eventBusName: props.eventBus.eventBusName,
       launchTemplateId: this.launchTemplate.launchTemplate.launchTemplateId ?? '',
+      imageParameterPrefix: parameterNames.amiDirectory(config.parameterPrefix),
+      rootDeviceName: this.launchTemplate.rootDeviceName,
       logRetention,
     });
 

@@ -1,21 +1,35 @@
 /**
  * Ec2Compute: the Compute port on the EC2 API.
  *
- * - Pool launches: RunInstances from the launch template (pinned to the version the spec names),
- *   on-demand, stop on shutdown, the pool's volume size, tags on instance and volume. `count` is spread
- *   round-robin over the subnets, one call per subnet; each subnet tries the pool's types in order and a
- *   subnet with no capacity for any of them is skipped (the tuner tops up on its next run).
- * - Ephemeral spot: one CreateFleet of type instant, capacity-optimized, over types × subnets; the
- *   request's token is the fleet's client token. One-time spot from a fleet always terminates.
+ * - Pool launches: RunInstances from the launch template (pinned to the version the spec names) with the
+ *   image of the pool's architecture, on-demand, stop on shutdown, the pool's volume size, tags on
+ *   instance and volume. `count` is spread round-robin over the subnets, one call per subnet; each subnet
+ *   tries the pool's types in order and a subnet with no capacity for any of them is skipped (the tuner
+ *   tops up on its next run).
+ * - Ephemeral spot: one CreateFleet of type instant, capacity-optimized, over types × subnets, each
+ *   override naming the image; the request's token is the fleet's client token. One-time spot from a
+ *   fleet always terminates.
  * - Ephemeral on-demand: RunInstances over types × subnets (type-major) with terminate on shutdown,
  *   not CreateFleet, because a fleet takes its shutdown behaviour from the launch template, which says
  *   stop for the pool; RunInstances can say terminate.
  *
+ * Images: one launch template serves every pool, and its own image is the x64 one, so every launch
+ * names the image of its pool's architecture (`images`). An image given as an SSM parameter (the
+ * pipeline's `<prefix>/ami/<arch>`) is read here with GetParameter and passed as a concrete AMI id,
+ * although RunInstances and instant-fleet overrides would also take `resolve:ssm:<name>`: the spec must
+ * name the AMI an instance is really built from. With `resolve:ssm:` EC2 would resolve the parameter at
+ * launch, after the spec was read, so an image published in between would launch under the old spec
+ * (and be rolled for nothing) or a stale spec would be tagged as current. Read here, one value serves
+ * both the launch and its spec, `currentSpec` changes for the architecture whose image was published
+ * and only for it, and the pool tuner rolls exactly those instances. Each parameter is read at most
+ * once per `specCacheMs` (Parameter Store allows 40 reads/s per account); a failed read keeps the last
+ * AMI id read, so a throttled Parameter Store never stops a launch that already worked once.
+ *
  * Idempotency: a retried launch never launches twice. Every RunInstances of one logical launch in one
  * subnet carries the same client token (derived from the request's token and the subnet), whatever type
  * it tries. EC2 answers a repeated token with the original instances, or, when the earlier success was
- * for another type or template version, with IdempotentParameterMismatch — then the instances are found
- * with the `client-token` filter. A failed RunInstances records nothing, so trying on is safe.
+ * for another type, template version or image, with IdempotentParameterMismatch — then the instances
+ * are found with the `client-token` filter. A failed RunInstances records nothing, so trying on is safe.
  *
  * Subnets of a pool launch are launched in parallel; if one fails with a fault, the others' instances
  * are not in the (thrown) outcome, but the same request token finds them again on retry.
@@ -44,6 +58,7 @@ import {
   type Tag,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { PoolConfig } from '../core/pool-config.js';
 import type { InstanceRole, Market } from '../core/types.js';
 import type { Clock } from '../ports/clock.js';
@@ -62,15 +77,27 @@ import { capacityErrorCodes } from './ec2-client.js';
 import { spreadOver } from './ec2-spread.js';
 import { tagKeys } from './tags.js';
 
+export type Architecture = PoolConfig['architecture'];
+
+/**
+ * Where the image of an architecture comes from: an SSM String parameter holding the AMI id (the image
+ * pipeline publishes `<prefix>/ami/<arch>`), or a fixed AMI id.
+ */
+export type ImageReference = { readonly parameterName: string } | { readonly imageId: string };
+
 export interface Ec2ComputeOptions {
   readonly client: EC2Client;
   readonly launchTemplate: { readonly id: string } | { readonly name: string };
+  /** The image every launch of a pool of each architecture uses. */
+  readonly images: Readonly<Record<Architecture, ImageReference>>;
+  /** Reads the image parameters; required when an image is a parameter. */
+  readonly ssm?: SSMClient;
   /** Value of the project tag on everything launched; `listInstances` sees only these. */
   readonly project: string;
   readonly clock: Clock;
   /** Subnet → availability zone; subnets not listed are looked up once with DescribeSubnets. */
   readonly subnetZones?: Readonly<Record<string, string>>;
-  /** How long the launch template's latest version is trusted. Default one minute. */
+  /** How long the launch template's latest version and each image parameter are trusted. Default one minute. */
   readonly specCacheMs?: number;
   /** The image's root device, whose size the pool sets. Default `/dev/xvda` (Amazon Linux). */
   readonly rootDeviceName?: string;
@@ -78,10 +105,19 @@ export interface Ec2ComputeOptions {
   readonly pageSize?: number;
 }
 
-interface TemplateSpec {
+/** What a launch is built from; its spec is `<imageId>:<version>:<instance type>`. */
+interface LaunchSpec {
   readonly imageId: string;
+  /** The launch template version. */
   readonly version: number;
 }
+
+interface Cached<T> {
+  value: Promise<T>;
+  fetchedAt: number;
+}
+
+const amiId = /^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 
 const notFoundCodes = new Set(['InvalidInstanceID.NotFound', 'InvalidInstanceID.Malformed']);
 const ec2States = new Set<ObservedInstance['state']>([
@@ -101,9 +137,18 @@ export class Ec2Compute implements Compute {
   private readonly rootDeviceName: string;
   private readonly pageSize: number;
   private readonly zones: Map<string, string>;
-  private spec: { value: Promise<TemplateSpec>; fetchedAt: number } | undefined;
+  private template: Cached<number> | undefined;
+  private readonly imageCache = new Map<Architecture, Cached<string>>();
+  /** The last AMI id read per architecture, served when a later read fails. */
+  private readonly lastImage = new Map<Architecture, string>();
 
   constructor(private readonly options: Ec2ComputeOptions) {
+    if (options.ssm === undefined)
+      for (const [architecture, image] of Object.entries(options.images))
+        if ('parameterName' in image)
+          throw new ComputeError(
+            `the ${architecture} image is the parameter ${image.parameterName}, but no SSM client was given`,
+          );
     this.client = options.client;
     this.clock = options.clock;
     this.project = options.project;
@@ -115,17 +160,17 @@ export class Ec2Compute implements Compute {
 
   async launchForPool(request: PoolLaunchRequest): Promise<LaunchOutcome> {
     const { pool } = request;
-    const template = await this.templateSpec();
+    const launch = await this.launchSpec(pool);
     const subnets = request.subnetIds.length > 0 ? request.subnetIds : pool.subnets;
     const refusals: string[] = [];
     const perSubnet = await Promise.all(
       spreadOver(request.count, subnets).map(async ([subnetId, count]) => {
         const clientToken = derivedToken(request.clientToken, subnetId);
         for (const instanceType of pool.instanceTypes) {
-          const spec = specOf(template, instanceType);
+          const spec = specOf(launch, instanceType);
           const result = await this.runInstances(
             {
-              ...this.runInput(template, pool, 'pool', spec),
+              ...this.runInput(launch, pool, 'pool', spec),
               InstanceType: instanceType as _InstanceType,
               SubnetId: subnetId,
               MinCount: 1,
@@ -149,10 +194,10 @@ export class Ec2Compute implements Compute {
   }
 
   async launchEphemeral(request: EphemeralLaunchRequest): Promise<LaunchOutcome> {
-    const template = await this.templateSpec();
+    const launch = await this.launchSpec(request.pool);
     return request.market === 'spot'
-      ? this.launchSpotFleet(request, template)
-      : this.launchOnDemand(request, template);
+      ? this.launchSpotFleet(request, launch)
+      : this.launchOnDemand(request, launch);
   }
 
   async start(instanceId: string): Promise<StartOutcome> {
@@ -195,8 +240,8 @@ export class Ec2Compute implements Compute {
     for (let i = 0; i < unique.length; i += 1000) await this.terminateBatch(unique.slice(i, i + 1000));
   }
 
-  async currentSpec(_pool: PoolConfig, instanceType: string): Promise<string> {
-    return specOf(await this.templateSpec(), instanceType);
+  async currentSpec(pool: PoolConfig, instanceType: string): Promise<string> {
+    return specOf(await this.launchSpec(pool), instanceType);
   }
 
   async listInstances(): Promise<ObservedInstance[]> {
@@ -227,10 +272,7 @@ export class Ec2Compute implements Compute {
 
   // ---- launches ----
 
-  private async launchSpotFleet(
-    request: EphemeralLaunchRequest,
-    template: TemplateSpec,
-  ): Promise<LaunchOutcome> {
+  private async launchSpotFleet(request: EphemeralLaunchRequest, launch: LaunchSpec): Promise<LaunchOutcome> {
     const { pool } = request;
     const input: CreateFleetCommandInput = {
       Type: 'instant',
@@ -243,11 +285,12 @@ export class Ec2Compute implements Compute {
       SpotOptions: { AllocationStrategy: 'capacity-optimized' },
       LaunchTemplateConfigs: [
         {
-          LaunchTemplateSpecification: { ...this.templateRef(), Version: String(template.version) },
+          LaunchTemplateSpecification: { ...this.templateRef(), Version: String(launch.version) },
           Overrides: pool.instanceTypes.flatMap((instanceType) =>
             pool.subnets.map((SubnetId) => ({
               InstanceType: instanceType as _InstanceType,
               SubnetId,
+              ImageId: launch.imageId,
               BlockDeviceMappings: [
                 {
                   DeviceName: this.rootDeviceName,
@@ -279,7 +322,7 @@ export class Ec2Compute implements Compute {
           subnetId,
           availabilityZone,
           market: 'spot',
-          spec: specOf(template, instanceType),
+          spec: specOf(launch, instanceType),
           launchedAt: this.clock.now(),
         });
     }
@@ -297,10 +340,7 @@ export class Ec2Compute implements Compute {
     };
   }
 
-  private async launchOnDemand(
-    request: EphemeralLaunchRequest,
-    template: TemplateSpec,
-  ): Promise<LaunchOutcome> {
+  private async launchOnDemand(request: EphemeralLaunchRequest, launch: LaunchSpec): Promise<LaunchOutcome> {
     const { pool } = request;
     // One token for every attempt: whichever attempt launched first owns it, and the others then get
     // IdempotentParameterMismatch and find its instance, so a retried request never launches a second.
@@ -308,10 +348,10 @@ export class Ec2Compute implements Compute {
     const refusals: string[] = [];
     for (const instanceType of pool.instanceTypes)
       for (const subnetId of pool.subnets) {
-        const spec = specOf(template, instanceType);
+        const spec = specOf(launch, instanceType);
         const result = await this.runInstances(
           {
-            ...this.runInput(template, pool, 'ephemeral', undefined),
+            ...this.runInput(launch, pool, 'ephemeral', undefined),
             InstanceType: instanceType as _InstanceType,
             SubnetId: subnetId,
             MinCount: 1,
@@ -375,14 +415,16 @@ export class Ec2Compute implements Compute {
   }
 
   private runInput(
-    template: TemplateSpec,
+    launch: LaunchSpec,
     pool: PoolConfig,
     role: InstanceRole,
     spec: string | undefined,
   ): Omit<RunInstancesCommandInput, 'MinCount' | 'MaxCount'> {
     const tags = this.tags(pool, role, spec);
     return {
-      LaunchTemplate: { ...this.templateRef(), Version: String(template.version) },
+      LaunchTemplate: { ...this.templateRef(), Version: String(launch.version) },
+      // The template's own image is the x64 one; every launch names its architecture's.
+      ImageId: launch.imageId,
       BlockDeviceMappings: [
         {
           DeviceName: this.rootDeviceName,
@@ -424,44 +466,83 @@ export class Ec2Compute implements Compute {
     }
   }
 
-  // ---- template and subnets ----
+  // ---- template, images and subnets ----
 
   private templateRef(): { LaunchTemplateId: string } | { LaunchTemplateName: string } {
     const template = this.options.launchTemplate;
     return 'id' in template ? { LaunchTemplateId: template.id } : { LaunchTemplateName: template.name };
   }
 
-  private templateSpec(): Promise<TemplateSpec> {
+  private async launchSpec(pool: PoolConfig): Promise<LaunchSpec> {
+    const [version, imageId] = await Promise.all([this.templateVersion(), this.imageOf(pool.architecture)]);
+    return { imageId, version };
+  }
+
+  private templateVersion(): Promise<number> {
     const now = this.clock.now();
-    if (this.spec !== undefined && now - this.spec.fetchedAt < this.specCacheMs) return this.spec.value;
-    const value = this.fetchTemplateSpec();
-    this.spec = { value, fetchedAt: now };
+    const cached = this.template;
+    if (cached !== undefined && now - cached.fetchedAt < this.specCacheMs) return cached.value;
+    const value = this.fetchTemplateVersion();
+    const entry = { value, fetchedAt: now };
+    this.template = entry;
     // A failed fetch is not cached.
     value.catch(() => {
-      if (this.spec?.value === value) this.spec = undefined;
+      if (this.template === entry) this.template = undefined;
     });
     return value;
   }
 
-  private async fetchTemplateSpec(): Promise<TemplateSpec> {
+  private async fetchTemplateVersion(): Promise<number> {
     try {
       const output = await this.client.send(
-        new DescribeLaunchTemplateVersionsCommand({
-          ...this.templateRef(),
-          Versions: ['$Latest'],
-          // The template names its image through an SSM parameter; the spec needs the AMI id it resolves to.
-          ResolveAlias: true,
-        }),
+        new DescribeLaunchTemplateVersionsCommand({ ...this.templateRef(), Versions: ['$Latest'] }),
       );
-      const version = output.LaunchTemplateVersions?.[0];
-      const imageId = version?.LaunchTemplateData?.ImageId;
-      if (version?.VersionNumber === undefined || imageId === undefined)
-        throw new ComputeError('the launch template has no image in its latest version');
-      return { imageId, version: version.VersionNumber };
+      const version = output.LaunchTemplateVersions?.[0]?.VersionNumber;
+      if (version === undefined) throw new ComputeError('the launch template has no latest version');
+      return version;
     } catch (error) {
       if (error instanceof ComputeError) throw error;
       throw computeError('DescribeLaunchTemplateVersions', error);
     }
+  }
+
+  private imageOf(architecture: Architecture): Promise<string> {
+    const image = this.options.images[architecture];
+    if ('imageId' in image) return Promise.resolve(image.imageId);
+    const now = this.clock.now();
+    const cached = this.imageCache.get(architecture);
+    if (cached !== undefined && now - cached.fetchedAt < this.specCacheMs) return cached.value;
+    const value = this.readImageParameter(architecture, image.parameterName);
+    const entry = { value, fetchedAt: now };
+    this.imageCache.set(architecture, entry);
+    value.catch(() => {
+      if (this.imageCache.get(architecture) === entry) this.imageCache.delete(architecture);
+    });
+    return value;
+  }
+
+  private async readImageParameter(architecture: Architecture, name: string): Promise<string> {
+    let value: string | undefined;
+    try {
+      const output = await (this.options.ssm as SSMClient).send(new GetParameterCommand({ Name: name }));
+      value = output.Parameter?.Value;
+    } catch (error) {
+      // The image published last time still launches; the next read is a cache period away.
+      const last = this.lastImage.get(architecture);
+      if (last !== undefined && errorCode(error) !== 'ParameterNotFound') return last;
+      throw new ComputeError(
+        errorCode(error) === 'ParameterNotFound'
+          ? `the ${architecture} image parameter ${name} does not exist`
+          : `GetParameter ${name} failed: ${errorCode(error) || 'error'}: ${errorMessage(error)}`,
+        { cause: error },
+      );
+    }
+    if (value === undefined || !amiId.test(value))
+      throw new ComputeError(
+        `the ${architecture} image parameter ${name} holds no AMI id: ${value ?? '(none)'}`,
+      );
+    this.lastImage.set(architecture, value);
+    return value;
   }
 
   private async zoneOf(subnetId: string): Promise<string> {
@@ -493,8 +574,8 @@ function builtFrom(instance: Instance): string | undefined {
   return specOf({ imageId: instance.ImageId, version }, instance.InstanceType);
 }
 
-function specOf(template: TemplateSpec, instanceType: string): string {
-  return `${template.imageId}:${template.version}:${instanceType}`;
+function specOf(launch: LaunchSpec, instanceType: string): string {
+  return `${launch.imageId}:${launch.version}:${instanceType}`;
 }
 
 /** EC2 takes client tokens of up to 64 ASCII characters. */

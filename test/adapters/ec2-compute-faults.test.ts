@@ -1,6 +1,6 @@
 /**
- * Ec2Compute beyond the contract: how it uses EC2 (tokens, template versions, fleet shape), and how it
- * copes with throttling, lost responses and errors, against the EC2 emulator.
+ * Ec2Compute beyond the contract: how it uses EC2 (tokens, template versions, images, fleet shape), and
+ * how it copes with throttling, lost responses and errors, against the EC2 and SSM emulators.
  */
 import { EC2ServiceException } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,11 +8,20 @@ import { createEc2Client } from '../../scheduler/adapters/ec2-client.js';
 import { Ec2Compute, type Ec2ComputeOptions } from '../../scheduler/adapters/ec2-compute.js';
 import { tagKeys } from '../../scheduler/adapters/tags.js';
 import { ComputeError } from '../../scheduler/ports/compute.js';
-import { contractPool as pool, subnetZones } from '../contracts/compute.contract.js';
+import {
+  contractArmPool as armPool,
+  contractPool as pool,
+  subnetZones,
+} from '../contracts/compute.contract.js';
 import { defaultLaunchTemplate, Ec2Emulator, type Ec2EmulatorOptions } from '../peers/ec2/index.js';
+import { type SsmPeer, startSsmPeer } from '../peers/ssm.js';
 
 const [subnetA, subnetB, subnetC] = Object.keys(subnetZones) as [string, string, string];
 const project = 'wpr-test';
+// The x64 image is the template's own, as in the deployed template; the arm64 one is the other image.
+const x64Image = defaultLaunchTemplate.versions[0]?.imageId ?? '';
+const armImage = 'ami-0fedcba9876543210';
+const imageParameters = { x64: '/wpr/ami/x64', arm64: '/wpr/ami/arm64' } as const;
 
 let now = Date.UTC(2026, 0, 5, 9);
 const clock = { now: () => now };
@@ -24,7 +33,14 @@ afterEach(async () => {
 async function setup(
   options: { emulator?: Ec2EmulatorOptions; maxAttempts?: number; compute?: Partial<Ec2ComputeOptions> } = {},
 ) {
-  const emulator = await Ec2Emulator.start({ subnets: subnetZones, ...options.emulator });
+  const emulator = await Ec2Emulator.start({
+    subnets: subnetZones,
+    images: { [x64Image]: 'x86_64', [armImage]: 'arm64' },
+    ...options.emulator,
+  });
+  const ssm: SsmPeer = await startSsmPeer({ now: () => now, throttle: false });
+  ssm.put(imageParameters.x64, x64Image);
+  ssm.put(imageParameters.arm64, armImage);
   const client = createEc2Client({
     endpoint: emulator.url,
     region: 'us-east-1',
@@ -34,6 +50,11 @@ async function setup(
   const compute = new Ec2Compute({
     client,
     launchTemplate: { id: defaultLaunchTemplate.id },
+    images: {
+      x64: { parameterName: imageParameters.x64 },
+      arm64: { parameterName: imageParameters.arm64 },
+    },
+    ssm: ssm.client,
     project,
     clock,
     subnetZones,
@@ -42,8 +63,9 @@ async function setup(
   open.push(async () => {
     client.destroy();
     await emulator.close();
+    await ssm.close();
   });
-  return { emulator, compute };
+  return { emulator, compute, ssm };
 }
 
 function ids(outcome: Awaited<ReturnType<Ec2Compute['launchForPool']>>): string[] {
@@ -54,18 +76,19 @@ function ids(outcome: Awaited<ReturnType<Ec2Compute['launchForPool']>>): string[
 describe('Ec2Compute launches', () => {
   it('launches pool instances from the pinned template version with volume, tags and stop on shutdown', async () => {
     const { emulator, compute } = await setup();
+    // A new template version whose own image is another: the launch still names the pool's image.
     emulator.publishLaunchTemplateVersion(defaultLaunchTemplate.id, { imageId: 'ami-0000000000000000b' });
     const outcome = await compute.launchForPool({ pool, count: 2, subnetIds: [subnetC], clientToken: 'p-1' });
     const [id] = ids(outcome);
     const seen = emulator.instance(id ?? '');
     expect(seen).toMatchObject({
-      imageId: 'ami-0000000000000000b',
+      imageId: x64Image,
       launchTemplate: { id: defaultLaunchTemplate.id, version: 2 },
       volumeSizeGb: pool.volumeSizeGb,
       shutdownBehavior: 'stop',
       subnetId: subnetC,
     });
-    const spec = 'ami-0000000000000000b:2:m7i.large';
+    const spec = `${x64Image}:2:m7i.large`;
     expect(seen?.tags[tagKeys.spec]).toBe(spec);
     const ours = Object.fromEntries(Object.entries(seen?.tags ?? {}).filter(([k]) => k.startsWith('wpr:')));
     expect(Object.keys(ours)).toHaveLength(4);
@@ -253,18 +276,119 @@ describe('Ec2Compute reads', () => {
     expect(emulator.callCount('DescribeInstances')).toBe(3);
   });
 
-  it('caches the template spec for a while', async () => {
+  it('caches the template version for a while', async () => {
     const { emulator, compute } = await setup({ compute: { specCacheMs: 60_000 } });
-    expect(await compute.currentSpec(pool, 'm7i.large')).toBe('ami-0123456789abcdef0:1:m7i.large');
+    expect(await compute.currentSpec(pool, 'm7i.large')).toBe(`${x64Image}:1:m7i.large`);
     emulator.publishLaunchTemplateVersion(defaultLaunchTemplate.id, { imageId: 'ami-0000000000000000c' });
     now += 59_000;
-    expect(await compute.currentSpec(pool, 'm7i.large')).toBe('ami-0123456789abcdef0:1:m7i.large');
+    expect(await compute.currentSpec(pool, 'm7i.large')).toBe(`${x64Image}:1:m7i.large`);
     now += 1_000;
-    expect(await compute.currentSpec(pool, 'm7i.large')).toBe('ami-0000000000000000c:2:m7i.large');
+    expect(await compute.currentSpec(pool, 'm7i.large')).toBe(`${x64Image}:2:m7i.large`);
     expect(emulator.callCount('DescribeLaunchTemplateVersions')).toBe(2);
     expect(emulator.calls('DescribeLaunchTemplateVersions')[0]?.params).toMatchObject({
       'LaunchTemplateVersion.1': '$Latest',
-      ResolveAlias: 'true',
     });
+  });
+});
+
+describe('Ec2Compute images', () => {
+  it("names the pool's image in RunInstances and in every fleet override", async () => {
+    const { emulator, compute } = await setup();
+    ids(await compute.launchForPool({ pool: armPool, count: 1, subnetIds: [subnetA], clientToken: 'arm' }));
+    ids(await compute.launchEphemeral({ pool: armPool, market: 'on-demand', clientToken: 'arm-od' }));
+    ids(await compute.launchEphemeral({ pool: armPool, market: 'spot', clientToken: 'arm-spot' }));
+    ids(await compute.launchForPool({ pool, count: 1, subnetIds: [subnetA], clientToken: 'x64' }));
+    expect(emulator.calls('RunInstances').map((c) => [c.params.InstanceType, c.params.ImageId])).toEqual([
+      ['m7g.large', armImage],
+      ['m7g.large', armImage],
+      ['m7i.large', x64Image],
+    ]);
+    const [fleet] = emulator.calls('CreateFleet');
+    const overrides = Object.entries(fleet?.params ?? {}).filter(([k]) => /Overrides\.\d+\.ImageId$/.test(k));
+    expect(overrides).toHaveLength(armPool.instanceTypes.length * armPool.subnets.length);
+    expect(new Set(overrides.map(([, v]) => v))).toEqual(new Set([armImage]));
+  });
+
+  it('reads each image parameter once per cache period and then sees a new image', async () => {
+    const { compute, ssm } = await setup({ compute: { specCacheMs: 60_000 } });
+    const reads = () => ssm.calls('GetParameter').map((c) => c.input.Name);
+    await Promise.all([
+      compute.currentSpec(armPool, 'm7g.large'),
+      compute.currentSpec(armPool, 'c7g.large'),
+      compute.currentSpec(pool, 'm7i.large'),
+    ]);
+    expect(reads().sort()).toEqual([imageParameters.arm64, imageParameters.x64]);
+    ssm.put(imageParameters.arm64, 'ami-0fedcba9876543211');
+    now += 59_000;
+    expect(await compute.currentSpec(armPool, 'm7g.large')).toBe(`${armImage}:1:m7g.large`);
+    now += 1_000;
+    expect(await compute.currentSpec(armPool, 'm7g.large')).toBe('ami-0fedcba9876543211:1:m7g.large');
+    expect(reads()).toHaveLength(3);
+  });
+
+  it('keeps the last image read while Parameter Store fails, and reads again after the cache period', async () => {
+    const { compute, ssm } = await setup({ compute: { specCacheMs: 60_000 } });
+    expect(await compute.currentSpec(armPool, 'm7g.large')).toBe(`${armImage}:1:m7g.large`);
+    ssm.put(imageParameters.arm64, 'ami-0fedcba9876543211');
+    ssm.injectFault({ action: 'GetParameter', type: 'AccessDeniedException', status: 400, times: 1 });
+    now += 60_000;
+    expect(await compute.currentSpec(armPool, 'm7g.large')).toBe(`${armImage}:1:m7g.large`);
+    now += 60_000;
+    expect(await compute.currentSpec(armPool, 'm7g.large')).toBe('ami-0fedcba9876543211:1:m7g.large');
+  });
+
+  it('reports a missing or malformed image parameter as a ComputeError, and reads it again next time', async () => {
+    const { compute, ssm } = await setup();
+    ssm.put(imageParameters.arm64, 'resolve:ssm:/elsewhere');
+    const malformed = await compute
+      .launchForPool({ pool: armPool, count: 1, subnetIds: [subnetA], clientToken: 'bad' })
+      .catch((e: unknown) => e);
+    expect(malformed).toBeInstanceOf(ComputeError);
+    expect((malformed as ComputeError).message).toContain(`${imageParameters.arm64} holds no AMI id`);
+    // No SSM parameter is ever deleted by the pipeline; a peer without it stands for a wrong prefix.
+    const { compute: elsewhere } = await setup({
+      compute: { images: { x64: { parameterName: '/other/ami/x64' }, arm64: { imageId: armImage } } },
+    });
+    const missing = await elsewhere.currentSpec(pool, 'm7i.large').catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(ComputeError);
+    expect((missing as ComputeError).message).toBe('the x64 image parameter /other/ami/x64 does not exist');
+    // A failed read is not cached: the next call reads again and finds the fixed value.
+    ssm.put(imageParameters.arm64, armImage);
+    expect(
+      ids(await compute.launchEphemeral({ pool: armPool, market: 'spot', clientToken: 'ok' })),
+    ).toHaveLength(1);
+  });
+
+  it('launches fixed image ids without reading SSM, and needs an SSM client for parameters', async () => {
+    const { emulator, compute, ssm } = await setup({
+      compute: { images: { x64: { imageId: x64Image }, arm64: { imageId: armImage } } },
+    });
+    const [id = ''] = ids(
+      await compute.launchForPool({ pool: armPool, count: 1, subnetIds: [subnetB], clientToken: 'f' }),
+    );
+    expect(emulator.instance(id)?.imageId).toBe(armImage);
+    expect(ssm.calls('GetParameter')).toHaveLength(0);
+    expect(
+      () =>
+        new Ec2Compute({
+          client: createEc2Client({ region: 'us-east-1' }),
+          launchTemplate: { id: defaultLaunchTemplate.id },
+          images: { x64: { imageId: x64Image }, arm64: { parameterName: imageParameters.arm64 } },
+          project,
+          clock,
+        }),
+    ).toThrow(ComputeError);
+  });
+
+  it('would have EC2 refuse the x64 image on an arm64 type', async () => {
+    // What every arm64 launch did when the template's x64 image was the only one.
+    const { compute } = await setup({
+      compute: { images: { x64: { imageId: x64Image }, arm64: { imageId: x64Image } } },
+    });
+    const error = await compute
+      .launchForPool({ pool: armPool, count: 1, subnetIds: [subnetA], clientToken: 'wrong' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ComputeError);
+    expect((error as ComputeError).message).toContain('InvalidParameterValue');
   });
 });

@@ -3,8 +3,8 @@
  * Each subject brings a way to inject capacity faults and to play the guest (boot, power off), because
  * the interesting behaviour of Compute is how it reacts to EC2 refusing.
  *
- * The pool used here has two x64 types and three subnets in three zones; subjects must know those
- * subnets (`subnetZones`).
+ * The pools used here have two types each, one pool x64 and one arm64, and three subnets in three zones;
+ * subjects must know those subnets (`subnetZones`) and start with `images` as each architecture's image.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tagKeys } from '../../scheduler/adapters/tags.js';
@@ -21,7 +21,7 @@ export const subnetZones: Readonly<Record<string, string>> = {
 };
 const [subnetA, subnetB, subnetC] = Object.keys(subnetZones) as [string, string, string];
 
-export const contractPool: PoolConfig = poolsConfigSchema.parse({
+const [x64Pool, arm64Pool] = poolsConfigSchema.parse({
   pools: [
     {
       name: 'linux-x64',
@@ -33,8 +33,28 @@ export const contractPool: PoolConfig = poolsConfigSchema.parse({
       defaultSize: 4,
       maximum: 20,
     },
+    {
+      name: 'linux-arm64',
+      labels: ['self-hosted', 'linux-arm64'],
+      architecture: 'arm64',
+      instanceTypes: ['m7g.large', 'c7g.large'],
+      subnets: [subnetA, subnetB, subnetC],
+      volumeSizeGb: 30,
+      defaultSize: 2,
+      maximum: 10,
+    },
   ],
-}).pools[0] as PoolConfig;
+}).pools as [PoolConfig, PoolConfig];
+export const contractPool: PoolConfig = x64Pool;
+export const contractArmPool: PoolConfig = arm64Pool;
+
+export type Architecture = PoolConfig['architecture'];
+
+/** The image of each architecture when a subject starts. */
+export const contractImages: Readonly<Record<Architecture, string>> = {
+  x64: 'ami-0aaaaaaaaaaaaaaa1',
+  arm64: 'ami-0bbbbbbbbbbbbbbb1',
+};
 
 /** Missing capacity; an absent field matches everything. */
 export interface CapacityFault {
@@ -51,6 +71,7 @@ export interface InspectedInstance {
   readonly subnetId: string;
   readonly market: Market;
   readonly shutdownBehavior: 'stop' | 'terminate';
+  readonly imageId: string;
   readonly tags: Readonly<Record<string, string>>;
 }
 
@@ -66,6 +87,8 @@ export interface ComputeSubject {
   foreignInstance(subnetId: string): Promise<string>;
   /** How many instances the subject's EC2 holds in total, terminated included. */
   totalInstances(): Promise<number>;
+  /** The image pipeline publishes a new image of one architecture. */
+  publishImage(architecture: Architecture, imageId: string): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -73,12 +96,16 @@ export interface ComputeSubjectContext {
   readonly clock: Clock;
   readonly project: string;
   readonly subnetZones: Readonly<Record<string, string>>;
+  readonly images: Readonly<Record<Architecture, string>>;
 }
 
 class StepClock implements Clock {
   constructor(private current: number) {}
   now(): number {
     return this.current;
+  }
+  advance(ms: number): void {
+    this.current += ms;
   }
 }
 
@@ -92,13 +119,11 @@ export function describeComputeContract(
   describe(`Compute contract: ${name}`, () => {
     let subject: ComputeSubject;
     let compute: Compute;
+    let clock: StepClock;
 
     beforeEach(async () => {
-      subject = await make({
-        clock: new StepClock(Date.UTC(2026, 0, 5, 9, 0, 0)),
-        project: contractProject,
-        subnetZones,
-      });
+      clock = new StepClock(Date.UTC(2026, 0, 5, 9, 0, 0));
+      subject = await make({ clock, project: contractProject, subnetZones, images: contractImages });
       compute = subject.compute;
     });
     afterEach(async () => {
@@ -390,6 +415,102 @@ export function describeComputeContract(
         const b = await compute.currentSpec(contractPool, 'm6i.large');
         expect(a).toMatch(/^ami-[0-9a-f]+:\d+:m7i\.large$/);
         expect(b.replace('m6i.large', 'm7i.large')).toBe(a);
+      });
+
+      it("names the image of the pool's architecture", async () => {
+        expect(await compute.currentSpec(contractPool, 'm7i.large')).toMatch(
+          new RegExp(`^${contractImages.x64}:\\d+:m7i\\.large$`),
+        );
+        const arm = await compute.currentSpec(contractArmPool, 'm7g.large');
+        expect(arm).toMatch(new RegExp(`^${contractImages.arm64}:\\d+:m7g\\.large$`));
+        // Same template version: only the image differs.
+        expect(arm.split(':')[1]).toBe((await compute.currentSpec(contractPool, 'm7i.large')).split(':')[1]);
+      });
+
+      it('changes for the architecture whose image is published, and only for it', async () => {
+        const x64Before = await compute.currentSpec(contractPool, 'm7i.large');
+        const armBefore = await compute.currentSpec(contractArmPool, 'm7g.large');
+        const launched = await compute.launchForPool({
+          pool: contractArmPool,
+          count: 1,
+          subnetIds: [subnetA],
+          clientToken: freshToken('before'),
+        });
+        const next = 'ami-0bbbbbbbbbbbbbbb2';
+        await subject.publishImage('arm64', next);
+        // Within a few minutes of publishing (a subject may trust what it read for a while).
+        clock.advance(5 * 60_000);
+        expect(await compute.currentSpec(contractPool, 'm7i.large')).toBe(x64Before);
+        expect(await compute.currentSpec(contractArmPool, 'm7g.large')).toBe(
+          armBefore.replace(contractImages.arm64, next),
+        );
+        const after = await compute.launchForPool({
+          pool: contractArmPool,
+          count: 1,
+          subnetIds: [subnetB],
+          clientToken: freshToken('after'),
+        });
+        expect(after.kind === 'launched' && after.instances[0]?.spec).toBe(
+          armBefore.replace(contractImages.arm64, next),
+        );
+        const [afterId = ''] = after.kind === 'launched' ? after.instances.map((i) => i.id) : [];
+        expect((await subject.inspect(afterId))?.imageId).toBe(next);
+        // The instance launched before keeps the image and spec it was built from.
+        const [beforeId = ''] = launched.kind === 'launched' ? launched.instances.map((i) => i.id) : [];
+        expect(await subject.inspect(beforeId)).toMatchObject({
+          imageId: contractImages.arm64,
+          tags: { [tagKeys.spec]: armBefore },
+        });
+      });
+    });
+
+    describe("each pool's image", () => {
+      it("launches pool instances of each architecture from that architecture's image", async () => {
+        for (const [pool, type, image] of [
+          [contractPool, 'm7i.large', contractImages.x64],
+          [contractArmPool, 'm7g.large', contractImages.arm64],
+        ] as const) {
+          const outcome = await compute.launchForPool({
+            pool,
+            count: 2,
+            subnetIds: [subnetA, subnetB],
+            clientToken: freshToken(pool.name),
+          });
+          expect(outcome.kind).toBe('launched');
+          if (outcome.kind !== 'launched') return;
+          const spec = await compute.currentSpec(pool, type);
+          expect(spec.startsWith(`${image}:`)).toBe(true);
+          for (const launched of outcome.instances) {
+            expect(launched).toMatchObject({ instanceType: type, spec });
+            expect(await subject.inspect(launched.id)).toMatchObject({
+              imageId: image,
+              instanceType: type,
+              tags: { [tagKeys.pool]: pool.name, [tagKeys.spec]: spec },
+            });
+          }
+        }
+      });
+
+      it("launches ephemeral spot and on-demand instances from the pool's image", async () => {
+        for (const market of ['spot', 'on-demand'] as const) {
+          const outcome = await compute.launchEphemeral({
+            pool: contractArmPool,
+            market,
+            clientToken: freshToken(`arm-${market}`),
+          });
+          expect(outcome.kind).toBe('launched');
+          const [launched] = outcome.kind === 'launched' ? outcome.instances : [];
+          expect(launched).toMatchObject({
+            instanceType: 'm7g.large',
+            market,
+            spec: await compute.currentSpec(contractArmPool, 'm7g.large'),
+          });
+          expect(await subject.inspect(launched?.id ?? '')).toMatchObject({
+            imageId: contractImages.arm64,
+            market,
+            shutdownBehavior: 'terminate',
+          });
+        }
       });
     });
   });

@@ -4,8 +4,8 @@ import { ComputeError } from '../../scheduler/ports/compute.js';
 import { contractPool, describeComputeContract, subnetZones } from '../contracts/compute.contract.js';
 import { InMemoryCompute } from './in-memory-compute.js';
 
-describeComputeContract('InMemoryCompute', async ({ clock, project, subnetZones }) => {
-  const compute = new InMemoryCompute({ clock, project, subnetZones });
+describeComputeContract('InMemoryCompute', async ({ clock, project, subnetZones, images }) => {
+  const compute = new InMemoryCompute({ clock, project, subnetZones, images });
   return {
     compute,
     exhaustCapacity: (fault) => compute.exhaustCapacity(fault),
@@ -15,6 +15,7 @@ describeComputeContract('InMemoryCompute', async ({ clock, project, subnetZones 
     foreignInstance: async (subnetId) =>
       compute.seedInstance({ instanceType: 't3.micro', subnetId, tags: { team: 'data' } }).id,
     totalInstances: async () => compute.allInstances().length,
+    publishImage: async (architecture, imageId) => compute.publishImage(architecture, imageId),
     cleanup: async () => {},
   };
 });

@@ -18,11 +18,15 @@
  *   when it launched nothing; an on-demand one records only a success, as RunInstances does.
  * - `terminate` ignores unknown and already terminated ids. Terminated instances stay listed for an hour.
  * - LaunchTime is reset by every start, as EC2 reports it.
+ * - Images: each architecture has its image, and a launch uses its pool's, as Ec2Compute passes it.
+ *   The spec is `<image of the architecture>:<template version>:<type>`: `publishImage` changes the
+ *   spec of one architecture (the image pipeline published), `publishSpec` a new launch template version
+ *   (every architecture). Instances keep the image and spec they were launched with.
  */
 
 import { spreadOver } from '../../scheduler/adapters/ec2-spread.js';
 import { tagKeys } from '../../scheduler/adapters/tags.js';
-import type { PoolConfig } from '../../scheduler/core/pool-config.js';
+import { architectureOfType, type PoolConfig } from '../../scheduler/core/pool-config.js';
 import type { InstanceRole, Market } from '../../scheduler/core/types.js';
 import type { Clock } from '../../scheduler/ports/clock.js';
 import {
@@ -40,6 +44,7 @@ import {
 export type Ec2State = ObservedInstance['state'];
 export type ShutdownBehavior = 'stop' | 'terminate';
 export type ComputeOperation = keyof Compute;
+export type Architecture = PoolConfig['architecture'];
 
 export interface FakeInstance {
   readonly id: string;
@@ -48,6 +53,8 @@ export interface FakeInstance {
   readonly subnetId: string;
   readonly availabilityZone: string;
   readonly market: Market;
+  /** The AMI the instance was launched from. */
+  readonly imageId: string;
   readonly spec: string;
   /** Epoch ms of the last launch or start, as EC2's LaunchTime. */
   readonly launchedAt: number;
@@ -77,7 +84,8 @@ export interface InMemoryComputeOptions {
   readonly subnetZones: Readonly<Record<string, string>>;
   /** Value of the project tag; instances without it are invisible to `listInstances`. */
   readonly project?: string;
-  readonly imageId?: string;
+  /** The image of each architecture; `ami-00000000000000001` (x64) and `ami-00000000000000a01` (arm64). */
+  readonly images?: Partial<Record<Architecture, string>>;
   readonly launchTemplateVersion?: number;
   /** Id generator; the default is a deterministic counter (`i-00000000000000001`, …). */
   readonly nextId?: () => string;
@@ -99,7 +107,7 @@ export class InMemoryCompute implements Compute {
   private readonly tokens = new Map<string, LaunchOutcome>();
   private readonly faults = new Map<ComputeOperation, Error[]>();
   private readonly log: CallRecord[] = [];
-  private imageId: string;
+  private readonly images: Record<Architecture, string>;
   private templateVersion: number;
   private counter = 0;
 
@@ -107,7 +115,10 @@ export class InMemoryCompute implements Compute {
     this.clock = options.clock;
     this.subnetZones = options.subnetZones;
     this.project = options.project ?? 'wpr';
-    this.imageId = options.imageId ?? 'ami-00000000000000001';
+    this.images = {
+      x64: options.images?.x64 ?? 'ami-00000000000000001',
+      arm64: options.images?.arm64 ?? 'ami-00000000000000a01',
+    };
     this.templateVersion = options.launchTemplateVersion ?? 1;
     this.nextId = options.nextId ?? (() => `i-${(++this.counter).toString(16).padStart(17, '0')}`);
   }
@@ -225,9 +236,9 @@ export class InMemoryCompute implements Compute {
     }
   }
 
-  async currentSpec(_pool: PoolConfig, instanceType: string): Promise<string> {
-    this.record('currentSpec', [_pool, instanceType]);
-    return this.specOf(instanceType);
+  async currentSpec(pool: PoolConfig, instanceType: string): Promise<string> {
+    this.record('currentSpec', [pool, instanceType]);
+    return this.specOf(pool.architecture, instanceType);
   }
 
   async listInstances(): Promise<ObservedInstance[]> {
@@ -276,10 +287,18 @@ export class InMemoryCompute implements Compute {
     this.faults.set(operation, queue);
   }
 
-  /** A new image or launch template version: `currentSpec` changes, existing instances keep theirs. */
+  /**
+   * A new launch template version (and, with `imageId`, a new x64 image, the template's own):
+   * `currentSpec` changes for every architecture; existing instances keep theirs.
+   */
   publishSpec(change: { imageId?: string; launchTemplateVersion?: number }): void {
-    if (change.imageId !== undefined) this.imageId = change.imageId;
+    if (change.imageId !== undefined) this.images.x64 = change.imageId;
     this.templateVersion = change.launchTemplateVersion ?? this.templateVersion + 1;
+  }
+
+  /** The image pipeline published a new image of one architecture: only that architecture's spec changes. */
+  publishImage(architecture: Architecture, imageId: string): void {
+    this.images[architecture] = imageId;
   }
 
   /** pending → running, as EC2 does a few seconds after a launch or start. */
@@ -313,6 +332,7 @@ export class InMemoryCompute implements Compute {
     shutdownBehavior?: ShutdownBehavior;
   }): FakeInstance {
     const now = this.clock.now();
+    const architecture = architectureOfType(seed.instanceType);
     const instance: MutableInstance = {
       id: this.nextId(),
       state: seed.state ?? 'running',
@@ -320,7 +340,8 @@ export class InMemoryCompute implements Compute {
       subnetId: seed.subnetId,
       availabilityZone: this.zoneOf(seed.subnetId),
       market: seed.market ?? 'on-demand',
-      spec: this.specOf(seed.instanceType),
+      imageId: this.images[architecture],
+      spec: this.specOf(architecture, seed.instanceType),
       launchedAt: now,
       firstLaunchedAt: now,
       stateChangedAt: now,
@@ -379,7 +400,7 @@ export class InMemoryCompute implements Compute {
     shutdownBehavior: ShutdownBehavior,
   ): LaunchedInstance {
     const now = this.clock.now();
-    const spec = this.specOf(instanceType);
+    const spec = this.specOf(pool.architecture, instanceType);
     const instance: MutableInstance = {
       id: this.nextId(),
       state: 'pending',
@@ -387,6 +408,7 @@ export class InMemoryCompute implements Compute {
       subnetId,
       availabilityZone: this.zoneOf(subnetId),
       market,
+      imageId: this.images[pool.architecture],
       spec,
       launchedAt: now,
       firstLaunchedAt: now,
@@ -433,7 +455,7 @@ export class InMemoryCompute implements Compute {
     return zone;
   }
 
-  private specOf(instanceType: string): string {
-    return `${this.imageId}:${this.templateVersion}:${instanceType}`;
+  private specOf(architecture: Architecture, instanceType: string): string {
+    return `${this.images[architecture]}:${this.templateVersion}:${instanceType}`;
   }
 }

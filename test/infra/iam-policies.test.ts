@@ -291,6 +291,19 @@ describe('control-plane roles on EC2', () => {
     ).toBe('ImplicitlyDenied');
   });
 
+  it('launch the image each launch names, from the runner template only', async () => {
+    const image = `arn:aws:ec2:${region}::image/ami-0fedcba9876543210`;
+    const fromTemplate = { 'ec2:LaunchTemplate': launchTemplateArn };
+    for (const role of ['webhook', 'lifecycle', 'poolTuner', 'reconciler'] as const) {
+      expect(await asRole(role, 'ec2:RunInstances', image, fromTemplate), role).toBe('Allowed');
+      expect(await asRole(role, 'ec2:RunInstances', image), `${role} without the template`).toBe(
+        'ImplicitlyDenied',
+      );
+    }
+    for (const role of ['webhook', 'reconciler'] as const)
+      expect(await asRole(role, 'ec2:CreateFleet', image), role).toBe('Allowed');
+  });
+
   it('launch only into the declared subnets', async () => {
     const subnet = (id: string) => `arn:aws:ec2:${region}:${account}:subnet/${id}`;
     const fromTemplate = { 'ec2:LaunchTemplate': launchTemplateArn };
@@ -371,6 +384,23 @@ describe('control-plane roles on parameters and secrets', () => {
     }
     expect(await asRole('poolTuner', 'ssm:PutParameter', jitOf(instanceA).arn)).toBe('ImplicitlyDenied');
     expect(await asRole('lifecycle', 'ssm:DeleteParameter', jitOf(instanceA).arn)).toBe('Allowed');
+  });
+
+  it('read the AMI id of each architecture, which every launch names, but never write one', async () => {
+    for (const role of ['webhook', 'lifecycle', 'poolTuner', 'reconciler'] as const) {
+      for (const arch of ['x64', 'arm64']) {
+        const ami = parameterArn(`/wpr/ami/${arch}`);
+        expect(await asRole(role, 'ssm:GetParameter', ami), `${role} ${arch}`).toBe('Allowed');
+        expect(await asRole(role, 'ssm:PutParameter', ami), `${role} ${arch}`).toBe('ImplicitlyDenied');
+        expect(await asRole(role, 'ssm:DeleteParameter', ami), `${role} ${arch}`).toBe('ImplicitlyDenied');
+      }
+      expect(await asRole(role, 'ssm:GetParameter', parameterArn('/wpr/amis')), role).toBe(
+        'ImplicitlyDenied',
+      );
+      expect(await asRole(role, 'ssm:GetParameter', parameterArn('/other/ami/x64')), role).toBe(
+        'ImplicitlyDenied',
+      );
+    }
   });
 
   it('read the pool config but never write it', async () => {

@@ -249,6 +249,8 @@ describe('ControlPlaneFunctions', () => {
     'POOL_CONFIG_PARAMETER',
     'EVENT_BUS_NAME',
     'LAUNCH_TEMPLATE_ID',
+    'IMAGE_PARAMETER_PREFIX',
+    'ROOT_DEVICE_NAME',
     'SUBNET_ZONES',
     'RUNNER_NAME_PREFIX',
     'PROJECT_TAG',
@@ -314,6 +316,9 @@ describe('ControlPlaneFunctions', () => {
       PROJECT_TAG: 'wpr',
       POWERTOOLS_SERVICE_NAME: 'wpr',
       POWERTOOLS_METRICS_NAMESPACE: 'WarmPoolRunners',
+      // Where the image pipeline publishes the AMI ids, and the template's root device.
+      IMAGE_PARAMETER_PREFIX: '/wpr/ami',
+      ROOT_DEVICE_NAME: '/dev/xvda',
     });
     expect(JSON.parse(webhook.SUBNET_ZONES as string)).toEqual({
       'subnet-0a1b2c3d4e5f60001': 'eu-west-1a',
@@ -321,6 +326,26 @@ describe('ControlPlaneFunctions', () => {
       'subnet-0a1b2c3d4e5f60003': 'eu-west-1c',
     });
     expect(webhook.LAUNCH_TEMPLATE_ID).toEqual({ Ref: expect.stringMatching(/^RunnerLaunchTemplate/) });
+  });
+
+  it('points every function at the AMI ids the image pipeline publishes and the template root device', () => {
+    const published = Object.values(resourcesOf(app.image, 'AWS::ImageBuilder::DistributionConfiguration'))
+      .flatMap((d) =>
+        (d.Properties.Distributions as { SsmParameterConfigurations: { ParameterName: string }[] }[]).flatMap(
+          (x) => x.SsmParameterConfigurations.map((c) => c.ParameterName),
+        ),
+      )
+      .sort();
+    const [template] = Object.values(resourcesOf(app.runtime, 'AWS::EC2::LaunchTemplate'));
+    const rootDevice = template?.Properties.LaunchTemplateData.BlockDeviceMappings[0].DeviceName;
+    for (const [name, env] of Object.entries(environments())) {
+      // The EC2 adapter reads `<IMAGE_PARAMETER_PREFIX>/<architecture>` for each pool's launches.
+      expect(
+        ['arm64', 'x64'].map((arch) => `${env.IMAGE_PARAMETER_PREFIX}/${arch}`),
+        name,
+      ).toEqual(published);
+      expect(env.ROOT_DEVICE_NAME, name).toBe(rootDevice);
+    }
   });
 
   it('answers GitHub within its 10-second deadline', () => {

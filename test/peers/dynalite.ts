@@ -6,7 +6,7 @@
  * (UpdateTimeToLive is not even an operation), so TTL is not enabled here.
  */
 
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import {
@@ -31,8 +31,28 @@ export interface DynalitePeer {
   readonly client: DynamoDBClient;
   /** Creates a pool-store table (a fresh name unless given) and waits until it is ACTIVE. */
   createTable(name?: string): Promise<string>;
+  /** Every request received, in arrival order (the operation from its X-Amz-Target header). */
+  calls(operation?: string): DynamoCall[];
+  /** Requests per operation. */
+  callCounts(): Record<string, number>;
   close(): Promise<void>;
 }
+
+export interface DynamoCall {
+  /** `PutItem`, `Query`, …; `(none)` for a request without X-Amz-Target. */
+  readonly operation: string;
+  /** Wall-clock arrival time (epoch ms). */
+  readonly at: number;
+}
+
+/** The operations that write (what DynamoDB bills as write requests). */
+export const dynamoWriteOperations: ReadonlySet<string> = new Set([
+  'PutItem',
+  'UpdateItem',
+  'DeleteItem',
+  'BatchWriteItem',
+  'TransactWriteItems',
+]);
 
 let tableCount = 0;
 
@@ -41,6 +61,13 @@ export async function startDynalite(): Promise<DynalitePeer> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
+  });
+  // Counted from the request headers only, so dynalite's own handling is untouched.
+  const log: DynamoCall[] = [];
+  server.on('request', (req: IncomingMessage) => {
+    const target = req.headers['x-amz-target'];
+    const operation = typeof target === 'string' ? (target.split('.')[1] ?? target) : '(none)';
+    log.push({ operation, at: Date.now() });
   });
   const { port } = server.address() as AddressInfo;
   const endpoint = `http://127.0.0.1:${port}`;
@@ -84,6 +111,12 @@ export async function startDynalite(): Promise<DynalitePeer> {
         if (Table?.TableStatus === 'ACTIVE') return name;
         await new Promise((resolve) => setImmediate(resolve));
       }
+    },
+    calls: (operation) => log.filter((c) => operation === undefined || c.operation === operation),
+    callCounts() {
+      const counts: Record<string, number> = {};
+      for (const call of log) counts[call.operation] = (counts[call.operation] ?? 0) + 1;
+      return counts;
     },
     async close() {
       client.destroy();

@@ -336,6 +336,106 @@ describe('EC2 emulator: faults', () => {
   });
 });
 
+describe('EC2 emulator: images', () => {
+  const x86Image = 'ami-0aaaaaaaaaaaaaaa1';
+  const armImage = 'ami-0bbbbbbbbbbbbbbb2';
+  const fleetOf = (overrides: { InstanceType: string; SubnetId: string; ImageId?: string }[]) =>
+    new CreateFleetCommand({
+      Type: 'instant',
+      TargetCapacitySpecification: { TotalTargetCapacity: 1, DefaultTargetCapacityType: 'spot' },
+      LaunchTemplateConfigs: [
+        {
+          LaunchTemplateSpecification: { LaunchTemplateId: defaultLaunchTemplate.id, Version: '1' },
+          Overrides: overrides.map((o) => ({ ...o, InstanceType: o.InstanceType as 'm7g.large' })),
+        },
+      ],
+    });
+
+  it("launches RunInstances' ImageId instead of the template's, and reports and filters by it", async () => {
+    const { emulator, client, run } = await setup();
+    const [fromTemplate = ''] = await run();
+    const [overridden = ''] = await run({ ImageId: armImage, InstanceType: 'm7g.large' });
+    expect(emulator.instance(fromTemplate)?.imageId).toBe(defaultLaunchTemplate.versions[0]?.imageId);
+    expect(emulator.instance(overridden)).toMatchObject({
+      imageId: armImage,
+      launchTemplate: { id: defaultLaunchTemplate.id, version: 1 },
+    });
+    const described = await client.send(new DescribeInstancesCommand({ InstanceIds: [overridden] }));
+    expect(described.Reservations?.[0]?.Instances?.[0]).toMatchObject({
+      ImageId: armImage,
+      Architecture: 'arm64',
+    });
+    const filtered = await client.send(
+      new DescribeInstancesCommand({ Filters: [{ Name: 'image-id', Values: [armImage] }] }),
+    );
+    expect(filtered.Reservations?.flatMap((r) => r.Instances?.map((i) => i.InstanceId))).toEqual([
+      overridden,
+    ]);
+  });
+
+  it("launches a fleet override's ImageId and echoes it in the answer", async () => {
+    const { emulator, client } = await setup();
+    const output = await client.send(
+      fleetOf([{ InstanceType: 'm7g.large', SubnetId: subnetA, ImageId: armImage }]),
+    );
+    const [group] = output.Instances ?? [];
+    expect(group?.LaunchTemplateAndOverrides?.Overrides?.ImageId).toBe(armImage);
+    expect(emulator.instance(group?.InstanceIds?.[0] ?? '')?.imageId).toBe(armImage);
+  });
+
+  it('refuses a malformed image id in RunInstances and in a fleet, launching nothing', async () => {
+    const { emulator, client, run, fault } = await setup();
+    for (const ImageId of ['ami-123', 'ami-0123456789ABCDEF0', 'image-0123456789abcdef0'])
+      expect(await fault(run({ ImageId })), ImageId).toMatchObject({
+        code: 'InvalidAMIID.Malformed',
+        status: 400,
+        message: `Invalid id: "${ImageId}" (expecting "ami-...")`,
+      });
+    expect(
+      await fault(
+        client.send(
+          fleetOf([
+            { InstanceType: 'm7i.large', SubnetId: subnetA },
+            { InstanceType: 'm7i.large', SubnetId: subnetB, ImageId: 'ami-12' },
+          ]),
+        ),
+      ),
+    ).toMatchObject({ code: 'InvalidAMIID.Malformed' });
+    // EC2 would resolve the parameter; the emulator says plainly that it does not.
+    expect(await fault(run({ ImageId: 'resolve:ssm:/wpr/ami/x64' }))).toMatchObject({
+      code: 'InvalidParameterValue',
+    });
+    expect(emulator.instances()).toHaveLength(0);
+  });
+
+  it('refuses a registered image on an instance type of the other architecture', async () => {
+    const { emulator, client, run, fault } = await setup({ images: { [x86Image]: 'x86_64' } });
+    emulator.registerImage(armImage, 'arm64');
+    expect(await fault(run({ ImageId: armImage, InstanceType: 'm7i.large' }))).toMatchObject({
+      code: 'InvalidParameterValue',
+      message: expect.stringContaining(
+        "The architecture 'x86_64' of the specified instance type does not match the architecture 'arm64'",
+      ),
+    });
+    expect(await fault(run({ ImageId: x86Image, InstanceType: 'c7gn.large' }))).toMatchObject({
+      code: 'InvalidParameterValue',
+    });
+    expect(await run({ ImageId: armImage, InstanceType: 't4g.small' })).toHaveLength(1);
+    expect(await run({ ImageId: x86Image, InstanceType: 'm7i.large' })).toHaveLength(1);
+    // A fleet lists the mismatched override among its errors and launches the next one.
+    const output = await client.send(
+      fleetOf([
+        { InstanceType: 'm7i.large', SubnetId: subnetA, ImageId: armImage },
+        { InstanceType: 'm7g.large', SubnetId: subnetA, ImageId: armImage },
+      ]),
+    );
+    expect(
+      output.Errors?.map((e) => [e.ErrorCode, e.LaunchTemplateAndOverrides?.Overrides?.InstanceType]),
+    ).toEqual([['InvalidParameterValue', 'm7i.large']]);
+    expect(output.Instances?.[0]?.InstanceType).toBe('m7g.large');
+  });
+});
+
 describe('EC2 emulator: DescribeInstances', () => {
   it('filters by tag, tag key, state and id, with wildcards, and pages with NextToken', async () => {
     const { emulator, client, run } = await setup();

@@ -13,10 +13,14 @@
  * - A one-time spot instance cannot be stopped, and shuts down by terminating.
  * - Any unknown id in StartInstances, StopInstances, TerminateInstances or DescribeInstances fails the
  *   whole call with InvalidInstanceID.NotFound, naming the unknown ids.
+ * - An ImageId in RunInstances or in a fleet override replaces the template's. A malformed one fails
+ *   the whole call (InvalidAMIID.Malformed); a registered image of the wrong architecture for the type
+ *   fails RunInstances, and is one more entry in an instant fleet's `errorSet`.
  */
 import { randomUUID } from 'node:crypto';
 import type { QueryParams } from './query.js';
 import {
+  architectureOfType,
   Ec2Fault,
   type EmulatedInstance,
   type Market,
@@ -84,6 +88,9 @@ function runInstances({ world, params, takeResource }: ActionContext): string {
   if (imageId === undefined)
     throw new Ec2Fault('MissingParameter', 'The request must contain the parameter ImageId');
   const instanceType = params.get('InstanceType') ?? template?.data.instanceType ?? 'm1.small';
+  world.checkImageId(imageId);
+  const mismatch = world.architectureMismatch(imageId, instanceType);
+  if (mismatch !== undefined) throw mismatch;
   const subnetId = params.get('SubnetId');
   if (subnetId === undefined)
     throw new Ec2Fault('MissingParameter', 'No subnet given, and the emulated account has no default VPC');
@@ -160,6 +167,8 @@ interface FleetOverride {
   readonly version: number;
   readonly versionText: string;
   readonly imageId: string;
+  /** The override's own ImageId, which the answer echoes. */
+  readonly imageOverride: string | undefined;
   readonly instanceType: string;
   readonly subnetId: string;
   readonly priority: number | undefined;
@@ -207,6 +216,7 @@ function createFleet({ world, params }: ActionContext): string {
         version: template.version,
         versionText: spec.get('Version') ?? String(template.version),
         imageId: o.get('ImageId') ?? template.data.imageId,
+        imageOverride: o.get('ImageId'),
         instanceType: o.get('InstanceType') ?? template.data.instanceType ?? 'm1.small',
         subnetId: o.get('SubnetId') ?? '',
         priority: o.int('Priority'),
@@ -220,7 +230,11 @@ function createFleet({ world, params }: ActionContext): string {
   });
   if (overrides.length === 0)
     throw new Ec2Fault('MissingParameter', 'The request must contain the parameter LaunchTemplateConfigs');
-  for (const o of overrides) world.zoneOf(o.subnetId);
+  for (const o of overrides) {
+    world.zoneOf(o.subnetId);
+    // A malformed image fails the request; a mismatched architecture only its override (below).
+    world.checkImageId(o.imageId);
+  }
 
   // capacity-optimized would pick the deepest pool; the emulator has no depth, so it keeps the given
   // order (EC2 does not promise one). `prioritized` sorts by Priority, lower first, as EC2 does.
@@ -242,6 +256,11 @@ function createFleet({ world, params }: ActionContext): string {
   let remaining = total;
   for (const override of ordered) {
     if (remaining === 0) break;
+    const mismatch = world.architectureMismatch(override.imageId, override.instanceType);
+    if (mismatch !== undefined) {
+      errors.push({ override, code: mismatch.code, message: mismatch.message });
+      continue;
+    }
     const availabilityZone = world.zoneOf(override.subnetId);
     const wanted = {
       instanceType: override.instanceType,
@@ -290,6 +309,7 @@ function createFleet({ world, params }: ActionContext): string {
       el(
         'overrides',
         leaf('instanceType', o.instanceType),
+        leaf('imageId', o.imageOverride),
         leaf('subnetId', o.subnetId),
         leaf('priority', o.priority),
       ),
@@ -426,6 +446,7 @@ const filterAttributes: Readonly<Record<string, (i: EmulatedInstance) => (string
   'subnet-id': (i) => [i.subnetId],
   'availability-zone': (i) => [i.availabilityZone],
   'client-token': (i) => [i.clientToken],
+  'image-id': (i) => [i.imageId],
   'instance-lifecycle': (i) => [i.market === 'spot' ? 'spot' : undefined],
   'tag-key': (i) => [...i.tags.keys()],
 };
@@ -620,7 +641,6 @@ function stateXml(name: string, state: EmulatedInstance['state']): string {
 
 function instanceXml(i: EmulatedInstance): string {
   const ip = `10.0.${Number.parseInt(i.id.slice(-4), 16) % 250}.${(Number.parseInt(i.id.slice(-2), 16) % 250) + 4}`;
-  const architecture = /^[a-z]+\d+g[a-z]*\./.test(i.instanceType) ? 'arm64' : 'x86_64';
   return (
     leaf('instanceId', i.id) +
     leaf('imageId', i.imageId) +
@@ -645,7 +665,7 @@ function instanceXml(i: EmulatedInstance): string {
     (i.stateReason === undefined
       ? ''
       : el('stateReason', leaf('code', i.stateReason.code), leaf('message', i.stateReason.message))) +
-    leaf('architecture', architecture) +
+    leaf('architecture', architectureOfType(i.instanceType)) +
     leaf('rootDeviceType', 'ebs') +
     leaf('rootDeviceName', '/dev/xvda') +
     leaf('instanceLifecycle', i.market === 'spot' ? 'spot' : undefined) +

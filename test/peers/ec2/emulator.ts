@@ -10,6 +10,9 @@
  *   refilling 20/s), answering RequestLimitExceeded (503) when empty;
  * - capacity faults per instance type, zone, market and operation; instances that never boot;
  *   injected errors; the guest powering off; spot interruptions;
+ * - images: an ImageId given to RunInstances or a fleet override is what the instance is built from
+ *   (and what DescribeInstances reports); images registered with their architecture (`images`,
+ *   `registerImage`) refuse instance types of the other architecture, as EC2 does;
  * - an event per state change (`onEvent`), convertible to EventBridge's JSON with `toEventBridgeEvent`.
  *
  * Times reported to callers (LaunchTime, event times) come from `now`, Date.now by default.
@@ -27,6 +30,7 @@ import {
   Ec2Fault,
   type Ec2State,
   type EmulatedInstance,
+  type ImageArchitecture,
   type LaunchTemplateVersionData,
   type Market,
   type ShutdownBehavior,
@@ -46,6 +50,8 @@ export interface Ec2EmulatorOptions {
   /** Subnet id → availability zone. */
   readonly subnets?: Readonly<Record<string, string>>;
   readonly launchTemplates?: readonly LaunchTemplateSeed[];
+  /** AMI id → architecture: launches of these images are checked against the instance type's. */
+  readonly images?: Readonly<Record<string, ImageArchitecture>>;
   /** `false` turns throttling off; otherwise bucket overrides by name (an action, or `resource:<action>`). */
   readonly throttling?: false | Readonly<Record<string, BucketConfig>>;
   readonly now?: () => number;
@@ -155,6 +161,8 @@ export class Ec2Emulator {
         defaultVersion: t.defaultVersion ?? 1,
         createdAt: now(),
       });
+    for (const [imageId, architecture] of Object.entries(options.images ?? {}))
+      world.images.set(imageId, architecture);
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -275,6 +283,11 @@ export class Ec2Emulator {
     found.versions.push(data);
     if (makeDefault) found.defaultVersion = found.versions.length;
     return found.versions.length;
+  }
+
+  /** From now on, launches of `imageId` need an instance type of `architecture` (an image built by hand). */
+  registerImage(imageId: string, architecture: ImageArchitecture): void {
+    this.world.images.set(imageId, architecture);
   }
 
   addSubnet(subnetId: string, availabilityZone: string): void {

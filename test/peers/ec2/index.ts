@@ -10,5 +10,11 @@ export { defaultLaunchTemplate, defaultSubnets, Ec2Emulator, referenceLatencyMs 
 export type { Ec2EmulatorEvent, Ec2EventBridgeEvent, EventEnvelope } from './eventbridge.js';
 export { toEventBridgeEvent } from './eventbridge.js';
 export type { BucketConfig } from './token-bucket.js';
-export type { CapacitySelector, Ec2State, LaunchTemplateVersionData, Timings } from './world.js';
+export type {
+  CapacitySelector,
+  Ec2State,
+  ImageArchitecture,
+  LaunchTemplateVersionData,
+  Timings,
+} from './world.js';
 export { defaultTimings } from './world.js';

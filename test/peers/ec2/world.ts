@@ -6,12 +6,18 @@
  * shutting-down → terminated. Timed transitions run on timers scaled by `timeScale`; `settle` runs a
  * pending one at once. An instance that "never boots" stays in pending until settled or terminated.
  * Every state change is emitted to the listeners, in order.
+ *
+ * Images: any well-formed AMI id launches (the emulator does not model image existence), except that an
+ * image registered with its architecture launches only on instance types of that architecture, as EC2
+ * refuses an arm64 AMI on an x86 type and the reverse.
  */
 import type { Ec2EmulatorEvent } from './eventbridge.js';
 
 export type Ec2State = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
 export type Market = 'on-demand' | 'spot';
 export type ShutdownBehavior = 'stop' | 'terminate';
+/** An AMI's or an instance type's architecture, as EC2 names it. */
+export type ImageArchitecture = 'x86_64' | 'arm64';
 
 export const stateCodes: Readonly<Record<Ec2State, number>> = {
   pending: 0,
@@ -123,6 +129,8 @@ export class World {
   readonly instances = new Map<string, EmulatedInstance>();
   readonly subnets = new Map<string, string>();
   readonly templates: LaunchTemplate[] = [];
+  /** AMI id → architecture, for the images whose architecture launches are checked against. */
+  readonly images = new Map<string, ImageArchitecture>();
   /** Client token → what the first request with it did. */
   readonly tokens = new Map<string, { fingerprint: string; result: unknown }>();
   private readonly noCapacity: CapacitySelector[] = [];
@@ -184,6 +192,33 @@ export class World {
 
   neverBootMatching(selector: Omit<CapacitySelector, 'operation'>): void {
     this.neverBoot.push({ ...selector });
+  }
+
+  // ---- images ----
+
+  /** A malformed AMI id fails the request as EC2 fails it (InvalidAMIID.Malformed). */
+  checkImageId(imageId: string): void {
+    if (imageId.startsWith('resolve:ssm:'))
+      throw new Ec2Fault(
+        'InvalidParameterValue',
+        `This emulator does not resolve Systems Manager parameters (${imageId}); pass an AMI id`,
+      );
+    if (!/^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$/.test(imageId))
+      throw new Ec2Fault('InvalidAMIID.Malformed', `Invalid id: "${imageId}" (expecting "ami-...")`);
+  }
+
+  /** EC2's refusal of a registered image on an instance type of another architecture, if it is one. */
+  architectureMismatch(imageId: string, instanceType: string): Ec2Fault | undefined {
+    const imageArchitecture = this.images.get(imageId);
+    const typeArchitecture = architectureOfType(instanceType);
+    if (imageArchitecture === undefined || imageArchitecture === typeArchitecture) return undefined;
+    return new Ec2Fault(
+      'InvalidParameterValue',
+      `The architecture '${typeArchitecture}' of the specified instance type does not match the ` +
+        `architecture '${imageArchitecture}' of the specified AMI. Specify an instance type and an AMI ` +
+        `that have matching architectures, and try again. You can use 'describe-instance-types' or ` +
+        `'describe-images' to discover the architecture of the instance type or AMI.`,
+    );
   }
 
   // ---- launch templates ----
@@ -401,6 +436,11 @@ export class World {
       this.now() - instance.stateChangedAt > this.timings.terminatedVisibleMs * this.timeScale
     );
   }
+}
+
+/** Graviton families carry a `g` after the generation (m7g, c7gn, t4g), and a1 is Graviton too. */
+export function architectureOfType(instanceType: string): ImageArchitecture {
+  return /^([a-z]+\d+g[a-z]*|a1)\./.test(instanceType) ? 'arm64' : 'x86_64';
 }
 
 export function notFound(ids: readonly string[]): Ec2Fault {

@@ -1,0 +1,298 @@
+/**
+ * One simulation: a trace (generated or replayed from a CSV), the four policies side by side on it, the
+ * running pool also at other sizes (its cost curve), the summaries, the goals and the chart.
+ *
+ * Ours learns from demand: it starts with the history its tuner would have kept from the weeks before
+ * the simulated span (earlier weeks of the same generated organization, or the part of a CSV before the
+ * simulated days), never from the simulated span itself.
+ */
+import type { DemandHistory } from '../../scheduler/core/forecast.js';
+import { matchPool } from '../../scheduler/core/labels.js';
+import { readTraceCsv } from '../traces/csv.js';
+import { defaultTraceOptions, generateTrace, type TraceOptions } from '../traces/generate.js';
+import { dayMs, type Trace } from '../traces/trace.js';
+import { defaultOutageRates, type OutageRates } from './capacity.js';
+import { runCorePolicy } from './core-world.js';
+import { explain } from './explain.js';
+import { demandHistoryFromJobs } from './history.js';
+import type { PolicyRun } from './outcome.js';
+import {
+  coldSpotConfig,
+  defaultSizing,
+  oursConfig,
+  type PolicyName,
+  type PolicyTuning,
+  policyTitles,
+  runningPoolConfig,
+  stoppedStaticConfig,
+} from './policies.js';
+import { type Prices, referencePrices } from './prices.js';
+import { referenceTimings, type Timings } from './reference-timings.js';
+import { type CurvePoint, type Goal, judgeGoals, type PolicySummary, summarise } from './report.js';
+import { runRunningPool } from './running-pool.js';
+import { type ChartPoint, latencyCostSvg } from './svg-chart.js';
+
+export interface SimulationOptions {
+  readonly seed: number;
+  /** Days simulated (a generated trace has exactly these; a CSV's last ones are simulated). */
+  readonly days: number;
+  readonly tracePath?: string;
+  readonly timeZone?: string;
+  readonly jobsPerWeekday?: number;
+  readonly sizing?: Partial<PolicyTuning>;
+  /** Running pool sizes tried for its cost curve, as multiples of the static schedule. */
+  readonly runningScales?: readonly number[];
+  readonly timings?: Timings;
+  readonly prices?: Prices;
+  readonly outages?: OutageRates;
+  /** Which policies to run (all by default). */
+  readonly policies?: readonly PolicyName[];
+  /**
+   * Other settings of ours to run on the same trace, for the tuning table: a list, or a function of the
+   * sizes derived from the trace (see `tuningVariants`).
+   */
+  readonly oursVariants?:
+    | readonly Partial<PolicyTuning>[]
+    | ((tuning: PolicyTuning) => readonly Partial<PolicyTuning>[]);
+  readonly log?: (line: string) => void;
+}
+
+export interface SimulationResult {
+  readonly trace: {
+    readonly source: string;
+    readonly jobs: number;
+    readonly skippedJobs: number;
+    readonly days: number;
+    readonly timeZone: string;
+    readonly historyWeeks: number;
+  };
+  readonly sizing: PolicyTuning;
+  readonly policies: Record<string, PolicySummary>;
+  readonly runningCurve: CurvePoint[];
+  readonly oursTuning: OursVariant[];
+  readonly goals: Goal[];
+  /** Why the figures are what they are (see explain.ts). */
+  readonly explanations: string[];
+  readonly runs: Record<string, PolicyRun>;
+  readonly svg: string;
+}
+
+export interface OursVariant {
+  readonly settings: Partial<PolicyTuning>;
+  readonly p50S: number;
+  readonly p95S: number;
+  readonly poolServedP50S: number;
+  readonly costPerJob: number;
+  readonly idleCostPerDay: number;
+  readonly poolHitRate: number;
+  readonly largestTarget: number;
+}
+
+/**
+ * The settings the tuning table compares ours with: the product's defaults (quantile 0.9, the tuner's
+ * 30-minute lead, the reconciler's 60 s), a lower quantile, and a cap as high as the static pool.
+ */
+export function tuningVariants(tuning: PolicyTuning): Partial<PolicyTuning>[] {
+  return [
+    { forecastQuantile: 0.9, forecastLeadMinutes: 30 },
+    { forecastQuantile: 0.25 },
+    { oursMaximum: tuning.daySize },
+    { pendingJobSeconds: 60 },
+  ];
+}
+
+export const allPolicies: readonly PolicyName[] = [
+  'cold-spot',
+  'running-idle-pool',
+  'stopped-static',
+  'ours',
+];
+const colors: Record<PolicyName, string> = {
+  'cold-spot': '#4c78a8',
+  'running-idle-pool': '#e45756',
+  'stopped-static': '#f2a33a',
+  ours: '#54a24b',
+};
+
+function shiftDate(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + days * dayMs).toISOString().slice(0, 10);
+}
+
+interface Prepared {
+  readonly trace: Trace;
+  readonly history: readonly { jobs: Trace['jobs']; start: number; end: number }[];
+}
+
+function prepareTrace(options: SimulationOptions, weeks: number): Prepared {
+  if (options.tracePath !== undefined) {
+    const whole = readTraceCsv(options.tracePath, {
+      ...(options.timeZone !== undefined && { timeZone: options.timeZone }),
+    });
+    const end = whole.end;
+    const start = Math.max(whole.start, end - options.days * dayMs);
+    const trace: Trace = { ...whole, jobs: whole.jobs.filter((j) => j.createdAt >= start), start, end };
+    const before = whole.jobs.filter((j) => j.createdAt < start);
+    return { trace, history: before.length > 0 ? [{ jobs: before, start: whole.start, end: start }] : [] };
+  }
+  const traceOptions: Partial<TraceOptions> = {
+    seed: options.seed,
+    days: options.days,
+    ...(options.timeZone !== undefined && { timeZone: options.timeZone }),
+    ...(options.jobsPerWeekday !== undefined && { jobsPerWeekday: options.jobsPerWeekday }),
+  };
+  const trace = generateTrace(traceOptions);
+  // Earlier weeks of the same organization: same shape, other draws.
+  const history = Array.from({ length: weeks }, (_, i) => {
+    const w = weeks - i;
+    const earlier = generateTrace({
+      ...traceOptions,
+      seed: options.seed + 7919 * w,
+      days: 7,
+      startDate: shiftDate(defaultTraceOptions.startDate, -7 * w),
+    });
+    return { jobs: earlier.jobs, start: earlier.start, end: earlier.end };
+  });
+  return { trace, history };
+}
+
+export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
+  const log = options.log ?? (() => {});
+  const timings = options.timings ?? referenceTimings;
+  const prices = options.prices ?? referencePrices;
+  const outages = options.outages ?? defaultOutageRates;
+  const wanted = new Set(options.policies ?? allPolicies);
+
+  const forecastWeeks = options.sizing?.forecastWeeks ?? 4;
+  const prepared = prepareTrace(options, forecastWeeks);
+  const sizing: PolicyTuning = { ...defaultSizing(prepared.trace), ...options.sizing };
+  const ours = oursConfig(prepared.trace, sizing);
+  const servedJobs = prepared.trace.jobs.filter((j) => matchPool(ours, j.labels) !== undefined);
+  const trace: Trace = { ...prepared.trace, jobs: servedJobs };
+  const skippedJobs = prepared.trace.jobs.length - servedJobs.length;
+  if (trace.jobs.length === 0) throw new Error(`no job of the trace asks for the pool's labels`);
+
+  const historyJobs = prepared.history.flatMap((h) => h.jobs).filter((j) => matchPool(ours, j.labels));
+  const historySpan = {
+    start: Math.min(...prepared.history.map((h) => h.start), trace.start),
+    end: trace.start,
+  };
+  const histories: Record<string, DemandHistory> =
+    prepared.history.length > 0
+      ? {
+          'linux-x64': demandHistoryFromJobs(historyJobs, historySpan, {
+            timeZone: trace.timeZone,
+            keepWeeks: forecastWeeks,
+          }),
+        }
+      : {};
+  const historyWeeks = Math.round((historySpan.end - historySpan.start) / (7 * dayMs));
+
+  const start = trace.start - 3_600_000; // an hour for the pools to fill before the first job
+  const base = { trace, seed: options.seed, timings, prices, start };
+  const runs: Record<string, PolicyRun> = {};
+  const run = async (name: PolicyName, go: () => Promise<PolicyRun>) => {
+    if (!wanted.has(name)) return;
+    log(`  ${name}: ${trace.jobs.length} jobs…`);
+    runs[name] = await go();
+    const r = runs[name];
+    log(`  ${name}: done in ${(r.wallMs / 1000).toFixed(1)} s (${r.events} events)`);
+  };
+
+  await run('cold-spot', () =>
+    runCorePolicy({ ...base, policy: 'cold-spot', config: coldSpotConfig(trace, sizing), outages }),
+  );
+  await run('running-idle-pool', () =>
+    runRunningPool({ ...base, policy: 'running-idle-pool', config: runningPoolConfig(trace, sizing) }),
+  );
+  await run('stopped-static', () =>
+    runCorePolicy({ ...base, policy: 'stopped-static', config: stoppedStaticConfig(trace, sizing), outages }),
+  );
+  await run('ours', () =>
+    runCorePolicy({
+      ...base,
+      policy: 'ours',
+      config: ours,
+      outages,
+      forecastLeadMs: sizing.forecastLeadMinutes * 60_000,
+      history: histories,
+    }),
+  );
+
+  const policies: Record<string, PolicySummary> = {};
+  for (const [name, r] of Object.entries(runs))
+    policies[name] = summarise(r, policyTitles[name as PolicyName]);
+
+  const runningCurve: CurvePoint[] = [];
+  if (wanted.has('running-idle-pool')) {
+    for (const scale of options.runningScales ?? [0, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 1.5]) {
+      const r =
+        scale === 1 && runs['running-idle-pool'] !== undefined
+          ? runs['running-idle-pool']
+          : await runRunningPool({
+              ...base,
+              policy: `running-idle-pool-x${scale}`,
+              config: runningPoolConfig(trace, sizing, scale),
+            });
+      const summary = summarise(r, '');
+      runningCurve.push({ scale, p95S: summary.p95S, costPerJob: summary.costPerJob });
+    }
+  }
+
+  const oursTuning: OursVariant[] = [];
+  const variants =
+    typeof options.oursVariants === 'function' ? options.oursVariants(sizing) : (options.oursVariants ?? []);
+  for (const variant of variants) {
+    const tuning = { ...sizing, ...variant };
+    log(`  ours with ${JSON.stringify(variant)}…`);
+    const r = await runCorePolicy({
+      ...base,
+      policy: 'ours-variant',
+      config: oursConfig(trace, tuning),
+      outages,
+      forecastLeadMs: tuning.forecastLeadMinutes * 60_000,
+      history: histories,
+    });
+    const v = summarise(r, '');
+    oursTuning.push({
+      settings: variant,
+      p50S: v.p50S,
+      p95S: v.p95S,
+      poolServedP50S: v.poolServed.p50S,
+      costPerJob: v.costPerJob,
+      idleCostPerDay: v.idleCostPerDay,
+      poolHitRate: v.poolHitRate,
+      largestTarget: r.counters.maxTarget ?? 0,
+    });
+  }
+
+  const goals = judgeGoals(policies, runningCurve);
+  const points: ChartPoint[] = Object.entries(policies).map(([name, p]) => ({
+    label: policyTitles[name as PolicyName].replace(/ \(.*\)$/, ''),
+    costPerJob: p.costPerJob,
+    p95S: p.p95S,
+    color: colors[name as PolicyName],
+  }));
+  const svg = latencyCostSvg(
+    points,
+    runningCurve,
+    `p95 pickup against cost per job — ${trace.jobs.length} jobs, ${(trace.end - trace.start) / dayMs} days, seed ${options.seed}`,
+  );
+  return {
+    trace: {
+      source: trace.source,
+      jobs: trace.jobs.length,
+      skippedJobs,
+      days: (trace.end - trace.start) / dayMs,
+      timeZone: trace.timeZone,
+      historyWeeks,
+    },
+    sizing,
+    policies,
+    runningCurve,
+    oursTuning,
+    goals,
+    explanations: explain(timings, prices, trace, policies, sizing.volumeSizeGb),
+    runs,
+    svg,
+  };
+}
