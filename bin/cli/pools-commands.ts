@@ -1,0 +1,169 @@
+/**
+ * `runners pools validate FILE` and `runners pools apply FILE`: the pool config checked by the very
+ * schema the handlers load it with (parsePoolsConfig), every problem listed at once; `apply` then
+ * shows what changes against the live SSM parameter and writes it, after a confirmation.
+ *
+ * A rejected document never reaches SSM. The handlers would refuse it anyway and keep their last good
+ * config, but a reviewer should see the problem here, not in a log.
+ */
+import { readFile } from 'node:fs/promises';
+import { GetParameterCommand, ParameterNotFound, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { type PoolsConfig, parsePoolsConfig } from '../../scheduler/core/pool-config.js';
+import { poolTarget } from '../../scheduler/core/schedule.js';
+import { type AwsTargetOptions, describeEndpoint, resolveAwsTarget, ssmClient } from './aws-target.js';
+import { CliError, describeAwsError } from './cli-error.js';
+import type { CliIo } from './cli-io.js';
+import { diffPoolsConfig, formatDiff, summarizePool } from './config-diff.js';
+import { fetchSandboxState } from './sandbox-api.js';
+
+async function readConfigFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new CliError(
+      code === 'ENOENT'
+        ? `${file}: no such file`
+        : `${file}: cannot read it (${code ?? (error as Error).message})`,
+      2,
+      { cause: error },
+    );
+  }
+}
+
+/** Validates the file; prints every problem and returns undefined when there is one. */
+async function validated(
+  file: string,
+  report: (text: string) => void,
+): Promise<{ text: string; config: PoolsConfig } | undefined> {
+  const text = await readConfigFile(file);
+  const result = parsePoolsConfig(text);
+  if (!result.ok) {
+    const n = result.problems.length;
+    report(
+      `${file}: ${n} problem${n === 1 ? '' : 's'}\n${result.problems.map((p) => `  - ${p}\n`).join('')}`,
+    );
+    return undefined;
+  }
+  return { text, config: result.config };
+}
+
+export async function validateCommand(file: string, io: CliIo, now = Date.now()): Promise<number> {
+  // The problems are what `validate` is asked for: they go to stdout.
+  const checked = await validated(file, io.out);
+  if (checked === undefined) return 1;
+  const { pools } = checked.config;
+  io.out(`${file}: valid — ${pools.length} pool${pools.length === 1 ? '' : 's'}\n`);
+  for (const pool of pools)
+    io.out(`  ${pool.name}: ${summarizePool(pool)}; target now ${poolTarget(pool, now)}\n`);
+  return 0;
+}
+
+export interface ApplyOptions extends AwsTargetOptions {
+  readonly yes?: boolean;
+  readonly dryRun?: boolean;
+  readonly sandbox?: string;
+}
+
+export async function applyCommand(file: string, options: ApplyOptions, io: CliIo): Promise<number> {
+  const checked = await validated(file, io.err);
+  if (checked === undefined) return 1;
+
+  const { client, parameter, where } = await ssmTarget(options, io);
+  io.err(`reading the live config ${parameter} (${where})…\n`);
+  const live = await readLive(client, parameter, where);
+
+  const document = JSON.stringify(JSON.parse(checked.text), null, 2);
+  if (live === undefined) {
+    io.out(`${parameter} does not exist yet; it will be created with:\n`);
+    for (const pool of checked.config.pools) io.out(`  + pool "${pool.name}": ${summarizePool(pool)}\n`);
+  } else {
+    const parsed = parsePoolsConfig(live);
+    if (!parsed.ok) {
+      io.out(
+        `the live config is invalid (${parsed.problems.length} problems; the handlers are serving their last ` +
+          'good one); it will be replaced with:\n',
+      );
+      for (const pool of checked.config.pools) io.out(`  + pool "${pool.name}": ${summarizePool(pool)}\n`);
+    } else {
+      const diff = diffPoolsConfig(parsed.config, checked.config);
+      if (diff.length === 0) {
+        io.out(`no changes: ${parameter} already holds this config\n`);
+        return 0;
+      }
+      io.out(`changes to ${parameter}:\n${formatDiff(diff)}\n`);
+    }
+  }
+
+  if (options.dryRun === true) {
+    io.out('dry run: nothing written\n');
+    return 0;
+  }
+  if (options.yes !== true) {
+    if (!io.interactive)
+      throw new CliError('not writing without a confirmation: pass --yes (stdin is not a terminal)', 1);
+    if (!(await io.confirm(`write this config to ${parameter}?`))) {
+      io.out('nothing written\n');
+      return 1;
+    }
+  }
+  io.err(`writing ${parameter}…\n`);
+  try {
+    const written = await client.send(
+      new PutParameterCommand({
+        Name: parameter,
+        Value: document,
+        Type: 'String',
+        Overwrite: true,
+        // As the CDK app creates it: standard while it fits, advanced beyond 4 KB.
+        Tier: 'Intelligent-Tiering',
+      }),
+    );
+    io.out(
+      `written: ${parameter} version ${written.Version ?? '?'}; the handlers pick it up within their cache time (30 s)\n`,
+    );
+  } catch (error) {
+    throw describeAwsError(error, 'SSM', where) ?? error;
+  }
+  return 0;
+}
+
+async function ssmTarget(
+  options: ApplyOptions,
+  io: CliIo,
+): Promise<{ client: SSMClient; parameter: string; where: string }> {
+  if (options.sandbox !== undefined) {
+    // The sandbox names its own SSM peer and parameter; its peer takes any credentials.
+    const state = await fetchSandboxState(options.sandbox, io);
+    const endpoint = state.sandbox.endpoints.ssm;
+    if (endpoint === undefined) throw new CliError('the sandbox did not say where its SSM peer is');
+    return {
+      client: new SSMClient({
+        region: state.sandbox.region,
+        endpoint,
+        credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' },
+      }),
+      parameter: options.poolsParameter ?? state.sandbox.poolConfigParameter,
+      where: `the sandbox's SSM at ${endpoint}`,
+    };
+  }
+  const target = resolveAwsTarget(options, io.env);
+  return {
+    client: ssmClient(target),
+    parameter: target.poolsParameter,
+    where: `SSM ${describeEndpoint('SSM', target, io.env)}`,
+  };
+}
+
+async function readLive(client: SSMClient, parameter: string, where: string): Promise<string | undefined> {
+  try {
+    const { Parameter } = await client.send(new GetParameterCommand({ Name: parameter }));
+    if (Parameter?.Type === 'SecureString')
+      throw new CliError(`${parameter} is a SecureString; the pool config must be a String parameter`);
+    return Parameter?.Value ?? '';
+  } catch (error) {
+    if (error instanceof ParameterNotFound) return undefined;
+    if (error instanceof CliError) throw error;
+    throw describeAwsError(error, 'SSM', where) ?? error;
+  }
+}
