@@ -129,7 +129,10 @@ describe('end to end: a burst with faults', () => {
       const alive = ec2.instances().filter((i) => i.state !== 'terminated' && i.state !== 'shutting-down');
       const registered = await sandbox.plane.deps.github.listRunners({ kind: 'org', org: 'acme' }, 'wpr-');
       const jit = sandbox.ssm.parameters().filter((p) => p.name.startsWith('/wpr/jit/'));
+      // A lost `completed` webhook is recovered by the reconciler's redelivery, too.
+      const recorded = await Promise.all(ran.map(async (id) => (await store.getJob(id))?.state));
       return (
+        recorded.every((state) => state === 'completed') &&
         live.length === 5 &&
         live.every((i) => i.state === 'ready') &&
         alive.length === 5 &&
