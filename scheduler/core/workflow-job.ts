@@ -35,6 +35,16 @@ export interface WorkflowJobContext {
   readonly receivedAt: number;
 }
 
+const maxAdvanceAttempts = 5;
+
+/** The job kept changing under us: a fault (the webhook answers 5xx and GitHub's delivery can be redelivered). */
+export class JobContentionError extends Error {
+  override readonly name = 'JobContentionError';
+  constructor(readonly jobId: number) {
+    super(`job ${jobId} kept changing while recording an event`);
+  }
+}
+
 const stateOfAction: Record<WorkflowJobEvent['action'], JobState> = {
   waiting: 'waiting',
   queued: 'queued',
@@ -55,12 +65,18 @@ export async function handleWorkflowJob(
   const created = await deps.store.createJob(fresh);
   let job: JobRecord = fresh;
   if (created === 'exists') {
-    const existing = await deps.store.getJob(event.jobId);
-    if (existing === undefined) return { kind: 'duplicate', jobId: event.jobId, state: reported };
-    if (existing.deliveries.includes(event.deliveryId) || !movesForward(existing.state, reported))
-      return { kind: 'duplicate', jobId: existing.id, state: existing.state };
-    const advanced = await advance(deps, existing, event, reported);
-    if (advanced === undefined) return { kind: 'duplicate', jobId: existing.id, state: existing.state };
+    // Another writer (the provisioning of this job, a boot phase, a concurrent delivery) may bump
+    // the job between our read and our write: re-read and decide again, so that a lost race is never
+    // answered as a duplicate — GitHub would then never redeliver an event we did not record.
+    let advanced: JobRecord | undefined;
+    for (let attempt = 0; attempt < maxAdvanceAttempts && advanced === undefined; attempt++) {
+      const existing = await deps.store.getJob(event.jobId);
+      if (existing === undefined) return { kind: 'duplicate', jobId: event.jobId, state: reported };
+      if (existing.deliveries.includes(event.deliveryId) || !movesForward(existing.state, reported))
+        return { kind: 'duplicate', jobId: existing.id, state: existing.state };
+      advanced = await advance(deps, existing, event, reported);
+    }
+    if (advanced === undefined) throw new JobContentionError(event.jobId);
     job = advanced;
   }
 

@@ -1,0 +1,101 @@
+/**
+ * `npm run bench:control-plane`: part 1 of the benchmarks, the control plane measured. A burst of
+ * matrix jobs is queued at the GitHub emulator, whose signed webhooks reach the real webhook handler over
+ * HTTP; the real adapters talk to every peer on 127.0.0.1 (see bench/control-plane/scenario.ts). Prints
+ * handler time per event, calls per job, conflicts, duplicates and lost jobs against the goals, and
+ * writes bench/results/latest.json.
+ *
+ *   tsx bench/control-plane.ts            1,000 jobs over a pool of 100 (a few minutes)
+ *   tsx bench/control-plane.ts --quick    200 jobs over a pool of 40 (well under a minute)
+ *
+ * Exits non-zero when a job was lost or ran twice; goals missed are reported, not fatal.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { presets } from './control-plane/presets.js';
+import { buildReport, type ControlPlaneReport, formatReport } from './control-plane/report.js';
+import { defaultResultsDir, writeLatest } from './control-plane/results.js';
+import { runScenario, type ScenarioOptions } from './control-plane/scenario.js';
+
+export interface ControlPlaneBenchOptions extends Partial<Omit<ScenarioOptions, 'log'>> {
+  readonly preset?: keyof typeof presets;
+  readonly log?: (line: string) => void;
+}
+
+/** Runs the scenario at a preset's size (overridable field by field) and builds the report. */
+export async function runControlPlaneBench(
+  options: ControlPlaneBenchOptions = {},
+): Promise<ControlPlaneReport> {
+  const { preset = 'full', log = () => undefined, ...overrides } = options;
+  const result = await runScenario({ ...presets[preset], seed: 1, ...overrides, log });
+  return buildReport(result);
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`"${value}" is not a positive integer`);
+  return n;
+}
+
+function concurrency(value: string): number {
+  if (value === 'unbounded') return Number.POSITIVE_INFINITY;
+  return positiveInt(value);
+}
+
+function scale(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`"${value}" is not a number in (0, 1]`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const program = new Command()
+    .name('bench:control-plane')
+    .description('The control plane against its peers: handler time, calls per job, conflicts, duplicates.')
+    .option('--quick', '200 jobs over a pool of 40 (under a minute)', false)
+    .option('--jobs <n>', 'jobs in the burst', positiveInt)
+    .option('--pool <n>', 'ready instances when the burst starts', positiveInt)
+    .option('--probe <n>', 'jobs replayed one invocation at a time', positiveInt)
+    .option('--concurrency <n>', "webhook invocations at once during the burst, or 'unbounded'", concurrency)
+    .option('--time-scale <x>', "EC2's pace (0.02: a 5 s boot takes 100 ms)", scale)
+    .option('--seed <n>', 'seed of the matrix sizes and job durations', positiveInt, 1)
+    .option('--out <dir>', 'where latest.json goes', defaultResultsDir)
+    .parse();
+  const o = program.opts<{
+    quick: boolean;
+    jobs?: number;
+    pool?: number;
+    probe?: number;
+    concurrency?: number;
+    timeScale?: number;
+    seed: number;
+    out: string;
+  }>();
+  const began = performance.now();
+  const log = (line: string) => console.log(`[${((performance.now() - began) / 1000).toFixed(1)} s] ${line}`);
+  const report = await runControlPlaneBench({
+    preset: o.quick ? 'quick' : 'full',
+    seed: o.seed,
+    ...(o.jobs !== undefined && { jobs: o.jobs }),
+    ...(o.pool !== undefined && { poolSize: o.pool }),
+    ...(o.probe !== undefined && { probeJobs: o.probe }),
+    ...(o.concurrency !== undefined && { concurrency: o.concurrency }),
+    ...(o.timeScale !== undefined && { timeScale: o.timeScale }),
+    log,
+  });
+  console.log(`\n${formatReport(report)}\n`);
+  const command = `tsx bench/control-plane.ts ${process.argv.slice(2).join(' ')}`.trim();
+  const latest = writeLatest(o.out, command, report);
+  console.log(
+    `Wrote ${o.out}/latest.json in ${((performance.now() - began) / 1000).toFixed(0)} s` +
+      (latest.simulation === null ? '' : ` (simulation figures merged from ${o.out}/simulation.json)`),
+  );
+  if (report.duplicates > 0 || report.lost > 0) process.exitCode = 1;
+}
+
+// Run as a script, not when imported (bench/run.ts and the test import runControlPlaneBench).
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('bench/control-plane.ts')) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
