@@ -9,6 +9,7 @@
  * marker; the later write wins and at worst one observation of one minute is lost, which a peak-per-hour
  * history does not notice.
  */
+
 import type { CoreDeps } from './deps.js';
 import {
   defaultForecastLeadMs,
@@ -22,6 +23,7 @@ import {
 import { servingStates } from './lifecycle.js';
 import type { PoolConfig, PoolsConfig } from './pool-config.js';
 import { type ConvergencePlan, planConvergence } from './pool-plan.js';
+import { ebsUsdPerSecond, hourlyPrice } from './prices.js';
 import { retire } from './provision.js';
 import { launchPoolInstances } from './recycle.js';
 import { poolTarget } from './schedule.js';
@@ -82,8 +84,28 @@ export async function tunePools(
         Pool: pool.name,
       },
     );
+    recordCost(deps, pool, instances);
   }
   return results;
+}
+
+/**
+ * The pool's cost over the next minute at its current state (the tuner runs every minute, so the
+ * dashboard's hourly sum reads as USD per hour): stopped pool volumes, and running instances by market.
+ */
+export function recordCost(deps: CoreDeps, pool: PoolConfig, instances: readonly InstanceRecord[]): void {
+  let ebsIdle = 0;
+  const running: Record<'on-demand' | 'spot', number> = { 'on-demand': 0, spot: 0 };
+  for (const i of instances) {
+    if (i.state === 'terminated') continue;
+    if (i.state === 'ready') ebsIdle += ebsUsdPerSecond(pool.volumeSizeGb) * 60;
+    else
+      running[i.market] +=
+        (hourlyPrice(i.instanceType, i.market).usd + ebsUsdPerSecond(pool.volumeSizeGb) * 3600) / 60;
+  }
+  deps.metrics.gauge('EstimatedCost', ebsIdle, { Pool: pool.name, Kind: 'ebs-idle' });
+  deps.metrics.gauge('EstimatedCost', running['on-demand'], { Pool: pool.name, Kind: 'on-demand' });
+  deps.metrics.gauge('EstimatedCost', running.spot, { Pool: pool.name, Kind: 'spot' });
 }
 
 /**

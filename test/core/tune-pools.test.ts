@@ -147,3 +147,23 @@ describe('tunePools', () => {
     expect(gauge('PoolBusy')).toBe(0);
   });
 });
+
+describe('estimated cost', () => {
+  it('prices stopped pool volumes as idle EBS and running instances by market, per minute', async () => {
+    const h = makeHarness({ config: testConfig({ defaultSize: 2 }) });
+    await readyInstances(h, [subnetA, subnetB]);
+    await tunePools(h.deps, h.config);
+    const cost = (kind: string) =>
+      h.metrics.recorded
+        .filter(
+          (m) =>
+            m.name === 'EstimatedCost' && m.dimensions.Pool === 'linux-x64' && m.dimensions.Kind === kind,
+        )
+        .map((m) => m.value);
+    // Two ready 30 GB gp3 volumes for a minute: 2 × 30 × $0.08 / (730 × 60).
+    expect(cost('ebs-idle')).toHaveLength(1);
+    expect(cost('ebs-idle')[0]).toBeCloseTo((2 * 30 * 0.08) / (730 * 60), 10);
+    expect(cost('on-demand')).toEqual([0]);
+    expect(cost('spot')).toEqual([0]);
+  });
+});
