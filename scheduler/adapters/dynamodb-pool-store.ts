@@ -36,12 +36,12 @@ import {
 } from '../core/lifecycle.js';
 import type { InstanceRecord, JobRecord } from '../core/types.js';
 import type { Clock } from '../ports/clock.js';
-import type {
-  InstancePatch,
-  InstanceTransition,
-  JobUpdate,
-  PoolStore,
-  WriteResult,
+import {
+  clearableInstanceFields,
+  type InstanceTransition,
+  type JobUpdate,
+  type PoolStore,
+  type WriteResult,
 } from '../ports/pool-store.js';
 import { poolStoreTable } from './dynamodb-table-design.js';
 
@@ -73,18 +73,6 @@ const storageAttributes = new Set<string>([
   liveShard,
   livePoolId,
   jobState,
-]);
-
-const clearableInstanceFields: ReadonlySet<keyof InstancePatch> = new Set<keyof InstancePatch>([
-  'provisionedFor',
-  'servingJob',
-  'runnerName',
-  'runnerId',
-  'startIssuedAt',
-  'capacityErrorAt',
-  'interruptedAt',
-  'reason',
-  'expiresAt',
 ]);
 
 export class DynamoDbPoolStore implements PoolStore {
@@ -119,7 +107,7 @@ export class DynamoDbPoolStore implements PoolStore {
     assertInstanceTransition(t.from, t.to);
     const clear = t.clear ?? [];
     for (const field of clear) {
-      if (!clearableInstanceFields.has(field))
+      if (!clearableInstanceFields.includes(field))
         throw new TypeError(`cannot clear required attribute ${field}`);
       if (t.patch?.[field] !== undefined) throw new TypeError(`attribute ${field} is both set and cleared`);
     }

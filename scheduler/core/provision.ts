@@ -47,7 +47,10 @@ export interface ProvisionRequest {
   readonly job: JobRecord;
   /** Epoch ms after which no new ladder step starts (the webhook must answer well inside 10 s). */
   readonly deadline: number;
-  /** Skip spot (a re-run after a spot interruption goes to on-demand). */
+  /**
+   * Skip spot (a re-run after a spot interruption goes to on-demand). Absent: the run's re-run marker
+   * decides, read only when the ladder gets to spot, so a job served from the pool never pays for it.
+   */
   readonly avoidSpot?: boolean;
 }
 
@@ -70,7 +73,8 @@ export async function provisionRunner(deps: CoreDeps, request: ProvisionRequest)
   if (started === undefined) {
     for (const market of ['spot', 'on-demand'] as const) {
       if (outOfTime()) break;
-      const allowed = market === 'spot' ? pool.fallback.spot && !request.avoidSpot : pool.fallback.onDemand;
+      const allowed =
+        market === 'spot' ? pool.fallback.spot && !(await avoidSpot(deps, request)) : pool.fallback.onDemand;
       if (!allowed) {
         note(market, 'skipped', { detail: 'disabled for this pool' });
         continue;
@@ -130,18 +134,7 @@ async function claimFromPool(
     }
     const candidate = pickFrom[Math.floor(deps.random() * pickFrom.length)] as InstanceRecord;
     const claimedAt = deps.clock.now();
-    // Two webhooks may pick the same candidate: ready@v → claimed@v+1 succeeds for exactly one.
-    const claim = await deps.store.transitionInstance({
-      id: candidate.id,
-      from: 'ready',
-      expectedVersion: candidate.version,
-      to: 'claimed',
-      patch: {
-        provisionedFor: job.id,
-        runnerName: runnerName(deps.runners, candidate.id),
-        stateChangedAt: claimedAt,
-      },
-    });
+    const claim = await claimInstance(deps, candidate, job.id, claimedAt);
     if (claim.kind !== 'ok') {
       deps.metrics.count('LostRaces', 1, { Pool: pool.name });
       note(step, 'lost-race', { instanceId: candidate.id });
@@ -170,6 +163,29 @@ async function claimFromPool(
   return undefined;
 }
 
+/** Two webhooks may pick the same candidate: ready@v → claimed@v+1 succeeds for exactly one. */
+function claimInstance(deps: CoreDeps, candidate: InstanceRecord, jobId: number, claimedAt: number) {
+  return deps.store.transitionInstance({
+    id: candidate.id,
+    from: 'ready',
+    expectedVersion: candidate.version,
+    to: 'claimed',
+    patch: {
+      provisionedFor: jobId,
+      runnerName: runnerName(deps.runners, candidate.id),
+      stateChangedAt: claimedAt,
+    },
+  });
+}
+
+export function rerunMarker(runId: number): string {
+  return `rerun-on-demand#${runId}`;
+}
+
+async function avoidSpot(deps: CoreDeps, request: ProvisionRequest): Promise<boolean> {
+  return request.avoidSpot ?? (await deps.store.getMarker(rerunMarker(request.job.runId))) !== undefined;
+}
+
 function zoneRefusedRecently(c: InstanceRecord, refused: Set<string>, now: number): boolean {
   for (const key of refused) if (key.endsWith(`@${c.availabilityZone}`)) return true;
   return c.capacityErrorAt !== undefined && now - c.capacityErrorAt < capacityMemoryMs;
@@ -190,17 +206,7 @@ async function claimAndResize(
     );
     if (type === undefined) continue;
     const claimedAt = deps.clock.now();
-    const claim = await deps.store.transitionInstance({
-      id: candidate.id,
-      from: 'ready',
-      expectedVersion: candidate.version,
-      to: 'claimed',
-      patch: {
-        provisionedFor: job.id,
-        runnerName: runnerName(deps.runners, candidate.id),
-        stateChangedAt: claimedAt,
-      },
-    });
+    const claim = await claimInstance(deps, candidate, job.id, claimedAt);
     if (claim.kind !== 'ok') {
       note('pool-resized', 'lost-race', { instanceId: candidate.id });
       continue;

@@ -16,7 +16,10 @@ import { type CoreDeps, instanceOfRunner } from './deps.js';
 import { matchPool } from './labels.js';
 import { canTransitionJob, type JobState, jobProgress } from './lifecycle.js';
 import type { PoolConfig, PoolsConfig } from './pool-config.js';
-import { provisionRunner } from './provision.js';
+import { provisionRunner, rerunMarker } from './provision.js';
+
+export { rerunMarker };
+
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { InstanceRecord, JobRecord, WorkflowJobEvent } from './types.js';
 
@@ -172,8 +175,7 @@ export async function provisionForJob(
   pool: PoolConfig,
   job: JobRecord,
 ): Promise<WorkflowJobOutcome> {
-  const avoidSpot = (await deps.store.getMarker(rerunMarker(job.runId))) !== undefined;
-  const outcome = await provisionRunner(deps, { pool, job, deadline: context.deadline, avoidSpot });
+  const outcome = await provisionRunner(deps, { pool, job, deadline: context.deadline });
   if (outcome.kind === 'provisioned') {
     await recordProvisioned(deps, job, {
       attempts: outcome.attempts,
@@ -315,10 +317,6 @@ async function finishJob(
       job.provisionedInstance,
       `job ${job.id} ${event.conclusion ?? 'completed'} before pickup`,
     );
-}
-
-export function rerunMarker(runId: number): string {
-  return `rerun-on-demand#${runId}`;
 }
 
 /** A job whose spot instance was reclaimed is re-run once, and its re-run goes to on-demand capacity. */

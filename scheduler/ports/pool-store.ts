@@ -18,6 +18,19 @@ export type JobPatch = Partial<
   readonly phases?: Partial<JobRecord['phases']>;
 };
 
+/** Instance attributes a transition may remove; the others are required by the record type. */
+export const clearableInstanceFields: readonly (keyof InstancePatch)[] = [
+  'provisionedFor',
+  'servingJob',
+  'runnerName',
+  'runnerId',
+  'startIssuedAt',
+  'capacityErrorAt',
+  'interruptedAt',
+  'reason',
+  'expiresAt',
+];
+
 export interface InstanceTransition {
   readonly id: string;
   readonly from: InstanceState;

@@ -26,12 +26,13 @@ import {
 } from '../../scheduler/core/lifecycle.js';
 import type { InstanceRecord, JobRecord } from '../../scheduler/core/types.js';
 import type { Clock } from '../../scheduler/ports/clock.js';
-import type {
-  InstancePatch,
-  InstanceTransition,
-  JobUpdate,
-  PoolStore,
-  WriteResult,
+import {
+  clearableInstanceFields,
+  type InstancePatch,
+  type InstanceTransition,
+  type JobUpdate,
+  type PoolStore,
+  type WriteResult,
 } from '../../scheduler/ports/pool-store.js';
 
 export type WriteTarget =
@@ -49,18 +50,7 @@ export interface InMemoryPoolStoreOptions {
 
 export const defaultRetentionSeconds = 7 * 24 * 60 * 60;
 
-/** Instance attributes a transition may remove; the others are required by the record type. */
-export const clearableInstanceFields: readonly (keyof InstancePatch)[] = [
-  'provisionedFor',
-  'servingJob',
-  'runnerName',
-  'runnerId',
-  'startIssuedAt',
-  'capacityErrorAt',
-  'interruptedAt',
-  'reason',
-  'expiresAt',
-];
+export { clearableInstanceFields };
 
 export class InMemoryPoolStore implements PoolStore {
   private readonly instances = new Map<string, InstanceRecord>();
