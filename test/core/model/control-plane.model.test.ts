@@ -158,9 +158,19 @@ async function checkStepInvariants(world: World): Promise<void> {
         r.servingJob === undefined &&
         world.agents.get(r.id)?.runner !== 'busy',
     ).length;
-    const waiting = (
-      await Promise.all(world.queuedJobs.map((id) => world.github.getJob({ owner: 'acme', name: 'app' }, id)))
-    ).filter((j) => j?.status === 'queued').length;
+    // Waiting as far as the control plane can know: queued at GitHub, or cancelled there with the
+    // news (the `completed` webhook) still on its way while the job is queued or provided in the store.
+    const remote = await Promise.all(
+      world.queuedJobs.map((id) => world.github.getJob({ owner: 'acme', name: 'app' }, id)),
+    );
+    const unheard = await Promise.all(
+      remote.map(async (j) => {
+        if (j?.status !== 'completed' || j.runnerName !== null) return false;
+        const state = (await world.store.getJob(j.id))?.state;
+        return state === 'queued' || state === 'provisioned';
+      }),
+    );
+    const waiting = remote.filter((j, i) => j?.status === 'queued' || unheard[i]).length;
     expect(
       provided,
       `pool ${pool.name}: ${provided} idle runners for ${waiting} waiting jobs`,
