@@ -12,7 +12,7 @@
  */
 import { createServer } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
-import { InMemoryMetrics } from '../test/fakes/in-memory-metrics.js';
+import { InMemoryMetrics } from '../stand-ins/in-memory/in-memory-metrics.js';
 import { mountDashboard } from './sandbox/dashboard/serve.js';
 import { type DemoReport, runDemoWorkload } from './sandbox/demo-workload.js';
 import { demoDayStart, scaledClock } from './sandbox/scaled-clock.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Regenerates test/fixtures/openapi/api.github.com.subset.json: the operations of GitHub's REST API that
+ * Regenerates stand-ins/github/openapi/api.github.com.subset.json: the operations of GitHub's REST API that
  * the GitHubRunners adapter and the GitHub emulator use, with every component they reference, cut from
  * the api.github.com description published in @octokit/openapi.
  *
@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 const packageVersion = process.env.OPENAPI_VERSION ?? '23.0.2';
 const output = join(
   dirname(fileURLToPath(import.meta.url)),
-  '../test/fixtures/openapi/api.github.com.subset.json',
+  '../stand-ins/github/openapi/api.github.com.subset.json',
 );
 
 /** path → methods kept. */

@@ -14,7 +14,7 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import type { PeerCallCounts } from '../../bin/sandbox/stack.js';
-import { dynamoWriteOperations } from '../../test/peers/dynalite.js';
+import { dynamoWriteOperations } from '../../stand-ins/aws/dynalite.js';
 import type { JobOutcome, PhaseWindow, ScenarioResult } from './scenario.js';
 import { type Distribution, distribution, round } from './stats.js';
 import { type InvocationRecord, inFlightMs, type OutboundCall, type PeerName } from './tracer.js';

@@ -23,7 +23,7 @@ import {
   startSandbox,
 } from '../../bin/sandbox/stack.js';
 import type { JobRecord } from '../../scheduler/core/types.js';
-import { InMemoryMetrics } from '../../test/fakes/in-memory-metrics.js';
+import { InMemoryMetrics } from '../../stand-ins/in-memory/in-memory-metrics.js';
 import { type InvocationInfo, type InvocationRecord, type OutboundCall, Tracer } from './tracer.js';
 
 export const poolName = 'linux-x64';

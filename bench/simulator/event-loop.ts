@@ -9,7 +9,7 @@
  * each event every coroutine it woke runs until it parks again (drained through one macrotask turn, as
  * the fakes resolve synchronously).
  */
-import { FixedClock } from '../../test/fakes/fixed-clock.js';
+import { FixedClock } from '../../stand-ins/in-memory/fixed-clock.js';
 
 type Action = () => void;
 

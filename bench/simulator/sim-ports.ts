@@ -33,10 +33,10 @@ import type {
   PoolStore,
   WriteResult,
 } from '../../scheduler/ports/pool-store.js';
-import type { InMemoryCompute } from '../../test/fakes/in-memory-compute.js';
-import type { InMemoryGitHub } from '../../test/fakes/in-memory-github.js';
-import type { InMemoryJitDelivery } from '../../test/fakes/in-memory-jit-delivery.js';
-import type { InMemoryPoolStore } from '../../test/fakes/in-memory-pool-store.js';
+import type { InMemoryCompute } from '../../stand-ins/in-memory/in-memory-compute.js';
+import type { InMemoryGitHub } from '../../stand-ins/in-memory/in-memory-github.js';
+import type { InMemoryJitDelivery } from '../../stand-ins/in-memory/in-memory-jit-delivery.js';
+import type { InMemoryPoolStore } from '../../stand-ins/in-memory/in-memory-pool-store.js';
 import type { EventLoop } from './event-loop.js';
 import type { Distribution, Random } from './random.js';
 import type { Timings } from './reference-timings.js';

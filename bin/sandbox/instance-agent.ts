@@ -7,8 +7,8 @@
  */
 import { DeleteParameterCommand, GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { tagKeys } from '../../scheduler/adapters/tags.js';
-import type { Ec2Emulator } from '../../test/peers/ec2/index.js';
-import type { GitHubEmulator } from '../../test/peers/github/github-emulator.js';
+import type { Ec2Emulator } from '../../stand-ins/aws/ec2/index.js';
+import type { GitHubEmulator } from '../../stand-ins/github/github-emulator.js';
 
 export interface InstanceAgentOptions {
   readonly ec2: Ec2Emulator;

@@ -16,7 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JobState } from '../../scheduler/core/lifecycle.js';
 import type { PoolsConfig } from '../../scheduler/core/pool-config.js';
 import type { Clock } from '../../scheduler/ports/clock.js';
-import type { RecordedMetric } from '../../test/fakes/in-memory-metrics.js';
+import type { RecordedMetric } from '../../stand-ins/in-memory/in-memory-metrics.js';
 import {
   type ControlPlaneSnapshot,
   type JobSummary,

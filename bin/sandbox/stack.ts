@@ -21,19 +21,19 @@ import { readSettings } from '../../handlers/settings.js';
 import { createWebhookHandler } from '../../handlers/webhook.js';
 import type { Clock } from '../../scheduler/ports/clock.js';
 import type { Metrics } from '../../scheduler/ports/metrics.js';
-import { InMemoryMetrics } from '../../test/fakes/in-memory-metrics.js';
-import { type DynalitePeer, startDynalite } from '../../test/peers/dynalite.js';
+import { type DynalitePeer, startDynalite } from '../../stand-ins/aws/dynalite.js';
 import {
   type Ec2Action,
   Ec2Emulator,
   type Ec2EventBridgeEvent,
   toEventBridgeEvent,
-} from '../../test/peers/ec2/index.js';
-import { type EventBridgePeer, startEventBridgePeer } from '../../test/peers/eventbridge.js';
-import { generateAppKeyPair } from '../../test/peers/github/app-jwt.js';
-import { GitHubEmulator } from '../../test/peers/github/github-emulator.js';
-import { type SecretsManagerPeer, startSecretsManagerPeer } from '../../test/peers/secrets-manager.js';
-import { type SsmPeer, startSsmPeer } from '../../test/peers/ssm.js';
+} from '../../stand-ins/aws/ec2/index.js';
+import { type EventBridgePeer, startEventBridgePeer } from '../../stand-ins/aws/eventbridge.js';
+import { type SecretsManagerPeer, startSecretsManagerPeer } from '../../stand-ins/aws/secrets-manager.js';
+import { type SsmPeer, startSsmPeer } from '../../stand-ins/aws/ssm.js';
+import { generateAppKeyPair } from '../../stand-ins/github/app-jwt.js';
+import { GitHubEmulator } from '../../stand-ins/github/github-emulator.js';
+import { InMemoryMetrics } from '../../stand-ins/in-memory/in-memory-metrics.js';
 import { type AgentOutcome, InstanceAgents } from './instance-agent.js';
 
 export const sandboxSubnets = {

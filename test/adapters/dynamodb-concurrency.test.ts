@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbPoolStore } from '../../scheduler/adapters/dynamodb-pool-store.js';
 import type { PoolStore } from '../../scheduler/ports/pool-store.js';
+import { type DynalitePeer, startDynalite } from '../../stand-ins/aws/dynalite.js';
+import { InMemoryPoolStore } from '../../stand-ins/in-memory/in-memory-pool-store.js';
 import { instance } from '../contracts/pool-store.contract.js';
-import { InMemoryPoolStore } from '../fakes/in-memory-pool-store.js';
-import { type DynalitePeer, startDynalite } from '../peers/dynalite.js';
 
 const pool = 'linux-x64';
 const instances = 50;

@@ -2,8 +2,8 @@ import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbPoolStore, StoreError } from '../../scheduler/adapters/dynamodb-pool-store.js';
 import { poolStoreTable } from '../../scheduler/adapters/dynamodb-table-design.js';
+import { type DynalitePeer, startDynalite } from '../../stand-ins/aws/dynalite.js';
 import { describePoolStoreContract, instance, job, ManualClock } from '../contracts/pool-store.contract.js';
-import { type DynalitePeer, startDynalite } from '../peers/dynalite.js';
 
 let peer: DynalitePeer;
 beforeAll(async () => {

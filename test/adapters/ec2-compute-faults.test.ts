@@ -9,12 +9,16 @@ import { Ec2Compute, type Ec2ComputeOptions } from '../../scheduler/adapters/ec2
 import { tagKeys } from '../../scheduler/adapters/tags.js';
 import { ComputeError } from '../../scheduler/ports/compute.js';
 import {
+  defaultLaunchTemplate,
+  Ec2Emulator,
+  type Ec2EmulatorOptions,
+} from '../../stand-ins/aws/ec2/index.js';
+import { type SsmPeer, startSsmPeer } from '../../stand-ins/aws/ssm.js';
+import {
   contractArmPool as armPool,
   contractPool as pool,
   subnetZones,
 } from '../contracts/compute.contract.js';
-import { defaultLaunchTemplate, Ec2Emulator, type Ec2EmulatorOptions } from '../peers/ec2/index.js';
-import { type SsmPeer, startSsmPeer } from '../peers/ssm.js';
 
 const [subnetA, subnetB, subnetC] = Object.keys(subnetZones) as [string, string, string];
 const project = 'wpr-test';

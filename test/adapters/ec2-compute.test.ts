@@ -1,8 +1,8 @@
 import { createEc2Client } from '../../scheduler/adapters/ec2-client.js';
 import { Ec2Compute } from '../../scheduler/adapters/ec2-compute.js';
+import { defaultLaunchTemplate, Ec2Emulator } from '../../stand-ins/aws/ec2/index.js';
+import { startSsmPeer } from '../../stand-ins/aws/ssm.js';
 import { describeComputeContract } from '../contracts/compute.contract.js';
-import { defaultLaunchTemplate, Ec2Emulator } from '../peers/ec2/index.js';
-import { startSsmPeer } from '../peers/ssm.js';
 
 const imageParameter = (architecture: string) => `/wpr-contract/ami/${architecture}`;
 

@@ -2,10 +2,10 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBridgeEvents, type PublishFailure } from '../../scheduler/adapters/eventbridge-events.js';
 import type { DomainEvent } from '../../scheduler/ports/events.js';
+import { localClientConfig } from '../../stand-ins/aws/aws-json-server.js';
+import { type EventBridgePeer, startEventBridgePeer } from '../../stand-ins/aws/eventbridge.js';
+import { FixedClock } from '../../stand-ins/in-memory/fixed-clock.js';
 import { describeEventsContract, sampleEvents } from '../contracts/events.contract.js';
-import { FixedClock } from '../fakes/fixed-clock.js';
-import { localClientConfig } from '../peers/aws-json-server.js';
-import { type EventBridgePeer, startEventBridgePeer } from '../peers/eventbridge.js';
 
 const bus = 'wpr-events';
 

@@ -10,11 +10,11 @@ import {
 } from '../../scheduler/adapters/github-app-auth.js';
 import { OctokitGitHubRunners } from '../../scheduler/adapters/github-runners.js';
 import { GitHubError, type RunnerScope } from '../../scheduler/ports/github-runners.js';
+import { generateAppKeyPair } from '../../stand-ins/github/app-jwt.js';
+import { GitHubEmulator } from '../../stand-ins/github/github-emulator.js';
+import { ValidatingProxy } from '../../stand-ins/github/validating-proxy.js';
+import { WebhookReceiver } from '../../stand-ins/github/webhook-receiver.js';
 import { describeGitHubRunnersContract } from '../contracts/github-runners.contract.js';
-import { generateAppKeyPair } from '../peers/github/app-jwt.js';
-import { GitHubEmulator } from '../peers/github/github-emulator.js';
-import { ValidatingProxy } from '../peers/github/validating-proxy.js';
-import { WebhookReceiver } from '../peers/github/webhook-receiver.js';
 
 const appId = 4242;
 const installationId = 77;

@@ -6,9 +6,9 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SecretReadError, SecretsManagerSecrets } from '../../scheduler/adapters/secrets-manager-secrets.js';
-import { FixedClock } from '../fakes/fixed-clock.js';
-import { localClientConfig } from '../peers/aws-json-server.js';
-import { type SecretsManagerPeer, startSecretsManagerPeer } from '../peers/secrets-manager.js';
+import { localClientConfig } from '../../stand-ins/aws/aws-json-server.js';
+import { type SecretsManagerPeer, startSecretsManagerPeer } from '../../stand-ins/aws/secrets-manager.js';
+import { FixedClock } from '../../stand-ins/in-memory/fixed-clock.js';
 
 const hour = 60 * 60 * 1000;
 

@@ -2,10 +2,10 @@ import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/cl
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigReadError, SsmConfigSource } from '../../scheduler/adapters/ssm-config-source.js';
 import { InvalidPoolConfigError } from '../../scheduler/core/pool-config.js';
+import { localClientConfig } from '../../stand-ins/aws/aws-json-server.js';
+import { type SsmPeer, startSsmPeer } from '../../stand-ins/aws/ssm.js';
+import { FixedClock } from '../../stand-ins/in-memory/fixed-clock.js';
 import { describeConfigSourceContract, poolsDocument } from '../contracts/config-source.contract.js';
-import { FixedClock } from '../fakes/fixed-clock.js';
-import { localClientConfig } from '../peers/aws-json-server.js';
-import { type SsmPeer, startSsmPeer } from '../peers/ssm.js';
 
 const parameterName = '/wpr/pools';
 const asText = (document: unknown) => (typeof document === 'string' ? document : JSON.stringify(document));

@@ -11,10 +11,10 @@ import {
   jitInstanceTagKey,
   SsmJitDelivery,
 } from '../../scheduler/adapters/ssm-jit-delivery.js';
+import { localClientConfig } from '../../stand-ins/aws/aws-json-server.js';
+import { type SsmPeer, startSsmPeer } from '../../stand-ins/aws/ssm.js';
+import { FixedClock } from '../../stand-ins/in-memory/fixed-clock.js';
 import { describeJitDeliveryContract } from '../contracts/jit-delivery.contract.js';
-import { FixedClock } from '../fakes/fixed-clock.js';
-import { localClientConfig } from '../peers/aws-json-server.js';
-import { type SsmPeer, startSsmPeer } from '../peers/ssm.js';
 
 /** The agent's reads, as its instance role makes them. */
 async function agentRead(peer: SsmPeer, name: string): Promise<string | undefined> {

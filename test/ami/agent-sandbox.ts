@@ -11,7 +11,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { localClientConfig } from '../peers/aws-json-server.js';
+import { localClientConfig } from '../../stand-ins/aws/aws-json-server.js';
 import { type ImdsEmulator, startImdsEmulator } from './imds-emulator.js';
 
 export const agentPath = fileURLToPath(new URL('../../ami/agent/wpr-agent.sh', import.meta.url));

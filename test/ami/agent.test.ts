@@ -4,8 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultSubnets, Ec2Emulator } from '../peers/ec2/index.js';
-import { type SsmPeer, startSsmPeer } from '../peers/ssm.js';
+import { defaultSubnets, Ec2Emulator } from '../../stand-ins/aws/ec2/index.js';
+import { type SsmPeer, startSsmPeer } from '../../stand-ins/aws/ssm.js';
 import {
   type AgentExit,
   AgentSandbox,

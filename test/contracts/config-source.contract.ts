@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidPoolConfigError } from '../../scheduler/core/pool-config.js';
 import type { ConfigSource } from '../../scheduler/ports/config-source.js';
-import { FixedClock } from '../fakes/fixed-clock.js';
+import { FixedClock } from '../../stand-ins/in-memory/fixed-clock.js';
 
 export interface ConfigSourceSubject {
   readonly source: ConfigSource;

@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JitDelivery } from '../../scheduler/ports/jit-delivery.js';
-import { FixedClock } from '../fakes/fixed-clock.js';
+import { FixedClock } from '../../stand-ins/in-memory/fixed-clock.js';
 
 export interface JitDeliverySubject {
   readonly delivery: JitDelivery;

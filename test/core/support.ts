@@ -10,13 +10,13 @@ import { type PoolConfig, type PoolsConfig, validatePoolsConfig } from '../../sc
 import { launchPoolInstances } from '../../scheduler/core/recycle.js';
 import type { InstanceRecord, JobRecord, WorkflowJobEvent } from '../../scheduler/core/types.js';
 import type { Compute } from '../../scheduler/ports/compute.js';
-import { FixedClock } from '../fakes/fixed-clock.js';
-import { InMemoryCompute } from '../fakes/in-memory-compute.js';
-import { InMemoryEvents } from '../fakes/in-memory-events.js';
-import { InMemoryGitHub } from '../fakes/in-memory-github.js';
-import { InMemoryJitDelivery } from '../fakes/in-memory-jit-delivery.js';
-import { InMemoryMetrics } from '../fakes/in-memory-metrics.js';
-import { InMemoryPoolStore } from '../fakes/in-memory-pool-store.js';
+import { FixedClock } from '../../stand-ins/in-memory/fixed-clock.js';
+import { InMemoryCompute } from '../../stand-ins/in-memory/in-memory-compute.js';
+import { InMemoryEvents } from '../../stand-ins/in-memory/in-memory-events.js';
+import { InMemoryGitHub } from '../../stand-ins/in-memory/in-memory-github.js';
+import { InMemoryJitDelivery } from '../../stand-ins/in-memory/in-memory-jit-delivery.js';
+import { InMemoryMetrics } from '../../stand-ins/in-memory/in-memory-metrics.js';
+import { InMemoryPoolStore } from '../../stand-ins/in-memory/in-memory-pool-store.js';
 
 export const subnetA = 'subnet-0000000a';
 export const subnetB = 'subnet-0000000b';

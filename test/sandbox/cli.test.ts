@@ -12,7 +12,7 @@ import { runCli } from '../../bin/cli/program.js';
 import type { StatusReport } from '../../bin/cli/status-command.js';
 import { mountApi, type SandboxApi } from '../../bin/sandbox/server-api.js';
 import { type Sandbox, startSandbox } from '../../bin/sandbox/stack.js';
-import type { InMemoryMetrics } from '../fakes/in-memory-metrics.js';
+import type { InMemoryMetrics } from '../../stand-ins/in-memory/in-memory-metrics.js';
 import { captureIo, closedPort, runRunners, waitUntil, workflowJobBody } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'runners-cli-'));

@@ -9,7 +9,7 @@ import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { sign } from '@octokit/webhooks-methods';
 import type { CliIo } from '../../bin/cli/cli-io.js';
-import { workflowJobPayload } from '../peers/github/workflow-job-payload.js';
+import { workflowJobPayload } from '../../stand-ins/github/workflow-job-payload.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 

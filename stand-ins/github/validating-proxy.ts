@@ -1,7 +1,7 @@
 /**
  * Puts `prism proxy` (Stoplight Prism, with `--errors`) between a client and the GitHub emulator, so every
  * request and response is checked against GitHub's OpenAPI description (the committed subset in
- * test/fixtures/openapi). Prism answers a bad request with 422 and a bad response with 500, both as
+ * stand-ins/github/openapi). Prism answers a bad request with 422 and a bad response with 500, both as
  * `application/problem+json` with a `https://stoplight.io/prism/errors#…` type; a small recorder in front
  * of Prism notes each of those as a violation, so a test fails on it even when the client retries or
  * swallows the error.
@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 
 export const githubSubsetSpec = join(
   dirname(fileURLToPath(import.meta.url)),
-  '../../fixtures/openapi/api.github.com.subset.json',
+  'openapi/api.github.com.subset.json',
 );
 
 export interface Violation {

@@ -8,8 +8,8 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FixedClock } from '../fakes/fixed-clock.js';
-import { type SecretsManagerPeer, startSecretsManagerPeer } from './secrets-manager.js';
+import { type SecretsManagerPeer, startSecretsManagerPeer } from '../../../stand-ins/aws/secrets-manager.js';
+import { FixedClock } from '../../../stand-ins/in-memory/fixed-clock.js';
 
 describe('Secrets Manager peer', () => {
   let peer: SecretsManagerPeer;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Repository } from '../../scheduler/core/types.js';
-import { GitHubError, type RunnerScope } from '../../scheduler/ports/github-runners.js';
-import { describeGitHubRunnersContract } from '../contracts/github-runners.contract.js';
-import { InMemoryGitHub, labelsMatch } from './in-memory-github.js';
+import type { Repository } from '../../../scheduler/core/types.js';
+import { GitHubError, type RunnerScope } from '../../../scheduler/ports/github-runners.js';
+import { InMemoryGitHub, labelsMatch } from '../../../stand-ins/in-memory/in-memory-github.js';
+import { describeGitHubRunnersContract } from '../../contracts/github-runners.contract.js';
 
 const start = Date.UTC(2026, 0, 5, 9, 0, 0);
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeEventsContract, sampleEvents } from '../contracts/events.contract.js';
-import { InMemoryEvents } from './in-memory-events.js';
+import { InMemoryEvents } from '../../../stand-ins/in-memory/in-memory-events.js';
+import { describeEventsContract, sampleEvents } from '../../contracts/events.contract.js';
 
 describeEventsContract('InMemoryEvents', async () => {
   const events = new InMemoryEvents();

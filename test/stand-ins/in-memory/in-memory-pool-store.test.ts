@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { describePoolStoreContract, instance, job, ManualClock } from '../contracts/pool-store.contract.js';
-import { InMemoryPoolStore } from './in-memory-pool-store.js';
+import { InMemoryPoolStore } from '../../../stand-ins/in-memory/in-memory-pool-store.js';
+import {
+  describePoolStoreContract,
+  instance,
+  job,
+  ManualClock,
+} from '../../contracts/pool-store.contract.js';
 
 describePoolStoreContract('InMemoryPoolStore', async ({ clock }) => ({
   store: new InMemoryPoolStore({ clock }),

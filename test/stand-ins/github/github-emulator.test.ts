@@ -7,12 +7,12 @@ import { createHmac, createPrivateKey, sign } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { WebhookDefinition } from '@octokit/webhooks-examples';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createGitHubAppOctokit } from '../../scheduler/adapters/github-app-auth.js';
-import { OctokitGitHubRunners } from '../../scheduler/adapters/github-runners.js';
-import { GitHubError, type RunnerScope } from '../../scheduler/ports/github-runners.js';
-import { generateAppKeyPair, verifyAppJwt } from './github/app-jwt.js';
-import { GitHubEmulator } from './github/github-emulator.js';
-import { WebhookReceiver } from './github/webhook-receiver.js';
+import { createGitHubAppOctokit } from '../../../scheduler/adapters/github-app-auth.js';
+import { OctokitGitHubRunners } from '../../../scheduler/adapters/github-runners.js';
+import { GitHubError, type RunnerScope } from '../../../scheduler/ports/github-runners.js';
+import { generateAppKeyPair, verifyAppJwt } from '../../../stand-ins/github/app-jwt.js';
+import { GitHubEmulator } from '../../../stand-ins/github/github-emulator.js';
+import { WebhookReceiver } from '../../../stand-ins/github/webhook-receiver.js';
 
 const appId = 31337;
 const installationId = 5;

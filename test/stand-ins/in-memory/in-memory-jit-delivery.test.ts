@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { describeJitDeliveryContract } from '../contracts/jit-delivery.contract.js';
-import { FixedClock } from './fixed-clock.js';
-import { InMemoryJitDelivery } from './in-memory-jit-delivery.js';
+import { FixedClock } from '../../../stand-ins/in-memory/fixed-clock.js';
+import { InMemoryJitDelivery } from '../../../stand-ins/in-memory/in-memory-jit-delivery.js';
+import { describeJitDeliveryContract } from '../../contracts/jit-delivery.contract.js';
 
 describeJitDeliveryContract('InMemoryJitDelivery', async ({ clock }) => {
   const delivery = new InMemoryJitDelivery(clock);

@@ -2,7 +2,7 @@
  * InMemoryGitHub: the GitHubRunners port with GitHub's semantics, in memory, plus a small runner
  * simulation for the core's model tests.
  *
- * Invariants (the same the emulator in test/peers/github keeps, both checked by the contract suite):
+ * Invariants (the same the emulator in stand-ins/github keeps, both checked by the contract suite):
  * - runner ids are unique across every scope; runner names are unique within a scope (org or repo),
  *   and minting a JIT config for a taken name fails with GitHubError 409, as GitHub does;
  * - a JIT runner is ephemeral: it takes at most one job and is removed when that job completes;

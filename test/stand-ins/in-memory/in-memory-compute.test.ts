@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { tagKeys } from '../../scheduler/adapters/tags.js';
-import { ComputeError } from '../../scheduler/ports/compute.js';
-import { contractPool, describeComputeContract, subnetZones } from '../contracts/compute.contract.js';
-import { InMemoryCompute } from './in-memory-compute.js';
+import { tagKeys } from '../../../scheduler/adapters/tags.js';
+import { ComputeError } from '../../../scheduler/ports/compute.js';
+import { InMemoryCompute } from '../../../stand-ins/in-memory/in-memory-compute.js';
+import { contractPool, describeComputeContract, subnetZones } from '../../contracts/compute.contract.js';
 
 describeComputeContract('InMemoryCompute', async ({ clock, project, subnetZones, images }) => {
   const compute = new InMemoryCompute({ clock, project, subnetZones, images });

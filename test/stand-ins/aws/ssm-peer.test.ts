@@ -18,9 +18,9 @@ import {
   ValidationException,
 } from '@aws-sdk/client-ssm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FixedClock } from '../fakes/fixed-clock.js';
-import { localClientConfig } from './aws-json-server.js';
-import { type SsmPeer, startSsmPeer } from './ssm.js';
+import { localClientConfig } from '../../../stand-ins/aws/aws-json-server.js';
+import { type SsmPeer, startSsmPeer } from '../../../stand-ins/aws/ssm.js';
+import { FixedClock } from '../../../stand-ins/in-memory/fixed-clock.js';
 
 describe('SSM peer', () => {
   let peer: SsmPeer;

@@ -5,8 +5,13 @@ import {
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FixedClock } from '../fakes/fixed-clock.js';
-import { type EventBridgePeer, entrySize, maxEntrySizeBytes, startEventBridgePeer } from './eventbridge.js';
+import {
+  type EventBridgePeer,
+  entrySize,
+  maxEntrySizeBytes,
+  startEventBridgePeer,
+} from '../../../stand-ins/aws/eventbridge.js';
+import { FixedClock } from '../../../stand-ins/in-memory/fixed-clock.js';
 
 describe('EventBridge peer', () => {
   let peer: EventBridgePeer;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeConfigSourceContract, poolsDocument } from '../contracts/config-source.contract.js';
-import { StaticConfigSource } from './static-config-source.js';
+import { StaticConfigSource } from '../../../stand-ins/in-memory/static-config-source.js';
+import { describeConfigSourceContract, poolsDocument } from '../../contracts/config-source.contract.js';
 
 describeConfigSourceContract('StaticConfigSource', async ({ clock, initial, ttlMs }) => {
   const source = new StaticConfigSource(initial, { clock, ttlMs });

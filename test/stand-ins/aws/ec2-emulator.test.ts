@@ -22,7 +22,7 @@ import {
   type Ec2EmulatorEvent,
   type Ec2EmulatorOptions,
   toEventBridgeEvent,
-} from './ec2/index.js';
+} from '../../../stand-ins/aws/ec2/index.js';
 
 const [subnetA, subnetB] = Object.keys(defaultSubnets) as [string, string];
 const open: (() => Promise<void>)[] = [];
