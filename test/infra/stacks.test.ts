@@ -205,6 +205,19 @@ describe('RunnerLaunchTemplate', () => {
     });
   });
 
+  it('carries the groups on the interface in public-IP mode, which each launch copies with its subnet', () => {
+    // EC2 refuses instance-level groups or a subnet beside an interface (InvalidParameterCombination):
+    // the template must carry neither, and Ec2Compute copies this interface into every RunInstances.
+    const [template] = Object.values(resourcesOf(publicVariant.runtime, 'AWS::EC2::LaunchTemplate'));
+    const data = template?.Properties.LaunchTemplateData;
+    expect(data.SecurityGroupIds).toBeUndefined();
+    expect(data.SecurityGroups).toBeUndefined();
+    expect(data.NetworkInterfaces).toHaveLength(1);
+    expect(data.NetworkInterfaces[0].Groups).toHaveLength(1);
+    expect(data.NetworkInterfaces[0].SubnetId).toBeUndefined();
+    expect(data.NetworkInterfaces[0].DeleteOnTermination).toBe(true);
+  });
+
   it('has a security group with egress only', () => {
     const [group] = Object.values(resourcesOf(app.runtime, 'AWS::EC2::SecurityGroup'));
     expect(group?.Properties.VpcId).toBe('vpc-0a1b2c3d4e5f60718');
