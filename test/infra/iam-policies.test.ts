@@ -304,6 +304,28 @@ describe('control-plane roles on EC2', () => {
       expect(await asRole(role, 'ec2:CreateFleet', image), role).toBe('Allowed');
   });
 
+  it('launch only encrypted volumes, with RunInstances and with fleets', async () => {
+    const volume = `arn:aws:ec2:${region}:${account}:volume/*`;
+    const fromTemplate = { 'ec2:LaunchTemplate': launchTemplateArn };
+    for (const role of ['webhook', 'poolTuner'] as const) {
+      expect(
+        await asRole(role, 'ec2:RunInstances', volume, { ...fromTemplate, 'ec2:Encrypted': 'true' }),
+        role,
+      ).toBe('Allowed');
+      expect(
+        await asRole(role, 'ec2:RunInstances', volume, { ...fromTemplate, 'ec2:Encrypted': 'false' }),
+        `${role} unencrypted`,
+      ).toBe('ImplicitlyDenied');
+      expect(await asRole(role, 'ec2:RunInstances', volume, fromTemplate), `${role} unsaid`).toBe(
+        'ImplicitlyDenied',
+      );
+    }
+    expect(await asRole('webhook', 'ec2:CreateFleet', volume, { 'ec2:Encrypted': 'true' })).toBe('Allowed');
+    expect(await asRole('webhook', 'ec2:CreateFleet', volume, { 'ec2:Encrypted': 'false' })).toBe(
+      'ImplicitlyDenied',
+    );
+  });
+
   it('launch only into the declared subnets', async () => {
     const subnet = (id: string) => `arn:aws:ec2:${region}:${account}:subnet/${id}`;
     const fromTemplate = { 'ec2:LaunchTemplate': launchTemplateArn };
