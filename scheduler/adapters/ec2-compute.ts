@@ -283,12 +283,24 @@ export class Ec2Compute implements Compute {
               state,
               launchedAt: instance.LaunchTime?.getTime() ?? 0,
               instanceType: instance.InstanceType ?? '',
+              ...optional('agentReason', tagValue(instance.Tags, tagKeys.agentReason)),
             });
           }
     } catch (error) {
       throw computeError('DescribeInstances', error);
     }
     return observed;
+  }
+
+  async agentReason(instanceId: string): Promise<string | undefined> {
+    try {
+      const output = await this.client.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+      const instance = output.Reservations?.[0]?.Instances?.[0];
+      return tagValue(instance?.Tags, tagKeys.agentReason);
+    } catch (error) {
+      if (notFoundCodes.has(errorCode(error))) return undefined;
+      throw computeError('DescribeInstances', error);
+    }
   }
 
   // ---- launches ----
@@ -636,6 +648,10 @@ function derivedToken(token: string, ...parts: string[]): string {
   return createHash('sha256')
     .update(JSON.stringify([token, ...parts]))
     .digest('hex');
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
 function tagValue(tags: readonly Tag[] | undefined, key: string): string | undefined {

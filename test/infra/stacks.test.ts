@@ -431,6 +431,14 @@ describe('InstanceEventRules', () => {
     app.runtime.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Spot Instance Interruption Warning'] },
     });
+    app.runtime.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Instance Rebalance Recommendation'] },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlaneLifecycleFunction'), 'Arn'] },
+        }),
+      ],
+    });
     app.runtime.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 });
@@ -503,6 +511,30 @@ describe('RunnerAlarms', () => {
           MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'PoolReady' }) }),
         }),
       ]),
+    });
+  });
+
+  it('alarms per pool on warm-ups that keep failing and on tuner errors, and on rejected pool configs', () => {
+    expect(alarmNames(app)).toEqual(
+      expect.arrayContaining([
+        'wpr-linux-x64-warm-up-failures',
+        'wpr-linux-arm64-warm-up-failures',
+        'wpr-linux-x64-tuning-errors',
+        'wpr-pool-config-rejected',
+      ]),
+    );
+    app.runtime.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'wpr-linux-x64-warm-up-failures',
+      MetricName: 'WarmupFailures',
+      Statistic: 'Sum',
+      Period: 1800,
+      Threshold: 3,
+      Dimensions: Match.arrayWith([{ Name: 'Pool', Value: 'linux-x64' }]),
+    });
+    app.runtime.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'wpr-pool-config-rejected',
+      MetricName: 'ConfigRejections',
+      Dimensions: [{ Name: 'service', Value: 'warm-pool-runners' }],
     });
   });
 

@@ -267,6 +267,11 @@ export class Ec2Emulator {
     else this.world.stop(instance, '', reason);
   }
 
+  /** The guest tags its own instance, as the agent does with CreateTags before a failed power-off. */
+  guestTag(instanceId: string, key: string, value: string): void {
+    this.world.mustGet(instanceId).tags.set(key, value);
+  }
+
   /** EC2 reclaims a spot instance: the two-minute warning, then termination. */
   interruptSpot(instanceId: string): void {
     const instance = this.world.mustGet(instanceId);
