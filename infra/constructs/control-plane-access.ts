@@ -85,7 +85,8 @@ export class ControlPlaneAccess {
     role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'ReadPoolConfig',
-        actions: ['ssm:GetParameter'],
+        // The history: a cold start facing an invalid document serves the newest version that validates.
+        actions: ['ssm:GetParameter', 'ssm:GetParameterHistory'],
         resources: [this.parameterArn(this.props.poolConfigParameterName)],
       }),
     );

@@ -150,6 +150,7 @@ describe('pool tuner handler', () => {
     const result = await createPoolTunerHandler(async () => plane)({}, lambdaContext);
     expect(result.pools).toBe(2);
     expect(plane.configSource.lastRejection()?.problems.length).toBeGreaterThan(0);
+    expect(plane.metrics.total('ConfigRejections')).toBe(1);
   });
 });
 

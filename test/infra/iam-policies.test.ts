@@ -425,9 +425,10 @@ describe('control-plane roles on parameters and secrets', () => {
     }
   });
 
-  it('read the pool config but never write it', async () => {
+  it('read the pool config and its history (the last good version) but never write it', async () => {
     for (const role of ['webhook', 'lifecycle', 'poolTuner', 'reconciler'] as const) {
       expect(await asRole(role, 'ssm:GetParameter', parameterArn('/wpr/pools')), role).toBe('Allowed');
+      expect(await asRole(role, 'ssm:GetParameterHistory', parameterArn('/wpr/pools')), role).toBe('Allowed');
       expect(await asRole(role, 'ssm:PutParameter', parameterArn('/wpr/pools')), role).toBe(
         'ImplicitlyDenied',
       );
