@@ -1,16 +1,26 @@
 /**
  * `runners pools validate FILE` and `runners pools apply FILE`: the pool config checked by the very
  * schema the handlers load it with (parsePoolsConfig), every problem listed at once; `apply` then
- * shows what changes against the live SSM parameter and writes it, after a confirmation.
+ * checks it against the account (subnets, type offerings per zone, each architecture's image and its
+ * root snapshot: checkPoolsOnEc2), shows what changes against the live SSM parameter and writes it,
+ * after a confirmation. `validate --check-aws` runs the same account checks without writing.
  *
  * A rejected document never reaches SSM. The handlers would refuse it anyway and keep their last good
  * config, but a reviewer should see the problem here, not in a log.
  */
 import { readFile } from 'node:fs/promises';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, ParameterNotFound, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { checkPoolsOnEc2 } from '../../scheduler/adapters/ec2-pool-checks.js';
 import { type PoolsConfig, parsePoolsConfig } from '../../scheduler/core/pool-config.js';
 import { poolTarget } from '../../scheduler/core/schedule.js';
-import { type AwsTargetOptions, describeEndpoint, resolveAwsTarget, ssmClient } from './aws-target.js';
+import {
+  type AwsTargetOptions,
+  defaultParameterPrefix,
+  describeEndpoint,
+  resolveAwsTarget,
+  ssmClient,
+} from './aws-target.js';
 import { CliError, describeAwsError } from './cli-error.js';
 import type { CliIo } from './cli-io.js';
 import { diffPoolsConfig, formatDiff, summarizePool } from './config-diff.js';
@@ -48,10 +58,25 @@ async function validated(
   return { text, config: result.config };
 }
 
-export async function validateCommand(file: string, io: CliIo, now = Date.now()): Promise<number> {
+export interface ValidateOptions extends AwsTargetOptions {
+  /** Also check the document against the account (EC2 and the image parameters). */
+  readonly checkAws?: boolean;
+  readonly sandbox?: string;
+}
+
+export async function validateCommand(
+  file: string,
+  io: CliIo,
+  now = Date.now(),
+  options: ValidateOptions = {},
+): Promise<number> {
   // The problems are what `validate` is asked for: they go to stdout.
   const checked = await validated(file, io.out);
   if (checked === undefined) return 1;
+  if (options.checkAws === true || options.sandbox !== undefined) {
+    const target = await ssmTarget(options, io);
+    if (!(await accountChecks(file, checked.config, target, options, io.out))) return 1;
+  }
   const { pools } = checked.config;
   io.out(`${file}: valid — ${pools.length} pool${pools.length === 1 ? '' : 's'}\n`);
   for (const pool of pools)
@@ -63,13 +88,18 @@ export interface ApplyOptions extends AwsTargetOptions {
   readonly yes?: boolean;
   readonly dryRun?: boolean;
   readonly sandbox?: string;
+  /** `--no-aws-checks`: skip the account checks (false); they run by default. */
+  readonly awsChecks?: boolean;
 }
 
 export async function applyCommand(file: string, options: ApplyOptions, io: CliIo): Promise<number> {
   const checked = await validated(file, io.err);
   if (checked === undefined) return 1;
 
-  const { client, parameter, where } = await ssmTarget(options, io);
+  const target = await ssmTarget(options, io);
+  const { client, parameter, where } = target;
+  if (options.awsChecks !== false && !(await accountChecks(file, checked.config, target, options, io.err)))
+    return 1;
   io.err(`reading the live config ${parameter} (${where})…\n`);
   const live = await readLive(client, parameter, where);
 
@@ -128,23 +158,29 @@ export async function applyCommand(file: string, options: ApplyOptions, io: CliI
   return 0;
 }
 
-async function ssmTarget(
-  options: ApplyOptions,
-  io: CliIo,
-): Promise<{ client: SSMClient; parameter: string; where: string }> {
+interface SsmTarget {
+  readonly client: SSMClient;
+  readonly parameter: string;
+  readonly where: string;
+  readonly ec2: () => EC2Client;
+}
+
+async function ssmTarget(options: AwsTargetOptions & { sandbox?: string }, io: CliIo): Promise<SsmTarget> {
   if (options.sandbox !== undefined) {
     // The sandbox names its own SSM peer and parameter; its peer takes any credentials.
     const state = await fetchSandboxState(options.sandbox, io);
     const endpoint = state.sandbox.endpoints.ssm;
     if (endpoint === undefined) throw new CliError('the sandbox did not say where its SSM peer is');
+    const credentials = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' };
+    const ec2Endpoint = state.sandbox.endpoints.ec2;
     return {
-      client: new SSMClient({
-        region: state.sandbox.region,
-        endpoint,
-        credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' },
-      }),
+      client: new SSMClient({ region: state.sandbox.region, endpoint, credentials }),
       parameter: options.poolsParameter ?? state.sandbox.poolConfigParameter,
       where: `the sandbox's SSM at ${endpoint}`,
+      ec2: () => {
+        if (ec2Endpoint === undefined) throw new CliError('the sandbox did not say where its EC2 peer is');
+        return new EC2Client({ region: state.sandbox.region, endpoint: ec2Endpoint, credentials });
+      },
     };
   }
   const target = resolveAwsTarget(options, io.env);
@@ -152,7 +188,45 @@ async function ssmTarget(
     client: ssmClient(target),
     parameter: target.poolsParameter,
     where: `SSM ${describeEndpoint('SSM', target, io.env)}`,
+    ec2: () => new EC2Client(target.region === undefined ? {} : { region: target.region }),
   };
+}
+
+/**
+ * The account checks (checkPoolsOnEc2); prints warnings and errors, returns false when there are errors.
+ * The image parameters sit beside the pool config parameter (`<prefix>/pools`, `<prefix>/ami/<arch>`).
+ */
+async function accountChecks(
+  file: string,
+  config: PoolsConfig,
+  target: SsmTarget,
+  options: AwsTargetOptions,
+  report: (text: string) => void,
+): Promise<boolean> {
+  const prefix =
+    options.parameterPrefix?.replace(/\/+$/, '') ??
+    (target.parameter.endsWith('/pools')
+      ? target.parameter.slice(0, -'/pools'.length)
+      : defaultParameterPrefix);
+  const ec2 = target.ec2();
+  let result: Awaited<ReturnType<typeof checkPoolsOnEc2>>;
+  try {
+    result = await checkPoolsOnEc2(
+      { ec2, ssm: target.client, imageParameter: (arch) => `${prefix}/ami/${arch}` },
+      config,
+    );
+  } catch (error) {
+    throw describeAwsError(error, 'EC2', target.where) ?? error;
+  } finally {
+    ec2.destroy();
+  }
+  for (const warning of result.warnings) report(`warning: ${warning}\n`);
+  if (result.errors.length === 0) return true;
+  const n = result.errors.length;
+  report(
+    `${file}: ${n} problem${n === 1 ? '' : 's'} with this account\n${result.errors.map((p) => `  - ${p}\n`).join('')}`,
+  );
+  return false;
 }
 
 async function readLive(client: SSMClient, parameter: string, where: string): Promise<string | undefined> {

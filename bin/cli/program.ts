@@ -44,19 +44,25 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   });
 
   const pools = program.command('pools').description('the pool config (one SSM parameter, validated)');
-  pools
+  const validate = pools
     .command('validate')
     .description('check a pool config file with the schema the handlers use; lists every problem')
     .argument('<file>', 'pool config JSON')
-    .action(async (file: string) => {
-      exitCode = await validateCommand(file, io);
-    });
+    .option(
+      '--check-aws',
+      'also check it against the account: subnets, instance types offered per zone, images and volume sizes',
+    )
+    .option('--sandbox <url>', "check against a running sandbox's peers");
+  addAwsTargetOptions(validate, { table: false }).action(async (file: string, options) => {
+    exitCode = await validateCommand(file, io, Date.now(), options);
+  });
   const apply = pools
     .command('apply')
     .description('validate a pool config file, show the change against the live one, and write it to SSM')
     .argument('<file>', 'pool config JSON')
     .option('-y, --yes', 'write without asking for confirmation')
     .option('--dry-run', 'show the change only')
+    .option('--no-aws-checks', 'skip the account checks (subnets, type offerings, images and volume sizes)')
     .option('--sandbox <url>', "write to a running sandbox's SSM peer");
   addAwsTargetOptions(apply, { table: false }).action(async (file: string, options) => {
     exitCode = await applyCommand(file, options, io);

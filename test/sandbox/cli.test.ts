@@ -257,6 +257,33 @@ describe('against a running sandbox', () => {
       expect(again.stdout()).toBe(`no changes: ${parameter} already holds this config\n`);
     });
 
+    it('refuses a config the account cannot launch: a volume smaller than the image, a type offered nowhere', async () => {
+      const small = file('small.json', {
+        pools: [{ ...pool, volumeSizeGb: 20, instanceTypes: ['m7i.large', 'x9z.large'] }],
+      });
+      // The image's root snapshot is larger than the pool's volume; x9z.large exists in no zone.
+      sandbox.ec2.registerImage('ami-0123456789abcdef0', 'x86_64', 30);
+      sandbox.ec2.withdrawOffering('x9z.large', 'us-east-1a');
+      sandbox.ec2.withdrawOffering('x9z.large', 'us-east-1b');
+      try {
+        const io = captureIo(env());
+        expect(await runCli(['pools', 'apply', small, '--yes'], io)).toBe(1);
+        expect(io.stderr()).toContain('small.json: 2 problems with this account');
+        expect(io.stderr()).toContain(
+          'pool "linux-x64": volumeSizeGb: 20 is smaller than the root snapshot of its image ami-0123456789abcdef0 (30 GiB)',
+        );
+        expect(io.stderr()).toContain('x9z.large is not offered in any of its zones');
+        expect(live()).toEqual(goodConfig);
+        const checked = captureIo({});
+        expect(await runCli(['pools', 'validate', small, '--sandbox', sandbox.url], checked)).toBe(1);
+        expect(checked.stdout()).toContain('small.json: 2 problems with this account');
+        // Offline, the schema alone finds nothing wrong.
+        expect(await runCli(['pools', 'validate', small], captureIo({}))).toBe(0);
+      } finally {
+        sandbox.ec2.registerImage('ami-0123456789abcdef0', 'x86_64', 8);
+      }
+    });
+
     it('never writes an invalid file', async () => {
       const io = captureIo(env());
       expect(await runCli(['pools', 'apply', badFile, '--yes'], io)).toBe(1);

@@ -65,6 +65,7 @@ export const actions: Readonly<Record<string, ActionHandler>> = {
   DescribeLaunchTemplateVersions: describeLaunchTemplateVersions,
   DescribeSubnets: describeSubnets,
   DescribeInstanceTypeOfferings: describeInstanceTypeOfferings,
+  DescribeImages: describeImages,
 };
 
 export const mutatingActions: ReadonlySet<string> = new Set([
@@ -656,6 +657,49 @@ function describeInstanceTypeOfferings({ world, params }: ActionContext): string
     ([t, z]) =>
       `${leaf('instanceType', t)}${leaf('locationType', 'availability-zone')}${leaf('location', z)}`,
   );
+}
+
+/**
+ * The images the emulator knows (registered with an architecture or a root size): the root device is
+ * /dev/xvda, its snapshot of the registered size (8 GiB, Amazon Linux's, when none was given). An
+ * unknown id fails the call, as EC2 does for an explicit ImageId.
+ */
+function describeImages({ world, params }: ActionContext): string {
+  const ids = params.list('ImageId');
+  const known = (id: string) => world.images.has(id) || world.imageRootGb.has(id);
+  for (const id of ids) world.checkImageId(id);
+  const missing = ids.filter((id) => !known(id));
+  if (missing.length > 0)
+    throw new Ec2Fault('InvalidAMIID.NotFound', `The image id '[${missing.join(', ')}]' does not exist`);
+  const listed = ids.length > 0 ? ids : [...new Set([...world.images.keys(), ...world.imageRootGb.keys()])];
+  return items('imagesSet', listed, (id) => {
+    const sizeGb = world.imageRootGb.get(id) ?? 8;
+    return (
+      leaf('imageId', id) +
+      leaf('imageState', 'available') +
+      leaf('imageOwnerId', ownerId) +
+      leaf('architecture', world.images.get(id) ?? 'x86_64') +
+      leaf('imageType', 'machine') +
+      leaf('rootDeviceType', 'ebs') +
+      leaf('rootDeviceName', '/dev/xvda') +
+      items(
+        'blockDeviceMapping',
+        [sizeGb],
+        (size) =>
+          leaf('deviceName', '/dev/xvda') +
+          el(
+            'ebs',
+            leaf('snapshotId', `snap-${id.slice(4).padEnd(17, '0')}`),
+            leaf('volumeSize', size),
+            leaf('deleteOnTermination', true),
+            leaf('volumeType', 'gp3'),
+            leaf('encrypted', false),
+          ),
+      ) +
+      leaf('virtualizationType', 'hvm') +
+      leaf('hypervisor', 'xen')
+    );
+  });
 }
 
 // ---- shared ----
