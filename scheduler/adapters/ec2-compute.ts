@@ -284,6 +284,7 @@ export class Ec2Compute implements Compute {
               launchedAt: instance.LaunchTime?.getTime() ?? 0,
               instanceType: instance.InstanceType ?? '',
               ...optional('agentReason', tagValue(instance.Tags, tagKeys.agentReason)),
+              ...(tagValue(instance.Tags, tagKeys.jobStarted) !== undefined ? { jobStarted: true } : {}),
             });
           }
     } catch (error) {

@@ -9,4 +9,6 @@ export const tagKeys = {
   spec: 'wpr:spec',
   /** Set by the instance agent when it powers off for a reason the control plane should see. */
   agentReason: 'wpr:agent-reason',
+  /** Set on the instance when its runner starts a job (the runner's job-started hook). */
+  jobStarted: 'wpr:job-started',
 } as const;

@@ -106,6 +106,13 @@ const settingsSchema = z
     warmupTimeoutSeconds: z.number().int().min(60).default(1_200),
     /** Instances unknown to the store are terminated once older than this (launches in flight are not). */
     orphanGraceSeconds: z.number().int().min(60).default(600),
+    /**
+     * An instance started for a job that has not been seen starting one (no `in_progress`, no job-started
+     * tag from the instance) this long after its start is terminated, whatever the webhooks said.
+     */
+    noJobTimeoutSeconds: z.number().int().min(300).default(1_800),
+    /** No runner instance lives longer than this after its start (raise it for jobs longer than a day). */
+    maxLifetimeSeconds: z.number().int().min(3_600).default(86_400),
     /** Outdated instances replaced per tuner run and pool. */
     rollBatchSize: z.number().int().min(1).max(50).default(2),
     /** Instances launched per tuner run and pool (EC2's RunInstances bucket refills at 2/s). */

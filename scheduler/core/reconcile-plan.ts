@@ -15,7 +15,7 @@ import type { RegisteredRunner } from '../ports/github-runners.js';
 import type { PendingJitConfig } from '../ports/jit-delivery.js';
 import { instanceOfRunner, type RunnerSettings } from './deps.js';
 import { agentFailed, startRecordSlackMs } from './instance-events.js';
-import { liveInstanceStates } from './lifecycle.js';
+import { liveInstanceStates, servingStates } from './lifecycle.js';
 import type { PoolsConfig } from './pool-config.js';
 import type { InstanceRecord, JobRecord } from './types.js';
 
@@ -83,6 +83,11 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
         });
       continue;
     }
+    const watchdog = watchdogRetirement(s, instance, ec2);
+    if (watchdog !== undefined) {
+      actions.push({ kind: 'retire', instance, reason: watchdog });
+      continue;
+    }
     switch (instance.state) {
       case 'launching':
       case 'warming':
@@ -132,6 +137,30 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
     }
   }
   return actions;
+}
+
+/**
+ * The watchdogs, independent of webhooks: an instance started for a job must be seen starting one (its
+ * `in_progress` recorded, or the job-started tag the instance sets itself) within `noJobTimeoutSeconds`
+ * of its start, and no instance runs past `maxLifetimeSeconds` after its start. Either way it is
+ * retired (its runner deregistered when it has taken nothing, then terminated).
+ */
+function watchdogRetirement(
+  s: ReconcileSnapshot,
+  instance: InstanceRecord,
+  ec2: ObservedInstance,
+): string | undefined {
+  if (!servingStates.includes(instance.state)) return undefined;
+  const startedAt =
+    instance.startIssuedAt ?? (instance.role === 'ephemeral' ? instance.launchedAt : undefined);
+  if (startedAt === undefined) return undefined;
+  const { noJobTimeoutSeconds, maxLifetimeSeconds } = s.config.settings;
+  const running = s.now - startedAt;
+  if (running > maxLifetimeSeconds * 1000) return `ran past the maximum lifetime (${maxLifetimeSeconds} s)`;
+  const jobStarted = instance.servingJob !== undefined || ec2.jobStarted === true;
+  if (!jobStarted && running > noJobTimeoutSeconds * 1000)
+    return `no job started within ${noJobTimeoutSeconds} s of its start`;
+  return undefined;
 }
 
 /**

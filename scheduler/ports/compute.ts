@@ -54,6 +54,8 @@ export interface ObservedInstance {
   readonly instanceType: string;
   /** The reason the instance agent tagged before powering off (`wpr:agent-reason`), if any. */
   readonly agentReason?: string;
+  /** The instance says its runner started a job (`wpr:job-started`). */
+  readonly jobStarted?: boolean;
 }
 
 export interface Compute {

@@ -254,6 +254,7 @@ export class InMemoryCompute implements Compute {
         launchedAt: i.launchedAt,
         instanceType: i.instanceType,
         ...(i.tags[tagKeys.agentReason] !== undefined ? { agentReason: i.tags[tagKeys.agentReason] } : {}),
+        ...(i.tags[tagKeys.jobStarted] !== undefined ? { jobStarted: true } : {}),
       }));
   }
 

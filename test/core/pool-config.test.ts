@@ -60,6 +60,8 @@ describe('pool config: valid documents', () => {
           pendingJobSeconds: 60,
           warmupTimeoutSeconds: 1_200,
           orphanGraceSeconds: 600,
+          noJobTimeoutSeconds: 1_800,
+          maxLifetimeSeconds: 86_400,
           rollBatchSize: 2,
           launchBatchSize: 20,
         },

@@ -129,6 +129,54 @@ describe('instance repairs', () => {
     },
   );
 
+  describe('watchdogs', () => {
+    const noJob = settings.noJobTimeoutSeconds * 1000;
+    const lifetime = settings.maxLifetimeSeconds * 1000;
+
+    it('retires a started instance that was never seen starting a job, whatever its state says', () => {
+      // `busy` without a job: a webhook said so, nothing confirms it.
+      for (const state of ['busy', 'claimed'] as const) {
+        const { i, ...s } = withEc2(state, 'running', minutes(1), { startIssuedAt: now - noJob - 1 });
+        expect(planReconcile(snapshot(s)), state).toEqual([
+          { kind: 'retire', instance: i, reason: 'no job started within 1800 s of its start' },
+        ]);
+      }
+    });
+
+    it('trusts the in_progress record or the job-started tag the instance sets', () => {
+      const byWebhook = withEc2('busy', 'running', minutes(1), {
+        startIssuedAt: now - noJob - 1,
+        servingJob: 7,
+      });
+      expect(kinds(snapshot(byWebhook))).toEqual([]);
+      const { i, observed } = withEc2('starting', 'running', minutes(1), { startIssuedAt: now - noJob - 1 });
+      const tagged = observed.map((o) => ({ ...o, jobStarted: true }));
+      expect(kinds(snapshot({ instances: [i], observed: tagged }))).toEqual([]);
+    });
+
+    it('terminates any instance past the maximum lifetime, even one running a job', () => {
+      const { i, ...s } = withEc2('busy', 'running', minutes(1), {
+        startIssuedAt: now - lifetime - 1,
+        servingJob: 7,
+      });
+      expect(planReconcile(snapshot(s))).toEqual([
+        { kind: 'retire', instance: i, reason: 'ran past the maximum lifetime (86400 s)' },
+      ]);
+      const ephemeral = withEc2('busy', 'running', minutes(1), {
+        role: 'ephemeral',
+        market: 'spot',
+        launchedAt: now - lifetime - 1,
+        servingJob: 7,
+      });
+      expect(kinds(snapshot(ephemeral))).toEqual(['retire']);
+    });
+
+    it('leaves pool instances waiting stopped alone, however old', () => {
+      const { ...s } = withEc2('ready', 'stopped', lifetime * 3, { launchedAt: now - lifetime * 3 });
+      expect(kinds(snapshot(s))).toEqual([]);
+    });
+  });
+
   it.each(['starting', 'busy'] as const)(
     'recycles a %s instance EC2 has stopped (its event was missed)',
     (state) => {
