@@ -325,7 +325,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   });
   const inFlight = new Set<Promise<unknown>>();
   routes.set('POST /workflow_job', async (req, res) => {
-    const body = await readBody(req, settings.WEBHOOK_MAX_BODY_BYTES * 2);
+    const body = await readBody(req, settings.WEBHOOK_MAX_BODY_BYTES);
+    if (body === 'too-large') {
+      // As API Gateway answers a payload over its limit: 413, and the handler never runs. Counted like
+      // the handler's own rejections, so the dashboard sees it.
+      metrics.count('WebhooksRejected', 1, { Reason: '413' });
+      res
+        .writeHead(413, { 'content-type': 'application/json', connection: 'close' })
+        .end(JSON.stringify({ message: 'Request Entity Too Large' }));
+      return;
+    }
     const handled = webhook(apiGatewayEvent(req, body), lambdaContext(10_000));
     inFlight.add(handled);
     const response = await handled.finally(() => inFlight.delete(handled));
@@ -428,16 +437,22 @@ function every(
   return timer;
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The body, or `too-large` past `limit` bytes (by its Content-Length, or as it arrives). The rest of
+ * an oversized body is read and dropped, so the client gets its answer rather than a reset connection.
+ */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
+  const declared = Number(req.headers['content-length']);
   const chunks: Buffer[] = [];
   let size = 0;
+  let tooLarge = Number.isFinite(declared) && declared > limit;
   for await (const chunk of req) {
+    if (tooLarge) continue;
     size += (chunk as Buffer).length;
-    // Keep reading up to twice the handler's cap so the handler itself answers 413.
-    if (size > limit) break;
-    chunks.push(chunk as Buffer);
+    if (size > limit) tooLarge = true;
+    else chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks);
+  return tooLarge ? 'too-large' : Buffer.concat(chunks);
 }
 
 /** The API Gateway HTTP API (payload 2.0) event for a request, as Lambda receives it. */
