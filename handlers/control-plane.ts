@@ -98,6 +98,7 @@ export async function buildControlPlane(
       ssm,
       rootDeviceName: settings.ROOT_DEVICE_NAME,
       project: settings.PROJECT_TAG,
+      ...(settings.DEPLOYMENT_ID !== undefined && { deploymentId: settings.DEPLOYMENT_ID }),
       clock,
       subnetZones: settings.SUBNET_ZONES,
     }),

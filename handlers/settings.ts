@@ -64,6 +64,11 @@ const settingsSchema = z.object({
   /** Largest webhook body accepted; workflow_job payloads are a few kilobytes. */
   WEBHOOK_MAX_BODY_BYTES: z.coerce.number().int().min(1_024).default(262_144),
   PROJECT_TAG: z.string().default('wpr'),
+  /** Tagged `wpr:deployment` on every launch; orphans are only instances carrying it. */
+  DEPLOYMENT_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .optional(),
   AWS_REGION: z.string().default('us-east-1'),
 });
 

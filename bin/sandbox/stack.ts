@@ -251,6 +251,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     RUNNER_SCOPE: 'org',
     RUNNER_NAME_PREFIX: 'wpr',
     LAUNCH_TEMPLATE_ID: 'lt-0123456789abcdef0',
+    DEPLOYMENT_ID: 'sandbox',
     EVENT_BUS_NAME: 'wpr-events',
     ALLOWED_OWNERS: options.allowedOwners ?? '',
     SUBNET_ZONES: JSON.stringify(sandboxSubnets),

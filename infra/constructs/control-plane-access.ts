@@ -9,6 +9,7 @@
  *     carries the instance profile, security group, IMDSv2 and disk encryption), only into the declared
  *     subnets, and only when the request tags the instance `wpr:project = <project>`;
  *   - volumes: only encrypted ones (`ec2:Encrypted`), since a launch's own mapping replaces the template's;
+ *   - launches carry `wpr:deployment = <this deployment's id>` (required), which nothing may set later;
  *   - tagging: only as part of those launches (`ec2:CreateAction`), never on an existing resource;
  *   - passing the runner role: only to EC2;
  *   - images: a launch names the AMI id of its pool's architecture, which the function reads from
@@ -21,6 +22,7 @@ import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { Effect, type IRole, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { tagKeys } from '../../scheduler/adapters/tags.js';
+import { deploymentId } from '../deployment-id.js';
 import { nagForm } from '../nag-form.js';
 import { jitInstanceTagKey, parameterNames, withoutLeadingSlash } from '../parameter-names.js';
 
@@ -219,7 +221,14 @@ export class ControlPlaneAccess {
     const subnets = subnetIds.map((id) => this.arn('ec2', `subnet/${id}`));
     const securityGroupArn = this.arn('ec2', `security-group/${securityGroup.securityGroupId}`);
     const fromTemplate = { ArnLike: { 'ec2:LaunchTemplate': templateArn } };
-    const taggedAsProject = { StringEquals: { [`aws:RequestTag/${tagKeys.project}`]: project } };
+    // Every launch carries the project and this deployment's tag; only a launch can set the latter, so an
+    // instance carrying it was launched by this control plane (the reconciler's orphan test).
+    const taggedAsProject = {
+      StringEquals: {
+        [`aws:RequestTag/${tagKeys.project}`]: project,
+        [`aws:RequestTag/${tagKeys.deployment}`]: deploymentId(),
+      },
+    };
 
     role.addToPrincipalPolicy(
       new PolicyStatement({

@@ -22,6 +22,7 @@ import { Duration } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { DeploymentConfig } from '../config/deployment-config.js';
+import { deploymentId } from '../deployment-id.js';
 import type { ControlPlaneAccess } from './control-plane-access.js';
 import { ControlPlaneFunction, type HandlerName } from './control-plane-function.js';
 
@@ -64,6 +65,8 @@ export class ControlPlaneFunctions extends Construct {
       RUNNER_NAME_PREFIX: config.github.runnerNamePrefix,
       // The value of the wpr:project tag on everything the EC2 adapter launches; IAM conditions check it.
       PROJECT_TAG: config.project,
+      // Tagged wpr:deployment on every launch (IAM requires it); only such instances are ever orphans.
+      DEPLOYMENT_ID: deploymentId(),
       POWERTOOLS_SERVICE_NAME: config.project,
       POWERTOOLS_METRICS_NAMESPACE: config.observability.metricsNamespace,
       WEBHOOK_SECRET_ARN: props.webhookSecretArn,

@@ -102,6 +102,11 @@ export interface Ec2ComputeOptions {
   readonly ssm?: SSMClient;
   /** Value of the project tag on everything launched; `listInstances` sees only these. */
   readonly project: string;
+  /**
+   * This deployment's id, tagged `wpr:deployment` on every launch; `listInstances` reports whether an
+   * instance carries it (`launchedHere`). Absent: no tag, and every project instance counts as ours.
+   */
+  readonly deploymentId?: string;
   readonly clock: Clock;
   /** Subnet → availability zone; subnets not listed are looked up once with DescribeSubnets. */
   readonly subnetZones?: Readonly<Record<string, string>>;
@@ -285,6 +290,9 @@ export class Ec2Compute implements Compute {
               instanceType: instance.InstanceType ?? '',
               ...optional('agentReason', tagValue(instance.Tags, tagKeys.agentReason)),
               ...(tagValue(instance.Tags, tagKeys.jobStarted) !== undefined ? { jobStarted: true } : {}),
+              launchedHere:
+                this.options.deploymentId === undefined ||
+                tagValue(instance.Tags, tagKeys.deployment) === this.options.deploymentId,
             });
           }
     } catch (error) {
@@ -493,6 +501,9 @@ export class Ec2Compute implements Compute {
       { Key: tagKeys.project, Value: this.project },
       { Key: tagKeys.pool, Value: pool.name },
       { Key: tagKeys.role, Value: role },
+      ...(this.options.deploymentId === undefined
+        ? []
+        : [{ Key: tagKeys.deployment, Value: this.options.deploymentId }]),
       ...(spec === undefined ? [] : [{ Key: tagKeys.spec, Value: spec }]),
     ];
   }

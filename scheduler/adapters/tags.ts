@@ -9,6 +9,12 @@ export const tagKeys = {
   spec: 'wpr:spec',
   /** Set by the instance agent when it powers off for a reason the control plane should see. */
   agentReason: 'wpr:agent-reason',
+  /**
+   * The deployment that launched the instance (its runtime stack's id), set only at launch by the
+   * control plane (IAM requires it on every launch; nothing else may tag it). The reconciler terminates
+   * as an orphan only an instance carrying this deployment's value.
+   */
+  deployment: 'wpr:deployment',
   /** Set on the instance when its runner starts a job (the runner's job-started hook). */
   jobStarted: 'wpr:job-started',
 } as const;

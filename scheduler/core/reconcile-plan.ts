@@ -174,7 +174,10 @@ function neverStartedSince(ec2: ObservedInstance, since: number): boolean {
 function orphanInstances(s: ReconcileSnapshot): ReconcileAction[] {
   const known = new Set(s.instances.map((i) => i.id));
   const grace = s.config.settings.orphanGraceSeconds * 1000;
+  // Only what this deployment launched: the project tag alone can be copied by anyone (a person, an
+  // image build, another deployment of the same project); the deployment tag only at our own launches.
   return s.observed
+    .filter((o) => o.launchedHere === true)
     .filter((o) => !known.has(o.id) && o.state !== 'terminated' && o.state !== 'shutting-down')
     .filter((o) => s.now - o.launchedAt > grace)
     .map((o) => ({ kind: 'terminate-orphan', instanceId: o.id, reason: 'not in the store' }) as const);

@@ -56,6 +56,11 @@ export interface ObservedInstance {
   readonly agentReason?: string;
   /** The instance says its runner started a job (`wpr:job-started`). */
   readonly jobStarted?: boolean;
+  /**
+   * This deployment launched the instance (its `wpr:deployment` tag is ours). Only such an instance is
+   * ever terminated as an orphan: another deployment's, or one tagged by hand, is left alone.
+   */
+  readonly launchedHere?: boolean;
 }
 
 export interface Compute {

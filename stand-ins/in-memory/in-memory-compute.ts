@@ -84,6 +84,8 @@ export interface InMemoryComputeOptions {
   readonly subnetZones: Readonly<Record<string, string>>;
   /** Value of the project tag; instances without it are invisible to `listInstances`. */
   readonly project?: string;
+  /** Value of the deployment tag on every launch (`launchedHere`); default `local`. */
+  readonly deploymentId?: string;
   /** The image of each architecture; `ami-00000000000000001` (x64) and `ami-00000000000000a01` (arm64). */
   readonly images?: Partial<Record<Architecture, string>>;
   readonly launchTemplateVersion?: number;
@@ -99,6 +101,7 @@ const terminatedVisibleMs = 60 * 60 * 1000;
 
 export class InMemoryCompute implements Compute {
   readonly project: string;
+  readonly deploymentId: string;
   private readonly clock: Clock;
   private readonly subnetZones: Readonly<Record<string, string>>;
   private readonly nextId: () => string;
@@ -115,6 +118,7 @@ export class InMemoryCompute implements Compute {
     this.clock = options.clock;
     this.subnetZones = options.subnetZones;
     this.project = options.project ?? 'wpr';
+    this.deploymentId = options.deploymentId ?? 'local';
     this.images = {
       x64: options.images?.x64 ?? 'ami-00000000000000001',
       arm64: options.images?.arm64 ?? 'ami-00000000000000a01',
@@ -255,6 +259,7 @@ export class InMemoryCompute implements Compute {
         instanceType: i.instanceType,
         ...(i.tags[tagKeys.agentReason] !== undefined ? { agentReason: i.tags[tagKeys.agentReason] } : {}),
         ...(i.tags[tagKeys.jobStarted] !== undefined ? { jobStarted: true } : {}),
+        launchedHere: i.tags[tagKeys.deployment] === this.deploymentId,
       }));
   }
 
@@ -429,6 +434,7 @@ export class InMemoryCompute implements Compute {
       shutdownBehavior,
       tags: {
         [tagKeys.project]: this.project,
+        [tagKeys.deployment]: this.deploymentId,
         [tagKeys.pool]: pool.name,
         [tagKeys.role]: role,
         // An instant fleet tags all its instances alike, whatever type each gets: no spec on ephemerals.

@@ -45,7 +45,7 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((close) => close()));
 });
 
-async function setup(options: Ec2EmulatorOptions = {}) {
+async function setup(options: Ec2EmulatorOptions = {}, deploymentId?: string) {
   const emulator = await Ec2Emulator.start({ subnets: subnetZones, throttling: false, ...options });
   const client = createEc2Client({
     endpoint: emulator.url,
@@ -58,6 +58,7 @@ async function setup(options: Ec2EmulatorOptions = {}) {
     launchTemplate: { id: defaultLaunchTemplate.id },
     images: { x64: { imageId: image }, arm64: { imageId: 'ami-0fedcba9876543210' } },
     project: 'wpr-test',
+    ...(deploymentId !== undefined && { deploymentId }),
     clock,
     subnetZones,
   });
@@ -201,5 +202,30 @@ describe('a type EC2 does not offer in a zone', () => {
     expect((await compute.launchEphemeral({ pool, market: 'spot', clientToken: 's' })).kind).toBe(
       'insufficient-capacity',
     );
+  });
+});
+
+describe('the deployment tag', () => {
+  it('is set on every launch, and only instances carrying it are reported as launched here', async () => {
+    const { emulator, compute } = await setup({}, 'dep-0123');
+    const ids = [
+      ...launchedIds(await compute.launchForPool({ pool, count: 1, subnetIds: [subnetA], clientToken: 'p' })),
+      ...launchedIds(await compute.launchEphemeral({ pool, market: 'on-demand', clientToken: 'od' })),
+      ...launchedIds(await compute.launchEphemeral({ pool, market: 'spot', clientToken: 's' })),
+    ];
+    for (const id of ids) expect(emulator.instance(id)?.tags['wpr:deployment']).toBe('dep-0123');
+    const lookalike = emulator.seedInstance({
+      instanceType: 'm7i.large',
+      subnetId: subnetA,
+      tags: { 'wpr:project': 'wpr-test' },
+    });
+    const listed = await compute.listInstances();
+    expect(
+      listed
+        .filter((i) => i.launchedHere)
+        .map((i) => i.id)
+        .sort(),
+    ).toEqual([...ids].sort());
+    expect(listed.find((i) => i.id === lookalike.id)?.launchedHere).toBe(false);
   });
 });

@@ -233,6 +233,14 @@ describe('orphan instances', () => {
     state,
     launchedAt: now - launchedAgo,
     instanceType: 'm7i.large',
+    launchedHere: true,
+  });
+
+  it('never terminates an instance this deployment did not launch', () => {
+    const { launchedHere: _, ...untagged } = observed(grace * 2);
+    expect(
+      kinds(snapshot({ observed: [{ ...observed(grace * 3), launchedHere: false }, untagged] })),
+    ).toEqual([]);
   });
 
   it('terminates an instance of ours the store does not know, once past the grace', () => {

@@ -218,9 +218,20 @@ describe('reconcile: orphans', () => {
     const orphan = h.compute.seedInstance({
       instanceType: 'm7i.large',
       subnetId: subnetA,
-      tags: { [tagKeys.project]: 'wpr', [tagKeys.pool]: 'linux-x64' },
+      tags: { [tagKeys.project]: 'wpr', [tagKeys.pool]: 'linux-x64', [tagKeys.deployment]: 'local' },
     });
     const foreign = h.compute.seedInstance({ instanceType: 'm7i.large', subnetId: subnetA });
+    // The project tag alone (copied by hand, an image build, another deployment): never ours to reap.
+    const lookalike = h.compute.seedInstance({
+      instanceType: 'm7i.large',
+      subnetId: subnetA,
+      tags: { [tagKeys.project]: 'wpr', [tagKeys.pool]: 'linux-x64', [tagKeys.deployment]: 'other' },
+    });
+    const untagged = h.compute.seedInstance({
+      instanceType: 'm7i.large',
+      subnetId: subnetA,
+      tags: { [tagKeys.project]: 'wpr' },
+    });
     const runner = await h.github.createJitConfig(org, {
       runnerName: 'wpr-i-0000000000000dead',
       labels: ['x'],
@@ -241,6 +252,8 @@ describe('reconcile: orphans', () => {
     ]);
     expect(h.compute.instance(orphan.id)?.state).toBe('terminated');
     expect(h.compute.instance(foreign.id)?.state).toBe('running');
+    expect(h.compute.instance(lookalike.id)?.state).toBe('running');
+    expect(h.compute.instance(untagged.id)?.state).toBe('running');
     expect(h.github.callsOf('deleteRunner').map((c) => c.args)).toEqual([[org, runner.runnerId]]);
     expect(await h.jit.listPending()).toEqual([]);
     expect(h.events.ofType('OrphanReaped').map((e) => e.kind)).toEqual(['instance', 'runner', 'jit-config']);
@@ -249,7 +262,7 @@ describe('reconcile: orphans', () => {
 
   it('carries on after an action fails, and reports the failure', async () => {
     const h = makeHarness();
-    const tags = { [tagKeys.project]: 'wpr', [tagKeys.pool]: 'linux-x64' };
+    const tags = { [tagKeys.project]: 'wpr', [tagKeys.pool]: 'linux-x64', [tagKeys.deployment]: 'local' };
     const first = h.compute.seedInstance({ instanceType: 'm7i.large', subnetId: subnetA, tags });
     const second = h.compute.seedInstance({ instanceType: 'm7i.large', subnetId: subnetB, tags });
     await h.github.createJitConfig(org, { runnerName: 'wpr-i-0000000000000dead', labels: ['x'] });

@@ -5,7 +5,7 @@
  */
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PolicyDocument, TemplateResolver } from './policy-documents.js';
+import { deploymentUuid, type PolicyDocument, TemplateResolver } from './policy-documents.js';
 import { type Synthesized, synthesize } from './synth.js';
 
 const account = '111111111111';
@@ -134,7 +134,7 @@ describe('runner instance role', () => {
       ).toBe('ImplicitlyDenied');
   });
 
-  it('tags only itself, and only with the agent-reason key', async () => {
+  it('tags only itself, and only with the agent-reason key (never the deployment tag)', async () => {
     const base = { 'aws:ResourceTag/wpr:project': 'wpr' };
     expect(
       await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceA), {
@@ -150,7 +150,7 @@ describe('runner instance role', () => {
         'aws:TagKeys': ['wpr:agent-reason'],
       }),
     ).toBe('ImplicitlyDenied');
-    for (const keys of [['wpr:pool'], ['wpr:agent-reason', 'wpr:project'], ['wpr:spec']])
+    for (const keys of [['wpr:pool'], ['wpr:agent-reason', 'wpr:project'], ['wpr:spec'], ['wpr:deployment']])
       expect(
         await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceA), {
           ...base,
@@ -272,8 +272,24 @@ describe('control-plane roles on EC2', () => {
         );
   });
 
-  it("launch only from the runner template, tagging the instance as the project's", async () => {
-    const launch = { 'ec2:LaunchTemplate': launchTemplateArn, 'aws:RequestTag/wpr:project': 'wpr' };
+  it("launch only from the runner template, tagging the instance as the project's and this deployment's", async () => {
+    const launch = {
+      'ec2:LaunchTemplate': launchTemplateArn,
+      'aws:RequestTag/wpr:project': 'wpr',
+      'aws:RequestTag/wpr:deployment': deploymentUuid,
+    };
+    for (const deployment of [undefined, 'another-deployment']) {
+      const { 'aws:RequestTag/wpr:deployment': _, ...without } = launch;
+      const context =
+        deployment === undefined ? without : { ...without, 'aws:RequestTag/wpr:deployment': deployment };
+      expect(await asRole('webhook', 'ec2:RunInstances', instanceArn('*'), context), String(deployment)).toBe(
+        'ImplicitlyDenied',
+      );
+      expect(await asRole('webhook', 'ec2:CreateFleet', instanceArn('*'), context), String(deployment)).toBe(
+        'ImplicitlyDenied',
+      );
+    }
+    expect(await asRole('webhook', 'ec2:CreateFleet', instanceArn('*'), launch)).toBe('Allowed');
     expect(await asRole('webhook', 'ec2:RunInstances', instanceArn('*'), launch)).toBe('Allowed');
     expect(
       await asRole('webhook', 'ec2:RunInstances', instanceArn('*'), {

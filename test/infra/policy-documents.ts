@@ -8,6 +8,9 @@ import { Stack } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 
+/** The UUID of AWS::StackId as resolved here: the deployment id the policies require on launches. */
+export const deploymentUuid = '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0';
+
 export interface PolicyDocument {
   Version: string;
   Statement: Record<string, unknown>[];
@@ -75,6 +78,14 @@ export class TemplateResolver {
       const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
       return parts.map((p) => String(this.walk(p, resources))).join(separator);
     }
+    if ('Fn::Select' in object) {
+      const [index, list] = object['Fn::Select'] as [number, unknown];
+      return (this.walk(list, resources) as unknown[])[index];
+    }
+    if ('Fn::Split' in object) {
+      const [separator, source] = object['Fn::Split'] as [string, unknown];
+      return String(this.walk(source, resources)).split(separator);
+    }
     if ('Fn::ImportValue' in object) {
       const name = this.walk(object['Fn::ImportValue'], resources) as string;
       const exported = this.exports.get(name);
@@ -95,6 +106,8 @@ export class TemplateResolver {
         return account;
       case 'AWS::URLSuffix':
         return 'amazonaws.com';
+      case 'AWS::StackId':
+        return `arn:aws:cloudformation:${region}:${account}:stack/wpr-runtime/${deploymentUuid}`;
     }
     const resource = resources[id];
     const props = resource?.Properties ?? {};

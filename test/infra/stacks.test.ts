@@ -267,6 +267,7 @@ describe('ControlPlaneFunctions', () => {
     'SUBNET_ZONES',
     'RUNNER_NAME_PREFIX',
     'PROJECT_TAG',
+    'DEPLOYMENT_ID',
     'POWERTOOLS_SERVICE_NAME',
     'POWERTOOLS_METRICS_NAMESPACE',
     'WEBHOOK_SECRET_ARN',
