@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     .option('--concurrency <n>', "webhook invocations at once during the burst, or 'unbounded'", concurrency)
     .option('--time-scale <x>', "EC2's pace (0.02: a 5 s boot takes 100 ms)", scale)
     .option('--seed <n>', 'seed of the matrix sizes and job durations', positiveInt, 1)
+    .option('--index-lag-ms <ms>', "the pool store's index lag behind writes, as a DynamoDB GSI's (0: none)", positiveInt)
     .option('--out <dir>', 'where latest.json goes', defaultResultsDir)
     .parse();
   const o = program.opts<{
@@ -67,6 +68,7 @@ async function main(): Promise<void> {
     probe?: number;
     concurrency?: number;
     timeScale?: number;
+    indexLagMs?: number;
     seed: number;
     out: string;
   }>();
@@ -80,6 +82,7 @@ async function main(): Promise<void> {
     ...(o.probe !== undefined && { probeJobs: o.probe }),
     ...(o.concurrency !== undefined && { concurrency: o.concurrency }),
     ...(o.timeScale !== undefined && { timeScale: o.timeScale }),
+    ...(o.indexLagMs !== undefined && { indexLagMs: o.indexLagMs }),
     log,
   });
   console.log(`\n${formatReport(report)}\n`);

@@ -44,6 +44,8 @@ export interface ScenarioOptions {
   readonly concurrency: number;
   /** Scales EC2's durations (0.02: a 5 s boot takes 100 ms). */
   readonly timeScale: number;
+  /** How long the pool store's indexes lag behind its writes, as DynamoDB GSIs do (wall ms). Default 0. */
+  readonly indexLagMs?: number;
   /** Over how long the matrices are queued. */
   readonly arrivalMs: number;
   /** How long a job runs once a runner took it: uniform in [min, max]. */
@@ -119,6 +121,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const sandbox = await startSandbox({
     poolConfig: benchPoolConfig(options.poolSize),
     timeScale: options.timeScale,
+    ...(options.indexLagMs !== undefined && { indexLagMs: options.indexLagMs }),
     warmupMs: 20,
     configGraceMs: 30_000,
     schedules: false,

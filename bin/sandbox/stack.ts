@@ -96,6 +96,8 @@ export interface SandboxOptions {
   readonly poolConfig?: unknown;
   /** Scales every EC2 duration (boot, stop); 1 is EC2's own pace. */
   readonly timeScale?: number;
+  /** How long the pool store's indexes lag behind writes, as DynamoDB GSIs do (wall ms). Default 0. */
+  readonly indexLagMs?: number;
   /** EC2 API response times in EC2's time (e.g. `referenceLatencyMs`), scaled like the rest; none by default. */
   readonly ec2LatencyMs?: Partial<Record<Ec2Action, number>>;
   readonly warmupMs?: number;
@@ -196,7 +198,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const webhookSecret = options.webhookSecret ?? randomBytes(20).toString('hex');
   const keys = generateAppKeyPair();
   const [dynamo, ssm, secrets, events] = await Promise.all([
-    startDynalite(),
+    startDynalite(options.indexLagMs === undefined ? {} : { indexLagMs: options.indexLagMs }),
     startSsmPeer({ throttle: false }),
     startSecretsManagerPeer(),
     startEventBridgePeer({ eventBuses: ['wpr-events'] }),

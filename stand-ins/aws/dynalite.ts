@@ -4,6 +4,12 @@
  *
  * Gotchas: dynalite has no transactions, no ReturnValuesOnConditionCheckFailure and no TTL expiry
  * (UpdateTimeToLive is not even an operation), so TTL is not enabled here.
+ *
+ * Its global secondary indexes are updated with the table, atomically; DynamoDB's propagate
+ * asynchronously (usually within a second), so an index query may still list an item as it was. With
+ * `indexLagMs`, the peer is a proxy in front of dynalite that plays that lag (gsi-lag-proxy.ts): a
+ * write becomes visible in index queries only `indexLagMs` after it succeeded; until then they show the
+ * item as it was before (or not at all, if it was not in the index).
  */
 
 import type { IncomingMessage, Server } from 'node:http';
@@ -16,6 +22,7 @@ import {
   type GlobalSecondaryIndex,
 } from '@aws-sdk/client-dynamodb';
 import { keyAttributeDefinitions, poolStoreTable } from '../../scheduler/adapters/dynamodb-table-design.js';
+import { proxyHeader, startGsiLagProxy } from './gsi-lag-proxy.js';
 
 interface DynaliteOptions {
   readonly createTableMs?: number;
@@ -56,7 +63,12 @@ export const dynamoWriteOperations: ReadonlySet<string> = new Set([
 
 let tableCount = 0;
 
-export async function startDynalite(): Promise<DynalitePeer> {
+export interface DynalitePeerOptions {
+  /** How long a write takes to reach the global secondary indexes. Default 0 (dynalite's own: at once). */
+  readonly indexLagMs?: number;
+}
+
+export async function startDynalite(options: DynalitePeerOptions = {}): Promise<DynalitePeer> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -65,12 +77,18 @@ export async function startDynalite(): Promise<DynalitePeer> {
   // Counted from the request headers only, so dynalite's own handling is untouched.
   const log: DynamoCall[] = [];
   server.on('request', (req: IncomingMessage) => {
+    if (req.headers[proxyHeader] !== undefined) return; // the lag proxy's own bookkeeping
     const target = req.headers['x-amz-target'];
     const operation = typeof target === 'string' ? (target.split('.')[1] ?? target) : '(none)';
     log.push({ operation, at: Date.now() });
   });
   const { port } = server.address() as AddressInfo;
-  const endpoint = `http://127.0.0.1:${port}`;
+  const direct = `http://127.0.0.1:${port}`;
+  const proxy =
+    options.indexLagMs !== undefined && options.indexLagMs > 0
+      ? await startGsiLagProxy(direct, options.indexLagMs)
+      : undefined;
+  const endpoint = proxy?.endpoint ?? direct;
   const client = new DynamoDBClient({
     endpoint,
     region: 'us-east-1',
@@ -120,6 +138,7 @@ export async function startDynalite(): Promise<DynalitePeer> {
     },
     async close() {
       client.destroy();
+      await proxy?.close();
       server.closeAllConnections();
       await new Promise<void>((resolve, reject) =>
         server.close((error) => (error ? reject(error) : resolve())),
