@@ -58,7 +58,11 @@ async function main(): Promise<void> {
     .option('--concurrency <n>', "webhook invocations at once during the burst, or 'unbounded'", concurrency)
     .option('--time-scale <x>', "EC2's pace (0.02: a 5 s boot takes 100 ms)", scale)
     .option('--seed <n>', 'seed of the matrix sizes and job durations', positiveInt, 1)
-    .option('--index-lag-ms <ms>', "the pool store's index lag behind writes, as a DynamoDB GSI's (0: none)", positiveInt)
+    .option(
+      '--index-lag-ms <ms>',
+      "the pool store's index lag behind writes, as a DynamoDB GSI's (0: none)",
+      positiveInt,
+    )
     .option('--out <dir>', 'where latest.json goes', defaultResultsDir)
     .parse();
   const o = program.opts<{

@@ -24,10 +24,19 @@ import { runnerLabels } from './labels.js';
 import type { PoolConfig } from './pool-config.js';
 import type { InstanceRecord, JobRecord, LadderAttempt, LadderStep, RunnerSource } from './types.js';
 
-/** Ready instances read per claim query; one is picked at random so concurrent claims rarely collide. */
-export const claimCandidates = 5;
-/** Claim attempts per job before the ladder moves on (each lost race or refusal is one). */
-export const maxClaimAttempts = 8;
+/**
+ * Ready instances read per claim query. Each claimer starts at its own place among them (see
+ * `spread`), so the claimers of a burst spread over the whole window instead of all fighting for the
+ * oldest few, and tries the ones it read before it reads the index again.
+ */
+export const claimCandidates = 50;
+/**
+ * Claim attempts per job before the ladder moves on (each lost race or refusal is one). A lost race
+ * costs one failed conditional write; in a burst on an index that still lists instances claimed a
+ * moment ago, a claimer may lose several before it reaches one still ready, so this is generous; the
+ * webhook's deadline bounds the time all the same.
+ */
+export const maxClaimAttempts = 24;
 /** How long a zone that refused a start is avoided. */
 export const capacityMemoryMs = 5 * 60_000;
 
@@ -120,19 +129,25 @@ async function claimFromPool(
 ): Promise<Started | undefined> {
   const { pool, job } = request;
   const skip = new Set<string>();
+  const usable = (c: InstanceRecord) =>
+    !skip.has(c.id) && !refused.has(`${c.instanceType}@${c.availabilityZone}`);
+  // Candidates already read, in this claimer's random order: tried before the index is read again
+  // (the index is eventually consistent, so a fresh read right after a lost race shows the same ones).
+  let queue: InstanceRecord[] = [];
   for (let attempt = 0; attempt < maxClaimAttempts && !outOfTime(); attempt++) {
     const step: LadderStep = refused.size > 0 ? 'pool-other-zone' : 'pool';
     const now = deps.clock.now();
-    const candidates = (await deps.store.listReady(pool.name, claimCandidates + skip.size)).filter(
-      (c) => !skip.has(c.id) && !refused.has(`${c.instanceType}@${c.availabilityZone}`),
-    );
-    const fresh = candidates.filter((c) => !zoneRefusedRecently(c, refused, now));
-    const pickFrom = fresh.length > 0 ? fresh : candidates;
-    if (pickFrom.length === 0) {
+    queue = queue.filter(usable);
+    if (queue.length === 0) {
+      const candidates = (await deps.store.listReady(pool.name, claimCandidates + skip.size)).filter(usable);
+      const fresh = candidates.filter((c) => !zoneRefusedRecently(c, refused, now));
+      queue = spread(fresh.length > 0 ? fresh : candidates, deps.random);
+    }
+    const candidate = queue.shift();
+    if (candidate === undefined) {
       note(step, 'empty');
       return undefined;
     }
-    const candidate = pickFrom[Math.floor(deps.random() * pickFrom.length)] as InstanceRecord;
     const claimedAt = deps.clock.now();
     const claim = await claimInstance(deps, candidate, job.id, claimedAt);
     if (claim.kind !== 'ok') {
@@ -151,6 +166,7 @@ async function claimFromPool(
     if (start.kind === 'insufficient-capacity') {
       deps.metrics.count('CapacityErrors', 1, { Pool: pool.name });
       refused.add(`${candidate.instanceType}@${candidate.availabilityZone}`);
+      queue = []; // read again: candidates in other zones now come first
       note(step, 'capacity', { instanceId: candidate.id, instanceType: candidate.instanceType });
       // Still stopped and pristine: straight back to the pool, remembered as refused for a while.
       await release(deps, claim.record, { capacityErrorAt: deps.clock.now() });
@@ -161,6 +177,18 @@ async function claimFromPool(
     }
   }
   return undefined;
+}
+
+/**
+ * The order this claimer tries the candidates in: every claimer reads the same list (oldest-ready
+ * first), so each starts at a random place in it and goes round from there. Over a window wider than
+ * the burst, claimers rarely start on the same candidate; one that loses moves to the next it read,
+ * without reading the (eventually consistent) index again.
+ */
+function spread<T>(items: readonly T[], random: () => number): T[] {
+  if (items.length === 0) return [];
+  const start = Math.floor(random() * items.length);
+  return [...items.slice(start), ...items.slice(0, start)];
 }
 
 /** Two webhooks may pick the same candidate: ready@v → claimed@v+1 succeeds for exactly one. */
