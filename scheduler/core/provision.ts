@@ -25,18 +25,18 @@ import type { PoolConfig } from './pool-config.js';
 import type { InstanceRecord, JobRecord, LadderAttempt, LadderStep, RunnerSource } from './types.js';
 
 /**
- * Ready instances read per claim query. Each claimer starts at its own place among them (see
- * `spread`), so the claimers of a burst spread over the whole window instead of all fighting for the
- * oldest few, and tries the ones it read before it reads the index again.
+ * Ready instances read per claim query. Each claimer picks among them at random, so the claimers of a
+ * burst spread over the whole window instead of all fighting for the oldest few, and tries the ones it
+ * read before it reads the (eventually consistent) index again.
  */
-export const claimCandidates = 50;
+export const claimCandidates = 40;
 /**
  * Claim attempts per job before the ladder moves on (each lost race or refusal is one). A lost race
  * costs one failed conditional write; in a burst on an index that still lists instances claimed a
- * moment ago, a claimer may lose several before it reaches one still ready, so this is generous; the
- * webhook's deadline bounds the time all the same.
+ * moment ago, a claimer may have to try every candidate it read before it finds the one still ready,
+ * so this matches the window; the webhook's deadline bounds the time all the same.
  */
-export const maxClaimAttempts = 24;
+export const maxClaimAttempts = claimCandidates;
 /** How long a zone that refused a start is avoided. */
 export const capacityMemoryMs = 5 * 60_000;
 
@@ -141,9 +141,11 @@ async function claimFromPool(
     if (queue.length === 0) {
       const candidates = (await deps.store.listReady(pool.name, claimCandidates + skip.size)).filter(usable);
       const fresh = candidates.filter((c) => !zoneRefusedRecently(c, refused, now));
-      queue = spread(fresh.length > 0 ? fresh : candidates, deps.random);
+      queue = fresh.length > 0 ? fresh : candidates;
     }
-    const candidate = queue.shift();
+    // A random one of those read: claimers of a burst, all reading the same list, rarely pick alike
+    // in a window wider than the burst, and one that lost does not walk into its neighbour's pick.
+    const [candidate] = queue.splice(Math.floor(deps.random() * queue.length), 1);
     if (candidate === undefined) {
       note(step, 'empty');
       return undefined;
@@ -177,18 +179,6 @@ async function claimFromPool(
     }
   }
   return undefined;
-}
-
-/**
- * The order this claimer tries the candidates in: every claimer reads the same list (oldest-ready
- * first), so each starts at a random place in it and goes round from there. Over a window wider than
- * the burst, claimers rarely start on the same candidate; one that loses moves to the next it read,
- * without reading the (eventually consistent) index again.
- */
-function spread<T>(items: readonly T[], random: () => number): T[] {
-  if (items.length === 0) return [];
-  const start = Math.floor(random() * items.length);
-  return [...items.slice(start), ...items.slice(0, start)];
 }
 
 /** Two webhooks may pick the same candidate: ready@v → claimed@v+1 succeeds for exactly one. */
