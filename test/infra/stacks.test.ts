@@ -418,12 +418,26 @@ describe('InstanceEventRules', () => {
     app.runtime.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Spot Instance Interruption Warning'] },
     });
+    // The agent's job-started tag: only that key's changes on EC2 instances, to the same target.
+    app.runtime.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.tag'],
+        'detail-type': ['Tag Change on Resource'],
+        detail: { service: ['ec2'], 'resource-type': ['instance'], 'changed-tag-keys': ['wpr:job-started'] },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlaneLifecycleFunction'), 'Arn'] },
+          DeadLetterConfig: { Arn: Match.anyValue() },
+        }),
+      ],
+    });
     app.runtime.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 });
 
 describe('ControlPlaneSchedules', () => {
-  it('runs the pool tuner every minute and the reconciler every two minutes', () => {
+  it('runs the pool tuner every minute and the reconciler every 30 s (two passes a minute)', () => {
     app.runtime.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(1 minute)',
       Target: Match.objectLike({
@@ -432,10 +446,17 @@ describe('ControlPlaneSchedules', () => {
       }),
     });
     app.runtime.hasResourceProperties('AWS::Scheduler::Schedule', {
-      ScheduleExpression: 'rate(2 minutes)',
+      ScheduleExpression: 'rate(1 minute)',
       Target: Match.objectLike({
         Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlaneReconcilerFunction'), 'Arn'] },
+        Input: JSON.stringify({ passes: 2, intervalSeconds: 30 }),
+        RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 2 },
       }),
+    });
+    // Two passes 30 s apart, each stopping 15 s before the timeout: the function outlives the second.
+    app.runtime.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: Match.stringLikeRegexp('reconciler'),
+      Timeout: 85,
     });
   });
 
