@@ -586,8 +586,16 @@ describe('RunnerDashboard', () => {
       'StuckJobs',
       'HandlerRuns',
       'EstimatedCost',
+      'HotTarget',
+      'HotIdle',
+      'HotBusy',
+      'HotTierCost',
+      'HotRefills',
+      'Pickups',
+      'JobStartedSignals',
     ])
       expect(body).toContain(name);
+    expect(body).toContain('Jobs picked up by tier (hot, warm, cold)');
     expect(body).toContain(`SEARCH('{\\\\\\"WarmPoolRunners\\\\\\",service,Pool,Source}`);
     expect(body).toContain('Pool linux-arm64: size');
   });
