@@ -365,6 +365,10 @@ class DemoRun {
   /** Jobs cancelled, queued ones first, as developers do after a new push. */
   private async cancelSome(count: number): Promise<void> {
     const status = (id: number) => this.sandbox.github.jobState(id)?.status;
+    const live = () => this.jobIds.filter((id) => status(id) === 'queued' || status(id) === 'in_progress');
+    // A burst's job ids are known once GitHub has delivered its webhooks; on a busy machine that can be
+    // after the moment planned for the cancellation, so wait for something to cancel a little while.
+    await this.until(() => live().length > 0, 60_000);
     const queued = this.jobIds.filter((id) => status(id) === 'queued');
     const running = this.jobIds.filter((id) => status(id) === 'in_progress');
     const chosen = this.sample(queued, count);
