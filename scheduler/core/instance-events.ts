@@ -57,6 +57,18 @@ export async function handleInstanceStateChange(
       if (beforeStart) return { kind: 'no-change', state: instance.state };
       if (instance.state === 'starting' && instance.tier === 'hot' && instance.servingJob === undefined)
         return goIdle(deps, instance, change.at ?? now);
+      // A hot runner that booted before its start was recorded: noted in place, and the hand-over
+      // (which re-reads on the conflict this causes) moves it on to idle.
+      if (instance.state === 'claimed' && instance.tier === 'hot' && instance.idleAt === undefined) {
+        await deps.store.transitionInstance({
+          id: instance.id,
+          from: 'claimed',
+          expectedVersion: instance.version,
+          to: 'claimed',
+          patch: { idleAt: change.at ?? now },
+        });
+        return { kind: 'no-change', state: instance.state };
+      }
       // `claimed`: the start was issued but the handler has not recorded it yet (a fast boot).
       if (instance.state === 'starting' || instance.state === 'busy' || instance.state === 'claimed') {
         await recordRunning(deps, instance, change.at ?? now);
