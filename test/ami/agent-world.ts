@@ -39,7 +39,8 @@ export function agentWorld(): AgentWorld {
   let aws: AwsStandInServer | undefined;
   const cleanups: (() => Promise<void>)[] = [];
   const started = () => {
-    if (ssm === undefined || ec2 === undefined || aws === undefined) throw new Error('agentWorld not started');
+    if (ssm === undefined || ec2 === undefined || aws === undefined)
+      throw new Error('agentWorld not started');
     return { ssm, ec2, aws };
   };
 
