@@ -735,11 +735,18 @@ run_runner() {
   clock
   log info runner-exited status="$status" duration_ms=$((uptime_ms - runner_started_ms)) \
     job_started="$job_started"
+  if ((!job_started)) && runner_took_job; then
+    job_started=1
+  fi
   if [[ -n $stop_reason ]]; then
     runner_reason=$stop_reason
   elif ((status != 0)); then
     # run.sh exits 0 even when the listener gave up; anything else means the runner itself broke.
     runner_reason=runner-failed
+  elif ((!job_started)); then
+    # The listener ended without a job: its registration was removed (the control plane released it) or
+    # GitHub refused the config.
+    runner_reason=no-job
   else
     runner_reason=job-done
   fi

@@ -166,7 +166,7 @@ export class AgentSandbox {
   }
 
   /** What the stand-in runner does once started (see stand-ins/runner/run.sh); `jobMs` is how long a job works. */
-  async setRunnerMode(mode: 'job' | 'silent-job' | 'idle', jobMs = 0): Promise<void> {
+  async setRunnerMode(mode: 'job' | 'silent-job' | 'idle' | 'no-job', jobMs = 0): Promise<void> {
     await writeFile(join(this.runnerDir, 'mode'), mode);
     await writeFile(join(this.runnerDir, 'job-ms'), String(jobMs));
   }

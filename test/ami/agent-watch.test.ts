@@ -109,6 +109,20 @@ describe.concurrent('the job-started signal', () => {
   });
 });
 
+describe.concurrent('a runner that ends without a job', () => {
+  it('powers off with no-job, not job-done, so the control plane can tell the two apart', async () => {
+    const { box, instanceId } = await instanceWithConfig();
+    await box.setRunnerMode('no-job');
+
+    const exit = await box.boot().exited;
+
+    expect(events(exit.stdout, 'runner-exited')[0]).toMatchObject({ status: '0', job_started: '0' });
+    expect(reason(instanceId)).toBe('no-job');
+    expect(world.tag(instanceId, 'wpr:job-started')).toBeUndefined();
+    expect(await box.record('poweroff')).toHaveLength(1);
+  });
+});
+
 describe.concurrent('the watchdogs', () => {
   it('stops a runner that gets no job within the idle bound and powers off: idle-timeout', async () => {
     // A tag that is not a number is ignored (and said so), the agent's default applies.

@@ -5,6 +5,7 @@
  * watchdogs are in agent-watch.test.ts.
  */
 import { existsSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startSsmPeer } from '../../stand-ins/aws/ssm.js';
@@ -350,6 +351,37 @@ describe.concurrent('identity and settings', () => {
     });
     expect(await box.record('poweroff')).toHaveLength(1);
     expect(await box.runnerLog()).toEqual([]);
+  });
+
+  it('reaches IMDS within moments of it answering, when the network comes up after the agent started', async () => {
+    const { box } = await sandbox({ Name: 'not-a-runner' });
+    // A port with nothing on it yet, as IMDS before the DHCP lease; then a relay to the emulator on it.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const agent = box.boot({ WPR_IMDS_ENDPOINT: `http://127.0.0.1:${port}` });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const imdsPort = Number(new URL(box.imds.endpoint).port);
+    let upAt = 0;
+    let firstAt = 0;
+    const relay: Server = createServer((socket) => {
+      firstAt ||= Date.now();
+      socket.pipe(connect(imdsPort, '127.0.0.1')).pipe(socket);
+    });
+    world.onTeardown(() => new Promise((resolve) => relay.close(() => resolve())));
+    await new Promise<void>((resolve) => relay.listen(port, '127.0.0.1', () => resolve()));
+    upAt = Date.now();
+
+    const exit = await agent.exited;
+
+    expect(events(exit.stdout, 'stand-down')).toHaveLength(1);
+    expect(Number(events(exit.stdout, 'imds-ready')[0]?.attempts)).toBeGreaterThan(3);
+    // Retries from 50 ms, doubling to at most 1 s (plus a loaded machine's slack): found soon after IMDS
+    // answers, however long it took to come up.
+    expect(firstAt - upAt).toBeLessThan(1500);
   });
 
   it('the IMDS emulator refuses what IMDSv2 refuses: no token, no TTL, a forged token', async () => {

@@ -9,6 +9,7 @@
 #   silent-job        takes a job whose hook never fires (no hook variable honoured) but writes the worker
 #                     log the real runner writes, works for ./job-ms milliseconds, exits 0
 #   idle              never gets a job: waits until it is stopped
+#   no-job            gives up at once without a job (its registration was removed), exits 0 as run.sh does
 # SIGTERM ends any of them (recorded as `terminated`), as it cancels the real runner's job.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -52,6 +53,9 @@ hook() {
 }
 
 case $mode in
+  no-job)
+    log "no job"
+    ;;
   idle)
     while :; do
       sleep 0.05
