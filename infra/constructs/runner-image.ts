@@ -101,6 +101,14 @@ export interface RunnerImageProps {
    */
   readonly runnerSudo?: boolean;
   /**
+   * Let each runner update itself when GitHub says its version is outdated. Off by default: a JIT runner
+   * that updates downloads the new release at job start and restarts, which the job waits for; the image
+   * is rebuilt weekly instead (`scheduleExpression`). Turn it on if builds stop for longer than GitHub
+   * accepts an outdated runner.
+   * @default false
+   */
+  readonly runnerAutoUpdate?: boolean;
+  /**
    * Seconds a job boot's runner may wait for a job before the agent stops it and powers off
    * (`wpr:agent-reason=idle-timeout`). The instance tag `wpr:max-idle-seconds` overrides it per instance,
    * e.g. for a runner kept hot. See docs/boot-path.md.
@@ -230,6 +238,7 @@ export class RunnerImage extends Construct {
             param('AgentUnitS3Uri', agentUnit.s3ObjectUrl),
             param('AgentHookS3Uri', agentHook.s3ObjectUrl),
             param('ParameterPrefix', settings.parameterPrefix),
+            param('RunnerDisableUpdate', String(!settings.runnerAutoUpdate)),
             param('MaxIdleSeconds', String(settings.agentMaxIdleSeconds)),
             param('MaxLifetimeSeconds', String(settings.agentMaxLifetimeSeconds)),
           ],
@@ -245,7 +254,7 @@ export class RunnerImage extends Construct {
             settings.rootVolumeSizeGb,
             [basePackages, runner, agent].map((c) => [c.name, c.version]),
             [settings.runnerVersion, sha256, settings.runnerSudo, settings.parameterPrefix],
-            [settings.agentMaxIdleSeconds, settings.agentMaxLifetimeSeconds],
+            [settings.agentMaxIdleSeconds, settings.agentMaxLifetimeSeconds, settings.runnerAutoUpdate],
             [agentScript.assetHash, agentUnit.assetHash, agentHook.assetHash],
           ]),
         ),
@@ -340,6 +349,7 @@ interface Settings {
   readonly runnerSudo: boolean;
   readonly agentMaxIdleSeconds: number;
   readonly agentMaxLifetimeSeconds: number;
+  readonly runnerAutoUpdate: boolean;
 }
 
 /** Every problem at once, each saying what was given and what is allowed. */
@@ -420,6 +430,7 @@ function validate(props: RunnerImageProps): Settings {
     runnerSudo: props.runnerSudo ?? true,
     agentMaxIdleSeconds,
     agentMaxLifetimeSeconds,
+    runnerAutoUpdate: props.runnerAutoUpdate ?? false,
   };
 }
 

@@ -98,7 +98,8 @@ describe('component documents', () => {
     const build = commands(documents['instance-agent.yml'] as ComponentDocument, 'build').join('\n');
     expect(build).toContain('WPR_MAX_IDLE_SECONDS=%s');
     expect(build).toContain('WPR_MAX_LIFETIME_SECONDS=%s');
-    expect(build).toContain('"{{ MaxIdleSeconds }}" "{{ MaxLifetimeSeconds }}"');
+    expect(build).toContain('WPR_RUNNER_DISABLE_UPDATE=%s');
+    expect(build).toContain('"{{ MaxIdleSeconds }}" "{{ MaxLifetimeSeconds }}" "{{ RunnerDisableUpdate }}"');
   });
 
   it('has the test instance prove the agent ran on boot and stood down', () => {

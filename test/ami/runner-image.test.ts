@@ -83,7 +83,14 @@ describe('RunnerImage', () => {
     expect(JSON.stringify(parameters.AgentUnitS3Uri)).toMatch(/\.service/);
     expect(JSON.stringify(parameters.AgentHookS3Uri)).toMatch(/\.sh/);
     expect(parameters.AgentHookS3Uri).not.toEqual(parameters.AgentScriptS3Uri);
-    expect(parameters).toMatchObject({ MaxIdleSeconds: '600', MaxLifetimeSeconds: '43200' });
+    expect(parameters).toMatchObject({
+      MaxIdleSeconds: '600',
+      MaxLifetimeSeconds: '43200',
+      RunnerDisableUpdate: 'true',
+    });
+    expect(recipeParameters(synth({ runnerAutoUpdate: true }).template, 'x64')).toMatchObject({
+      RunnerDisableUpdate: 'false',
+    });
     template.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: {
         Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })],
