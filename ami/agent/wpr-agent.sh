@@ -255,14 +255,15 @@ aws_error_code() {
   printf '%s' "${code:-unknown}"
 }
 
-# Sets one tag on this instance, up to 4 attempts with backoff (the CLI retries throttling on its own too).
-# Returns 1 when every attempt failed; the caller decides what that means.
+# Sets one tag on this instance, up to 4 attempts with backoff (the CLI retries throttling on its own too);
+# a refusal (IAM) is not retried. Returns 1 when it failed; the caller decides what that means.
 tag_instance() {
-  local key=$1 value=$2 attempt=1
+  local key=$1 value=$2 attempt=1 error
   [[ -n $instance_id ]] || return 1
   until aws_call ec2 create-tags --resources "$instance_id" --tags "Key=$key,Value=$value" >/dev/null; do
-    if ((attempt >= 4)); then
-      log warn tag-failed tag="$key" value="$value" attempts="$attempt" error="$(aws_error_code)"
+    error=$(aws_error_code)
+    if ((attempt >= 4)) || [[ $error == UnauthorizedOperation || $error == AccessDenied* ]]; then
+      log warn tag-failed tag="$key" value="$value" attempts="$attempt" error="$error"
       return 1
     fi
     backoff "$attempt" 250 2000
@@ -479,6 +480,10 @@ warm_up() {
   disk_pid=$!
   prepull_images || prepull_status=$?
   check_runner || runner_ok=0
+  if ((!runner_ok)); then
+    # No use reading the rest of the volume for an instance that cannot serve.
+    kill -TERM "$disk_pid" 2>/dev/null || true
+  fi
   wait "$disk_pid" || disk_status=$?
   disk_pid=''
   if ((!runner_ok)); then

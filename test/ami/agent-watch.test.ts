@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { Ec2Emulator } from '../../stand-ins/aws/ec2/index.js';
 import { events, fakeJitConfig, hookPath } from './agent-sandbox.js';
 import { agentWorld, ephemeralTags, expectSecretKept, jitName } from './agent-world.js';
 
@@ -75,6 +76,29 @@ describe.concurrent('the job-started signal', () => {
     expect(events(exit.stdout, 'power-off')).toEqual([expect.objectContaining({ reason: 'job-done' })]);
     expect(world.tag(instanceId, 'wpr:job-started')).toBeUndefined();
     expect(await box.record('poweroff')).toHaveLength(1);
+  });
+
+  it('does not retry a tag the instance role may not set, and the job goes on', async () => {
+    // An EC2 of its own: the refusal would otherwise hit every test's CreateTags.
+    const ec2 = await Ec2Emulator.start({ throttling: false });
+    world.onTeardown(() => ec2.close());
+    const { box, instanceId } = await world.sandbox(ephemeralTags, { ec2Peer: ec2 });
+    world.ssm.put(jitName(instanceId), fakeJitConfig().encoded, { type: 'SecureString' });
+    ec2.failNext('CreateTags', {
+      code: 'UnauthorizedOperation',
+      message: 'You are not authorized to perform this operation.',
+      status: 403,
+    });
+
+    const exit = await box.boot().exited;
+
+    expect(events(exit.stdout, 'tag-failed')).toEqual([
+      expect.objectContaining({ tag: 'wpr:job-started', attempts: '1', error: 'UnauthorizedOperation' }),
+    ]);
+    expect(await box.runnerLog()).toContain('job done');
+    // One refused job-started tag, then the reason.
+    expect(ec2.calls('CreateTags')).toHaveLength(2);
+    expect(ec2.instance(instanceId)?.tags['wpr:agent-reason']).toBe('job-done');
   });
 
   it('exits 0 at once when no agent is listening, so the job still starts', async () => {

@@ -20,12 +20,12 @@ export interface AgentWorld {
   readonly ec2: Ec2Emulator;
   /**
    * One instance: seeded in the EC2 emulator with its tags, which IMDS serves too. `awsAsScript` runs the
-   * stand-in CLI as a Node script on every call, as a real binary would be; `ec2Endpoint` replaces the EC2
-   * peer (an unreachable one, say).
+   * stand-in CLI as a Node script on every call, as a real binary would be; `ec2Peer` is an EC2 emulator of
+   * the test's own (for faults that would hit every test), `ec2Endpoint` an unreachable EC2.
    */
   sandbox(
     tags: Record<string, string>,
-    options?: { awsAsScript?: boolean; ssmPeer?: SsmPeer; ec2Endpoint?: string },
+    options?: { awsAsScript?: boolean; ssmPeer?: SsmPeer; ec2Peer?: Ec2Emulator; ec2Endpoint?: string },
   ): Promise<{ box: AgentSandbox; instanceId: string }>;
   /** A tag the agent set on its instance in EC2, if any. */
   tag(instanceId: string, key: string): string | undefined;
@@ -79,12 +79,13 @@ export function agentWorld(): AgentWorld {
     async sandbox(tags, options = {}) {
       const world = started();
       const subnetId = Object.keys(defaultSubnets)[0] ?? '';
-      const instanceId = world.ec2.seedInstance({ instanceType: 'm7i.large', subnetId, tags }).id;
+      const ec2 = options.ec2Peer ?? world.ec2;
+      const instanceId = ec2.seedInstance({ instanceType: 'm7i.large', subnetId, tags }).id;
       const box = await AgentSandbox.create({
         instanceId,
         tags,
         ssmEndpoint: (options.ssmPeer ?? world.ssm).endpoint,
-        ec2Endpoint: options.ec2Endpoint ?? world.ec2.url,
+        ec2Endpoint: options.ec2Endpoint ?? ec2.url,
         ...(options.awsAsScript === true ? {} : { awsServerUrl: world.aws.url }),
       });
       cleanups.push(() => box.dispose());
