@@ -690,8 +690,7 @@ watch_runner() {
   local idle_s lifetime_s idle_deadline life_deadline line now_iso
   idle_s=$(seconds_from_tag "$TAG_MAX_IDLE" "$max_idle_seconds")
   lifetime_s=$(seconds_from_tag "$TAG_MAX_LIFETIME" "$max_lifetime_seconds")
-  clock
-  idle_deadline=$((uptime_ms + idle_s * 1000))
+  idle_deadline=$((runner_started_ms + idle_s * 1000))
   life_deadline=$((agent_started_ms + lifetime_s * 1000))
   log info runner-watching max_idle_s="$idle_s" max_lifetime_s="$lifetime_s"
   while kill -0 "$runner_pid" 2>/dev/null; do
