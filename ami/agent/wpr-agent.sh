@@ -682,12 +682,36 @@ stop_runner() {
   done
 }
 
+# Prints the idle bound in seconds and where it came from, when the bound first read has expired: the
+# instance tag if it has one (the control plane may have raised it since); else, when the instance's pool
+# keeps a hot tier (`hot` in the pool config), that tier's `maxIdleMinutes` (240 when unset, the control
+# plane's default) plus the agent's default, so that the control plane retires its own idle runners before
+# the agent would and a hot runner launched without the tag is not cut short; else the agent's default.
+# Only an idle runner reaches this, once: one pool-config read, off every job's path.
+idle_bound_now() {
+  local seconds document minutes
+  seconds=$(seconds_from_tag "$TAG_MAX_IDLE" '')
+  if [[ -n $seconds ]]; then
+    printf '%s tag' "$seconds"
+    return 0
+  fi
+  if [[ -n $pool ]] && document=$(aws_call ssm get-parameter --name "$parameter_prefix/pools" \
+    --with-decryption --query Parameter.Value --output text) &&
+    minutes=$(jq -r --arg pool "$pool" 'first(.pools[]? | select(.name == $pool) | .hot
+      | select(type == "object") | (.maxIdleMinutes // 240)) // empty' <<<"$document" 2>/dev/null) &&
+    [[ $minutes =~ ^[0-9]{1,6}$ ]]; then
+    printf '%s pool-config' "$((10#$minutes * 60 + max_idle_seconds))"
+    return 0
+  fi
+  printf '%s default' "$max_idle_seconds"
+}
+
 # Until the runner exits: hook events, and the two watchdogs. No job within the idle bound: the bound is
 # re-read from the instance tag before stopping, so the control plane can extend it at any time (a runner
 # kept hot). Past the maximum lifetime, counted from the agent's start a few seconds after boot: stopped,
 # job or not.
 watch_runner() {
-  local idle_s lifetime_s idle_deadline life_deadline line now_iso
+  local idle_s idle_source lifetime_s idle_deadline life_deadline line now_iso
   idle_s=$(seconds_from_tag "$TAG_MAX_IDLE" "$max_idle_seconds")
   lifetime_s=$(seconds_from_tag "$TAG_MAX_LIFETIME" "$max_lifetime_seconds")
   idle_deadline=$((runner_started_ms + idle_s * 1000))
@@ -709,11 +733,11 @@ watch_runner() {
         on_job_started "$now_iso" worker-log
         continue
       fi
-      idle_s=$(seconds_from_tag "$TAG_MAX_IDLE" "$max_idle_seconds")
+      read -r idle_s idle_source <<<"$(idle_bound_now)"
       clock
       if ((runner_started_ms + idle_s * 1000 > uptime_ms)); then
         idle_deadline=$((runner_started_ms + idle_s * 1000))
-        log info idle-bound-extended max_idle_s="$idle_s"
+        log info idle-bound-extended max_idle_s="$idle_s" source="$idle_source"
         continue
       fi
       stop_runner idle-timeout

@@ -185,10 +185,25 @@ describe.concurrent('the watchdogs', () => {
     const exit = await agent.exited;
 
     expect(events(exit.stdout, 'idle-bound-extended')).toEqual([
-      expect.objectContaining({ max_idle_s: '3' }),
+      expect.objectContaining({ max_idle_s: '3', source: 'tag' }),
     ]);
     expect(Number(events(exit.stdout, 'runner-exited')[0]?.duration_ms)).toBeGreaterThanOrEqual(3000);
     expect(reason(instanceId)).toBe('idle-timeout');
+  });
+
+  it('keeps an untagged idle runner of a pool with a hot tier as long as the tier keeps its runners', async () => {
+    const { box, instanceId } = await instanceWithConfig({ ...ephemeralTags, 'wpr:pool': 'linux-hot' });
+    await box.setRunnerMode('idle');
+    const agent = box.boot({ WPR_MAX_IDLE_SECONDS: '1' });
+
+    // The pool's hot.maxIdleMinutes (5) plus the agent's default (1 s): the control plane retires first.
+    const extended = await agent.waitForLine(/event=idle-bound-extended/);
+    agent.process.kill('SIGTERM');
+    const exit = await agent.exited;
+
+    expect(extended).toContain('max_idle_s=301 source=pool-config');
+    expect(events(exit.stdout, 'runner-stopping')).toEqual([]);
+    expect(reason(instanceId)).toBeUndefined();
   });
 
   it('does not stop a runner busy with a job whose hook never fired: the worker log says it took one', async () => {

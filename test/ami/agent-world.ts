@@ -56,6 +56,8 @@ export function agentWorld(): AgentWorld {
             prePullImages: ['public.ecr.aws/docker/library/alpine:3.20', 'ghcr.io/acme/missing-image:1'],
           },
           { name: 'linux-plain', prePullImages: [] },
+          // A pool with a hot tier (the control plane's schema: scheduler/core/pool-config.ts).
+          { name: 'linux-hot', prePullImages: [], hot: { maximum: 2, maxIdleMinutes: 5 } },
         ],
       }),
     );
