@@ -106,6 +106,14 @@ describe('component documents', () => {
     const test = commands(documents['instance-agent.yml'] as ComponentDocument, 'test').join('\n');
     expect(test).toContain('event=stand-down');
   });
+
+  it('has the test instance run the hooks as the runner does, with no agent listening', () => {
+    const test = commands(documents['instance-agent.yml'] as ComponentDocument, 'test').join('\n');
+    for (const name of ['job-started.sh', 'job-completed.sh'])
+      expect(test).toContain(
+        `runuser -u runner -- env WPR_AGENT_EVENTS=/nonexistent bash -e /usr/local/libexec/wpr/${name}`,
+      );
+  });
 });
 
 describe('the systemd unit', () => {
