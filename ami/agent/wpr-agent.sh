@@ -560,25 +560,28 @@ wait_for_jit() {
     pauses_ms="$pauses"
 }
 
-# A JIT config is base64 of a JSON object of the runner's settings files, each base64 too; `.runner` is a
-# JSON object. Unless told otherwise, sets `disableUpdate` in `.runner`: the JIT equivalent of
-# `config.sh --disableupdate` (a JIT runner is never configured, so the flag cannot be passed), so that an
-# outdated runner does not download itself at job start; the image is rebuilt weekly instead.
+# A JIT config is base64 of a JSON object of the runner's settings files (`.runner`, `.credentials`, ...),
+# each base64 too: anything else is refused. Unless told otherwise, sets `disableUpdate` in `.runner`: the
+# JIT equivalent of `config.sh --disableupdate` (a JIT runner is never configured, so the flag cannot be
+# passed), so that an outdated runner does not download itself at job start; the image is rebuilt weekly
+# instead. That edit is best effort: a `.runner` it cannot read is handed over as it came (the runner
+# judges it), since a job must not be lost to an optimisation.
 # The config travels through pipes from the printf builtin only: no argument, no temporary file.
 prepare_jit() {
-  local prepared
+  local patched
   [[ -n $jit_config && ${#jit_config} -le 65536 && $jit_config =~ ^[A-Za-z0-9+/]+=*$ ]] || return 1
-  prepared=$(printf '%s' "$jit_config" | base64 -d 2>/dev/null |
-    jq -ce '
-      if type == "object" and length > 0 and all(.[]; type == "string")
-        and (.[".runner"] | type) == "string" then
-        .[".runner"] |= (@base64d | fromjson
-          | if type == "object" then .disableUpdate = true | tojson | @base64 else error("not an object") end)
-      else error("not a JIT config") end' 2>/dev/null | base64 -w 0) || return 1
-  [[ -n $prepared ]] || return 1
-  # Checked either way; handed over untouched when updates are allowed.
-  if [[ $runner_disable_update == true ]]; then
-    jit_config=$prepared
+  printf '%s' "$jit_config" | base64 -d 2>/dev/null |
+    jq -e 'type == "object" and length > 0 and all(.[]; type == "string")' >/dev/null 2>&1 || return 1
+  if [[ $runner_disable_update != true ]]; then
+    return 0
+  fi
+  if patched=$(printf '%s' "$jit_config" | base64 -d 2>/dev/null |
+    jq -ce '.[".runner"] |= (@base64d | ltrimstr("\ufeff") | fromjson
+      | if type == "object" then .disableUpdate = true else error("not an object") end | tojson | @base64)' \
+      2>/dev/null | base64 -w 0) && [[ -n $patched ]]; then
+    jit_config=$patched
+  else
+    log warn runner-update-not-disabled reason=runner-settings-unreadable
   fi
 }
 

@@ -290,13 +290,43 @@ describe.concurrent('a boot without a usable config', () => {
     expectSecretKept(exit, secret);
   });
 
-  it('refuses a config whose .runner settings are not a JSON object', async () => {
+  it('hands over a config whose .runner it cannot edit as it came: an optimisation never costs a job', async () => {
     const { box, instanceId } = await sandbox(ephemeralTags);
     const files = {
       '.runner': Buffer.from('not json').toString('base64'),
       '.credentials': Buffer.from('{}').toString('base64'),
     };
+    const delivered = Buffer.from(JSON.stringify(files)).toString('base64');
+    world.ssm.put(jitName(instanceId), delivered, { type: 'SecureString' });
+
+    const exit = await box.boot().exited;
+
+    expect(events(exit.stdout, 'runner-update-not-disabled')).toHaveLength(1);
+    expect(await box.runnerReceivedConfig()).toBe(delivered);
+    expect(world.ssm.parameter(jitName(instanceId))).toBeUndefined();
+  });
+
+  it('reads a .runner that starts with a byte-order mark', async () => {
+    const { box, instanceId } = await sandbox(ephemeralTags);
+    const secret = fakeJitConfig();
+    const files = JSON.parse(Buffer.from(secret.encoded, 'base64').toString('utf8')) as Record<
+      string,
+      string
+    >;
+    const runner = Buffer.from(files['.runner'] ?? '', 'base64').toString('utf8');
+    files['.runner'] = Buffer.from(`\ufeff${runner}`).toString('base64');
     world.ssm.put(jitName(instanceId), Buffer.from(JSON.stringify(files)).toString('base64'), {
+      type: 'SecureString',
+    });
+
+    await box.boot().exited;
+
+    expectUpdateDisabled(await box.runnerReceivedConfig(), secret.encoded);
+  });
+
+  it('refuses a config that is base64 JSON but not a map of settings files', async () => {
+    const { box, instanceId } = await sandbox(ephemeralTags);
+    world.ssm.put(jitName(instanceId), Buffer.from('{".runner": 42}').toString('base64'), {
       type: 'SecureString',
     });
 
