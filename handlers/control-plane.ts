@@ -33,6 +33,8 @@ export interface ControlPlane {
   readonly configSource: ConfigSource;
   /** The webhook secret and, during a rotation, the previous one. */
   readonly webhookSecrets: () => Promise<string[]>;
+  /** The App installation this deployment serves; deliveries for any other are refused. */
+  readonly installationId: number;
   readonly logger: Logger;
 }
 
@@ -123,6 +125,7 @@ export async function buildControlPlane(
     deps,
     configSource: new SsmConfigSource({ client: ssm, parameterName: settings.POOL_CONFIG_PARAMETER, clock }),
     webhookSecrets: () => secrets.getWebhookSecrets(settings.WEBHOOK_SECRET_ARN),
+    installationId: appSecret.data.installationId,
     logger: overrides.logger ?? createLogger(handler),
   };
 }
