@@ -126,7 +126,7 @@ describe('npm start -- --no-demo (a child process)', () => {
 
     const job = s.jobs.find((j) => j.id === jobId);
     expect(job).toEqual(
-      expect.objectContaining({ pool: 'linux-x64', repository: 'any-org-at-all/octo-repo', source: 'pool' }),
+      expect.objectContaining({ pool: 'linux-x64', repository: 'acme/octo-repo', source: 'pool' }),
     );
     expect(job?.latency.boot).toBeGreaterThan(0);
     const serving = s.instances.find((i) => i.jobId === jobId);
