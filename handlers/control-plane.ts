@@ -20,7 +20,7 @@ import { OctokitGitHubRunners } from '../scheduler/adapters/github-runners.js';
 import { SecretsManagerSecrets } from '../scheduler/adapters/secrets-manager-secrets.js';
 import { SsmConfigSource } from '../scheduler/adapters/ssm-config-source.js';
 import { SsmJitDelivery } from '../scheduler/adapters/ssm-jit-delivery.js';
-import type { CoreDeps } from '../scheduler/core/deps.js';
+import type { CoreDeps, RunnerSettings } from '../scheduler/core/deps.js';
 import type { Clock } from '../scheduler/ports/clock.js';
 import type { ConfigSource } from '../scheduler/ports/config-source.js';
 import type { Metrics } from '../scheduler/ports/metrics.js';
@@ -113,12 +113,7 @@ export async function buildControlPlane(
       clock,
     }),
     random: () => randomInt(0, 2 ** 32) / 2 ** 32,
-    runners: {
-      scope: settings.RUNNER_SCOPE,
-      namePrefix: settings.RUNNER_NAME_PREFIX,
-      ...(settings.GITHUB_ORG !== undefined && { org: settings.GITHUB_ORG }),
-      ...(settings.RUNNER_GROUP !== undefined && { runnerGroup: settings.RUNNER_GROUP }),
-    },
+    runners: runnerSettings(settings, appSecret.data.installationId),
   };
   return {
     settings,
@@ -127,6 +122,21 @@ export async function buildControlPlane(
     webhookSecrets: () => secrets.getWebhookSecrets(settings.WEBHOOK_SECRET_ARN),
     installationId: appSecret.data.installationId,
     logger: overrides.logger ?? createLogger(handler),
+  };
+}
+
+/**
+ * Where and under which names this deployment registers runners. Names carry the App installation id
+ * (`<prefix>-<installation>-<instance id>`): two deployments in one organization (two Apps, each its own
+ * installation) may share a prefix, and each must recognise only its own runners, or each one's orphan
+ * reaping deletes the other's runners.
+ */
+export function runnerSettings(settings: HandlerSettings, installationId: number): RunnerSettings {
+  return {
+    scope: settings.RUNNER_SCOPE,
+    namePrefix: `${settings.RUNNER_NAME_PREFIX}-${installationId}`,
+    ...(settings.GITHUB_ORG !== undefined && { org: settings.GITHUB_ORG }),
+    ...(settings.RUNNER_GROUP !== undefined && { runnerGroup: settings.RUNNER_GROUP }),
   };
 }
 
