@@ -15,7 +15,7 @@ import { DynamoDbPoolStore } from '../scheduler/adapters/dynamodb-pool-store.js'
 import { createEc2Client } from '../scheduler/adapters/ec2-client.js';
 import { Ec2Compute } from '../scheduler/adapters/ec2-compute.js';
 import { EventBridgeEvents } from '../scheduler/adapters/eventbridge-events.js';
-import { createGitHubAppOctokit } from '../scheduler/adapters/github-app-auth.js';
+import { createGitHubAppOctokit, RenewingGitHubApp } from '../scheduler/adapters/github-app-auth.js';
 import { OctokitGitHubRunners } from '../scheduler/adapters/github-runners.js';
 import { SecretsManagerSecrets } from '../scheduler/adapters/secrets-manager-secrets.js';
 import { SsmConfigSource } from '../scheduler/adapters/ssm-config-source.js';
@@ -66,21 +66,33 @@ export async function buildControlPlane(
   const ssm = new SSMClient({ region });
   const secrets = new SecretsManagerSecrets({ client: new SecretsManagerClient({ region }), clock });
 
-  const appSecret = appSecretSchema.safeParse(
-    safeJson(await secrets.getSecret(settings.GITHUB_APP_SECRET_ARN)),
-  );
-  if (!appSecret.success)
-    // Name the fields only: the secret's content must never reach an error message.
-    throw new AppSecretError(
-      `GitHub App secret ${settings.GITHUB_APP_SECRET_ARN} is invalid: ${appSecret.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
+  // The App key is read again on a TTL and whenever GitHub answers 401, so a rotated key reaches warm
+  // containers too; the installation is fixed for the container's life (names and checks depend on it).
+  const readApp = async ({ fresh }: { fresh: boolean }) =>
+    parseAppSecret(
+      settings.GITHUB_APP_SECRET_ARN,
+      await secrets.getSecret(settings.GITHUB_APP_SECRET_ARN, { fresh }),
     );
-  const octokit = createGitHubAppOctokit({
-    ...appSecret.data,
-    baseUrl: settings.GITHUB_API_URL,
-    // One JIT mint per webhook: spacing writes a second apart would only add latency to the next
-    // invocation in a warm container; secondary rate limits are handled by the throttling plugin.
-    spaceWrites: false,
-    ...(settings.GITHUB_ACCEPT !== undefined && { accept: settings.GITHUB_ACCEPT }),
+  const app = await readApp({ fresh: false });
+  const github = new RenewingGitHubApp({
+    read: async (how) => {
+      const credentials = await readApp(how);
+      if (credentials.installationId !== app.installationId)
+        throw new AppSecretError(
+          `GitHub App secret ${settings.GITHUB_APP_SECRET_ARN} names another installation; redeploy to change it`,
+        );
+      return credentials;
+    },
+    build: (credentials) =>
+      createGitHubAppOctokit({
+        ...credentials,
+        baseUrl: settings.GITHUB_API_URL,
+        // One JIT mint per webhook: spacing writes a second apart would only add latency to the next
+        // invocation in a warm container; secondary rate limits are handled by the throttling plugin.
+        spaceWrites: false,
+        ...(settings.GITHUB_ACCEPT !== undefined && { accept: settings.GITHUB_ACCEPT }),
+      }),
+    clock,
   });
 
   const deps: CoreDeps = {
@@ -103,7 +115,7 @@ export async function buildControlPlane(
       clock,
       subnetZones: settings.SUBNET_ZONES,
     }),
-    github: new OctokitGitHubRunners(octokit),
+    github: new OctokitGitHubRunners(github),
     jit: new SsmJitDelivery({ client: ssm, prefix: settings.PARAMETER_PREFIX }),
     clock,
     metrics: overrides.metrics ?? new EmfMetrics(handler),
@@ -113,14 +125,14 @@ export async function buildControlPlane(
       clock,
     }),
     random: () => randomInt(0, 2 ** 32) / 2 ** 32,
-    runners: runnerSettings(settings, appSecret.data.installationId),
+    runners: runnerSettings(settings, app.installationId),
   };
   return {
     settings,
     deps,
     configSource: new SsmConfigSource({ client: ssm, parameterName: settings.POOL_CONFIG_PARAMETER, clock }),
     webhookSecrets: () => secrets.getWebhookSecrets(settings.WEBHOOK_SECRET_ARN),
-    installationId: appSecret.data.installationId,
+    installationId: app.installationId,
     logger: overrides.logger ?? createLogger(handler),
   };
 }
@@ -138,6 +150,16 @@ export function runnerSettings(settings: HandlerSettings, installationId: number
     ...(settings.GITHUB_ORG !== undefined && { org: settings.GITHUB_ORG }),
     ...(settings.RUNNER_GROUP !== undefined && { runnerGroup: settings.RUNNER_GROUP }),
   };
+}
+
+function parseAppSecret(arn: string, text: string): z.infer<typeof appSecretSchema> {
+  const parsed = appSecretSchema.safeParse(safeJson(text));
+  if (!parsed.success)
+    // Name the fields only: the secret's content must never reach an error message.
+    throw new AppSecretError(
+      `GitHub App secret ${arn} is invalid: ${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
+    );
+  return parsed.data;
 }
 
 function safeJson(text: string): unknown {

@@ -153,6 +153,19 @@ export class GitHubEmulator {
     this.state.resetGroups();
   }
 
+  /** A new private key for the App (rotation, step one): JWTs signed with it verify from now on. */
+  addAppKey(publicKey: string): void {
+    this.auth.addKey(publicKey);
+  }
+
+  /**
+   * The App's key is deleted (rotation, last step): JWTs signed with it get 401 from now on.
+   * `revokeTokens` also ends the installation tokens minted so far, as a key compromise would call for.
+   */
+  deleteAppKey(publicKey: string, options: { revokeTokens?: boolean } = {}): void {
+    this.auth.deleteKey(publicKey, { revokeTokens: options.revokeTokens ?? false });
+  }
+
   setWebhook(webhook: { url: string; secret: string } | undefined): void {
     this.webhooks.setTarget(webhook);
   }
