@@ -1,7 +1,9 @@
 /**
  * ControlPlaneSchedules: EventBridge Scheduler runs the pool tuner every minute and the reconciler every
- * two minutes. A tick is only worth running on time: one that could not be delivered within a period is
- * dropped (the next tick does the same work), never queued behind the next one.
+ * two minutes. A tick is only worth running on time and only once: the scheduler does not retry a
+ * delivery, and the functions neither retry a failed run nor run twice at once (ControlPlaneFunction's
+ * `singleRun`), so a tick that could not run is dropped and the next one does the same work — a retried
+ * or overlapping tuner run could launch the same instances twice.
  */
 import { Aws, type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -37,7 +39,7 @@ export class ControlPlaneSchedules extends Construct {
       schedule: ScheduleExpression.rate(Duration.minutes(1)),
       target: new LambdaInvoke(props.poolTuner, {
         role: this.role,
-        retryAttempts: 2,
+        retryAttempts: 0,
         maxEventAge: Duration.minutes(1),
       }),
     });
@@ -47,7 +49,7 @@ export class ControlPlaneSchedules extends Construct {
       schedule: ScheduleExpression.rate(Duration.minutes(2)),
       target: new LambdaInvoke(props.reconciler, {
         role: this.role,
-        retryAttempts: 2,
+        retryAttempts: 0,
         maxEventAge: Duration.minutes(2),
       }),
     });

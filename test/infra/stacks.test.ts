@@ -77,7 +77,7 @@ describe('PoolStoreTable', () => {
   });
 
   it('lives in a stack with termination protection', () => {
-    expect(app.stacks.stateful.terminationProtection).toBe(true);
+    expect(app.stacks.stateful.stack.terminationProtection).toBe(true);
   });
 });
 
@@ -148,7 +148,7 @@ describe('ImageStack (RunnerImage)', () => {
   });
 
   it('is deployed before the runtime stack, whose launch template needs the AMI parameter', () => {
-    expect(app.stacks.runtime.dependencies).toContain(app.stacks.image);
+    expect(app.stacks.runtime.stack.dependencies).toContain(app.stacks.image.stack);
   });
 });
 
@@ -252,6 +252,7 @@ describe('ControlPlaneFunctions', () => {
     'IMAGE_PARAMETER_PREFIX',
     'ROOT_DEVICE_NAME',
     'SUBNET_ZONES',
+    'JIT_PARAMETER_KEY_ID',
     'RUNNER_NAME_PREFIX',
     'PROJECT_TAG',
     'POWERTOOLS_SERVICE_NAME',
@@ -423,20 +424,40 @@ describe('InstanceEventRules', () => {
 });
 
 describe('ControlPlaneSchedules', () => {
-  it('runs the pool tuner every minute and the reconciler every two minutes', () => {
+  it('runs the pool tuner every minute and the reconciler every two minutes, never retrying a tick', () => {
     app.runtime.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(1 minute)',
       Target: Match.objectLike({
         Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlanePoolTunerFunction'), 'Arn'] },
-        RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 2 },
+        RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 0 },
       }),
     });
     app.runtime.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(2 minutes)',
       Target: Match.objectLike({
         Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlaneReconcilerFunction'), 'Arn'] },
+        RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 0 }),
       }),
     });
+  });
+
+  it('runs the tuner and the reconciler one at a time, with no asynchronous retry (a retried run could launch twice)', () => {
+    const functions = resourcesOf(app.runtime, 'AWS::Lambda::Function');
+    const idOf = (name: string) =>
+      Object.entries(functions).find(([, f]) => f.Properties.FunctionName === name)?.[0] ?? name;
+    for (const name of ['wpr-pool-tuner', 'wpr-reconciler']) {
+      expect(functions[idOf(name)]?.Properties.ReservedConcurrentExecutions, name).toBe(1);
+      app.runtime.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: idOf(name) },
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 60,
+        Qualifier: '$LATEST',
+      });
+    }
+    // The webhook and lifecycle functions scale with the deliveries and events they answer.
+    for (const name of ['wpr-webhook', 'wpr-lifecycle'])
+      expect(functions[idOf(name)]?.Properties.ReservedConcurrentExecutions, name).toBeUndefined();
+    app.runtime.resourceCountIs('AWS::Lambda::EventInvokeConfig', 2);
   });
 
   it('invokes through a role only EventBridge Scheduler of this account can assume', () => {
