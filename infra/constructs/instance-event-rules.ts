@@ -3,6 +3,8 @@
  * - State changes (running, stopped, shutting-down, terminated): a warming instance that stopped joins the
  *   pool, a job instance that stopped or is going away is recycled, `running` closes the boot phase.
  * - Spot interruption warnings (two minutes' notice): the job is marked so it can be re-run on on-demand.
+ * - Rebalance recommendations (a spot instance at elevated risk, usually earlier than the warning): a
+ *   spot instance with no job yet is replaced while that costs nothing.
  * EC2 events carry no tags, so every instance of the account and region is delivered; the handler ignores
  * instances the pool store does not know. Failed deliveries land in a dead-letter queue (alarmed).
  */
@@ -22,6 +24,7 @@ export const instanceStates = ['running', 'stopped', 'shutting-down', 'terminate
 export class InstanceEventRules extends Construct {
   readonly stateChanges: Rule;
   readonly spotInterruptions: Rule;
+  readonly rebalanceRecommendations: Rule;
   readonly deadLetterQueue: Queue;
 
   constructor(scope: Construct, id: string, props: InstanceEventRulesProps) {
@@ -53,6 +56,11 @@ export class InstanceEventRules extends Construct {
     this.spotInterruptions = new Rule(this, 'SpotInterruptions', {
       description: 'EC2 spot interruption warnings for the warm-pool lifecycle handler',
       eventPattern: { source: ['aws.ec2'], detailType: ['EC2 Spot Instance Interruption Warning'] },
+      targets: [target],
+    });
+    this.rebalanceRecommendations = new Rule(this, 'RebalanceRecommendations', {
+      description: 'EC2 rebalance recommendations for spot instances, for the warm-pool lifecycle handler',
+      eventPattern: { source: ['aws.ec2'], detailType: ['EC2 Instance Rebalance Recommendation'] },
       targets: [target],
     });
   }

@@ -377,6 +377,28 @@ describe('control-plane roles on EC2', () => {
       expect(await asRole(role, 'ec2:CreateFleet', image), role).toBe('Allowed');
   });
 
+  it('launch only encrypted volumes, with RunInstances and with fleets', async () => {
+    const volume = `arn:aws:ec2:${region}:${account}:volume/*`;
+    const fromTemplate = { 'ec2:LaunchTemplate': launchTemplateArn };
+    for (const role of ['webhook', 'poolTuner'] as const) {
+      expect(
+        await asRole(role, 'ec2:RunInstances', volume, { ...fromTemplate, 'ec2:Encrypted': 'true' }),
+        role,
+      ).toBe('Allowed');
+      expect(
+        await asRole(role, 'ec2:RunInstances', volume, { ...fromTemplate, 'ec2:Encrypted': 'false' }),
+        `${role} unencrypted`,
+      ).toBe('ImplicitlyDenied');
+      expect(await asRole(role, 'ec2:RunInstances', volume, fromTemplate), `${role} unsaid`).toBe(
+        'ImplicitlyDenied',
+      );
+    }
+    expect(await asRole('webhook', 'ec2:CreateFleet', volume, { 'ec2:Encrypted': 'true' })).toBe('Allowed');
+    expect(await asRole('webhook', 'ec2:CreateFleet', volume, { 'ec2:Encrypted': 'false' })).toBe(
+      'ImplicitlyDenied',
+    );
+  });
+
   it('launch only into the declared subnets', async () => {
     const subnet = (id: string) => `arn:aws:ec2:${region}:${account}:subnet/${id}`;
     const fromTemplate = { 'ec2:LaunchTemplate': launchTemplateArn };
@@ -476,9 +498,10 @@ describe('control-plane roles on parameters and secrets', () => {
     }
   });
 
-  it('read the pool config but never write it', async () => {
+  it('read the pool config and its history (the last good version) but never write it', async () => {
     for (const role of ['webhook', 'lifecycle', 'poolTuner', 'reconciler'] as const) {
       expect(await asRole(role, 'ssm:GetParameter', parameterArn('/wpr/pools')), role).toBe('Allowed');
+      expect(await asRole(role, 'ssm:GetParameterHistory', parameterArn('/wpr/pools')), role).toBe('Allowed');
       expect(await asRole(role, 'ssm:PutParameter', parameterArn('/wpr/pools')), role).toBe(
         'ImplicitlyDenied',
       );

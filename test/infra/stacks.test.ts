@@ -205,6 +205,19 @@ describe('RunnerLaunchTemplate', () => {
     });
   });
 
+  it('carries the groups on the interface in public-IP mode, which each launch copies with its subnet', () => {
+    // EC2 refuses instance-level groups or a subnet beside an interface (InvalidParameterCombination):
+    // the template must carry neither, and Ec2Compute copies this interface into every RunInstances.
+    const [template] = Object.values(resourcesOf(publicVariant.runtime, 'AWS::EC2::LaunchTemplate'));
+    const data = template?.Properties.LaunchTemplateData;
+    expect(data.SecurityGroupIds).toBeUndefined();
+    expect(data.SecurityGroups).toBeUndefined();
+    expect(data.NetworkInterfaces).toHaveLength(1);
+    expect(data.NetworkInterfaces[0].Groups).toHaveLength(1);
+    expect(data.NetworkInterfaces[0].SubnetId).toBeUndefined();
+    expect(data.NetworkInterfaces[0].DeleteOnTermination).toBe(true);
+  });
+
   it('has a security group with egress only', () => {
     const [group] = Object.values(resourcesOf(app.runtime, 'AWS::EC2::SecurityGroup'));
     expect(group?.Properties.VpcId).toBe('vpc-0a1b2c3d4e5f60718');
@@ -419,6 +432,14 @@ describe('InstanceEventRules', () => {
     app.runtime.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Spot Instance Interruption Warning'] },
     });
+    app.runtime.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Instance Rebalance Recommendation'] },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlaneLifecycleFunction'), 'Arn'] },
+        }),
+      ],
+    });
     app.runtime.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 });
@@ -511,6 +532,30 @@ describe('RunnerAlarms', () => {
           MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'PoolReady' }) }),
         }),
       ]),
+    });
+  });
+
+  it('alarms per pool on warm-ups that keep failing and on tuner errors, and on rejected pool configs', () => {
+    expect(alarmNames(app)).toEqual(
+      expect.arrayContaining([
+        'wpr-linux-x64-warm-up-failures',
+        'wpr-linux-arm64-warm-up-failures',
+        'wpr-linux-x64-tuning-errors',
+        'wpr-pool-config-rejected',
+      ]),
+    );
+    app.runtime.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'wpr-linux-x64-warm-up-failures',
+      MetricName: 'WarmupFailures',
+      Statistic: 'Sum',
+      Period: 1800,
+      Threshold: 3,
+      Dimensions: Match.arrayWith([{ Name: 'Pool', Value: 'linux-x64' }]),
+    });
+    app.runtime.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'wpr-pool-config-rejected',
+      MetricName: 'ConfigRejections',
+      Dimensions: [{ Name: 'service', Value: 'warm-pool-runners' }],
     });
   });
 
