@@ -32,11 +32,14 @@ export interface ReconcileSnapshot {
   /** Our runners registered with GitHub (name prefix). */
   readonly registeredRunners: readonly RegisteredRunner[];
   readonly pendingJit: readonly PendingJitConfig[];
+  /** Each pool's hot target now (absent: no hot tier); idle runners up to it are not surplus. */
+  readonly hotTargets?: Readonly<Record<string, number>>;
 }
 
 export type ReconcileAction =
   | { kind: 'mark-terminated'; instance: InstanceRecord; reason: string }
   | { kind: 'mark-ready'; instance: InstanceRecord; reason: string }
+  | { kind: 'mark-idle'; instance: InstanceRecord; reason: string }
   | { kind: 'retire'; instance: InstanceRecord; reason: string }
   | { kind: 'release'; instance: InstanceRecord; reason: string }
   | { kind: 'recycle'; instance: InstanceRecord; reason: string }
@@ -52,6 +55,8 @@ export const claimStallMs = 120_000;
 export const leavingStallMs = 300_000;
 /** Idle runners younger than this are not surplus yet: their job's webhook may still be in flight. */
 export const idleSettleMs = 60_000;
+/** A hot runner still `starting` this long after EC2 reports it running missed its event. */
+export const hotIdleMissedMs = 30_000;
 /** A running job whose instance is gone is checked with GitHub after this long. */
 export const runningCheckMs = 30 * 60_000;
 
@@ -113,7 +118,19 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
           );
         break;
       case 'starting':
+      case 'idle':
       case 'busy':
+        if (
+          instance.state === 'starting' &&
+          instance.tier === 'hot' &&
+          ec2.state === 'running' &&
+          instance.servingJob === undefined &&
+          instance.jobStartedAt === undefined &&
+          age > hotIdleMissedMs
+        ) {
+          actions.push({ kind: 'mark-idle', instance, reason: 'hot runner running (event missed)' });
+          break;
+        }
         if (ec2.state === 'stopped') {
           // EC2 and the store are read concurrently: an instance started between the two reads looks
           // stopped for a moment; recycling it would kill the runner its job is waiting for.
@@ -164,8 +181,15 @@ function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
     const idle = s.instances
       .filter((i) => i.pool === pool.name && i.servingJob === undefined && !alreadyHandled.has(i.id))
       .filter((i) => !busyOnGitHub.has(i.id))
-      .filter((i) => i.state === 'starting' || (i.state === 'claimed' && i.startIssuedAt !== undefined))
+      .filter((i) => i.jobStartedAt === undefined)
+      .filter(
+        (i) =>
+          i.state === 'starting' ||
+          i.state === 'idle' ||
+          (i.state === 'claimed' && i.startIssuedAt !== undefined),
+      )
       .sort((a, b) => a.stateChangedAt - b.stateChangedAt);
+    const hotTarget = s.hotTargets?.[pool.name] ?? 0;
     const waiting = s.jobs
       .filter((j) => j.pool === pool.name && (j.state === 'queued' || j.state === 'provisioned'))
       .sort((a, b) => a.updatedAt - b.updatedAt || a.id - b.id);
@@ -181,8 +205,8 @@ function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
             job,
             reason: job.state === 'queued' ? 'no runner yet' : 'its runner is gone',
           });
-    } else if (idle.length > waiting.length) {
-      for (const instance of idle.slice(0, idle.length - waiting.length))
+    } else if (idle.length > waiting.length + hotTarget) {
+      for (const instance of idle.slice(0, idle.length - waiting.length - hotTarget))
         if (s.now - instance.stateChangedAt > idleSettleMs)
           actions.push({
             kind: 'release',
@@ -206,7 +230,9 @@ function orphanRunners(s: ReconcileSnapshot): ReconcileAction[] {
 
 function staleJitConfigs(s: ReconcileSnapshot): ReconcileAction[] {
   const waiting = new Set(
-    s.instances.filter((i) => i.state === 'claimed' || i.state === 'starting').map((i) => i.id),
+    s.instances
+      .filter((i) => i.state === 'claimed' || i.state === 'starting' || i.state === 'idle')
+      .map((i) => i.id),
   );
   return s.pendingJit
     .filter((p) => !waiting.has(p.instanceId) && s.now - p.createdAt > idleSettleMs)

@@ -134,7 +134,7 @@ describe('runner instance role', () => {
       ).toBe('ImplicitlyDenied');
   });
 
-  it('tags only itself, and only with the agent-reason key', async () => {
+  it('tags only itself, and only with the agent-reason or job-started key', async () => {
     const base = { 'aws:ResourceTag/wpr:project': 'wpr' };
     expect(
       await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceA), {
@@ -150,7 +150,29 @@ describe('runner instance role', () => {
         'aws:TagKeys': ['wpr:agent-reason'],
       }),
     ).toBe('ImplicitlyDenied');
-    for (const keys of [['wpr:pool'], ['wpr:agent-reason', 'wpr:project'], ['wpr:spec']])
+    // The job-started signal of the hot tier: its own instance only, that key only.
+    for (const keys of [['wpr:job-started'], ['wpr:job-started', 'wpr:agent-reason']])
+      expect(
+        await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceA), {
+          ...base,
+          'ec2:InstanceID': instanceA,
+          'aws:TagKeys': keys,
+        }),
+        keys.join(','),
+      ).toBe('Allowed');
+    expect(
+      await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceB), {
+        ...base,
+        'ec2:InstanceID': instanceB,
+        'aws:TagKeys': ['wpr:job-started'],
+      }),
+    ).toBe('ImplicitlyDenied');
+    for (const keys of [
+      ['wpr:pool'],
+      ['wpr:agent-reason', 'wpr:project'],
+      ['wpr:spec'],
+      ['wpr:job-started', 'wpr:role'],
+    ])
       expect(
         await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceA), {
           ...base,

@@ -440,12 +440,26 @@ describe('InstanceEventRules', () => {
         }),
       ],
     });
+    // The agent's job-started tag: only that key's changes on EC2 instances, to the same target.
+    app.runtime.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.tag'],
+        'detail-type': ['Tag Change on Resource'],
+        detail: { service: ['ec2'], 'resource-type': ['instance'], 'changed-tag-keys': ['wpr:job-started'] },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlaneLifecycleFunction'), 'Arn'] },
+          DeadLetterConfig: { Arn: Match.anyValue() },
+        }),
+      ],
+    });
     app.runtime.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 });
 
 describe('ControlPlaneSchedules', () => {
-  it('runs the pool tuner every minute and the reconciler every two minutes, never retrying a tick', () => {
+  it('runs the pool tuner every minute and the reconciler every 30 s (two passes a minute), never retrying a tick', () => {
     app.runtime.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(1 minute)',
       Target: Match.objectLike({
@@ -454,11 +468,17 @@ describe('ControlPlaneSchedules', () => {
       }),
     });
     app.runtime.hasResourceProperties('AWS::Scheduler::Schedule', {
-      ScheduleExpression: 'rate(2 minutes)',
+      ScheduleExpression: 'rate(1 minute)',
       Target: Match.objectLike({
         Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlaneReconcilerFunction'), 'Arn'] },
-        RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 0 }),
+        Input: JSON.stringify({ passes: 2, intervalSeconds: 30 }),
+        RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 0 },
       }),
+    });
+    // Two passes 30 s apart, each stopping 15 s before the timeout: the function outlives the second.
+    app.runtime.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: Match.stringLikeRegexp('reconciler'),
+      Timeout: 85,
     });
   });
 
@@ -631,8 +651,16 @@ describe('RunnerDashboard', () => {
       'StuckJobs',
       'HandlerRuns',
       'EstimatedCost',
+      'HotTarget',
+      'HotIdle',
+      'HotBusy',
+      'HotTierCost',
+      'HotRefills',
+      'Pickups',
+      'JobStartedSignals',
     ])
       expect(body).toContain(name);
+    expect(body).toContain('Jobs picked up by tier (hot, warm, cold)');
     expect(body).toContain(`SEARCH('{\\\\\\"WarmPoolRunners\\\\\\",service,Pool,Source}`);
     expect(body).toContain('Pool linux-arm64: size');
   });
