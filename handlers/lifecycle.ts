@@ -2,8 +2,12 @@
  * EC2 events from EventBridge: instance state-change notifications (a warming instance that stopped
  * is ready; a job instance that stopped is recycled; a hot runner that runs is idle), spot interruption
  * warnings (the instance is marked, so that its job can be re-run on on-demand capacity; an idle hot
- * runner is replaced), and tag changes of `wpr:job-started` (the instance's own agent says its runner
- * took a job: it is busy and the hot tier is refilled). Anything else is ignored and logged.
+ * runner is replaced), rebalance recommendations (a spot instance with no job yet is replaced early) and
+ * tag changes of `wpr:job-started` (the instance's own agent says its runner took a job: it is busy and
+ * the hot tier is refilled). Anything else is ignored and logged.
+ *
+ * State changes arrive for every instance of the region: the pool config is loaded only when the core
+ * needs it, so another team's instance costs one store read.
  */
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
@@ -13,6 +17,7 @@ import { handleJobStarted } from '../scheduler/core/hot-tier.js';
 import {
   type Ec2State,
   handleInstanceStateChange,
+  handleRebalanceRecommendation,
   handleSpotInterruption,
 } from '../scheduler/core/instance-events.js';
 import { buildControlPlane, type ControlPlane, lazyControlPlane } from './control-plane.js';
@@ -42,9 +47,8 @@ export function createLifecycleHandler(plane: () => Promise<ControlPlane>) {
     if (event['detail-type'] === 'EC2 Instance State-change Notification') {
       const detail = stateChange.safeParse(event.detail);
       if (!detail.success) return ignored(plane, 'malformed state-change detail');
-      const config = await configSource.load();
       const at = Date.parse(event.time);
-      const outcome = await handleInstanceStateChange(deps, config, {
+      const outcome = await handleInstanceStateChange(deps, () => configSource.load(), {
         instanceId: detail.data['instance-id'],
         state: detail.data.state as Ec2State,
         ...(Number.isNaN(at) ? {} : { at }),
@@ -65,6 +69,16 @@ export function createLifecycleHandler(plane: () => Promise<ControlPlane>) {
         deadline: deps.clock.now() + refillBudgetMs,
       });
       logger.warn('spot interruption warning', {
+        instanceId: detail.data['instance-id'],
+        outcome: outcome.kind,
+      });
+      return { outcome: outcome.kind };
+    }
+    if (event['detail-type'] === 'EC2 Instance Rebalance Recommendation') {
+      const detail = spotWarning.safeParse(event.detail);
+      if (!detail.success) return ignored(plane, 'malformed rebalance recommendation detail');
+      const outcome = await handleRebalanceRecommendation(deps, detail.data['instance-id']);
+      logger.info('rebalance recommendation', {
         instanceId: detail.data['instance-id'],
         outcome: outcome.kind,
       });

@@ -1,9 +1,10 @@
 /**
  * ControlPlaneSchedules: EventBridge Scheduler runs the pool tuner every minute and the reconciler every
  * 30 s. Scheduler's finest rate is one minute, so the reconciler is invoked every minute and asked for
- * two passes 30 s apart (see handlers/reconciler.ts). A tick is only worth running on time: one that
- * could not be delivered within a period is dropped (the next tick does the same work), never queued
- * behind the next one.
+ * two passes 30 s apart (see handlers/reconciler.ts). A tick is only worth running on time and only once:
+ * the scheduler does not retry a delivery, and the functions neither retry a failed run nor run twice at
+ * once (ControlPlaneFunction's `singleRun`), so a tick that could not run is dropped and the next one does
+ * the same work — a retried or overlapping tuner run could launch the same instances twice.
  */
 import { Aws, type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -42,7 +43,7 @@ export class ControlPlaneSchedules extends Construct {
       schedule: ScheduleExpression.rate(Duration.minutes(1)),
       target: new LambdaInvoke(props.poolTuner, {
         role: this.role,
-        retryAttempts: 2,
+        retryAttempts: 0,
         maxEventAge: Duration.minutes(1),
       }),
     });
@@ -53,7 +54,7 @@ export class ControlPlaneSchedules extends Construct {
       schedule: ScheduleExpression.rate(Duration.minutes(1)),
       target: new LambdaInvoke(props.reconciler, {
         role: this.role,
-        retryAttempts: 2,
+        retryAttempts: 0,
         maxEventAge: Duration.minutes(1),
         input: ScheduleTargetInput.fromObject(reconcilerPasses),
       }),

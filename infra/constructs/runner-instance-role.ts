@@ -22,10 +22,15 @@
  *     and `:` cannot appear in a parameter name).
  *   - EC2 CreateTags: `ec2:InstanceID` is the target instance of the request, so
  *     `ec2:SourceInstanceARN = arn:…:instance/${ec2:InstanceID}` holds only when an instance tags itself
- *     (the pattern AWS's own managed policies use). Only the agent-reason and job-started keys may be written.
- * SecureStrings use the account's `alias/aws/ssm` key, whose key policy lets any principal of the account
- * decrypt through SSM; the IAM statement above is therefore the only gate, which is why it is tested with
- * a policy simulator (test/infra/iam-policies.test.ts).
+ *     (the pattern AWS's own managed policies use). Only the agent-reason and job-started keys may be
+ *     written.
+ * The JIT SecureStrings are encrypted with the installation's own KMS key (JitParameterKey), not the
+ * account's `alias/aws/ssm`, whose key policy lets any principal of the account decrypt through SSM. A
+ * runner may use that key only through SSM (`kms:ViaService`) and only for a parameter under the JIT
+ * directory (`kms:EncryptionContext:PARAMETER_ARN`, which SSM sets to the parameter's ARN); which JIT
+ * parameter is its own is the SSM statement's tag condition, tested with a policy simulator
+ * (test/infra/iam-policies.test.ts). No KMS condition can name the instance: no policy variable holds the
+ * bare instance id.
  */
 import { Aws, Stack, Validations } from 'aws-cdk-lib';
 import {
@@ -36,6 +41,7 @@ import {
   Role,
   ServicePrincipal,
 } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { tagKeys } from '../../scheduler/adapters/tags.js';
 import { nagForm } from '../nag-form.js';
@@ -46,6 +52,8 @@ export interface RunnerInstanceRoleProps {
   readonly parameterPrefix: string;
   /** Allow Session Manager shells on runners. @default false */
   readonly sessionManager?: boolean;
+  /** The key the JIT configs are encrypted with. */
+  readonly jitParameterKey: IKey;
 }
 
 export class RunnerInstanceRole extends Construct {
@@ -79,6 +87,16 @@ export class RunnerInstanceRole extends Construct {
           ArnEquals: {
             'ec2:SourceInstanceARN': `${instanceArnPrefix}\${aws:ResourceTag/${jitInstanceTagKey}}`,
           },
+        },
+      }),
+      new PolicyStatement({
+        sid: 'DecryptJitConfigThroughSsm',
+        effect: Effect.ALLOW,
+        actions: ['kms:Decrypt'],
+        resources: [props.jitParameterKey.keyArn],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `ssm.${Aws.REGION}.amazonaws.com` },
+          StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': jitParameters },
         },
       }),
       new PolicyStatement({

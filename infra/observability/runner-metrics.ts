@@ -37,6 +37,12 @@ export const metricNames = {
   handlerRuns: 'HandlerRuns',
   /** USD, [Pool, Kind] */
   estimatedCost: 'EstimatedCost',
+  /** [Pool]: pool instances whose agent powered off with a failure reason; retired. */
+  warmupFailures: 'WarmupFailures',
+  /** [Pool]: tuner runs in which this pool failed (the other pools were still tuned). */
+  poolTuningErrors: 'PoolTuningErrors',
+  /** []: pool config documents rejected (invalid), at load time, by any handler. */
+  configRejections: 'ConfigRejections',
   /** [Pool]: the hot tier's target, idle runners and runners it served that are busy (pool tuner). */
   hotTarget: 'HotTarget',
   hotIdle: 'HotIdle',

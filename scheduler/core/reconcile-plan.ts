@@ -14,6 +14,7 @@ import type { ObservedInstance } from '../ports/compute.js';
 import type { RegisteredRunner } from '../ports/github-runners.js';
 import type { PendingJitConfig } from '../ports/jit-delivery.js';
 import { instanceOfRunner, type RunnerSettings } from './deps.js';
+import { agentFailed, startRecordSlackMs } from './instance-events.js';
 import { liveInstanceStates } from './lifecycle.js';
 import type { PoolsConfig } from './pool-config.js';
 import type { InstanceRecord, JobRecord } from './types.js';
@@ -90,17 +91,30 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
     switch (instance.state) {
       case 'launching':
       case 'warming':
-        if (ec2.state === 'stopped' && instance.role === 'pool')
+        if (ec2.state === 'stopped' && instance.role === 'pool' && agentFailed(ec2.agentReason))
+          actions.push({ kind: 'retire', instance, reason: `warm-up failed: ${ec2.agentReason}` });
+        else if (ec2.state === 'stopped' && instance.role === 'pool')
           actions.push({ kind: 'mark-ready', instance, reason: 'warmed up and stopped (event missed)' });
         else if (s.now - instance.launchedAt > settings.warmupTimeoutSeconds * 1000)
           actions.push({ kind: 'retire', instance, reason: 'warm-up timed out' });
         break;
       case 'claimed':
+        // The handler writes the claim, then calls StartInstances, then records the start: one that died
+        // in between leaves a claim with no start recorded whose instance may have booted (and powered
+        // off again). EC2 resets LaunchTime on every start, so only an instance whose LaunchTime is from
+        // before the claim is certainly untouched and may go back to the pool; any other is retired.
         if (instance.startIssuedAt === undefined && age > claimStallMs)
           actions.push(
-            ec2.state === 'stopped'
+            ec2.state === 'stopped' && neverStartedSince(ec2, instance.stateChangedAt)
               ? { kind: 'release', instance, reason: 'claim never started' }
-              : { kind: 'retire', instance, reason: 'claim stalled while running' },
+              : {
+                  kind: 'retire',
+                  instance,
+                  reason:
+                    ec2.state === 'stopped'
+                      ? 'claim stalled after its start (not pristine)'
+                      : 'claim stalled while running',
+                },
           );
         break;
       case 'starting':
@@ -135,6 +149,14 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
     }
   }
   return actions;
+}
+
+/**
+ * Whether EC2's LaunchTime (reset by every start) is clearly older than `since`: the instance has not
+ * been started since. EventBridge and the Lambda clock agree to well under the slack.
+ */
+function neverStartedSince(ec2: ObservedInstance, since: number): boolean {
+  return ec2.launchedAt < since - startRecordSlackMs;
 }
 
 function orphanInstances(s: ReconcileSnapshot): ReconcileAction[] {

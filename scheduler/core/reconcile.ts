@@ -34,7 +34,11 @@ export interface ReconcileReport {
 export interface ReconcileOptions {
   /** Epoch ms after which no new provisioning starts (the schedule's own timeout). */
   readonly deadline: number;
-  /** How far back to look for failed deliveries the first time (GitHub keeps three days). */
+  /**
+   * How far back the first run looks for failed deliveries, before any cursor is saved: about as far as
+   * the deploy (15 min by default), not the three days GitHub keeps, which after a first deploy are
+   * full of deliveries to a URL that did not exist yet.
+   */
   readonly deliveryLookbackMs?: number;
   /** At most this many GitHub job look-ups this run, whatever the hourly budget leaves. */
   readonly maxJobChecks?: number;
@@ -140,7 +144,10 @@ export async function reconcile(
 
   let redelivered = 0;
   try {
-    redelivered = await redeliverFailed(deps, options.deliveryLookbackMs ?? 3 * 24 * 3_600_000);
+    redelivered = await redeliverFailed(deps, {
+      deadline: options.deadline,
+      firstLookbackMs: options.deliveryLookbackMs ?? firstDeliveryLookbackMs,
+    });
   } catch (error) {
     failures.push(`redelivery: ${(error as Error).message}`);
   }
@@ -345,23 +352,53 @@ async function reprovision(
 
 /** Deliveries of one event tried this often (the original included) are given up on. */
 export const maxDeliveryAttempts = 4;
+/** The first run's look back for failed deliveries (no cursor yet): about as far as the deploy. */
+export const firstDeliveryLookbackMs = 15 * 60_000;
+/** Deliveries younger than this may still be in flight: the cursor always stays this far behind. */
+const deliveryMarginMs = 15 * 60_000;
+
+export interface RedeliveryOptions {
+  /** Epoch ms after which no redelivery starts; the rest waits for the next run. */
+  readonly deadline: number;
+  readonly firstLookbackMs: number;
+}
 
 /**
  * Redelivers `workflow_job` deliveries that failed and have not succeeded since, each at most
- * `maxDeliveryAttempts` times in all (a redelivery can fail too); returns how many it redelivered.
+ * `maxDeliveryAttempts` times in all (a redelivery can fail too), oldest first; returns how many it
+ * redelivered. It stops at the deadline and saves its cursor after each redelivery, so a run cut short
+ * (deadline, timeout, crash) neither loses the deliveries it did not reach nor starts over.
  */
-export async function redeliverFailed(deps: CoreDeps, lookbackMs: number): Promise<number> {
+export async function redeliverFailed(deps: CoreDeps, options: RedeliveryOptions): Promise<number> {
   const now = deps.clock.now();
-  const cursor = Number((await deps.store.getMarker(cursorMarker)) ?? now - lookbackMs);
+  const stored = await deps.store.getMarker(cursorMarker);
+  const cursor = stored === undefined ? now - options.firstLookbackMs : Number(stored);
   const deliveries = (await deps.github.listDeliveries(cursor)).filter((d) => d.event === 'workflow_job');
   const byGuid = new Map<string, HookDelivery[]>();
   for (const d of deliveries) byGuid.set(d.guid, [...(byGuid.get(d.guid) ?? []), d]);
+  const firstAt = (attempts: readonly HookDelivery[]) => Math.min(...attempts.map((d) => d.deliveredAt));
+  const failed = [...byGuid.entries()]
+    .filter(([, attempts]) => !attempts.some((d) => d.statusCode >= 200 && d.statusCode < 300))
+    .sort(([, a], [, b]) => firstAt(a) - firstAt(b));
   // Keep a margin behind now: a delivery in flight right now may still fail after this run.
-  const margin = now - 15 * 60_000;
-  let next = margin;
+  let next = now - deliveryMarginMs;
+  // The first run writes its cursor even unmoved: the next run's look back would otherwise slide past it.
+  let saved = stored === undefined ? undefined : cursor;
+  const save = async (upTo: number) => {
+    const value = Math.max(cursor, upTo);
+    if (value === saved) return;
+    await deps.store.putMarker(cursorMarker, String(value));
+    saved = value;
+  };
   let redelivered = 0;
-  for (const [guid, attempts] of byGuid) {
-    if (attempts.some((d) => d.statusCode >= 200 && d.statusCode < 300)) continue;
+  let deferred = 0;
+  for (const [index, [guid, attempts]] of failed.entries()) {
+    if (deps.clock.now() >= options.deadline) {
+      // Out of time: the cursor stays at the first delivery not looked at.
+      deferred = failed.length - index;
+      next = Math.min(next, firstAt(attempts));
+      break;
+    }
     let lastAt = Math.max(...attempts.map((d) => d.deliveredAt));
     if (attempts.length < maxDeliveryAttempts) {
       const latest = attempts.reduce((a, b) => (b.deliveredAt > a.deliveredAt ? b : a));
@@ -372,9 +409,12 @@ export async function redeliverFailed(deps: CoreDeps, lookbackMs: number): Promi
     }
     // While attempts of a failed delivery fall inside the next window, its first one must too, or the
     // next run would count only the recent attempts and try it again without end.
-    if (lastAt >= margin) next = Math.min(next, ...attempts.map((d) => d.deliveredAt));
+    if (lastAt >= now - deliveryMarginMs) next = Math.min(next, firstAt(attempts));
+    const following = failed[index + 1];
+    await save(following === undefined ? next : Math.min(next, firstAt(following[1])));
   }
-  await deps.store.putMarker(cursorMarker, String(Math.max(cursor, next)));
+  await save(next);
   if (redelivered > 0) deps.metrics.count('WebhooksRedelivered', redelivered);
+  if (deferred > 0) deps.metrics.count('WebhookRedeliveriesDeferred', deferred);
   return redelivered;
 }

@@ -64,6 +64,55 @@ describe('lifecycle handler', () => {
     expect((await plane.store.getInstance(instance?.id as string))?.interruptedAt).toBeTypeOf('number');
   });
 
+  it('replaces a ready spot instance early on a rebalance recommendation', async () => {
+    const plane = fakePlane();
+    const launched = plane.compute.seedInstance({
+      instanceType: 'm7i.large',
+      subnetId: 'subnet-0000000a',
+      state: 'stopped',
+      market: 'spot',
+    });
+    await plane.store.putInstance({
+      id: launched.id,
+      pool: 'k8s',
+      state: 'ready',
+      version: 1,
+      role: 'pool',
+      market: 'spot',
+      instanceType: 'm7i.large',
+      subnetId: 'subnet-0000000a',
+      availabilityZone: 'us-east-1a',
+      spec: 's',
+      launchedAt: plane.clock.now(),
+      stateChangedAt: plane.clock.now(),
+    });
+    const handler = createLifecycleHandler(async () => plane);
+    const result = await handler(
+      ec2Event('EC2 Instance Rebalance Recommendation', { 'instance-id': launched.id }),
+      lambdaContext,
+    );
+    expect(result.outcome).toBe('replaced-early');
+    expect((await plane.store.getInstance(launched.id))?.state).toBe('terminated');
+  });
+
+  it("costs one store read for another team's instance: no config load, no EC2 call", async () => {
+    const plane = fakePlane();
+    let loads = 0;
+    const load = plane.configSource.load.bind(plane.configSource);
+    plane.configSource.load = async () => {
+      loads++;
+      return load();
+    };
+    const handler = createLifecycleHandler(async () => plane);
+    const result = await handler(
+      ec2Event('EC2 Instance State-change Notification', { 'instance-id': 'i-0abc', state: 'stopped' }),
+      lambdaContext,
+    );
+    expect(result.outcome).toBe('unknown-instance');
+    expect(loads).toBe(0);
+    expect(plane.compute.calls()).toEqual([]);
+  });
+
   it('marks an instance busy from its job-started tag and refills the hot tier, once', async () => {
     const plane = fakePlane();
     const source = plane.configSource as unknown as { set(doc: unknown): { ok: boolean } };
@@ -147,6 +196,7 @@ describe('pool tuner handler', () => {
     const result = await createPoolTunerHandler(async () => plane)({}, lambdaContext);
     expect(result.pools).toBe(2);
     expect(plane.configSource.lastRejection()?.problems.length).toBeGreaterThan(0);
+    expect(plane.metrics.total('ConfigRejections')).toBe(1);
   });
 });
 

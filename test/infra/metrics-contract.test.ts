@@ -48,6 +48,17 @@ describe('metrics contract between the handlers and the alarms', () => {
 
   const cases: [string, (m: EmfMetrics) => void, Record<string, string>][] = [
     [
+      metricNames.warmupFailures,
+      (m) => m.count(metricNames.warmupFailures, 1, { Pool: 'linux-x64' }),
+      { Pool: 'linux-x64' },
+    ],
+    [
+      metricNames.poolTuningErrors,
+      (m) => m.count(metricNames.poolTuningErrors, 1, { Pool: 'linux-x64' }),
+      { Pool: 'linux-x64' },
+    ],
+    [metricNames.configRejections, (m) => m.count(metricNames.configRejections, 1), {}],
+    [
       metricNames.pickupLatency,
       (m) => m.duration(metricNames.pickupLatency, 8_200, { Pool: 'linux-x64', Source: 'pool' }),
       { Pool: 'linux-x64', Source: 'pool' },
