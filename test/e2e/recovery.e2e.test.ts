@@ -76,29 +76,36 @@ describe('end to end: recovery after a burst with lost webhooks', () => {
       ),
     );
     const jobIds = runs.flatMap((r) => r.jobIds);
-    const lost = github.deliveryLog().filter((d) => d.statusCode >= 400 && d.action === 'queued').length;
-    expect(lost).toBeGreaterThan(0);
+    const failed = () =>
+      github.deliveryLog().filter((d) => d.statusCode >= 400 && d.action === 'queued').length;
+    expect(failed()).toBeGreaterThan(0);
+    // Every delivery answered: recorded and pending, or failed (dropped, or timed out on a busy machine).
     await waitFor(
-      async () => (await store.listJobs('queued')).length === jobIds.length - lost,
-      'every delivered job recorded, pending',
+      async () => (await store.listJobs('queued')).length + failed() >= jobIds.length,
+      'every delivery answered',
+      120_000,
     );
 
     ec2.restoreCapacity();
     github.dropDeliveries(0);
     // Past the pending delay, as the reconciler sees jobs (its own clock).
     await new Promise((resolve) => setTimeout(resolve, 5_500));
-    await sandbox.runReconciler();
-    await sandbox.lifecycleIdle();
-    const waiting = (await store.listJobs('queued')).filter((j) => jobIds.includes(j.id));
-    expect(
-      waiting.map((j) => j.id),
-      'jobs still without a runner after one pass',
-    ).toEqual([]);
-    const recorded = await Promise.all(jobIds.map((id) => store.getJob(id)));
-    expect(
-      recorded.filter((j) => j === undefined),
-      'lost webhooks redelivered',
-    ).toEqual([]);
+    // One pass for the test's size; the issue's 500 jobs may take a few (each pass stops starting new
+    // work before the next one is due), which is still minutes at the 30 s cadence.
+    const allowedPasses = jobs <= 60 ? 1 : 4;
+    let passes = 0;
+    const unserved = async () => {
+      const queued = new Set((await store.listJobs('queued')).map((j) => j.id));
+      const recorded = await Promise.all(jobIds.map((id) => store.getJob(id)));
+      return jobIds.filter((id, i) => recorded[i] === undefined || queued.has(id));
+    };
+    do {
+      await sandbox.runReconciler();
+      await sandbox.lifecycleIdle();
+      passes++;
+    } while ((await unserved()).length > 0 && passes < allowedPasses);
+    expect(await unserved(), `jobs without a runner after ${passes} pass(es)`).toEqual([]);
+    if (process.env.RECOVERY_JOBS !== undefined) console.log(`recovery: ${jobs} jobs, ${passes} pass(es)`);
 
     // And every job then runs, each once.
     await waitFor(
