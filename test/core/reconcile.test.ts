@@ -393,6 +393,25 @@ describe('reconcile: jobs without a runner', () => {
     for (const id of ids) expect((await mustJob(h, id)).state).toBe('completed');
   });
 
+  it('recovers a 500-job burst in one run where the former cap of twenty a run needed twenty-five', async () => {
+    const runsToRecover = async (options: Partial<ReconcileOptions>) => {
+      const h = makeHarness({ config: testConfig({ defaultSize: 0 }, { launchBatchSize: 100 }) });
+      for (let n = 0; n < 500; n++) {
+        const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+        await h.store.createJob(job({ id: remote.id, updatedAt: stale(h) }));
+      }
+      let runs = 0;
+      while ((await h.store.listJobs('queued')).length > 0 && runs < 40) {
+        await run(h, options);
+        h.clock.advance(30_000);
+        runs++;
+      }
+      return runs;
+    };
+    expect(await runsToRecover({})).toBe(1); // the next 30 s pass
+    expect(await runsToRecover({ maxJobChecks: 20 })).toBe(25); // fifty minutes at the former 2-minute cadence
+  }, 60_000);
+
   it("keeps within the hour's GitHub request budget, and defers the rest to later runs", async () => {
     const h = makeHarness({ config: testConfig({}, { reconcileGitHubRequestsPerHour: 12 }) });
     for (let id = 1; id <= 10; id++) await h.store.createJob(job({ id, updatedAt: stale(h) }));
