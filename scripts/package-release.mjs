@@ -37,5 +37,6 @@ for (const [hash, asset] of Object.entries(manifest.files ?? {})) {
     written.push(key);
   }
 }
-if (Object.keys(manifest.dockerImages ?? {}).length > 0) throw new Error('container image assets are not packaged');
+if (Object.keys(manifest.dockerImages ?? {}).length > 0)
+  throw new Error('container image assets are not packaged');
 console.log(`packaged the template and ${written.length} assets into ${output}`);

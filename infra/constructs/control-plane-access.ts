@@ -8,6 +8,7 @@
  *   - launch (RunInstances, CreateFleet): only with this installation's launch template (the template
  *     carries the instance profile, security group, IMDSv2 and disk encryption), only into the declared
  *     subnets, and only when the request tags the instance `wpr:project = <project>`;
+ *   - volumes: only encrypted ones (`ec2:Encrypted`), since a launch's own mapping replaces the template's;
  *   - tagging: only as part of those launches (`ec2:CreateAction`), never on an existing resource;
  *   - passing the runner role: only to EC2;
  *   - images: a launch names the AMI id of its pool's architecture, which the function reads from
@@ -92,7 +93,8 @@ export class ControlPlaneAccess {
     role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'ReadPoolConfig',
-        actions: ['ssm:GetParameter'],
+        // The history: a cold start facing an invalid document serves the newest version that validates.
+        actions: ['ssm:GetParameter', 'ssm:GetParameterHistory'],
         resources: [this.parameterArn(this.props.poolConfigParameterName)],
       }),
     );
@@ -280,7 +282,6 @@ export class ControlPlaneAccess {
           templateArn,
           securityGroupArn,
           ...subnets,
-          this.arn('ec2', 'volume/*'),
           this.arn('ec2', 'network-interface/*'),
           `arn:${Aws.PARTITION}:ec2:${Aws.REGION}::image/*`,
         ],
@@ -288,6 +289,17 @@ export class ControlPlaneAccess {
       }),
     );
     if (subnetIds === undefined) this.launchIntoVpcSubnets(role, fromTemplate);
+    // A volume mapping given at launch replaces the template's, encryption included: every volume a
+    // launch creates must say it is encrypted, whatever the template says.
+    const encrypted = { Bool: { 'ec2:Encrypted': 'true' } };
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'RunWithEncryptedVolumes',
+        actions: ['ec2:RunInstances'],
+        resources: [this.arn('ec2', 'volume/*')],
+        conditions: { ...fromTemplate, ...encrypted },
+      }),
+    );
     const tagged = ['instance/*', 'volume/*', 'network-interface/*'].map((r) => this.arn('ec2', r));
     const launchActions = ['RunInstances'];
     if (options.fleets) {
@@ -310,13 +322,20 @@ export class ControlPlaneAccess {
             templateArn,
             securityGroupArn,
             ...subnets,
-            this.arn('ec2', 'volume/*'),
             this.arn('ec2', 'network-interface/*'),
             `arn:${Aws.PARTITION}:ec2:${Aws.REGION}::image/*`,
           ],
         }),
       );
       if (subnetIds === undefined) this.launchIntoVpcSubnets(role, {}, 'ec2:CreateFleet');
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'InstantFleetsWithEncryptedVolumes',
+          actions: ['ec2:CreateFleet'],
+          resources: [this.arn('ec2', 'volume/*')],
+          conditions: encrypted,
+        }),
+      );
       // An instant fleet's one-time spot instances come from spot requests tagged at creation.
       tagged.push(this.arn('ec2', 'fleet/*'), this.arn('ec2', 'spot-instances-request/*'));
       role.addToPrincipalPolicy(

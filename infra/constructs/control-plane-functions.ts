@@ -120,9 +120,9 @@ export class ControlPlaneFunctions extends Construct {
     );
     this.reconciler = make(
       'reconciler',
-      'Every 2 minutes: pending jobs, stuck claims, orphans, failed deliveries',
+      'Every 30 s (two passes a minute): pending jobs, stuck claims, orphans, failed deliveries, hot tiers',
       base,
-      Duration.seconds(110),
+      Duration.seconds(85),
       512,
       { maxEventAge: Duration.minutes(1) },
     );

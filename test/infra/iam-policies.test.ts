@@ -134,7 +134,7 @@ describe('runner instance role', () => {
       ).toBe('ImplicitlyDenied');
   });
 
-  it('tags only itself, and only with the agent-reason key', async () => {
+  it('tags only itself, and only with the agent-reason or job-started key', async () => {
     const base = { 'aws:ResourceTag/wpr:project': 'wpr' };
     expect(
       await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceA), {
@@ -150,7 +150,29 @@ describe('runner instance role', () => {
         'aws:TagKeys': ['wpr:agent-reason'],
       }),
     ).toBe('ImplicitlyDenied');
-    for (const keys of [['wpr:pool'], ['wpr:agent-reason', 'wpr:project'], ['wpr:spec']])
+    // The job-started signal of the hot tier: its own instance only, that key only.
+    for (const keys of [['wpr:job-started'], ['wpr:job-started', 'wpr:agent-reason']])
+      expect(
+        await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceA), {
+          ...base,
+          'ec2:InstanceID': instanceA,
+          'aws:TagKeys': keys,
+        }),
+        keys.join(','),
+      ).toBe('Allowed');
+    expect(
+      await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceB), {
+        ...base,
+        'ec2:InstanceID': instanceB,
+        'aws:TagKeys': ['wpr:job-started'],
+      }),
+    ).toBe('ImplicitlyDenied');
+    for (const keys of [
+      ['wpr:pool'],
+      ['wpr:agent-reason', 'wpr:project'],
+      ['wpr:spec'],
+      ['wpr:job-started', 'wpr:role'],
+    ])
       expect(
         await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceA), {
           ...base,
@@ -377,6 +399,28 @@ describe('control-plane roles on EC2', () => {
       expect(await asRole(role, 'ec2:CreateFleet', image), role).toBe('Allowed');
   });
 
+  it('launch only encrypted volumes, with RunInstances and with fleets', async () => {
+    const volume = `arn:aws:ec2:${region}:${account}:volume/*`;
+    const fromTemplate = { 'ec2:LaunchTemplate': launchTemplateArn };
+    for (const role of ['webhook', 'poolTuner'] as const) {
+      expect(
+        await asRole(role, 'ec2:RunInstances', volume, { ...fromTemplate, 'ec2:Encrypted': 'true' }),
+        role,
+      ).toBe('Allowed');
+      expect(
+        await asRole(role, 'ec2:RunInstances', volume, { ...fromTemplate, 'ec2:Encrypted': 'false' }),
+        `${role} unencrypted`,
+      ).toBe('ImplicitlyDenied');
+      expect(await asRole(role, 'ec2:RunInstances', volume, fromTemplate), `${role} unsaid`).toBe(
+        'ImplicitlyDenied',
+      );
+    }
+    expect(await asRole('webhook', 'ec2:CreateFleet', volume, { 'ec2:Encrypted': 'true' })).toBe('Allowed');
+    expect(await asRole('webhook', 'ec2:CreateFleet', volume, { 'ec2:Encrypted': 'false' })).toBe(
+      'ImplicitlyDenied',
+    );
+  });
+
   it('launch only into the declared subnets', async () => {
     const subnet = (id: string) => `arn:aws:ec2:${region}:${account}:subnet/${id}`;
     const fromTemplate = { 'ec2:LaunchTemplate': launchTemplateArn };
@@ -476,9 +520,10 @@ describe('control-plane roles on parameters and secrets', () => {
     }
   });
 
-  it('read the pool config but never write it', async () => {
+  it('read the pool config and its history (the last good version) but never write it', async () => {
     for (const role of ['webhook', 'lifecycle', 'poolTuner', 'reconciler'] as const) {
       expect(await asRole(role, 'ssm:GetParameter', parameterArn('/wpr/pools')), role).toBe('Allowed');
+      expect(await asRole(role, 'ssm:GetParameterHistory', parameterArn('/wpr/pools')), role).toBe('Allowed');
       expect(await asRole(role, 'ssm:PutParameter', parameterArn('/wpr/pools')), role).toBe(
         'ImplicitlyDenied',
       );

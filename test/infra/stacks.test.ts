@@ -243,6 +243,19 @@ describe('RunnerLaunchTemplate', () => {
     });
   });
 
+  it('carries the groups on the interface in public-IP mode, which each launch copies with its subnet', () => {
+    // EC2 refuses instance-level groups or a subnet beside an interface (InvalidParameterCombination):
+    // the template must carry neither, and Ec2Compute copies this interface into every RunInstances.
+    const [template] = Object.values(resourcesOf(publicVariant.runtime, 'AWS::EC2::LaunchTemplate'));
+    const data = template?.Properties.LaunchTemplateData;
+    expect(data.SecurityGroupIds).toBeUndefined();
+    expect(data.SecurityGroups).toBeUndefined();
+    expect(data.NetworkInterfaces).toHaveLength(1);
+    expect(data.NetworkInterfaces[0].Groups).toHaveLength(1);
+    expect(data.NetworkInterfaces[0].SubnetId).toBeUndefined();
+    expect(data.NetworkInterfaces[0].DeleteOnTermination).toBe(true);
+  });
+
   it('has a security group with egress only', () => {
     const [group] = Object.values(resourcesOf(app.runtime, 'AWS::EC2::SecurityGroup'));
     expect(group?.Properties.VpcId).toBe('vpc-0a1b2c3d4e5f60718');
@@ -457,12 +470,34 @@ describe('InstanceEventRules', () => {
     app.runtime.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Spot Instance Interruption Warning'] },
     });
+    app.runtime.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Instance Rebalance Recommendation'] },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlaneLifecycleFunction'), 'Arn'] },
+        }),
+      ],
+    });
+    // The agent's job-started tag: only that key's changes on EC2 instances, to the same target.
+    app.runtime.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.tag'],
+        'detail-type': ['Tag Change on Resource'],
+        detail: { service: ['ec2'], 'resource-type': ['instance'], 'changed-tag-keys': ['wpr:job-started'] },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlaneLifecycleFunction'), 'Arn'] },
+          DeadLetterConfig: { Arn: Match.anyValue() },
+        }),
+      ],
+    });
     app.runtime.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 });
 
 describe('ControlPlaneSchedules', () => {
-  it('runs the pool tuner every minute and the reconciler every two minutes, never retrying a tick', () => {
+  it('runs the pool tuner every minute and the reconciler every 30 s (two passes a minute), never retrying a tick', () => {
     app.runtime.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(1 minute)',
       Target: Match.objectLike({
@@ -471,11 +506,17 @@ describe('ControlPlaneSchedules', () => {
       }),
     });
     app.runtime.hasResourceProperties('AWS::Scheduler::Schedule', {
-      ScheduleExpression: 'rate(2 minutes)',
+      ScheduleExpression: 'rate(1 minute)',
       Target: Match.objectLike({
         Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlaneReconcilerFunction'), 'Arn'] },
-        RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 0 }),
+        Input: JSON.stringify({ passes: 2, intervalSeconds: 30 }),
+        RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 0 },
       }),
+    });
+    // Two passes 30 s apart, each stopping 15 s before the timeout: the function outlives the second.
+    app.runtime.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: Match.stringLikeRegexp('reconciler'),
+      Timeout: 85,
     });
   });
 
@@ -576,6 +617,30 @@ describe('RunnerAlarms', () => {
       });
   });
 
+  it('alarms per pool on warm-ups that keep failing and on tuner errors, and on rejected pool configs', () => {
+    expect(alarmNames(app)).toEqual(
+      expect.arrayContaining([
+        'wpr-linux-x64-warm-up-failures',
+        'wpr-linux-arm64-warm-up-failures',
+        'wpr-linux-x64-tuning-errors',
+        'wpr-pool-config-rejected',
+      ]),
+    );
+    app.runtime.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'wpr-linux-x64-warm-up-failures',
+      MetricName: 'WarmupFailures',
+      Statistic: 'Sum',
+      Period: 1800,
+      Threshold: 3,
+      Dimensions: Match.arrayWith([{ Name: 'Pool', Value: 'linux-x64' }]),
+    });
+    app.runtime.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'wpr-pool-config-rejected',
+      MetricName: 'ConfigRejections',
+      Dimensions: [{ Name: 'service', Value: 'warm-pool-runners' }],
+    });
+  });
+
   it('alarms on stuck jobs in any pool, handler errors, schedules that stopped, and dead letters', () => {
     expect(alarmNames(app)).toEqual(
       expect.arrayContaining([
@@ -648,8 +713,16 @@ describe('RunnerDashboard', () => {
       'StuckJobs',
       'HandlerRuns',
       'EstimatedCost',
+      'HotTarget',
+      'HotIdle',
+      'HotBusy',
+      'HotTierCost',
+      'HotRefills',
+      'Pickups',
+      'JobStartedSignals',
     ])
       expect(body).toContain(name);
+    expect(body).toContain('Jobs picked up by tier (hot, warm, cold)');
     expect(body).toContain(`SEARCH('{\\\\\\"WarmPoolRunners\\\\\\",service,Pool,Source}`);
     expect(body).toContain('Pool linux-arm64: size');
   });

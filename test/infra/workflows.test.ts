@@ -171,4 +171,3 @@ describe('GitHub Actions workflows', () => {
     expect(release).toMatch(/gh release upload "\$TAG"/);
   });
 });
-
