@@ -16,7 +16,8 @@ export default defineConfig({
       // known, and said once in the docs rather than once per test file.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
-    // One line per file; the failures' details follow at the end.
+    // One line per file; a test is listed on its own only past 5 s; the failures' details follow at the end.
     reporters: [['default', { summary: false }]],
+    slowTestThreshold: 5_000,
   },
 });
