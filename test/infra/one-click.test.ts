@@ -123,6 +123,17 @@ describe('the one-click template', () => {
       expect(JSON.stringify(statement.Condition.ArnEquals['ec2:Vpc'])).toContain('"Ref":"VpcId"');
   });
 
+  it('seeds the App secret with the App and installation ids as numbers, the JSON shape the handlers read', () => {
+    const secrets = Object.values(resourcesOf(template, 'AWS::SecretsManager::Secret'));
+    const app = secrets.find(
+      (secret) => secret.Properties.GenerateSecretString.GenerateStringKey === 'privateKey',
+    );
+    const seed = evaluate(app?.Properties.GenerateSecretString.SecretStringTemplate, sample);
+    expect(JSON.parse(seed)).toEqual({ appId: 123456, installationId: 12345678 });
+    for (const fn of Object.values(resourcesOf(template, 'AWS::Lambda::Function')))
+      expect(evaluate(fn.Properties.Environment.Variables.GITHUB_ORG, sample)).toBe('example-org');
+  });
+
   it('writes the pool config parameter from PoolsConfig and names no image in the launch template', () => {
     const [parameter] = Object.values(resourcesOf(template, 'AWS::SSM::Parameter'));
     expect(parameter?.Properties.Value).toEqual({ Ref: 'PoolsConfig' });
