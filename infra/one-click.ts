@@ -41,7 +41,9 @@ export function defineOneClickStack(app: App, options: OneClickOptions = {}): St
     // Assets come from the bucket and prefix the operator names; no CDK bootstrap in the account.
     synthesizer: asInterface<IStackSynthesizer>(
       new DefaultStackSynthesizer({
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder, not a JS template
         fileAssetsBucketName: '${AssetBucket}',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder, not a JS template
         bucketPrefix: '${AssetPrefix}',
         generateBootstrapVersionRule: false,
       }),

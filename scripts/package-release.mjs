@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 const assembly = resolve(process.argv[2] ?? 'cdk.out.one-click');
 const output = resolve(process.argv[3] ?? 'dist/release');
 const stack = 'WarmPoolRunners';
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder, not a JS template
 const prefix = '${AssetPrefix}';
 
 rmSync(output, { recursive: true, force: true });
@@ -26,6 +27,7 @@ const written = [];
 for (const [hash, asset] of Object.entries(manifest.files ?? {})) {
   const source = join(assembly, asset.source.path);
   for (const destination of Object.values(asset.destinations)) {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder, not a JS template
     if (destination.bucketName !== '${AssetBucket}' || !destination.objectKey.startsWith(prefix))
       throw new Error(`asset ${hash}: unexpected destination ${JSON.stringify(destination)}`);
     const key = destination.objectKey.slice(prefix.length);

@@ -90,6 +90,7 @@ describe('the one-click template', () => {
     expect(json.Parameters.BootstrapVersion).toBeUndefined();
     expect(json.Rules?.CheckBootstrapVersion).toBeUndefined();
     for (const fn of Object.values(resourcesOf(template, 'AWS::Lambda::Function'))) {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder, not a JS template
       expect(fn.Properties.Code.S3Bucket).toEqual({ 'Fn::Sub': '${AssetBucket}' });
       expect(fn.Properties.Code.S3Key['Fn::Sub']).toMatch(/^\$\{AssetPrefix\}[0-9a-f]{64}\.zip$/);
     }

@@ -44,6 +44,7 @@ const run = (dir: string) =>
 
 describe('packaging a release', () => {
   it('writes the template and each asset under the key the template reads it from', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder, not a JS template
     const result = run(assembly({ bucketName: '${AssetBucket}', objectKey: '${AssetPrefix}KEY' }));
     expect(result.status, result.stderr).toBe(0);
     expect(readdirSync(join(work, 'out'))).toEqual(['assets', 'warm-pool-runners.template.json']);

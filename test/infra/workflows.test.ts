@@ -161,6 +161,7 @@ describe('GitHub Actions workflows', () => {
     // The one job that calls AWS asks for the OIDC token and may write to the release, nothing else.
     expect(release.match(/id-token: write/g)).toHaveLength(1);
     expect(release.match(/contents: write/g)).toHaveLength(1);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a JS placeholder
     expect(release).toContain('role-to-assume: ${{ secrets.AWS_RELEASE_ROLE_ARN }}');
     expect(release).toContain('environment: release');
     for (const workflow of workflowFiles.map(read))
