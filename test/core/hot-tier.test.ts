@@ -122,6 +122,36 @@ describe('filling the hot tier', () => {
     expect(hot).toMatchObject({ state: 'idle', runnerId: expect.any(Number), idleAt: monday0900 });
   });
 
+  it("goes idle when the hand-over records the start between the running event's read and its write", async () => {
+    const h = hotHarness();
+    await h.store.putInstance(
+      instance({
+        id: 'i-00000000000000h1',
+        state: 'claimed',
+        tier: 'hot',
+        version: 1,
+        runnerName: 'wpr-i-00000000000000h1',
+      }),
+    );
+    h.store.beforeNextWrite(async () => {
+      // The hand-over wins the race: claimed → starting, with its runner id.
+      await h.store.transitionInstance({
+        id: 'i-00000000000000h1',
+        from: 'claimed',
+        expectedVersion: 1,
+        to: 'starting',
+        patch: { runnerId: 7, startIssuedAt: monday0900 },
+      });
+    });
+    const outcome = await handleInstanceStateChange(h.deps, h.config, {
+      instanceId: 'i-00000000000000h1',
+      state: 'running',
+      at: monday0900 + 5_000,
+    });
+    expect(outcome).toEqual({ kind: 'transitioned', from: 'starting', to: 'idle' });
+    expect(await h.store.getInstance('i-00000000000000h1')).toMatchObject({ state: 'idle', runnerId: 7 });
+  });
+
   it('follows the fill policy: spot first when the pool says so', async () => {
     const h = hotHarness({ fill: ['spot', 'pool'] });
     await readyInstances(h, [subnetA]);

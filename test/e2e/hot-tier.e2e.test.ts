@@ -70,7 +70,8 @@ describe('end to end: the hot tier', () => {
     const { jobIds } = await github.queueWorkflowRun({ repository, jobs: [{ labels, durationMs: 2_000 }] });
     const jobId = jobIds[0] as number;
     await waitFor(() => github.jobState(jobId)?.status !== 'queued', 'the job taken');
-    const taker = github.jobState(jobId)?.runnerName?.replace('wpr-', '') ?? '';
+    // Runner names end with the instance id, whatever the installation's prefix.
+    const taker = github.jobState(jobId)?.runnerName?.replace(/^.*-(i-[0-9a-f]+)$/, '$1') ?? '';
     expect(hot.has(taker), 'taken by a hot runner').toBe(true);
 
     // The agent's tag reaches the lifecycle handler: busy, and the tier refilled at once.
