@@ -113,6 +113,28 @@ describe.concurrent('the job-started signal', () => {
     expect(result.stderr).toContain('could not signal job-started');
   });
 
+  it('puts together a line that reaches it in two parts (a read cut short by its timeout keeps its part)', async () => {
+    const { box, instanceId } = await instanceWithConfig();
+    await box.setRunnerMode('idle');
+    const agent = box.boot({ WPR_MAX_IDLE_SECONDS: '30' });
+    await agent.waitForLine(/event=runner-watching/);
+    const fifo = join(box.dir, 'run', 'events');
+    const write = (text: string) =>
+      promisify(execFile)('bash', ['-c', 'printf "%s" "$1" >"$2"', '_', text, fifo]);
+    await write('job-sta');
+    // Longer than the loop's read timeout: the first part is read alone and must be kept.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await write('rted 2026-01-05T09:12:03.214Z\n');
+
+    const started = await agent.waitForLine(/event=job-started/);
+    await agent.waitForLine(/event=tagged tag=wpr:job-started/);
+    agent.process.kill('SIGTERM');
+    await agent.exited;
+
+    expect(started).toContain('at=2026-01-05T09:12:03.214Z source=hook');
+    expect(world.tag(instanceId, 'wpr:job-started')).toBe('2026-01-05T09:12:03.214Z');
+  });
+
   it('ignores lines on the FIFO that are not hook events (the job can write to it too)', async () => {
     const { box, instanceId } = await instanceWithConfig();
     await box.setRunnerMode('idle');
