@@ -11,6 +11,7 @@ import httpErrorHandler from '@middy/http-error-handler';
 import { createError } from '@middy/util';
 import { verify } from '@octokit/webhooks-methods';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { withCallDeadline } from '../scheduler/adapters/call-deadline.js';
 import type { Repository } from '../scheduler/core/types.js';
 import { handleWorkflowJob } from '../scheduler/core/workflow-job.js';
 import { buildControlPlane, type ControlPlane, lazyControlPlane } from './control-plane.js';
@@ -68,11 +69,18 @@ async function receive(plane: ControlPlane, event: APIGatewayProxyEventV2): Prom
 
   logger.appendKeys({ jobId: job.jobId, deliveryId, action: job.action });
   try {
-    const config = await plane.configSource.load();
-    const outcome = await handleWorkflowJob(
-      deps,
-      { config, deadline: receivedAt + settings.WEBHOOK_BUDGET_MS, receivedAt },
-      job,
+    // No step starts after the budget; no AWS or GitHub call runs past the call deadline.
+    const callLimitMs = receivedAt + settings.WEBHOOK_CALL_DEADLINE_MS - deps.clock.now();
+    const outcome = await withCallDeadline(callLimitMs, async () =>
+      handleWorkflowJob(
+        deps,
+        {
+          config: await plane.configSource.load(),
+          deadline: receivedAt + settings.WEBHOOK_BUDGET_MS,
+          receivedAt,
+        },
+        job,
+      ),
     );
     const keys = {
       outcome: outcome.kind,

@@ -15,6 +15,7 @@
  */
 import type { CoreDeps } from './deps.js';
 import type { PoolsConfig } from './pool-config.js';
+import { handOverFailed, release } from './provision.js';
 import { recycleInstance } from './recycle.js';
 import type { InstanceRecord } from './types.js';
 
@@ -65,6 +66,11 @@ export async function handleInstanceStateChange(
       if (instance.state === 'claimed' && instance.startIssuedAt === undefined)
         return { kind: 'no-change', state: instance.state }; // claimed, start not yet issued: still stopped
       if (beforeStart) return { kind: 'no-change', state: instance.state };
+      if (handOverFailed(instance)) {
+        // Started, but no runner config ever reached it: the agent powered off untouched. Still warm.
+        await release(deps, instance, {});
+        return { kind: 'transitioned', from: instance.state, to: 'ready' };
+      }
       if (instance.state === 'starting' || instance.state === 'busy' || instance.state === 'claimed') {
         const outcome = await recycleInstance(deps, config, instance, 'powered off after its job');
         return outcome.kind === 'recycled'

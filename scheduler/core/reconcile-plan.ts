@@ -16,6 +16,7 @@ import type { PendingJitConfig } from '../ports/jit-delivery.js';
 import { instanceOfRunner, type RunnerSettings } from './deps.js';
 import { liveInstanceStates } from './lifecycle.js';
 import type { PoolsConfig } from './pool-config.js';
+import { handOverFailed } from './provision.js';
 import type { InstanceRecord, JobRecord } from './types.js';
 
 export interface ReconcileSnapshot {
@@ -91,7 +92,13 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
           actions.push({ kind: 'retire', instance, reason: 'warm-up timed out' });
         break;
       case 'claimed':
-        if (instance.startIssuedAt === undefined && age > claimStallMs)
+        if (handOverFailed(instance)) {
+          // Started without a runner config: it powers off untouched and goes back to the pool.
+          if (ec2.state === 'stopped' && age > idleSettleMs)
+            actions.push({ kind: 'release', instance, reason: 'powered off untouched (event missed)' });
+          else if (ec2.state !== 'stopped' && age > settings.claimTimeoutSeconds * 1000)
+            actions.push({ kind: 'retire', instance, reason: 'did not power off without a runner config' });
+        } else if (instance.startIssuedAt === undefined && age > claimStallMs)
           actions.push(
             ec2.state === 'stopped'
               ? { kind: 'release', instance, reason: 'claim never started' }
@@ -141,7 +148,7 @@ function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
   for (const pool of s.config.pools) {
     const idle = s.instances
       .filter((i) => i.pool === pool.name && i.servingJob === undefined && !alreadyHandled.has(i.id))
-      .filter((i) => !busyOnGitHub.has(i.id))
+      .filter((i) => !busyOnGitHub.has(i.id) && !handOverFailed(i))
       .filter((i) => i.state === 'starting' || (i.state === 'claimed' && i.startIssuedAt !== undefined))
       .sort((a, b) => a.stateChangedAt - b.stateChangedAt);
     const waiting = s.jobs

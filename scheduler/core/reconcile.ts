@@ -7,7 +7,7 @@
 import type { HookDelivery } from '../ports/github-runners.js';
 import { type CoreDeps, runnerScope } from './deps.js';
 import type { PoolsConfig } from './pool-config.js';
-import { release, retire } from './provision.js';
+import { handOverFailed, release, retire } from './provision.js';
 import { planReconcile, type ReconcileAction } from './reconcile-plan.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { JobRecord } from './types.js';
@@ -170,7 +170,10 @@ async function apply(
         return releaseUnusedRunner(deps, action.instance.id, action.reason);
       return retire(deps, action.instance, action.reason);
     case 'release':
-      if (action.instance.state === 'claimed' && action.instance.startIssuedAt === undefined) {
+      if (
+        action.instance.state === 'claimed' &&
+        (action.instance.startIssuedAt === undefined || handOverFailed(action.instance))
+      ) {
         await release(deps, action.instance, {});
         return true;
       }

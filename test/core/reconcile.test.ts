@@ -266,6 +266,34 @@ describe('reconcile: jobs without a runner', () => {
     expect(h.compute.callCount('start')).toBe(0);
   });
 
+  it('gives a job whose runner could not be handed over another runner, and returns the kept instance to the pool', async () => {
+    const h = makeHarness();
+    const [kept] = await readyInstances(h, [subnetA]);
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    await h.store.createJob(job({ id: remote.id }));
+    h.github.injectFault('createJitConfig', { kind: 'server-error' }, 2);
+    await provisionRunner(h.deps, {
+      pool: poolOf(h.config),
+      job: await mustJob(h, remote.id),
+      deadline: h.clock.now() + 8_000,
+    });
+    // Its agent found no config and powered off; the stopped event was missed.
+    h.compute.markRunning(kept?.id ?? '');
+    h.compute.powerOff(kept?.id ?? '');
+    h.clock.advance(Math.max(idleSettleMs, h.config.settings.pendingJobSeconds * 1000) + 1);
+    const report = await run(h);
+    expect(report.actions.map((a) => [a.kind, a.target, a.done])).toEqual([
+      ['release', kept?.id, true],
+      ['check-job', `job ${remote.id}`, true],
+    ]);
+    // Released first, then claimed again for the job: the warm instance serves it after all.
+    expect(await mustInstance(h, kept?.id ?? '')).toMatchObject({
+      state: 'starting',
+      provisionedFor: remote.id,
+    });
+    expect(h.compute.calls('terminate')).toEqual([]);
+  });
+
   it('marks completed a job GitHub does not know', async () => {
     const h = makeHarness();
     await h.store.createJob(job({ id: 424_242, updatedAt: stale(h) }));
