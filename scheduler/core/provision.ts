@@ -178,12 +178,25 @@ function claimInstance(deps: CoreDeps, candidate: InstanceRecord, jobId: number,
   });
 }
 
+/**
+ * One re-run after an interruption per workflow run: `pending:<job id>` while GitHub refuses it (the run
+ * is still going), `requested:<job id>` once accepted.
+ */
 export function rerunMarker(runId: number): string {
-  return `rerun-on-demand#${runId}`;
+  return `rerun#${runId}`;
+}
+
+/** The re-run of this job of this run goes to on-demand capacity; its other jobs keep using spot. */
+export function onDemandMarker(runId: number, jobName: string): string {
+  return `rerun-on-demand#${runId}#${jobName}`;
 }
 
 async function avoidSpot(deps: CoreDeps, request: ProvisionRequest): Promise<boolean> {
-  return request.avoidSpot ?? (await deps.store.getMarker(rerunMarker(request.job.runId))) !== undefined;
+  if (request.avoidSpot !== undefined) return request.avoidSpot;
+  const { job } = request;
+  return (
+    job.name !== undefined && (await deps.store.getMarker(onDemandMarker(job.runId, job.name))) !== undefined
+  );
 }
 
 function zoneRefusedRecently(c: InstanceRecord, refused: Set<string>, now: number): boolean {

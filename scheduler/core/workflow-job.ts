@@ -11,14 +11,15 @@
  * provided for; an instance left idle by such a swap is released by the reconciler.
  */
 
+import { GitHubError } from '../ports/github-runners.js';
 import type { JobUpdate } from '../ports/pool-store.js';
 import { type CoreDeps, instanceOfRunner } from './deps.js';
 import { matchPool } from './labels.js';
 import { canTransitionJob, type JobState, jobProgress } from './lifecycle.js';
 import type { PoolConfig, PoolsConfig } from './pool-config.js';
-import { provisionRunner, rerunMarker } from './provision.js';
+import { onDemandMarker, provisionRunner, rerunMarker } from './provision.js';
 
-export { rerunMarker };
+export { onDemandMarker, rerunMarker };
 
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { InstanceRecord, JobRecord, WorkflowJobEvent } from './types.js';
@@ -60,6 +61,8 @@ export async function handleWorkflowJob(
   context: WorkflowJobContext,
   event: WorkflowJobEvent,
 ): Promise<WorkflowJobOutcome> {
+  // Any job of a run finishing (ours or not) may be the last one: a refused re-run can go now.
+  if (event.action === 'completed') await retryPendingRerun(deps, event);
   const pool = matchPool(context.config, event.labels);
   if (pool === undefined) return { kind: 'ignored', reason: 'no-pool' };
 
@@ -114,6 +117,7 @@ function newJobRecord(
   return {
     id: event.jobId,
     runId: event.runId,
+    ...(event.name !== undefined && { name: event.name }),
     repository: event.repository,
     labels: event.labels,
     pool: pool.name,
@@ -319,18 +323,42 @@ async function finishJob(
     );
 }
 
-/** A job whose spot instance was reclaimed is re-run once, and its re-run goes to on-demand capacity. */
+/**
+ * A job whose spot instance was reclaimed is re-run once per run, and its re-run (the same job name in
+ * the same run) goes to on-demand capacity. GitHub refuses a job re-run while other jobs of its run are
+ * still going (403): the re-run is then kept pending and asked for again when a job of the run completes.
+ */
 async function rerunAfterInterruption(deps: CoreDeps, pool: PoolConfig, job: JobRecord): Promise<void> {
   if (!pool.fallback.rerunInterrupted) return;
   const marker = rerunMarker(job.runId);
   if ((await deps.store.getMarker(marker)) !== undefined) return; // once per run
-  await deps.store.putMarker(marker, String(job.id));
+  await deps.store.putMarker(marker, `pending:${job.id}`);
+  await requestRerun(deps, job, pool.name);
+}
+
+async function retryPendingRerun(deps: CoreDeps, event: WorkflowJobEvent): Promise<void> {
+  const state = await deps.store.getMarker(rerunMarker(event.runId));
+  const pending = state?.startsWith('pending:') ? Number(state.slice('pending:'.length)) : undefined;
+  if (pending === undefined) return;
+  const job = await deps.store.getJob(pending);
+  if (job === undefined) return;
+  await requestRerun(deps, job, job.pool ?? 'unknown');
+}
+
+async function requestRerun(deps: CoreDeps, job: JobRecord, pool: string): Promise<void> {
+  // Marked before asking: a re-run GitHub accepted but whose answer was lost still avoids spot.
+  if (job.name !== undefined) await deps.store.putMarker(onDemandMarker(job.runId, job.name), String(job.id));
   try {
     await deps.github.rerunJob(job.repository, job.id);
-    deps.metrics.count('InterruptedJobsRerun', 1, { Pool: pool.name });
-  } catch {
-    // GitHub refuses a job re-run while other jobs of its run are still going (403). The instance
-    // is recycled all the same; the re-run is then left to the people who own the workflow.
-    deps.metrics.count('InterruptedJobsRerunRefused', 1, { Pool: pool.name });
+  } catch (error) {
+    // 403: other jobs of the run are still going. Either way the re-run stays pending for the next
+    // completion in the run, and the instance is recycled all the same.
+    const refused = error instanceof GitHubError && error.status === 403;
+    deps.metrics.count(refused ? 'InterruptedJobsRerunRefused' : 'InterruptedJobsRerunFailed', 1, {
+      Pool: pool,
+    });
+    return;
   }
+  await deps.store.putMarker(rerunMarker(job.runId), `requested:${job.id}`);
+  deps.metrics.count('InterruptedJobsRerun', 1, { Pool: pool });
 }

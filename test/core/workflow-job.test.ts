@@ -389,7 +389,7 @@ describe('workflow_job after a spot interruption', () => {
     await deliver(h, must(events.find((e) => e.action === 'completed')));
 
     expect(h.github.callsOf('rerunJob').map((c) => c.args)).toEqual([[repository, jobId]]);
-    expect(await h.store.getMarker(rerunMarker(800))).toBe(String(jobId));
+    expect(await h.store.getMarker(rerunMarker(800))).toBe(`requested:${jobId}`);
     expect(h.metrics.total('InterruptedJobsRerun')).toBe(1);
     expect((await mustInstance(h, instanceId)).state).toBe('terminated');
 
@@ -442,6 +442,41 @@ describe('workflow_job after a spot interruption', () => {
     await deliver(h, takeCompleted(h));
     expect(h.metrics.total('InterruptedJobsRerunRefused')).toBe(1);
     expect((await mustInstance(h, instanceId)).state).toBe('terminated');
+  });
+
+  it('asks again for a re-run GitHub refused once the run finishes, and only that job skips spot', async () => {
+    const h = makeHarness();
+    // A sibling job of the run (another name) is still queued: GitHub refuses the re-run meanwhile.
+    const sibling = h.github.queueJob({ repository, labels: ['windows'], runId: 806, name: 'lint' });
+    h.github.takeEvents();
+    const { jobId } = await interruptedJob(h, 806);
+    h.github.finishJob(jobId, 'failure');
+    await deliver(h, takeCompleted(h));
+    expect(h.metrics.total('InterruptedJobsRerunRefused')).toBe(1);
+    expect(await h.store.getMarker(rerunMarker(806))).toBe(`pending:${jobId}`);
+
+    // The last job of the run completes (a job no pool serves): the re-run goes now.
+    h.github.cancelJob(sibling.id);
+    expect(await deliver(h, takeCompleted(h))).toEqual({ kind: 'ignored', reason: 'no-pool' });
+    expect(h.github.callsOf('rerunJob').map((c) => c.args)).toEqual([
+      [repository, jobId],
+      [repository, jobId],
+    ]);
+    expect(await h.store.getMarker(rerunMarker(806))).toBe(`requested:${jobId}`);
+    expect(h.metrics.total('InterruptedJobsRerun')).toBe(1);
+    const rerun = must(h.github.takeEvents().find((e) => e.action === 'queued'));
+    expect(await deliver(h, rerun)).toMatchObject({ kind: 'provisioned', source: 'on-demand' });
+  });
+
+  it('keeps spot for the other jobs of a run whose interrupted job was re-run', async () => {
+    const h = makeHarness();
+    const { jobId } = await interruptedJob(h, 807);
+    h.github.finishJob(jobId, 'failure');
+    await deliver(h, takeCompleted(h));
+    h.github.takeEvents();
+    const other = h.github.queueJob({ repository, labels, runId: 807, name: 'deploy' });
+    const queued = must(h.github.takeEvents().find((e) => e.jobId === other.id));
+    expect(await deliver(h, queued)).toMatchObject({ kind: 'provisioned', source: 'spot' });
   });
 
   it('does not re-run a failed job whose instance was not interrupted', async () => {
