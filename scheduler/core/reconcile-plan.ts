@@ -52,6 +52,12 @@ export const claimStallMs = 120_000;
 export const leavingStallMs = 300_000;
 /** Idle runners younger than this are not surplus yet: their job's webhook may still be in flight. */
 export const idleSettleMs = 60_000;
+/**
+ * A job is given at most this many runners after its first, when it never took one: GitHub does not
+ * route some jobs to our runners at all (a repository outside the runner group), and each runner holds
+ * an instance until the claim timeout. Past the cap the job is no longer waiting for us.
+ */
+export const maxReprovisions = 3;
 /** A running job whose instance is gone is checked with GitHub after this long. */
 export const runningCheckMs = 30 * 60_000;
 
@@ -153,6 +159,7 @@ function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
       .sort((a, b) => a.stateChangedAt - b.stateChangedAt);
     const waiting = s.jobs
       .filter((j) => j.pool === pool.name && (j.state === 'queued' || j.state === 'provisioned'))
+      .filter((j) => j.reprovisions <= maxReprovisions)
       .sort((a, b) => a.updatedAt - b.updatedAt || a.id - b.id);
     if (waiting.length > idle.length) {
       // Jobs without a runner of their own first, then those whose runner went elsewhere.

@@ -8,7 +8,7 @@ import type { HookDelivery } from '../ports/github-runners.js';
 import { type CoreDeps, runnerScope } from './deps.js';
 import type { PoolsConfig } from './pool-config.js';
 import { handOverFailed, release, retire } from './provision.js';
-import { planReconcile, type ReconcileAction } from './reconcile-plan.js';
+import { maxReprovisions, planReconcile, type ReconcileAction } from './reconcile-plan.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { JobRecord } from './types.js';
 import { provisionForJob } from './workflow-job.js';
@@ -255,6 +255,7 @@ async function reprovision(
 ): Promise<boolean> {
   const pool = config.pools.find((p) => p.name === job.pool);
   if (pool === undefined) return false;
+  if (job.reprovisions >= maxReprovisions) return abandon(deps, pool.name, job);
   const requeued = await deps.store.updateJob({
     id: job.id,
     expectedVersion: job.version,
@@ -265,6 +266,27 @@ async function reprovision(
   await deps.events.publish([{ type: 'JobReprovisioned', jobId: job.id, pool: pool.name, reason }]);
   const outcome = await provisionForJob(deps, { config, deadline: options.deadline }, pool, requeued.record);
   return outcome.kind === 'provisioned';
+}
+
+/** The job never took any of the runners it was given: stop giving it more, and say so once. */
+async function abandon(deps: CoreDeps, pool: string, job: JobRecord): Promise<boolean> {
+  const marked = await deps.store.updateJob({
+    id: job.id,
+    expectedVersion: job.version,
+    patch: { reprovisions: job.reprovisions + 1, updatedAt: deps.clock.now() },
+  });
+  if (marked.kind !== 'ok') return false;
+  deps.metrics.count('JobsAbandoned', 1, { Pool: pool });
+  await deps.events.publish([
+    {
+      type: 'JobAbandoned',
+      jobId: job.id,
+      pool,
+      repository: `${job.repository.owner}/${job.repository.name}`,
+      reprovisions: job.reprovisions,
+    },
+  ]);
+  return false;
 }
 
 /** Deliveries of one event tried this often (the original included) are given up on. */

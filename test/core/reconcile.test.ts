@@ -12,7 +12,12 @@ import {
   type ReconcileOptions,
   reconcile,
 } from '../../scheduler/core/reconcile.js';
-import { claimStallMs, idleSettleMs, leavingStallMs } from '../../scheduler/core/reconcile-plan.js';
+import {
+  claimStallMs,
+  idleSettleMs,
+  leavingStallMs,
+  maxReprovisions,
+} from '../../scheduler/core/reconcile-plan.js';
 import { launchPoolInstances } from '../../scheduler/core/recycle.js';
 import type { InstanceRecord } from '../../scheduler/core/types.js';
 import {
@@ -292,6 +297,45 @@ describe('reconcile: jobs without a runner', () => {
       provisionedFor: remote.id,
     });
     expect(h.compute.calls('terminate')).toEqual([]);
+  });
+
+  it('stops giving runners to a job that never takes one, reports it once, and checks it no more', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA, subnetB]);
+    // GitHub keeps the job queued: its repository is outside the runner group, no runner of ours gets it.
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    await h.store.createJob(job({ id: remote.id, updatedAt: stale(h), reprovisions: maxReprovisions }));
+    const report = await run(h);
+    expect(report.actions.map((a) => [a.kind, a.done])).toEqual([['check-job', false]]);
+    expect(h.compute.callCount('start')).toBe(0);
+    expect(h.compute.calls('launchEphemeral')).toEqual([]);
+    expect(h.events.ofType('JobAbandoned')).toEqual([
+      {
+        type: 'JobAbandoned',
+        jobId: remote.id,
+        pool: 'linux-x64',
+        repository: 'acme/app',
+        reprovisions: maxReprovisions,
+      },
+    ]);
+    expect(h.metrics.total('JobsAbandoned')).toBe(1);
+    expect(await mustJob(h, remote.id)).toMatchObject({ state: 'queued' });
+
+    h.clock.advance(h.config.settings.pendingJobSeconds * 1000 + 1);
+    const later = await run(h);
+    expect(later.actions).toEqual([]);
+    expect(h.github.callsOf('getJob')).toHaveLength(1);
+    expect(h.events.ofType('JobAbandoned')).toHaveLength(1);
+  });
+
+  it('gives a job that lost its runner another one while under the cap', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA, subnetB]);
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    await h.store.createJob(job({ id: remote.id, updatedAt: stale(h), reprovisions: maxReprovisions - 1 }));
+    await run(h);
+    expect(h.compute.callCount('start')).toBe(1);
+    expect(await mustJob(h, remote.id)).toMatchObject({ reprovisions: maxReprovisions });
   });
 
   it('marks completed a job GitHub does not know', async () => {
