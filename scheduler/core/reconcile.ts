@@ -4,7 +4,7 @@
  * failed and redelivers them (GitHub never retries a failed delivery by itself).
  */
 
-import type { HookDelivery } from '../ports/github-runners.js';
+import type { HookDelivery, RegisteredRunner, RunnerScope } from '../ports/github-runners.js';
 import { type CoreDeps, runnerScope } from './deps.js';
 import type { PoolsConfig } from './pool-config.js';
 import { handOverFailed, release, retire } from './provision.js';
@@ -44,20 +44,16 @@ export async function reconcile(
   config: PoolsConfig,
   options: ReconcileOptions,
 ): Promise<ReconcileReport> {
-  const scope = runnerScope(deps.runners, { owner: deps.runners.org ?? '', name: '' });
-  const [instances, observed, queued, provisioned, running, registeredRunners, pendingJit] =
-    await Promise.all([
-      deps.store.listLiveInstances(),
-      deps.compute.listInstances(),
-      deps.store.listJobs('queued'),
-      deps.store.listJobs('provisioned'),
-      deps.store.listJobs('running'),
-      // Repository-scoped runners are listed per repository; the org-wide listing covers the org scope.
-      deps.runners.scope === 'org'
-        ? deps.github.listRunners(scope, `${deps.runners.namePrefix}-`)
-        : Promise.resolve([]),
-      deps.jit.listPending(),
-    ]);
+  const [instances, observed, queued, provisioned, running, pendingJit] = await Promise.all([
+    deps.store.listLiveInstances(),
+    deps.compute.listInstances(),
+    deps.store.listJobs('queued'),
+    deps.store.listJobs('provisioned'),
+    deps.store.listJobs('running'),
+    deps.jit.listPending(),
+  ]);
+  const registered = await registeredRunners(deps, [...queued, ...provisioned, ...running]);
+  const registeredRunnerList = registered.map((r) => r.runner);
   const actions = planReconcile({
     now: deps.clock.now(),
     config,
@@ -65,7 +61,7 @@ export async function reconcile(
     instances,
     observed,
     jobs: [...queued, ...provisioned, ...running],
-    registeredRunners,
+    registeredRunners: registeredRunnerList,
     pendingJit,
   });
 
@@ -84,7 +80,7 @@ export async function reconcile(
   for (const action of actions) {
     if (action.kind === 'check-job' && jobChecks++ >= (options.maxJobChecks ?? 20)) continue;
     try {
-      const done = await apply(deps, config, action, options);
+      const done = await apply(deps, config, action, options, registered);
       report.push({ kind: action.kind, target: targetOf(action), reason: action.reason, done });
       if (done) countRepair(deps, action);
     } catch (error) {
@@ -102,6 +98,38 @@ export async function reconcile(
     failures.push(`redelivery: ${(error as Error).message}`);
   }
   return { actions: report, redelivered, failures };
+}
+
+interface ScopedRunner {
+  readonly runner: RegisteredRunner;
+  readonly scope: RunnerScope;
+}
+
+/** Repositories whose runners one run lists, in repository scope (one GitHub call each). */
+export const maxRepositoriesListed = 20;
+
+/**
+ * Our runners registered with GitHub, each with where it is registered. In organization scope one
+ * listing covers them all; in repository scope each repository has its own list, so the repositories of
+ * the jobs still in play are listed (the ones an orphan runner can belong to while its job waits).
+ */
+async function registeredRunners(deps: CoreDeps, jobs: readonly JobRecord[]): Promise<ScopedRunner[]> {
+  const prefix = `${deps.runners.namePrefix}-`;
+  if (deps.runners.scope === 'org') {
+    const scope = runnerScope(deps.runners, { owner: deps.runners.org ?? '', name: '' });
+    return (await deps.github.listRunners(scope, prefix)).map((runner) => ({ runner, scope }));
+  }
+  const repositories = new Map<string, JobRecord['repository']>();
+  for (const job of jobs)
+    repositories.set(`${job.repository.owner}/${job.repository.name}`.toLowerCase(), job.repository);
+  const listed = await Promise.allSettled(
+    [...repositories.values()].slice(0, maxRepositoriesListed).map(async (repository) => {
+      const scope = runnerScope(deps.runners, repository);
+      return (await deps.github.listRunners(scope, prefix)).map((runner) => ({ runner, scope }));
+    }),
+  );
+  // A repository that cannot be listed (renamed, deleted, App removed from it) hides only its own runners.
+  return listed.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
 }
 
 function targetOf(action: ReconcileAction): string {
@@ -125,6 +153,7 @@ async function apply(
   config: PoolsConfig,
   action: ReconcileAction,
   options: ReconcileOptions,
+  registered: readonly ScopedRunner[],
 ): Promise<boolean> {
   switch (action.kind) {
     case 'mark-terminated': {
@@ -187,7 +216,9 @@ async function apply(
       ]);
       return true;
     case 'delete-runner': {
-      const scope = runnerScope(deps.runners, { owner: deps.runners.org ?? '', name: '' });
+      // Where it is registered: the organization, or (repository scope) the repository it was listed in.
+      const scope = registered.find((r) => r.runner.id === action.runner.id)?.scope;
+      if (scope === undefined) return false;
       await deps.github.deleteRunner(scope, action.runner.id);
       await deps.events.publish([
         { type: 'OrphanReaped', kind: 'runner', id: action.runner.name, reason: action.reason },

@@ -255,6 +255,45 @@ describe('reconcile: orphans', () => {
   });
 });
 
+describe('reconcile: repository-scoped runners', () => {
+  const repoRunners = { scope: 'repo', namePrefix: 'wpr' } as const;
+
+  it("reaps an orphan runner registered at a waiting job's repository, through the repository's path", async () => {
+    const h = makeHarness({ runners: repoRunners });
+    const scope = { kind: 'repo', repository } as const;
+    const orphan = await h.github.createJitConfig(scope, {
+      runnerName: 'wpr-i-0000000000000dead',
+      labels: ['linux', 'x64'],
+    });
+    // Someone else's runner in the same repository, and a repository no job of ours is in.
+    await h.github.createJitConfig(scope, { runnerName: 'theirs-1', labels: ['linux'] });
+    await h.store.createJob(job({ id: 5_000 }));
+    const report = await run(h);
+    expect(report.actions.filter((a) => a.kind === 'delete-runner')).toEqual([
+      { kind: 'delete-runner', target: 'wpr-i-0000000000000dead', reason: 'no live instance', done: true },
+    ]);
+    expect(h.github.callsOf('deleteRunner').map((c) => c.args)).toEqual([[scope, orphan.runnerId]]);
+    expect((await h.github.listRunners(scope, '')).map((r) => r.name)).toEqual(['theirs-1']);
+  });
+
+  it('lists each repository once, and one that cannot be listed hides only its own runners', async () => {
+    const h = makeHarness({ runners: repoRunners });
+    const other = { owner: 'acme', name: 'web' };
+    const orphan = await h.github.createJitConfig(
+      { kind: 'repo', repository: other },
+      { runnerName: 'wpr-i-0000000000000beef', labels: ['linux'] },
+    );
+    await h.store.createJob(job({ id: 5_001 }));
+    await h.store.createJob(job({ id: 5_002 }));
+    await h.store.createJob(job({ id: 5_003, repository: other }));
+    h.github.injectFault('listRunners', { kind: 'status', status: 404 });
+    await run(h);
+    expect(h.github.callsOf('listRunners')).toHaveLength(2);
+    // acme/app (listed first) failed; acme/web's orphan is still reaped.
+    expect(h.github.callsOf('deleteRunner').map((c) => c.args[1])).toEqual([orphan.runnerId]);
+  });
+});
+
 describe('reconcile: jobs without a runner', () => {
   const stale = (h: Harness) => h.clock.now() - h.config.settings.pendingJobSeconds * 1000 - 1;
 
