@@ -181,7 +181,7 @@ export async function provisionForJob(
 ): Promise<WorkflowJobOutcome> {
   const outcome = await provisionRunner(deps, { pool, job, deadline: context.deadline });
   if (outcome.kind === 'provisioned') {
-    await recordProvisioned(deps, job, {
+    const recorded = await recordProvisioned(deps, job, {
       attempts: outcome.attempts,
       patch: {
         source: outcome.source,
@@ -190,6 +190,10 @@ export async function provisionForJob(
         phases: { claimedAt: outcome.claimedAt, startIssuedAt: outcome.startIssuedAt },
       },
     });
+    // Cancelled while its runner was being provided: the `completed` found no instance to give back,
+    // so the runner is released now rather than after the reconciler's settle time.
+    if (recorded?.state === 'completed' && recorded.runnerName === undefined)
+      await releaseUnusedRunner(deps, outcome.instanceId, `job ${job.id} completed before pickup`);
     await deps.events.publish([
       {
         type: 'JobProvisioned',
@@ -236,7 +240,7 @@ async function recordProvisioned(
   deps: CoreDeps,
   job: JobRecord,
   update: Pick<JobUpdate, 'attempts' | 'patch'>,
-): Promise<void> {
+): Promise<JobRecord | undefined> {
   let current: JobRecord | undefined = job;
   for (let attempt = 0; attempt < 3 && current !== undefined; attempt++) {
     const written = await deps.store.updateJob({
@@ -245,9 +249,11 @@ async function recordProvisioned(
       ...(current.state === 'queued' && { to: 'provisioned' as const }),
       ...update,
     });
-    if (written.kind !== 'conflict') return;
+    if (written.kind === 'ok') return written.record;
+    if (written.kind !== 'conflict') return current;
     current = await deps.store.getJob(job.id);
   }
+  return current;
 }
 
 /** A runner of ours took the job: its instance is busy with it. */

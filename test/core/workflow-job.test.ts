@@ -347,6 +347,28 @@ describe('workflow_job in_progress and completed', () => {
     expect(h.compute.callCount('terminate')).toBe(0);
   });
 
+  it('releases the runner at once when the job is cancelled while its runner is being provided', async () => {
+    const h = makeHarness();
+    const [a] = await readyInstances(h, [subnetA, subnetB]);
+    const { jobId, queued } = queue(h);
+    // The cancel's `completed` arrives while the webhook for `queued` is minting the runner.
+    const createJitConfig = h.github.createJitConfig.bind(h.github);
+    h.github.createJitConfig = async (...args) => {
+      h.github.cancelJob(jobId);
+      await deliver(h, takeCompleted(h));
+      return createJitConfig(...args);
+    };
+    expect(await deliver(h, queued)).toMatchObject({ kind: 'provisioned', instanceId: a?.id });
+
+    expect(await mustJob(h, jobId)).toMatchObject({ state: 'completed', provisionedInstance: a?.id });
+    expect(await mustInstance(h, a?.id ?? '')).toMatchObject({
+      state: 'terminated',
+      reason: `job ${jobId} completed before pickup`,
+    });
+    expect(await h.github.listRunners({ kind: 'org', org: 'acme' }, 'wpr-')).toEqual([]);
+    expect(await h.jit.listPending()).toEqual([]);
+  });
+
   it('retires a started instance whose job was cancelled before pickup, and deletes its runner', async () => {
     const h = makeHarness();
     const [a] = await readyInstances(h, [subnetA, subnetB]);
