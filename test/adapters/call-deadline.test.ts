@@ -79,7 +79,7 @@ describe('calls under a call deadline', () => {
   it('aborts a slow GitHub call (and its retries) at the deadline', async () => {
     github.injectFault('POST /orgs/{org}/actions/runners/generate-jitconfig', {
       kind: 'slow',
-      delayMs: 3_000,
+      delayMs: 1_500,
     });
     const octokit = octokitAtCallDeadline(
       createGitHubAppOctokit({
@@ -88,6 +88,7 @@ describe('calls under a call deadline', () => {
         privateKey: keys.privateKey,
         baseUrl: github.url,
         spaceWrites: false,
+        log: { warn: () => {} },
       }),
     );
     const runners = new OctokitGitHubRunners(octokit);
