@@ -136,7 +136,11 @@ export async function buildControlPlane(
       subnetZones: settings.SUBNET_ZONES,
     }),
     github: new OctokitGitHubRunners(github),
-    jit: new SsmJitDelivery({ client: ssm, prefix: settings.PARAMETER_PREFIX }),
+    jit: new SsmJitDelivery({
+      client: ssm,
+      prefix: settings.PARAMETER_PREFIX,
+      ...(settings.JIT_PARAMETER_KEY_ID !== undefined && { kmsKeyId: settings.JIT_PARAMETER_KEY_ID }),
+    }),
     clock,
     metrics: overrides.metrics ?? new EmfMetrics(handler),
     events: new EventBridgeEvents({

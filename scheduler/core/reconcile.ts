@@ -1,11 +1,18 @@
 /**
  * The reconciler: gathers one snapshot, plans with planReconcile and carries the actions out, each on
  * its own so that one failure does not stop the rest. Then it asks GitHub for webhook deliveries that
- * failed and redelivers them (GitHub never retries a failed delivery by itself).
+ * failed and redelivers them (GitHub never retries a failed delivery by itself), and refills hot tiers
+ * that are short.
+ *
+ * Job checks (a GET of the job, then maybe a JIT mint) run in parallel, a few at a time, within a
+ * GitHub request budget per hour kept in the marker `reconciler#github-budget`, so that after a burst
+ * with lost webhooks every stuck job is looked at in the next run or two rather than twenty a run, while
+ * the webhook path keeps most of the App's rate limit. Oldest jobs first.
  */
 
 import type { HookDelivery, RegisteredRunner, RunnerScope } from '../ports/github-runners.js';
 import { type CoreDeps, runnerScope } from './deps.js';
+import { hasHotTier, readHotTarget, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
 import { handOverFailed, release, retire } from './provision.js';
 import { maxReprovisions, planReconcile, type ReconcileAction } from './reconcile-plan.js';
@@ -15,7 +22,7 @@ import { provisionForJob } from './workflow-job.js';
 
 export interface ReconcileReport {
   readonly actions: readonly {
-    kind: ReconcileAction['kind'];
+    kind: ReconcileAction['kind'] | 'hot-refill';
     target: string;
     reason: string;
     done: boolean;
@@ -33,17 +40,24 @@ export interface ReconcileOptions {
    * full of deliveries to a URL that did not exist yet.
    */
   readonly deliveryLookbackMs?: number;
-  /** At most this many GitHub job look-ups per run, to stay well inside the rate limit. */
+  /** At most this many GitHub job look-ups this run, whatever the hourly budget leaves. */
   readonly maxJobChecks?: number;
 }
 
 const cursorMarker = 'reconciler#deliveries-cursor';
+export const githubBudgetMarker = 'reconciler#github-budget';
+/** GitHub requests one job check may cost: the job's GET, then a JIT mint if it needs a runner. */
+export const requestsPerJobCheck = 2;
 
 export async function reconcile(
   deps: CoreDeps,
   config: PoolsConfig,
   options: ReconcileOptions,
 ): Promise<ReconcileReport> {
+  const hotPools = config.pools.filter((p) => hasHotTier(deps, p));
+  const hotTargets = Object.fromEntries(
+    await Promise.all(hotPools.map(async (p) => [p.name, await readHotTarget(deps, p)] as const)),
+  );
   const [instances, observed, queued, provisioned, running, pendingJit] = await Promise.all([
     deps.store.listLiveInstances(),
     deps.compute.listInstances(),
@@ -63,6 +77,7 @@ export async function reconcile(
     jobs: [...queued, ...provisioned, ...running],
     registeredRunners: registeredRunnerList,
     pendingJit,
+    hotTargets,
   });
 
   // Jobs still waiting for a runner past the pending delay, per pool: the stuck-jobs alarm reads this.
@@ -74,11 +89,14 @@ export async function reconcile(
     deps.metrics.gauge('StuckJobs', stuck, { Pool: pool.name });
   }
 
-  const report: { kind: ReconcileAction['kind']; target: string; reason: string; done: boolean }[] = [];
+  const report: {
+    kind: ReconcileReport['actions'][number]['kind'];
+    target: string;
+    reason: string;
+    done: boolean;
+  }[] = [];
   const failures: string[] = [];
-  let jobChecks = 0;
-  for (const action of actions) {
-    if (action.kind === 'check-job' && jobChecks++ >= (options.maxJobChecks ?? 20)) continue;
+  const carryOut = async (action: ReconcileAction) => {
     try {
       const done = await apply(deps, config, action, options, registered);
       report.push({ kind: action.kind, target: targetOf(action), reason: action.reason, done });
@@ -86,7 +104,39 @@ export async function reconcile(
     } catch (error) {
       failures.push(`${action.kind} ${targetOf(action)}: ${(error as Error).message}`);
     }
-  }
+  };
+  const isCheck = (a: ReconcileAction) => a.kind === 'check-job' || a.kind === 'reprovision';
+  const checks = actions.filter(isCheck);
+  for (const action of actions) if (!isCheck(action)) await carryOut(action);
+
+  // Job checks: oldest first, in parallel, within what the hour's GitHub budget leaves.
+  const budget = await readGitHubBudget(deps);
+  const affordable = Math.floor(
+    Math.max(0, config.settings.reconcileGitHubRequestsPerHour - budget.used) / requestsPerJobCheck,
+  );
+  const allowed = checks
+    .sort((a, b) => ('job' in a && 'job' in b ? a.job.updatedAt - b.job.updatedAt : 0))
+    .slice(0, Math.min(affordable, options.maxJobChecks ?? Number.POSITIVE_INFINITY));
+  if (allowed.length < checks.length) deps.metrics.count('JobChecksDeferred', checks.length - allowed.length);
+  const concurrency = config.settings.reconcileConcurrency;
+  for (let i = 0; i < allowed.length && deps.clock.now() < options.deadline; i += concurrency)
+    await Promise.all(allowed.slice(i, i + concurrency).map(carryOut));
+  if (allowed.length > 0) await spendGitHubBudget(deps, budget, allowed.length * requestsPerJobCheck);
+
+  // Hot tiers short of their target (a refill that found no capacity, a runner lost): start the rest.
+  for (const pool of hotPools)
+    try {
+      const refill = await refillHotTier(deps, pool, {
+        deadline: options.deadline,
+        limit: config.settings.launchBatchSize,
+        token: `hot-reconcile-${pool.name}-${Math.floor(deps.clock.now() / 30_000)}`,
+      });
+      if (refill.kind === 'refilled')
+        for (const s of refill.started)
+          report.push({ kind: 'hot-refill', target: s.instanceId, reason: 'hot tier short', done: true });
+    } catch (error) {
+      failures.push(`hot refill ${pool.name}: ${(error as Error).message}`);
+    }
 
   let redelivered = 0;
   try {
@@ -166,6 +216,16 @@ async function apply(
       });
       return r.kind === 'ok';
     }
+    case 'mark-idle': {
+      const r = await deps.store.transitionInstance({
+        id: action.instance.id,
+        from: action.instance.state,
+        expectedVersion: action.instance.version,
+        to: 'idle',
+        patch: { idleAt: deps.clock.now(), stateChangedAt: deps.clock.now() },
+      });
+      return r.kind === 'ok';
+    }
     case 'mark-ready': {
       const r = await deps.store.transitionInstance({
         id: action.instance.id,
@@ -236,6 +296,32 @@ async function apply(
     case 'reprovision':
       return reprovision(deps, config, action.job, action.reason, options);
   }
+}
+
+interface GitHubBudget {
+  readonly hour: number;
+  readonly used: number;
+}
+
+async function readGitHubBudget(deps: CoreDeps): Promise<GitHubBudget> {
+  const hour = Math.floor(deps.clock.now() / 3_600_000);
+  try {
+    const stored = JSON.parse(
+      (await deps.store.getMarker(githubBudgetMarker)) ?? 'null',
+    ) as GitHubBudget | null;
+    if (stored !== null && stored.hour === hour && typeof stored.used === 'number') return stored;
+  } catch {
+    // A marker that does not parse is a fresh hour: the budget errs towards checking jobs.
+  }
+  return { hour, used: 0 };
+}
+
+/** Two runs overlapping may each add their share: the later write wins and the hour looks lighter. */
+async function spendGitHubBudget(deps: CoreDeps, budget: GitHubBudget, requests: number): Promise<void> {
+  await deps.store.putMarker(
+    githubBudgetMarker,
+    JSON.stringify({ hour: budget.hour, used: budget.used + requests }),
+  );
 }
 
 /** Asks GitHub where a job stands before providing it another runner. */

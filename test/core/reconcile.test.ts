@@ -93,6 +93,7 @@ describe('reconcile: instances', () => {
   it('releases a stalled claim that never started', async () => {
     const h = makeHarness();
     const [a] = await readyInstances(h, [subnetA]);
+    h.clock.advance(10 * 60_000); // it waited in the pool before the claim
     await claim(h, a);
     h.clock.advance(claimStallMs + 1);
     const report = await run(h);
@@ -105,6 +106,27 @@ describe('reconcile: instances', () => {
     const released = await mustInstance(h, a?.id ?? '');
     expect(released.state).toBe('ready');
     expect(released.provisionedFor).toBeUndefined();
+  });
+
+  it('retires a stalled claim whose instance was started and has powered off again', async () => {
+    const h = makeHarness();
+    const [a] = await readyInstances(h, [subnetA]);
+    h.clock.advance(10 * 60_000);
+    await claim(h, a);
+    // The handler started it and died before recording the start; the agent found no config and
+    // powered off: EC2 shows it stopped, as if never started, but it booted.
+    await h.compute.start(a?.id ?? '');
+    h.compute.markRunning(a?.id ?? '');
+    h.compute.powerOff(a?.id ?? '');
+    h.clock.advance(claimStallMs + 1);
+    const report = await run(h);
+    expect(report.actions).toContainEqual({
+      kind: 'retire',
+      target: a?.id,
+      reason: 'claim stalled after its start (not pristine)',
+      done: true,
+    });
+    expect((await mustInstance(h, a?.id ?? '')).state).toBe('terminated');
   });
 
   it('retires a stalled claim whose instance is running, never putting it back in the pool', async () => {
