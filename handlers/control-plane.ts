@@ -117,7 +117,7 @@ export async function buildControlPlane(
 
   const deps: CoreDeps = {
     store: new DynamoDbPoolStore({
-      client: abortAtCallDeadline(new DynamoDBClient(aws)),
+      client: abortAtCallDeadline(new DynamoDBClient(aws), { records: true }),
       tableName: settings.TABLE_NAME,
       clock,
     }),

@@ -65,9 +65,10 @@ const settingsSchema = z.object({
   WEBHOOK_BUDGET_MS: z.coerce.number().int().min(500).max(9_000).default(6_500),
   /**
    * Every AWS and GitHub call of a webhook is aborted this long after it arrived: past the budget, so a
-   * step started inside it can finish and be recorded, and short of GitHub's 10 s.
+   * step started inside it can finish, and short of GitHub's 10 s with room for the store's writes that
+   * record it (cut off 0.6 s later).
    */
-  WEBHOOK_CALL_DEADLINE_MS: z.coerce.number().int().min(1_000).max(9_800).default(9_000),
+  WEBHOOK_CALL_DEADLINE_MS: z.coerce.number().int().min(1_000).max(9_300).default(9_000),
   /** Largest webhook body accepted; workflow_job payloads are a few kilobytes. */
   WEBHOOK_MAX_BODY_BYTES: z.coerce.number().int().min(1_024).default(262_144),
   PROJECT_TAG: z.string().default('wpr'),

@@ -8,6 +8,8 @@
  *   retry strategy's backoff waits alike; an AbortError is never retried.
  * - Octokit: the signal goes to `request.signal`; fetch aborts, and neither the retry nor the throttling
  *   plugin retries an AbortError.
+ * - The store's client (`records: true`) is cut off `recordSlackMs` later than the others, so that a step
+ *   aborted at the deadline can still be recorded (the claim, the start, the hand-over's failure).
  * - Adapters that sweep over many calls (the on-demand launch over types × subnets) ask `callTimeLeft`
  *   before starting the next one, so they stop between calls rather than be cut off in the middle of one.
  */
@@ -17,7 +19,12 @@ interface CallDeadline {
   /** Epoch ms. */
   readonly at: number;
   readonly signal: AbortSignal;
+  /** Aborts a little later, for the writes that record what the aborted calls did (the store's). */
+  readonly recordSignal: AbortSignal;
 }
+
+/** How much longer than other calls the recording writes may run. */
+export const recordSlackMs = 600;
 
 const current = new AsyncLocalStorage<CallDeadline>();
 
@@ -26,18 +33,25 @@ export async function withCallDeadline<T>(limitMs: number, work: () => Promise<T
   const ms = Math.max(1, limitMs);
   // Aborted without a reason, so the error is an AbortError: the name the SDK's retry strategy, fetch
   // and Octokit all recognise as "do not retry" (AbortSignal.timeout's TimeoutError is retried as a 500).
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), ms);
+  const calls = new AbortController();
+  const records = new AbortController();
+  const timers = [setTimeout(() => calls.abort(), ms), setTimeout(() => records.abort(), ms + recordSlackMs)];
   try {
-    return await current.run({ at: Date.now() + ms, signal: controller.signal }, work);
+    const deadline = { at: Date.now() + ms, signal: calls.signal, recordSignal: records.signal };
+    return await current.run(deadline, work);
   } finally {
-    clearTimeout(timer);
+    for (const timer of timers) clearTimeout(timer);
   }
 }
 
 /** The current request's abort signal, if it runs under a deadline. */
 export function callSignal(): AbortSignal | undefined {
   return current.getStore()?.signal;
+}
+
+/** The signal for writes that record outcomes: `recordSlackMs` after the call deadline. */
+export function recordSignal(): AbortSignal | undefined {
+  return current.getStore()?.recordSignal;
 }
 
 /** Milliseconds left before the current deadline; Infinity outside one. */
@@ -52,10 +66,13 @@ type Send = (command: unknown, ...rest: unknown[]) => Promise<unknown>;
  * Makes an AWS SDK client pass the current deadline's signal with every command (unless the caller
  * gave one). Paginators and waiters call `send` too, so they are covered.
  */
-export function abortAtCallDeadline<Client extends { send: unknown }>(client: Client): Client {
+export function abortAtCallDeadline<Client extends { send: unknown }>(
+  client: Client,
+  how: { records?: boolean } = {},
+): Client {
   const send = (client.send as Send).bind(client);
   (client as { send: Send }).send = (command, ...rest) => {
-    const signal = callSignal();
+    const signal = how.records === true ? recordSignal() : callSignal();
     const [options, callback] = rest;
     if (signal === undefined || typeof options === 'function' || callback !== undefined)
       return send(command, ...rest);

@@ -117,7 +117,11 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
         // in between leaves a claim with no start recorded whose instance may have booted (and powered
         // off again). EC2 resets LaunchTime on every start, so only an instance whose LaunchTime is from
         // before the claim is certainly untouched and may go back to the pool; any other is retired.
-        else if (instance.startIssuedAt === undefined && age > claimStallMs)
+        else if (instance.startIssuedAt !== undefined) {
+          // Started, its hand-over never recorded either way: the handler died in between.
+          if (age > settings.claimTimeoutSeconds * 1000)
+            actions.push({ kind: 'retire', instance, reason: 'runner hand-over never recorded' });
+        } else if (instance.startIssuedAt === undefined && age > claimStallMs)
           actions.push(
             ec2.state === 'stopped' && neverStartedSince(ec2, instance.stateChangedAt)
               ? { kind: 'release', instance, reason: 'claim never started' }

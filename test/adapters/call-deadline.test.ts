@@ -3,11 +3,13 @@
  * aborted at it, however slow the peer or however many retries the client would make, and a sweep of
  * launches stops between calls instead of being cut off in one.
  */
+import { StartInstancesCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   abortAtCallDeadline,
   callTimeLeft,
   octokitAtCallDeadline,
+  recordSlackMs,
   withCallDeadline,
 } from '../../scheduler/adapters/call-deadline.js';
 import { createEc2Client } from '../../scheduler/adapters/ec2-client.js';
@@ -68,6 +70,22 @@ describe('calls under a call deadline', () => {
     );
     expect(result).toBeInstanceOf(Error);
     expect(ms).toBeLessThan(1_000);
+  });
+
+  it("gives the store's writes, which record what happened, a little longer than other calls", async () => {
+    const records = abortAtCallDeadline(
+      createEc2Client({ endpoint: ec2.url, region: 'us-east-1', credentials, maxAttempts: 1 }),
+      { records: true },
+    );
+    const started = Date.now();
+    const result = await withCallDeadline(200, () =>
+      records.send(new StartInstancesCommand({ InstanceIds: ['i-0123456789abcdef0'] })),
+    ).catch((error: unknown) => error as Error);
+    const ms = Date.now() - started;
+    expect(result).toBeInstanceOf(Error);
+    expect(ms).toBeGreaterThanOrEqual(200 + recordSlackMs - 50);
+    expect(ms).toBeLessThan(1_400);
+    records.destroy();
   });
 
   it('leaves calls outside a deadline alone', async () => {

@@ -65,6 +65,31 @@ async function started(h: Harness): Promise<InstanceRecord> {
 }
 
 describe('reconcile: instances', () => {
+  it('retires a started claim whose hand-over was never recorded (the handler died mid-way)', async () => {
+    const h = makeHarness();
+    const [ready] = await readyInstances(h, [subnetA]);
+    const claimed = await claim(h, ready);
+    await h.store.transitionInstance({
+      id: claimed.id,
+      from: 'claimed',
+      expectedVersion: claimed.version,
+      to: 'claimed',
+      patch: { startIssuedAt: h.clock.now() },
+    });
+    await h.compute.start(claimed.id);
+    h.compute.markRunning(claimed.id);
+    // A job is waiting, so the instance is not a surplus runner to release: only the timeout catches it.
+    await h.store.createJob(job({ id: 6_000 }));
+    h.clock.advance(h.config.settings.claimTimeoutSeconds * 1000 - 1);
+    expect((await run(h)).actions.filter((a) => a.kind !== 'check-job')).toEqual([]);
+    h.clock.advance(2);
+    const report = await run(h);
+    expect(report.actions.filter((a) => a.kind === 'retire')).toEqual([
+      { kind: 'retire', target: claimed.id, reason: 'runner hand-over never recorded', done: true },
+    ]);
+    expect((await mustInstance(h, claimed.id)).state).toBe('terminated');
+  });
+
   it('marks terminated an instance EC2 has terminated', async () => {
     const h = makeHarness();
     const [a] = await readyInstances(h, [subnetA]);
