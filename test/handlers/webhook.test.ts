@@ -308,6 +308,25 @@ describe('webhook handler: accepted requests', () => {
     expect(plane.compute.instance(instance?.id ?? '')?.state).toBe('pending');
   });
 
+  it("ends its calls before the function's own timeout when a cold start used part of it", async () => {
+    const plane = fakePlane();
+    await warmPools(plane);
+    plane.github.createJitConfig = () =>
+      new Promise((_, reject) => {
+        const signal = callSignal();
+        const abort = () => reject(new GitHubError('create JIT config: AbortError: aborted'));
+        if (signal?.aborted) abort();
+        else signal?.addEventListener('abort', abort);
+      });
+    const started = Date.now();
+    const response = await createWebhookHandler(async () => plane)(signedEvent(queued), {
+      ...lambdaContext,
+      getRemainingTimeInMillis: () => 2_000,
+    });
+    expect(Date.now() - started).toBeLessThan(1_900);
+    expect(JSON.parse(response.body ?? '{}')).toMatchObject({ outcome: 'pending', reason: 'github-failed' });
+  });
+
   it('never leaks internals: an unexpected fault is a bare 500', async () => {
     const plane = fakePlane();
     plane.store.failNextWith(new Error('connection reset by peer at 10.0.0.12:443'));
