@@ -23,7 +23,7 @@
 import type { CoreDeps } from './deps.js';
 import { hasHotTier, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
-import { retire } from './provision.js';
+import { handOverFailed, release, retire } from './provision.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { InstanceRecord } from './types.js';
 
@@ -96,6 +96,11 @@ export async function handleInstanceStateChange(
       if (instance.state === 'claimed' && instance.startIssuedAt === undefined)
         return { kind: 'no-change', state: instance.state }; // claimed, start not yet issued: still stopped
       if (beforeStart) return { kind: 'no-change', state: instance.state };
+      if (handOverFailed(instance)) {
+        // Started, but no runner config ever reached it: the agent powered off untouched. Still warm.
+        await release(deps, instance, {});
+        return { kind: 'transitioned', from: instance.state, to: 'ready' };
+      }
       if (['starting', 'busy', 'claimed', 'idle'].includes(instance.state)) {
         const outcome = await recycleInstance(
           deps,

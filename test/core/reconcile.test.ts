@@ -12,7 +12,12 @@ import {
   type ReconcileOptions,
   reconcile,
 } from '../../scheduler/core/reconcile.js';
-import { claimStallMs, idleSettleMs, leavingStallMs } from '../../scheduler/core/reconcile-plan.js';
+import {
+  claimStallMs,
+  idleSettleMs,
+  leavingStallMs,
+  maxReprovisions,
+} from '../../scheduler/core/reconcile-plan.js';
 import { launchPoolInstances } from '../../scheduler/core/recycle.js';
 import type { InstanceRecord } from '../../scheduler/core/types.js';
 import {
@@ -61,6 +66,31 @@ async function started(h: Harness): Promise<InstanceRecord> {
 }
 
 describe('reconcile: instances', () => {
+  it('retires a started claim whose hand-over was never recorded (the handler died mid-way)', async () => {
+    const h = makeHarness();
+    const [ready] = await readyInstances(h, [subnetA]);
+    const claimed = await claim(h, ready);
+    await h.store.transitionInstance({
+      id: claimed.id,
+      from: 'claimed',
+      expectedVersion: claimed.version,
+      to: 'claimed',
+      patch: { startIssuedAt: h.clock.now() },
+    });
+    await h.compute.start(claimed.id);
+    h.compute.markRunning(claimed.id);
+    // A job is waiting, so the instance is not a surplus runner to release: only the timeout catches it.
+    await h.store.createJob(job({ id: 6_000 }));
+    h.clock.advance(h.config.settings.claimTimeoutSeconds * 1000 - 1);
+    expect((await run(h)).actions.filter((a) => a.kind !== 'check-job')).toEqual([]);
+    h.clock.advance(2);
+    const report = await run(h);
+    expect(report.actions.filter((a) => a.kind === 'retire')).toEqual([
+      { kind: 'retire', target: claimed.id, reason: 'runner hand-over never recorded', done: true },
+    ]);
+    expect((await mustInstance(h, claimed.id)).state).toBe('terminated');
+  });
+
   it('marks terminated an instance EC2 has terminated', async () => {
     const h = makeHarness();
     const [a] = await readyInstances(h, [subnetA]);
@@ -273,6 +303,45 @@ describe('reconcile: orphans', () => {
   });
 });
 
+describe('reconcile: repository-scoped runners', () => {
+  const repoRunners = { scope: 'repo', namePrefix: 'wpr' } as const;
+
+  it("reaps an orphan runner registered at a waiting job's repository, through the repository's path", async () => {
+    const h = makeHarness({ runners: repoRunners });
+    const scope = { kind: 'repo', repository } as const;
+    const orphan = await h.github.createJitConfig(scope, {
+      runnerName: 'wpr-i-0000000000000dead',
+      labels: ['linux', 'x64'],
+    });
+    // Someone else's runner in the same repository, and a repository no job of ours is in.
+    await h.github.createJitConfig(scope, { runnerName: 'theirs-1', labels: ['linux'] });
+    await h.store.createJob(job({ id: 5_000 }));
+    const report = await run(h);
+    expect(report.actions.filter((a) => a.kind === 'delete-runner')).toEqual([
+      { kind: 'delete-runner', target: 'wpr-i-0000000000000dead', reason: 'no live instance', done: true },
+    ]);
+    expect(h.github.callsOf('deleteRunner').map((c) => c.args)).toEqual([[scope, orphan.runnerId]]);
+    expect((await h.github.listRunners(scope, '')).map((r) => r.name)).toEqual(['theirs-1']);
+  });
+
+  it('lists each repository once, and one that cannot be listed hides only its own runners', async () => {
+    const h = makeHarness({ runners: repoRunners });
+    const other = { owner: 'acme', name: 'web' };
+    const orphan = await h.github.createJitConfig(
+      { kind: 'repo', repository: other },
+      { runnerName: 'wpr-i-0000000000000beef', labels: ['linux'] },
+    );
+    await h.store.createJob(job({ id: 5_001 }));
+    await h.store.createJob(job({ id: 5_002 }));
+    await h.store.createJob(job({ id: 5_003, repository: other }));
+    h.github.injectFault('listRunners', { kind: 'status', status: 404 });
+    await run(h);
+    expect(h.github.callsOf('listRunners')).toHaveLength(2);
+    // acme/app (listed first) failed; acme/web's orphan is still reaped.
+    expect(h.github.callsOf('deleteRunner').map((c) => c.args[1])).toEqual([orphan.runnerId]);
+  });
+});
+
 describe('reconcile: jobs without a runner', () => {
   const stale = (h: Harness) => h.clock.now() - h.config.settings.pendingJobSeconds * 1000 - 1;
 
@@ -287,6 +356,73 @@ describe('reconcile: jobs without a runner', () => {
     ]);
     expect(await mustJob(h, remote.id)).toMatchObject({ state: 'completed', conclusion: 'cancelled' });
     expect(h.compute.callCount('start')).toBe(0);
+  });
+
+  it('gives a job whose runner could not be handed over another runner, and returns the kept instance to the pool', async () => {
+    const h = makeHarness();
+    const [kept] = await readyInstances(h, [subnetA]);
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    await h.store.createJob(job({ id: remote.id }));
+    h.github.injectFault('createJitConfig', { kind: 'server-error' }, 2);
+    await provisionRunner(h.deps, {
+      pool: poolOf(h.config),
+      job: await mustJob(h, remote.id),
+      deadline: h.clock.now() + 8_000,
+    });
+    // Its agent found no config and powered off; the stopped event was missed.
+    h.compute.markRunning(kept?.id ?? '');
+    h.compute.powerOff(kept?.id ?? '');
+    h.clock.advance(Math.max(idleSettleMs, h.config.settings.pendingJobSeconds * 1000) + 1);
+    const report = await run(h);
+    expect(report.actions.map((a) => [a.kind, a.target, a.done])).toEqual([
+      ['release', kept?.id, true],
+      ['check-job', `job ${remote.id}`, true],
+    ]);
+    // Released first, then claimed again for the job: the warm instance serves it after all.
+    expect(await mustInstance(h, kept?.id ?? '')).toMatchObject({
+      state: 'starting',
+      provisionedFor: remote.id,
+    });
+    expect(h.compute.calls('terminate')).toEqual([]);
+  });
+
+  it('stops giving runners to a job that never takes one, reports it once, and checks it no more', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA, subnetB]);
+    // GitHub keeps the job queued: its repository is outside the runner group, no runner of ours gets it.
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    await h.store.createJob(job({ id: remote.id, updatedAt: stale(h), reprovisions: maxReprovisions }));
+    const report = await run(h);
+    expect(report.actions.map((a) => [a.kind, a.done])).toEqual([['check-job', false]]);
+    expect(h.compute.callCount('start')).toBe(0);
+    expect(h.compute.calls('launchEphemeral')).toEqual([]);
+    expect(h.events.ofType('JobAbandoned')).toEqual([
+      {
+        type: 'JobAbandoned',
+        jobId: remote.id,
+        pool: 'linux-x64',
+        repository: 'acme/app',
+        reprovisions: maxReprovisions,
+      },
+    ]);
+    expect(h.metrics.total('JobsAbandoned')).toBe(1);
+    expect(await mustJob(h, remote.id)).toMatchObject({ state: 'queued' });
+
+    h.clock.advance(h.config.settings.pendingJobSeconds * 1000 + 1);
+    const later = await run(h);
+    expect(later.actions).toEqual([]);
+    expect(h.github.callsOf('getJob')).toHaveLength(1);
+    expect(h.events.ofType('JobAbandoned')).toHaveLength(1);
+  });
+
+  it('gives a job that lost its runner another one while under the cap', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA, subnetB]);
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    await h.store.createJob(job({ id: remote.id, updatedAt: stale(h), reprovisions: maxReprovisions - 1 }));
+    await run(h);
+    expect(h.compute.callCount('start')).toBe(1);
+    expect(await mustJob(h, remote.id)).toMatchObject({ reprovisions: maxReprovisions });
   });
 
   it('marks completed a job GitHub does not know', async () => {

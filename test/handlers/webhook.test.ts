@@ -6,6 +6,9 @@
 import webhookExamples from '@octokit/webhooks-examples' with { type: 'json' };
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createWebhookHandler } from '../../handlers/webhook.js';
+import { callSignal } from '../../scheduler/adapters/call-deadline.js';
+import { handOverFailedReason } from '../../scheduler/core/provision.js';
+import { GitHubError } from '../../scheduler/ports/github-runners.js';
 import { workflowJobPayload } from '../../stand-ins/github/workflow-job-payload.js';
 import {
   type FakePlane,
@@ -310,6 +313,47 @@ describe('webhook handler: accepted requests', () => {
     const job = await plane.store.getJob(queued.workflow_job.id);
     expect(job?.state).toBe('queued');
     expect(job?.attempts.at(-1)?.outcome).toBe('out-of-time');
+  });
+
+  it('aborts a GitHub call that hangs at the call deadline, keeping the started instance on record', async () => {
+    const plane = fakePlane({ WEBHOOK_BUDGET_MS: '500', WEBHOOK_CALL_DEADLINE_MS: '1000' });
+    await warmPools(plane);
+    // A GitHub that never answers: only the deadline's signal ends the call.
+    plane.github.createJitConfig = () =>
+      new Promise((_, reject) => {
+        const signal = callSignal();
+        const abort = () => reject(new GitHubError('create JIT config: AbortError: aborted'));
+        if (signal?.aborted) abort();
+        else signal?.addEventListener('abort', abort);
+      });
+    const started = Date.now();
+    const response = await invoke(plane, signedEvent(queued));
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(response.statusCode).toBe(202);
+    expect(JSON.parse(response.body ?? '{}')).toMatchObject({ outcome: 'pending', reason: 'github-failed' });
+    const [instance] = plane.store.allInstances().filter((i) => i.state === 'claimed');
+    expect(instance).toMatchObject({ reason: handOverFailedReason });
+    expect(instance?.startIssuedAt).toBeDefined();
+    expect(plane.compute.instance(instance?.id ?? '')?.state).toBe('pending');
+  });
+
+  it("ends its calls before the function's own timeout when a cold start used part of it", async () => {
+    const plane = fakePlane();
+    await warmPools(plane);
+    plane.github.createJitConfig = () =>
+      new Promise((_, reject) => {
+        const signal = callSignal();
+        const abort = () => reject(new GitHubError('create JIT config: AbortError: aborted'));
+        if (signal?.aborted) abort();
+        else signal?.addEventListener('abort', abort);
+      });
+    const started = Date.now();
+    const response = await createWebhookHandler(async () => plane)(signedEvent(queued), {
+      ...lambdaContext,
+      getRemainingTimeInMillis: () => 2_000,
+    });
+    expect(Date.now() - started).toBeLessThan(1_900);
+    expect(JSON.parse(response.body ?? '{}')).toMatchObject({ outcome: 'pending', reason: 'github-failed' });
   });
 
   it('never leaks internals: an unexpected fault is a bare 500', async () => {
