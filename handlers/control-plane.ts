@@ -11,16 +11,17 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
+import { abortAtCallDeadline, octokitAtCallDeadline } from '../scheduler/adapters/call-deadline.js';
 import { DynamoDbPoolStore } from '../scheduler/adapters/dynamodb-pool-store.js';
 import { createEc2Client } from '../scheduler/adapters/ec2-client.js';
 import { Ec2Compute } from '../scheduler/adapters/ec2-compute.js';
 import { EventBridgeEvents } from '../scheduler/adapters/eventbridge-events.js';
-import { createGitHubAppOctokit } from '../scheduler/adapters/github-app-auth.js';
+import { createGitHubAppOctokit, RenewingGitHubApp } from '../scheduler/adapters/github-app-auth.js';
 import { OctokitGitHubRunners } from '../scheduler/adapters/github-runners.js';
 import { SecretsManagerSecrets } from '../scheduler/adapters/secrets-manager-secrets.js';
 import { SsmConfigSource } from '../scheduler/adapters/ssm-config-source.js';
 import { SsmJitDelivery } from '../scheduler/adapters/ssm-jit-delivery.js';
-import type { CoreDeps } from '../scheduler/core/deps.js';
+import type { CoreDeps, RunnerSettings } from '../scheduler/core/deps.js';
 import type { Clock } from '../scheduler/ports/clock.js';
 import type { ConfigSource } from '../scheduler/ports/config-source.js';
 import type { Metrics } from '../scheduler/ports/metrics.js';
@@ -33,6 +34,8 @@ export interface ControlPlane {
   readonly configSource: ConfigSource;
   /** The webhook secret and, during a rotation, the previous one. */
   readonly webhookSecrets: () => Promise<string[]>;
+  /** The App installation this deployment serves; deliveries for any other are refused. */
+  readonly installationId: number;
   readonly logger: Logger;
 }
 
@@ -43,6 +46,16 @@ export interface ControlPlaneOverrides {
 }
 
 const systemClock: Clock = { now: () => Date.now() };
+
+/** SDK attempts per call on the webhook path (the EC2 client's default elsewhere is 8). */
+export const webhookSdkAttempts = 2;
+/** Octokit on the webhook path: one retry of a 5xx, and a rate-limit wait only when it is short. */
+export const webhookGitHubRetries = {
+  serverErrorRetries: 1,
+  retryBaseMs: 250,
+  rateLimitRetries: 1,
+  maxRateLimitWaitSeconds: 1,
+} as const;
 
 const appSecretSchema = z.object({
   appId: z.coerce.number().int().positive(),
@@ -60,35 +73,56 @@ export async function buildControlPlane(
   overrides: ControlPlaneOverrides = {},
 ): Promise<ControlPlane> {
   const clock = overrides.clock ?? systemClock;
-  const region = settings.AWS_REGION;
-  const ssm = new SSMClient({ region });
-  const secrets = new SecretsManagerSecrets({ client: new SecretsManagerClient({ region }), clock });
+  // Every client call is aborted at the deadline the handler sets (the webhook's, inside GitHub's 10 s);
+  // on the webhook path retries are few and rate-limit waits short, so the deadline is what ends a call.
+  const webhook = handler === 'webhook';
+  const aws = { region: settings.AWS_REGION, ...(webhook && { maxAttempts: webhookSdkAttempts }) };
+  const ssm = abortAtCallDeadline(new SSMClient(aws));
+  const secrets = new SecretsManagerSecrets({
+    client: abortAtCallDeadline(new SecretsManagerClient(aws)),
+    clock,
+  });
 
-  const appSecret = appSecretSchema.safeParse(
-    safeJson(await secrets.getSecret(settings.GITHUB_APP_SECRET_ARN)),
-  );
-  if (!appSecret.success)
-    // Name the fields only: the secret's content must never reach an error message.
-    throw new AppSecretError(
-      `GitHub App secret ${settings.GITHUB_APP_SECRET_ARN} is invalid: ${appSecret.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
+  // The App key is read again on a TTL and whenever GitHub answers 401, so a rotated key reaches warm
+  // containers too; the installation is fixed for the container's life (names and checks depend on it).
+  const readApp = async ({ fresh }: { fresh: boolean }) =>
+    parseAppSecret(
+      settings.GITHUB_APP_SECRET_ARN,
+      await secrets.getSecret(settings.GITHUB_APP_SECRET_ARN, { fresh }),
     );
-  const octokit = createGitHubAppOctokit({
-    ...appSecret.data,
-    baseUrl: settings.GITHUB_API_URL,
-    // One JIT mint per webhook: spacing writes a second apart would only add latency to the next
-    // invocation in a warm container; secondary rate limits are handled by the throttling plugin.
-    spaceWrites: false,
-    ...(settings.GITHUB_ACCEPT !== undefined && { accept: settings.GITHUB_ACCEPT }),
+  const app = await readApp({ fresh: false });
+  const github = new RenewingGitHubApp({
+    read: async (how) => {
+      const credentials = await readApp(how);
+      if (credentials.installationId !== app.installationId)
+        throw new AppSecretError(
+          `GitHub App secret ${settings.GITHUB_APP_SECRET_ARN} names another installation; redeploy to change it`,
+        );
+      return credentials;
+    },
+    build: (credentials) =>
+      octokitAtCallDeadline(
+        createGitHubAppOctokit({
+          ...credentials,
+          ...(webhook && webhookGitHubRetries),
+          baseUrl: settings.GITHUB_API_URL,
+          // One JIT mint per webhook: spacing writes a second apart would only add latency to the next
+          // invocation in a warm container; secondary rate limits are handled by the throttling plugin.
+          spaceWrites: false,
+          ...(settings.GITHUB_ACCEPT !== undefined && { accept: settings.GITHUB_ACCEPT }),
+        }),
+      ),
+    clock,
   });
 
   const deps: CoreDeps = {
     store: new DynamoDbPoolStore({
-      client: new DynamoDBClient({ region }),
+      client: abortAtCallDeadline(new DynamoDBClient(aws), { records: true }),
       tableName: settings.TABLE_NAME,
       clock,
     }),
     compute: new Ec2Compute({
-      client: createEc2Client({ region }),
+      client: abortAtCallDeadline(createEc2Client(aws)),
       launchTemplate: { id: settings.LAUNCH_TEMPLATE_ID },
       // The image pipeline publishes each architecture's AMI id under the image prefix.
       images: {
@@ -102,30 +136,55 @@ export async function buildControlPlane(
       clock,
       subnetZones: settings.SUBNET_ZONES,
     }),
-    github: new OctokitGitHubRunners(octokit),
-    jit: new SsmJitDelivery({ client: ssm, prefix: settings.PARAMETER_PREFIX }),
+    github: new OctokitGitHubRunners(github),
+    jit: new SsmJitDelivery({
+      client: ssm,
+      prefix: settings.PARAMETER_PREFIX,
+      ...(settings.JIT_PARAMETER_KEY_ID !== undefined && { kmsKeyId: settings.JIT_PARAMETER_KEY_ID }),
+    }),
     clock,
     metrics: overrides.metrics ?? new EmfMetrics(handler),
     events: new EventBridgeEvents({
-      client: new EventBridgeClient({ region }),
+      client: abortAtCallDeadline(new EventBridgeClient(aws)),
       eventBusName: settings.EVENT_BUS_NAME,
       clock,
     }),
     random: () => randomInt(0, 2 ** 32) / 2 ** 32,
-    runners: {
-      scope: settings.RUNNER_SCOPE,
-      namePrefix: settings.RUNNER_NAME_PREFIX,
-      ...(settings.GITHUB_ORG !== undefined && { org: settings.GITHUB_ORG }),
-      ...(settings.RUNNER_GROUP !== undefined && { runnerGroup: settings.RUNNER_GROUP }),
-    },
+    runners: runnerSettings(settings, app.installationId),
   };
   return {
     settings,
     deps,
     configSource: new SsmConfigSource({ client: ssm, parameterName: settings.POOL_CONFIG_PARAMETER, clock }),
     webhookSecrets: () => secrets.getWebhookSecrets(settings.WEBHOOK_SECRET_ARN),
+    installationId: app.installationId,
     logger: overrides.logger ?? createLogger(handler),
   };
+}
+
+/**
+ * Where and under which names this deployment registers runners. Names carry the App installation id
+ * (`<prefix>-<installation>-<instance id>`): two deployments in one organization (two Apps, each its own
+ * installation) may share a prefix, and each must recognise only its own runners, or each one's orphan
+ * reaping deletes the other's runners.
+ */
+export function runnerSettings(settings: HandlerSettings, installationId: number): RunnerSettings {
+  return {
+    scope: settings.RUNNER_SCOPE,
+    namePrefix: `${settings.RUNNER_NAME_PREFIX}-${installationId}`,
+    ...(settings.GITHUB_ORG !== undefined && { org: settings.GITHUB_ORG }),
+    ...(settings.RUNNER_GROUP !== undefined && { runnerGroup: settings.RUNNER_GROUP }),
+  };
+}
+
+function parseAppSecret(arn: string, text: string): z.infer<typeof appSecretSchema> {
+  const parsed = appSecretSchema.safeParse(safeJson(text));
+  if (!parsed.success)
+    // Name the fields only: the secret's content must never reach an error message.
+    throw new AppSecretError(
+      `GitHub App secret ${arn} is invalid: ${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
+    );
+  return parsed.data;
 }
 
 function safeJson(text: string): unknown {

@@ -1,20 +1,22 @@
 /**
  * POST /workflow_job (API Gateway HTTP API). In this order, each step before the next so that bad
  * input costs little and changes nothing: body size (413) and presence (400), signature against the current and
- * previous secret (401), event type (ping 200, others 202 ignored), payload (400), allowlist (403),
- * then the core. The core is time-boxed well inside GitHub's 10 s: when the budget runs out the job
+ * previous secret (401), event type (ping 200, others 202 ignored), payload (400), the deployment's own
+ * installation and organization (403, always: a signed delivery for another installation of the App, or
+ * for another owner, is never acted on), allowlist (403), then the core. The core is time-boxed well inside GitHub's 10 s: when the budget runs out the job
  * stays pending for the reconciler, and the response never waits on a retry loop.
  */
 import middy from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
 import { createError } from '@middy/util';
 import { verify } from '@octokit/webhooks-methods';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { recordSlackMs, withCallDeadline } from '../scheduler/adapters/call-deadline.js';
 import type { Repository } from '../scheduler/core/types.js';
 import { handleWorkflowJob } from '../scheduler/core/workflow-job.js';
 import { buildControlPlane, type ControlPlane, lazyControlPlane } from './control-plane.js';
 import { readSettings } from './settings.js';
-import { parseWorkflowJob } from './workflow-job-payload.js';
+import { parseWorkflowJobDelivery } from './workflow-job-payload.js';
 
 type Response = APIGatewayProxyStructuredResultV2;
 
@@ -30,10 +32,27 @@ export function createWebhookHandler(plane: () => Promise<ControlPlane>) {
       if (status >= 500) logger?.error('webhook failed', { error: request.error as Error });
       else logger?.warn('webhook rejected', { status, reason: error?.message });
     })
-    .handler(async (event) => receive(await plane(), event));
+    .handler(async (event, context) =>
+      receive(await plane(), event, remainingMs(context as Partial<Context> | undefined)),
+    );
 }
 
-async function receive(plane: ControlPlane, event: APIGatewayProxyEventV2): Promise<Response> {
+/** The invocation's time left (a cold start builds the control plane inside it); unbounded if unknown. */
+function remainingMs(context: Partial<Context> | undefined): number {
+  return typeof context?.getRemainingTimeInMillis === 'function'
+    ? context.getRemainingTimeInMillis()
+    : Number.POSITIVE_INFINITY;
+}
+
+/** Kept back from the function's timeout: the answer and the last log line. */
+const timeoutReserveMs = 300;
+
+async function receive(
+  plane: ControlPlane,
+  event: APIGatewayProxyEventV2,
+  invocationLeftMs: number,
+): Promise<Response> {
+  const invocationEnds = Date.now() + invocationLeftMs;
   const { deps, settings, logger } = plane;
   const receivedAt = deps.clock.now();
   const body = rawBody(event, settings.WEBHOOK_MAX_BODY_BYTES);
@@ -49,17 +68,41 @@ async function receive(plane: ControlPlane, event: APIGatewayProxyEventV2): Prom
   if (type === 'ping') return json(200, { ok: true });
   if (type !== 'workflow_job') return json(202, { ignored: `event ${type ?? '(none)'}` });
 
-  const job = parseWorkflowJob(body, deliveryId);
+  const { job, installationId } = parseWorkflowJobDelivery(body, deliveryId);
+  if (installationId !== plane.installationId)
+    throw createError(
+      403,
+      installationId === undefined
+        ? 'delivery names no installation'
+        : `installation ${installationId} is not this deployment's`,
+    );
+  if (
+    settings.RUNNER_SCOPE === 'org' &&
+    job.repository.owner.toLowerCase() !== settings.GITHUB_ORG?.toLowerCase()
+  )
+    throw createError(403, `owner ${job.repository.owner} is not this deployment's organization`);
   if (!allowed(job.repository, settings.ALLOWED_OWNERS, settings.ALLOWED_REPOSITORIES))
     throw createError(403, `repository ${job.repository.owner}/${job.repository.name} is not allowed`);
 
   logger.appendKeys({ jobId: job.jobId, deliveryId, action: job.action });
   try {
-    const config = await plane.configSource.load();
-    const outcome = await handleWorkflowJob(
-      deps,
-      { config, deadline: receivedAt + settings.WEBHOOK_BUDGET_MS, receivedAt },
-      job,
+    // No step starts after the budget; no AWS or GitHub call runs past the call deadline.
+    // Whichever comes first: the call deadline, or the function's own timeout (a cold start spent part
+    // of the invocation building the control plane).
+    const callLimitMs = Math.min(
+      receivedAt + settings.WEBHOOK_CALL_DEADLINE_MS - deps.clock.now(),
+      invocationEnds - timeoutReserveMs - recordSlackMs - Date.now(),
+    );
+    const outcome = await withCallDeadline(callLimitMs, async () =>
+      handleWorkflowJob(
+        deps,
+        {
+          config: await plane.configSource.load(),
+          deadline: receivedAt + settings.WEBHOOK_BUDGET_MS,
+          receivedAt,
+        },
+        job,
+      ),
     );
     const keys = {
       outcome: outcome.kind,
@@ -70,7 +113,9 @@ async function receive(plane: ControlPlane, event: APIGatewayProxyEventV2): Prom
     };
     logger.info('workflow_job handled', keys);
     deps.metrics.duration('WebhookDuration', deps.clock.now() - receivedAt, { Action: job.action });
-    return json(outcome.kind === 'provisioned' || outcome.kind === 'recorded' ? 200 : 202, keys);
+    // `covered`: the pool's runners already serve this job (a hot runner took it): nothing is pending.
+    const done = outcome.kind === 'provisioned' || outcome.kind === 'recorded' || outcome.kind === 'covered';
+    return json(done ? 200 : 202, keys);
   } finally {
     logger.removeKeys(['jobId', 'deliveryId', 'action']);
   }

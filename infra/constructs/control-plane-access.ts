@@ -20,6 +20,7 @@ import { Aws, Stack, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, LaunchTemplate } from 'aws-cdk-lib/aws-ec2';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { Effect, type IRole, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { tagKeys } from '../../scheduler/adapters/tags.js';
 import { deploymentId } from '../deployment-id.js';
@@ -35,10 +36,17 @@ export interface ControlPlaneAccessProps {
   readonly webhookSecret: ISecret;
   readonly appSecret: ISecret;
   readonly eventBus: IEventBus;
+  /** The KMS key the JIT SecureStrings are encrypted with. */
+  readonly jitParameterKey: IKey;
   readonly launchTemplate: LaunchTemplate;
   readonly securityGroup: ISecurityGroup;
   readonly instanceRole: IRole;
-  readonly subnetIds: readonly string[];
+  /**
+   * The subnets launches may use. When they are only known at deploy time (a CloudFormation parameter),
+   * leave this out: launches are then held to subnets of `vpcId`.
+   */
+  readonly subnetIds?: readonly string[];
+  readonly vpcId: string;
 }
 
 const acknowledged = new WeakMap<Role, Set<string>>();
@@ -138,6 +146,19 @@ export class ControlPlaneAccess {
         resources: [jitParameters],
       }),
     );
+    // SSM encrypts a SecureString with the installation's key on the caller's behalf: Encrypt (standard
+    // tier) or GenerateDataKey (advanced tier), only through SSM, only for parameters under the JIT path.
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'EncryptJitConfigsThroughSsm',
+        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: [this.props.jitParameterKey.keyArn],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `ssm.${Aws.REGION}.amazonaws.com` },
+          StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': jitParameters },
+        },
+      }),
+    );
     role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'TagJitConfigsForTheirInstance',
@@ -210,6 +231,30 @@ export class ControlPlaneAccess {
     ]);
   }
 
+  /** Subnets known only at deploy time: any subnet of the installation's VPC (`ec2:Vpc`). */
+  private launchIntoVpcSubnets(
+    role: Role,
+    conditions: Record<string, Record<string, string>>,
+    action = 'ec2:RunInstances',
+  ): void {
+    const subnets = this.arn('ec2', 'subnet/*');
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: action === 'ec2:RunInstances' ? 'RunInVpcSubnets' : 'FleetsInVpcSubnets',
+        actions: [action],
+        resources: [subnets],
+        conditions: { ...conditions, ArnEquals: { 'ec2:Vpc': this.arn('ec2', `vpc/${this.props.vpcId}`) } },
+      }),
+    );
+    this.acknowledge(role, [
+      {
+        finding: `Resource::${this.nagForm(subnets)}`,
+        reason:
+          'The subnets are a deploy-time parameter; launches are held to subnets of the installation VPC (ec2:Vpc).',
+      },
+    ]);
+  }
+
   /**
    * Launch instances from the runner launch template, tagged as the project's, each from the image of its
    * pool's architecture.
@@ -218,7 +263,7 @@ export class ControlPlaneAccess {
     this.readImages(role);
     const { launchTemplate, securityGroup, subnetIds, instanceRole, project } = this.props;
     const templateArn = this.arn('ec2', `launch-template/${launchTemplate.launchTemplateId}`);
-    const subnets = subnetIds.map((id) => this.arn('ec2', `subnet/${id}`));
+    const subnets = (subnetIds ?? []).map((id) => this.arn('ec2', `subnet/${id}`));
     const securityGroupArn = this.arn('ec2', `security-group/${securityGroup.securityGroupId}`);
     const fromTemplate = { ArnLike: { 'ec2:LaunchTemplate': templateArn } };
     // Every launch carries the project and this deployment's tag; only a launch can set the latter, so an
@@ -252,6 +297,7 @@ export class ControlPlaneAccess {
         conditions: fromTemplate,
       }),
     );
+    if (subnetIds === undefined) this.launchIntoVpcSubnets(role, fromTemplate);
     // A volume mapping given at launch replaces the template's, encryption included: every volume a
     // launch creates must say it is encrypted, whatever the template says.
     const encrypted = { Bool: { 'ec2:Encrypted': 'true' } };
@@ -290,6 +336,7 @@ export class ControlPlaneAccess {
           ],
         }),
       );
+      if (subnetIds === undefined) this.launchIntoVpcSubnets(role, {}, 'ec2:CreateFleet');
       role.addToPrincipalPolicy(
         new PolicyStatement({
           sid: 'InstantFleetsWithEncryptedVolumes',

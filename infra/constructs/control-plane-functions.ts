@@ -4,9 +4,13 @@
  *
  *   handler     JIT configs        EC2                                             secrets
  *   webhook     deliver            start, resize, launch (+spot fleets), terminate  webhook, App
- *   lifecycle   remove             launch replacements, terminate                  App
- *   pool-tuner  —                  launch, terminate                               App (see below)
+ *   lifecycle   deliver, remove    start, resize, launch (+spot fleets), terminate  App
+ *   pool-tuner  deliver, remove    start, resize, launch (+spot fleets), terminate  App
  *   reconciler  deliver, list      start, resize, launch (+spot fleets), terminate  App
+ *
+ * The lifecycle handler and the pool tuner start hot-tier runners (a job-started signal, an interrupted
+ * idle runner, a tier below its target) up the pool's fill ladder, exactly as the webhook starts a job's
+ * runner, and release idle ones (deregister, remove a config not yet taken).
  *
  * Every function reads the pool config, reads and writes the pool store, describes EC2 and publishes
  * lifecycle events; every function launches, so every one reads the AMI id of each architecture, which
@@ -21,19 +25,21 @@
 import { Duration } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { DeploymentConfig } from '../config/deployment-config.js';
 import { deploymentId } from '../deployment-id.js';
+import type { ResolvedRunners } from '../runners-props.js';
 import type { ControlPlaneAccess } from './control-plane-access.js';
 import { ControlPlaneFunction, type HandlerName } from './control-plane-function.js';
 
 export interface ControlPlaneFunctionsProps {
-  readonly config: DeploymentConfig;
+  readonly runners: ResolvedRunners;
   readonly access: ControlPlaneAccess;
   readonly tableName: string;
   readonly poolConfigParameterName: string;
   readonly webhookSecretArn: string;
   readonly appSecretArn: string;
   readonly eventBusName: string;
+  /** The KMS key JIT SecureStrings are written with. */
+  readonly jitParameterKeyArn: string;
   readonly launchTemplateId: string;
   /** Where the image pipeline publishes each architecture's AMI id (`<prefix>/<arch>`). */
   readonly imageParameterPrefix: string;
@@ -50,7 +56,7 @@ export class ControlPlaneFunctions extends Construct {
 
   constructor(scope: Construct, id: string, props: ControlPlaneFunctionsProps) {
     super(scope, id);
-    const { config, access } = props;
+    const { runners: config, access } = props;
     const base: Record<string, string> = {
       TABLE_NAME: props.tableName,
       PARAMETER_PREFIX: config.parameterPrefix,
@@ -59,9 +65,8 @@ export class ControlPlaneFunctions extends Construct {
       LAUNCH_TEMPLATE_ID: props.launchTemplateId,
       IMAGE_PARAMETER_PREFIX: props.imageParameterPrefix,
       ROOT_DEVICE_NAME: props.rootDeviceName,
-      SUBNET_ZONES: JSON.stringify(
-        Object.fromEntries(config.network.subnets.map((s) => [s.id, s.availabilityZone])),
-      ),
+      SUBNET_ZONES: config.network.subnetZonesJson,
+      JIT_PARAMETER_KEY_ID: props.jitParameterKeyArn,
       RUNNER_NAME_PREFIX: config.github.runnerNamePrefix,
       // The value of the wpr:project tag on everything the EC2 adapter launches; IAM conditions check it.
       PROJECT_TAG: config.project,
@@ -84,6 +89,7 @@ export class ControlPlaneFunctions extends Construct {
       environment: Record<string, string>,
       timeout: Duration,
       memorySize: number,
+      singleRun?: { maxEventAge: Duration },
     ) =>
       new ControlPlaneFunction(this, pascal(handler), {
         project: config.project,
@@ -93,6 +99,7 @@ export class ControlPlaneFunctions extends Construct {
         timeout,
         memorySize,
         logRetention: props.logRetention,
+        ...(singleRun === undefined ? {} : { singleRun }),
       });
 
     // GitHub counts a delivery as failed after 10 s; the reconciler redelivers failed ones.
@@ -116,13 +123,15 @@ export class ControlPlaneFunctions extends Construct {
       base,
       Duration.seconds(55),
       512,
+      { maxEventAge: Duration.minutes(1) },
     );
     this.reconciler = make(
       'reconciler',
-      'Every 2 minutes: pending jobs, stuck claims, orphans, failed deliveries',
+      'Every 30 s (two passes a minute): pending jobs, stuck claims, orphans, failed deliveries, hot tiers',
       base,
-      Duration.seconds(110),
+      Duration.seconds(85),
       512,
+      { maxEventAge: Duration.minutes(1) },
     );
 
     for (const fn of [this.webhook, this.lifecycle, this.poolTuner, this.reconciler]) {
@@ -140,10 +149,14 @@ export class ControlPlaneFunctions extends Construct {
     access.startInstances(this.webhook.role);
     access.changeInstanceTypes(this.webhook.role);
 
-    access.removeJitConfigs(this.lifecycle.role);
-    access.launchInstances(this.lifecycle.role, { fleets: false });
-
-    access.launchInstances(this.poolTuner.role, { fleets: false });
+    // Both start hot-tier runners (see the table above) and release idle ones.
+    for (const role of [this.lifecycle.role, this.poolTuner.role]) {
+      access.deliverJitConfigs(role);
+      access.removeJitConfigs(role);
+      access.launchInstances(role, { fleets: true });
+      access.startInstances(role);
+      access.changeInstanceTypes(role);
+    }
 
     access.deliverJitConfigs(this.reconciler.role);
     access.listJitConfigs(this.reconciler.role);

@@ -47,6 +47,12 @@ export interface RunnerLaunchTemplateProps {
   readonly defaultVolumeSizeGb?: number;
   /** Give runners a public IPv4 address. @default false */
   readonly assignPublicIp?: boolean;
+  /**
+   * Name `resolve:ssm:<prefix>/ami/x64` as the template's image. EC2 refuses the template while that
+   * parameter does not exist, so leave it out where the template is created before the first image is
+   * built (one stack); every launch names its pool's image anyway. @default true
+   */
+  readonly imageFromParameter?: boolean;
 }
 
 export class RunnerLaunchTemplate extends Construct {
@@ -67,9 +73,13 @@ export class RunnerLaunchTemplate extends Construct {
 
     this.launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
       launchTemplateName: `${props.project}-runner`,
-      machineImage: MachineImage.resolveSsmParameterAtLaunch(
-        parameterNames.ami(props.parameterPrefix, 'x64'),
-      ),
+      ...(props.imageFromParameter === false
+        ? {}
+        : {
+            machineImage: MachineImage.resolveSsmParameterAtLaunch(
+              parameterNames.ami(props.parameterPrefix, 'x64'),
+            ),
+          }),
       instanceProfile: props.instanceProfile,
       securityGroup: this.securityGroup,
       requireImdsv2: true,

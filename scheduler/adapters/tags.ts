@@ -15,6 +15,10 @@ export const tagKeys = {
    * as an orphan only an instance carrying this deployment's value.
    */
   deployment: 'wpr:deployment',
-  /** Set on the instance when its runner starts a job (the runner's job-started hook). */
+  /**
+   * Set by the instance agent (the runner's job-started hook) when its runner takes a job, value an
+   * ISO-8601 time: EventBridge's "Tag Change on Resource" brings it to the lifecycle handler, which
+   * marks the instance busy and refills the hot tier without waiting for GitHub's webhook.
+   */
   jobStarted: 'wpr:job-started',
 } as const;

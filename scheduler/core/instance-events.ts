@@ -1,11 +1,12 @@
 /**
  * EC2 state changes and spot interruption warnings, as the lifecycle handler receives them.
  *
- *   running  launching → warming (first boot: the agent warms up); starting: the job's boot phase
+ *   running  launching → warming (first boot: the agent warms up); starting: the job's boot phase;
+ *            a hot-tier runner starting → idle (registered, waiting for any matching job)
  *   stopped  warming/launching → ready (the agent warmed up and powered off: claimable now), unless
  *            the agent tagged a failure reason (`wpr:agent-reason`) before powering off: then the
  *            instance is retired and counted (WarmupFailures), never claimable
- *            claimed/starting/busy → recycled (the agent powers off after its one job, or gave up)
+ *            claimed/starting/idle/busy → recycled (the agent powers off after its one job, or gave up)
  *   terminated / shutting-down → terminated in the store, whatever the state (spot reclaimed, a
  *            person, the reconciler); a pool instance lost this way is replaced by the tuner
  *
@@ -20,8 +21,9 @@
  * it, EC2 is asked for the agent's reason only for a pool instance that stopped while warming).
  */
 import type { CoreDeps } from './deps.js';
+import { hasHotTier, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
-import { retire } from './provision.js';
+import { handOverFailed, release, retire } from './provision.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { InstanceRecord } from './types.js';
 
@@ -37,7 +39,9 @@ export type InstanceEventOutcome =
   | { kind: 'recycled'; replacementLaunched: boolean }
   | { kind: 'warm-up-failed'; reason: string; retired: boolean }
   | { kind: 'replaced-early' }
-  | { kind: 'marked-interrupted' };
+  | { kind: 'marked-interrupted' }
+  /** An idle hot runner's spot instance will be reclaimed: it was released and the tier refilled. */
+  | { kind: 'hot-runner-replaced'; refilled: boolean };
 
 /**
  * Reasons the agent tags when an instance powers off as it should. The agent tags only failures today
@@ -72,6 +76,8 @@ export async function handleInstanceStateChange(
     case 'running':
       if (instance.state === 'launching') return move(deps, instance, 'warming');
       if (beforeStart) return { kind: 'no-change', state: instance.state };
+      if (instance.tier === 'hot' && (instance.state === 'starting' || instance.state === 'claimed'))
+        return hotRunnerRunning(deps, instance, change.at ?? now);
       // `claimed`: the start was issued but the handler has not recorded it yet (a fast boot).
       if (instance.state === 'starting' || instance.state === 'busy' || instance.state === 'claimed') {
         await recordRunning(deps, instance, change.at ?? now);
@@ -90,7 +96,12 @@ export async function handleInstanceStateChange(
       if (instance.state === 'claimed' && instance.startIssuedAt === undefined)
         return { kind: 'no-change', state: instance.state }; // claimed, start not yet issued: still stopped
       if (beforeStart) return { kind: 'no-change', state: instance.state };
-      if (instance.state === 'starting' || instance.state === 'busy' || instance.state === 'claimed') {
+      if (handOverFailed(instance)) {
+        // Started, but no runner config ever reached it: the agent powered off untouched. Still warm.
+        await release(deps, instance, {});
+        return { kind: 'transitioned', from: instance.state, to: 'ready' };
+      }
+      if (['starting', 'busy', 'claimed', 'idle'].includes(instance.state)) {
         const outcome = await recycleInstance(
           deps,
           await poolsConfig(),
@@ -151,7 +162,8 @@ async function move(
  * same job at this moment (recording the start), so a lost conditional write is retried on a fresh read.
  */
 async function recordRunning(deps: CoreDeps, instance: InstanceRecord, at: number): Promise<void> {
-  if (instance.provisionedFor === undefined) return;
+  // A hot refill's boot is not its job's: that job was taken by a runner already online.
+  if (instance.provisionedFor === undefined || instance.tier === 'hot') return;
   for (let attempt = 0; attempt < 3; attempt++) {
     const job = await deps.store.getJob(instance.provisionedFor);
     if (job === undefined || job.phases.instanceRunningAt !== undefined) return;
@@ -164,13 +176,74 @@ async function recordRunning(deps: CoreDeps, instance: InstanceRecord, at: numbe
   }
 }
 
-/** A spot instance will be reclaimed in two minutes: remember it, so its job can be re-run. */
+/**
+ * A hot runner's instance is running: its runner registers within seconds and waits for any matching
+ * job. `starting@v → idle@v+1`. Booted before its start was recorded (still `claimed`): noted in place
+ * (`idleAt`), and the hand-over, which re-reads on the conflict this causes, moves it on to idle.
+ * Racing the hand-over's own write (claimed → starting between our read and our write) is a lost write
+ * here, so it is decided again on a fresh read. A runner that took a job meanwhile is busy: left alone.
+ */
+async function hotRunnerRunning(
+  deps: CoreDeps,
+  first: InstanceRecord,
+  at: number,
+): Promise<InstanceEventOutcome> {
+  let instance: InstanceRecord | undefined = first;
+  for (let attempt = 0; attempt < 3 && instance !== undefined; attempt++) {
+    if (instance.servingJob !== undefined || instance.jobStartedAt !== undefined)
+      return { kind: 'no-change', state: instance.state };
+    if (instance.state === 'starting') {
+      const result = await deps.store.transitionInstance({
+        id: instance.id,
+        from: 'starting',
+        expectedVersion: instance.version,
+        to: 'idle',
+        patch: { idleAt: Math.max(at, instance.startIssuedAt ?? at), stateChangedAt: deps.clock.now() },
+      });
+      if (result.kind === 'ok') return { kind: 'transitioned', from: 'starting', to: 'idle' };
+    } else if (instance.state === 'claimed') {
+      if (instance.idleAt !== undefined) return { kind: 'no-change', state: instance.state };
+      const result = await deps.store.transitionInstance({
+        id: instance.id,
+        from: 'claimed',
+        expectedVersion: instance.version,
+        to: 'claimed',
+        patch: { idleAt: at },
+      });
+      if (result.kind === 'ok') return { kind: 'no-change', state: 'claimed' };
+    } else return { kind: 'no-change', state: instance.state };
+    instance = await deps.store.getInstance(first.id);
+  }
+  return { kind: 'no-change', state: instance?.state ?? first.state };
+}
+
+/**
+ * A spot instance will be reclaimed in two minutes: remember it, so its job can be re-run. An idle
+ * hot runner on it has no job to lose: it is released (deregistered first, so GitHub hands it nothing
+ * more) and the tier refilled at once.
+ */
 export async function handleSpotInterruption(
   deps: CoreDeps,
   instanceId: string,
+  hot?: { readonly config: PoolsConfig; readonly deadline: number },
 ): Promise<InstanceEventOutcome> {
   const instance = await deps.store.getInstance(instanceId);
   if (instance === undefined) return { kind: 'unknown-instance' };
+  const pool = hot?.config.pools.find((p) => p.name === instance.pool);
+  if (hot !== undefined && pool !== undefined && instance.state === 'idle' && hasHotTier(deps, pool)) {
+    const released = await releaseUnusedRunner(deps, instance.id, 'spot interruption while idle');
+    if (released) {
+      const refill = await refillHotTier(deps, pool, {
+        deadline: hot.deadline,
+        limit: 1,
+        token: `hot-after-${instance.id}`,
+      });
+      return {
+        kind: 'hot-runner-replaced',
+        refilled: refill.kind === 'refilled' && refill.started.length > 0,
+      };
+    }
+  }
   if (instance.interruptedAt !== undefined || instance.state === 'terminated')
     return { kind: 'no-change', state: instance.state };
   const result = await deps.store.transitionInstance({
@@ -203,7 +276,8 @@ export async function handleRebalanceRecommendation(
     return (await retire(deps, instance, reason))
       ? { kind: 'replaced-early' }
       : { kind: 'no-change', state: instance.state };
-  if (instance.state === 'starting' || instance.state === 'claimed')
+  // An idle hot runner is released too; the tier is refilled by the next tuner or reconciler run.
+  if (instance.state === 'starting' || instance.state === 'claimed' || instance.state === 'idle')
     return (await releaseUnusedRunner(deps, instance.id, reason))
       ? { kind: 'replaced-early' }
       : { kind: 'no-change', state: instance.state };

@@ -22,7 +22,15 @@ import type { JitConfig } from '../ports/github-runners.js';
 import { type CoreDeps, runnerName, runnerScope } from './deps.js';
 import { runnerLabels } from './labels.js';
 import type { PoolConfig } from './pool-config.js';
-import type { InstanceRecord, JobRecord, LadderAttempt, LadderStep, RunnerSource } from './types.js';
+import type {
+  HotFillSource,
+  InstanceRecord,
+  JobRecord,
+  LadderAttempt,
+  LadderStep,
+  Repository,
+  RunnerSource,
+} from './types.js';
 
 /**
  * Ready instances read per claim query. Each claimer picks among them at random, so the claimers of a
@@ -63,9 +71,72 @@ export interface ProvisionRequest {
   readonly avoidSpot?: boolean;
 }
 
+/**
+ * A runner for the pool's hot tier: not for one job, but to wait registered and idle for any matching
+ * job. Its sources are the pool's `hot.fill` policy, in order; `job` is the queued job whose arrival
+ * made the tier short, when there is one (its boot is not that job's boot phase: the job was taken by a
+ * runner already online).
+ */
+export interface HotFillRequest {
+  readonly pool: PoolConfig;
+  readonly deadline: number;
+  /** Idempotency: the same token never launches a second fresh instance (EC2 client token). */
+  readonly token: string;
+  /** Org-scoped runners serve every repository; repository scope has no hot tier. */
+  readonly repository: Repository;
+  readonly job?: JobRecord;
+}
+
+/** Who a runner is for, as the ladder needs it. */
+interface Purpose {
+  readonly pool: PoolConfig;
+  readonly deadline: number;
+  readonly jobId?: number;
+  readonly runId?: number;
+  /** The job's name in its run: its re-run after a spot interruption goes to on-demand. */
+  readonly jobName?: string;
+  readonly repository: Repository;
+  /** EC2 client token base: a retried call never launches a second instance. */
+  readonly token: string;
+  readonly tier?: 'hot';
+  readonly sources: readonly HotFillSource[];
+  readonly avoidSpot?: boolean;
+}
+
+const jobLadder: readonly HotFillSource[] = ['pool', 'spot', 'on-demand'];
+
 type Started = { instance: InstanceRecord; source: RunnerSource; claimedAt: number; startIssuedAt: number };
 
 export async function provisionRunner(deps: CoreDeps, request: ProvisionRequest): Promise<ProvisionOutcome> {
+  const { job } = request;
+  return climbLadder(deps, {
+    pool: request.pool,
+    deadline: request.deadline,
+    jobId: job.id,
+    runId: job.runId,
+    ...(job.name !== undefined && { jobName: job.name }),
+    repository: job.repository,
+    // One token per job, provisioning round (and market, added at launch).
+    token: `${job.id}-${job.reprovisions}`,
+    sources: jobLadder,
+    ...(request.avoidSpot !== undefined && { avoidSpot: request.avoidSpot }),
+  });
+}
+
+/** Starts one hot-tier runner from the pool's fill policy (see HotFillRequest). */
+export async function provisionHotRunner(deps: CoreDeps, request: HotFillRequest): Promise<ProvisionOutcome> {
+  return climbLadder(deps, {
+    pool: request.pool,
+    deadline: request.deadline,
+    ...(request.job !== undefined && { jobId: request.job.id, runId: request.job.runId }),
+    repository: request.repository,
+    token: request.token,
+    tier: 'hot',
+    sources: request.pool.hot?.fill ?? jobLadder,
+  });
+}
+
+async function climbLadder(deps: CoreDeps, request: Purpose): Promise<ProvisionOutcome> {
   const { pool } = request;
   const attempts: LadderAttempt[] = [];
   const outOfTime = () => deps.clock.now() >= request.deadline;
@@ -76,21 +147,23 @@ export async function provisionRunner(deps: CoreDeps, request: ProvisionRequest)
   };
   const refused = new Set<string>(); // `${type}@${zone}` that answered InsufficientInstanceCapacity
 
-  let started = await claimFromPool(deps, request, note, refused, outOfTime);
-  if (started === undefined && pool.fallback.resize && refused.size > 0 && !outOfTime())
-    started = await claimAndResize(deps, request, note, refused);
-  if (started === undefined) {
-    for (const market of ['spot', 'on-demand'] as const) {
-      if (outOfTime()) break;
-      const allowed =
-        market === 'spot' ? pool.fallback.spot && !(await avoidSpot(deps, request)) : pool.fallback.onDemand;
-      if (!allowed) {
-        note(market, 'skipped', { detail: 'disabled for this pool' });
-        continue;
-      }
-      started = await launchEphemeral(deps, request, market, note);
-      if (started !== undefined) break;
+  let started: Started | undefined;
+  for (const source of request.sources) {
+    if (started !== undefined || outOfTime()) break;
+    if (source === 'pool') {
+      started = await claimFromPool(deps, request, note, refused, outOfTime);
+      if (started === undefined && pool.fallback.resize && refused.size > 0 && !outOfTime())
+        started = await claimAndResize(deps, request, note, refused);
+      continue;
     }
+    const market = source;
+    const allowed =
+      market === 'spot' ? pool.fallback.spot && !(await avoidSpot(deps, request)) : pool.fallback.onDemand;
+    if (!allowed) {
+      note(market, 'skipped', { detail: 'disabled for this pool' });
+      continue;
+    }
+    started = await launchEphemeral(deps, request, market, note);
   }
 
   if (started === undefined) {
@@ -99,7 +172,7 @@ export async function provisionRunner(deps: CoreDeps, request: ProvisionRequest)
     return { kind: 'pending', reason, attempts };
   }
 
-  const handedOver = await handOverRunner(deps, request, started.instance);
+  const handedOver = await handOverRunner(deps, request, started, outOfTime);
   if (!handedOver) {
     note(started.source, 'failed', {
       instanceId: started.instance.id,
@@ -122,12 +195,12 @@ type Note = (step: LadderStep, outcome: LadderAttempt['outcome'], extra?: Partia
 /** Claims a ready instance and starts it, moving to other candidates on lost races and refusals. */
 async function claimFromPool(
   deps: CoreDeps,
-  request: ProvisionRequest,
+  request: Purpose,
   note: Note,
   refused: Set<string>,
   outOfTime: () => boolean,
 ): Promise<Started | undefined> {
-  const { pool, job } = request;
+  const { pool } = request;
   const skip = new Set<string>();
   const usable = (c: InstanceRecord) =>
     !skip.has(c.id) && !refused.has(`${c.instanceType}@${c.availabilityZone}`);
@@ -151,7 +224,7 @@ async function claimFromPool(
       return undefined;
     }
     const claimedAt = deps.clock.now();
-    const claim = await claimInstance(deps, candidate, job.id, claimedAt);
+    const claim = await claimInstance(deps, candidate, request, claimedAt);
     if (claim.kind !== 'ok') {
       deps.metrics.count('LostRaces', 1, { Pool: pool.name });
       note(step, 'lost-race', { instanceId: candidate.id });
@@ -182,26 +255,38 @@ async function claimFromPool(
 }
 
 /** Two webhooks may pick the same candidate: ready@v → claimed@v+1 succeeds for exactly one. */
-function claimInstance(deps: CoreDeps, candidate: InstanceRecord, jobId: number, claimedAt: number) {
+function claimInstance(deps: CoreDeps, candidate: InstanceRecord, purpose: Purpose, claimedAt: number) {
   return deps.store.transitionInstance({
     id: candidate.id,
     from: 'ready',
     expectedVersion: candidate.version,
     to: 'claimed',
     patch: {
-      provisionedFor: jobId,
+      ...(purpose.jobId !== undefined && { provisionedFor: purpose.jobId }),
+      ...(purpose.tier !== undefined && { tier: purpose.tier }),
       runnerName: runnerName(deps.runners, candidate.id),
       stateChangedAt: claimedAt,
     },
   });
 }
 
+/**
+ * One re-run after an interruption per workflow run: `pending:<job id>` while GitHub refuses it (the run
+ * is still going), `requested:<job id>` once accepted.
+ */
 export function rerunMarker(runId: number): string {
-  return `rerun-on-demand#${runId}`;
+  return `rerun#${runId}`;
 }
 
-async function avoidSpot(deps: CoreDeps, request: ProvisionRequest): Promise<boolean> {
-  return request.avoidSpot ?? (await deps.store.getMarker(rerunMarker(request.job.runId))) !== undefined;
+/** The re-run of this job of this run goes to on-demand capacity; its other jobs keep using spot. */
+export function onDemandMarker(runId: number, jobName: string): string {
+  return `rerun-on-demand#${runId}#${jobName}`;
+}
+
+async function avoidSpot(deps: CoreDeps, request: Purpose): Promise<boolean> {
+  if (request.avoidSpot !== undefined) return request.avoidSpot;
+  if (request.runId === undefined || request.jobName === undefined || request.tier === 'hot') return false;
+  return (await deps.store.getMarker(onDemandMarker(request.runId, request.jobName))) !== undefined;
 }
 
 function zoneRefusedRecently(c: InstanceRecord, refused: Set<string>, now: number): boolean {
@@ -212,11 +297,11 @@ function zoneRefusedRecently(c: InstanceRecord, refused: Set<string>, now: numbe
 /** A ready instance whose type/zone had no capacity, given another allowed type while stopped. */
 async function claimAndResize(
   deps: CoreDeps,
-  request: ProvisionRequest,
+  request: Purpose,
   note: Note,
   refused: Set<string>,
 ): Promise<Started | undefined> {
-  const { pool, job } = request;
+  const { pool } = request;
   const candidates = await deps.store.listReady(pool.name, claimCandidates);
   for (const candidate of candidates) {
     const type = pool.instanceTypes.find(
@@ -224,7 +309,7 @@ async function claimAndResize(
     );
     if (type === undefined) continue;
     const claimedAt = deps.clock.now();
-    const claim = await claimInstance(deps, candidate, job.id, claimedAt);
+    const claim = await claimInstance(deps, candidate, request, claimedAt);
     if (claim.kind !== 'ok') {
       note('pool-resized', 'lost-race', { instanceId: candidate.id });
       continue;
@@ -255,14 +340,14 @@ async function claimAndResize(
 
 async function launchEphemeral(
   deps: CoreDeps,
-  request: ProvisionRequest,
+  request: Purpose,
   market: 'spot' | 'on-demand',
   note: Note,
 ): Promise<Started | undefined> {
-  const { pool, job } = request;
+  const { pool } = request;
   const claimedAt = deps.clock.now();
-  // One token per job, provisioning round and market: a retried call never launches a second instance.
-  const clientToken = `${job.id}-${job.reprovisions}-${market}`;
+  // One token per purpose and market: a retried call never launches a second instance.
+  const clientToken = `${request.token}-${market}`;
   const launch = await deps.compute.launchEphemeral({ pool, market, clientToken });
   if (launch.kind !== 'launched' || launch.instances[0] === undefined) {
     if (launch.kind === 'insufficient-capacity') deps.metrics.count('CapacityErrors', 1, { Pool: pool.name });
@@ -270,7 +355,7 @@ async function launchEphemeral(
     return undefined;
   }
   const launched = launch.instances[0];
-  const record = ephemeralRecord(deps, pool.name, launched, job.id);
+  const record = ephemeralRecord(deps, pool.name, launched, request);
   await deps.store.putInstance(record);
   note(market, 'ok', { instanceId: launched.id, instanceType: launched.instanceType });
   return { instance: record, source: market, claimedAt, startIssuedAt: deps.clock.now() };
@@ -280,7 +365,7 @@ function ephemeralRecord(
   deps: CoreDeps,
   pool: string,
   launched: LaunchedInstance,
-  jobId: number,
+  purpose: Purpose,
 ): InstanceRecord {
   const now = deps.clock.now();
   return {
@@ -296,55 +381,135 @@ function ephemeralRecord(
     spec: launched.spec,
     launchedAt: launched.launchedAt,
     stateChangedAt: now,
-    provisionedFor: jobId,
+    ...(purpose.jobId !== undefined && { provisionedFor: purpose.jobId }),
+    ...(purpose.tier !== undefined && { tier: purpose.tier }),
     runnerName: runnerName(deps.runners, launched.id),
     startIssuedAt: now,
   };
 }
 
+/** Mint and delivery tries per provisioning, while the deadline allows (a secondary limit, a throttle). */
+export const handOverAttempts = 2;
+/** Marks a started pool instance whose runner could not be handed over: it powers off untouched. */
+export const handOverFailedReason = 'runner hand-over failed';
+
 /**
- * Mints the JIT config and hands it to the instance, then records the start. When GitHub cannot
- * mint, the started instance is retired: it would boot, find no config and power off anyway.
+ * Mints the JIT config and hands it to the instance, then records the runner. A pool instance's start
+ * is recorded first (startIssuedAt on its claim), before any GitHub call, so a handler cut off during
+ * the hand-over never leaves a started instance unrecorded.
+ *
+ * When GitHub cannot mint or SSM cannot take the config (secondary limits and Parameter Store's
+ * throughput are both hit in a burst), the hand-over is tried again while time allows. A pool instance
+ * that still has no config is kept, not thrown away: without a config its agent powers off untouched,
+ * and the stopped event returns it to the pool (see instance-events.ts); the job waits for the reconciler.
+ * A one-shot instance has nothing to return to and is retired.
  */
 async function handOverRunner(
   deps: CoreDeps,
-  request: ProvisionRequest,
-  instance: InstanceRecord,
+  request: Purpose,
+  started: Started,
+  outOfTime: () => boolean,
 ): Promise<boolean> {
-  const { pool, job } = request;
-  const name = runnerName(deps.runners, instance.id);
-  let config: JitConfig;
-  try {
-    config = await deps.github.createJitConfig(runnerScope(deps.runners, job.repository), {
-      runnerName: name,
-      labels: runnerLabels(pool),
+  const { pool } = request;
+  let instance = started.instance;
+  if (instance.state === 'claimed') {
+    const recorded = await deps.store.transitionInstance({
+      id: instance.id,
+      from: 'claimed',
+      expectedVersion: instance.version,
+      to: 'claimed',
+      patch: { startIssuedAt: started.startIssuedAt, instanceType: instance.instanceType },
     });
-    await deps.jit.deliver(instance.id, config.encodedJitConfig);
-  } catch {
-    await retire(deps, instance, 'runner registration failed');
+    if (recorded.kind === 'ok') instance = recorded.record;
+  }
+  const name = runnerName(deps.runners, instance.id);
+  const scope = runnerScope(deps.runners, request.repository);
+  let config: JitConfig | undefined;
+  for (let attempt = 0; attempt < handOverAttempts && config === undefined; attempt++) {
+    if (attempt > 0 && outOfTime()) break;
+    let minted: JitConfig | undefined;
+    try {
+      minted = await deps.github.createJitConfig(scope, { runnerName: name, labels: runnerLabels(pool) });
+      await deps.jit.deliver(instance.id, minted.encodedJitConfig);
+      config = minted;
+    } catch {
+      deps.metrics.count('HandOverFailures', 1, { Pool: pool.name });
+      // A registration whose config did not reach the instance must not outlive it, nor block the name.
+      if (minted !== undefined) await withdrawRunner(deps, scope, instance.id, minted.runnerId);
+    }
+  }
+  if (config === undefined) {
+    if (instance.state !== 'claimed') await retire(deps, instance, 'runner registration failed');
+    else
+      await deps.store.transitionInstance({
+        id: instance.id,
+        from: 'claimed',
+        expectedVersion: instance.version,
+        to: 'claimed',
+        patch: { reason: handOverFailedReason, stateChangedAt: deps.clock.now() },
+      });
     return false;
   }
   const now = deps.clock.now();
   // A pool instance moves claimed → starting; a fresh launch is starting already and only learns its
   // runner id, without which a release could not ask GitHub whether the runner is busy before retiring it.
-  const recorded = await deps.store.transitionInstance({
-    id: instance.id,
-    from: instance.state,
-    expectedVersion: instance.version,
-    to: 'starting',
-    patch:
-      instance.state === 'claimed'
-        ? {
-            startIssuedAt: now,
-            stateChangedAt: now,
-            runnerId: config.runnerId,
-            instanceType: instance.instanceType,
-          }
-        : { runnerId: config.runnerId, stateChangedAt: instance.stateChangedAt },
-  });
-  // A conflict here means the runner already took a job (in_progress moved it to busy): fine.
-  void recorded;
+  let current = instance;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const recorded = await deps.store.transitionInstance({
+      id: current.id,
+      from: current.state,
+      expectedVersion: current.version,
+      to: 'starting',
+      patch:
+        current.state === 'claimed'
+          ? {
+              startIssuedAt: started.startIssuedAt,
+              stateChangedAt: now,
+              runnerId: config.runnerId,
+              instanceType: instance.instanceType,
+            }
+          : { runnerId: config.runnerId, stateChangedAt: current.stateChangedAt },
+    });
+    if (recorded.kind === 'ok') {
+      // The lifecycle handler saw a hot runner's instance running before this write: idle now.
+      if (recorded.record.tier === 'hot' && recorded.record.idleAt !== undefined)
+        await deps.store.transitionInstance({
+          id: current.id,
+          from: 'starting',
+          expectedVersion: recorded.record.version,
+          to: 'idle',
+          patch: { stateChangedAt: deps.clock.now() },
+        });
+      return true;
+    }
+    // Another writer touched it. Still claimed or starting (an in-place note such as the boot of a
+    // hot runner): write again on a fresh read, so the runner id is not lost. Anything else means
+    // the runner already took a job (in_progress moved it to busy): fine as it is.
+    const fresh = await deps.store.getInstance(current.id);
+    if (fresh === undefined || (fresh.state !== 'claimed' && fresh.state !== 'starting')) return true;
+    current = fresh;
+  }
   return true;
+}
+
+/** A started pool instance that never got a runner config: it can only power off untouched. */
+export function handOverFailed(instance: InstanceRecord): boolean {
+  return (
+    instance.state === 'claimed' &&
+    instance.runnerId === undefined &&
+    instance.reason === handOverFailedReason
+  );
+}
+
+/** Best effort: the config and the registration of a runner that was never handed over go away. */
+async function withdrawRunner(
+  deps: CoreDeps,
+  scope: ReturnType<typeof runnerScope>,
+  instanceId: string,
+  runnerId: number,
+): Promise<void> {
+  await deps.jit.remove(instanceId).catch(() => undefined);
+  await deps.github.deleteRunner(scope, runnerId).catch(() => undefined);
 }
 
 /** Back to the pool: the instance never left its stopped state. */
@@ -359,7 +524,7 @@ export async function release(
     expectedVersion: instance.version,
     to: 'ready',
     patch: { ...patch, stateChangedAt: deps.clock.now() },
-    clear: ['provisionedFor', 'runnerName', 'runnerId', 'startIssuedAt'],
+    clear: ['provisionedFor', 'runnerName', 'runnerId', 'startIssuedAt', 'tier', 'reason'],
   });
 }
 

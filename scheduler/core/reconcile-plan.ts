@@ -17,6 +17,7 @@ import { instanceOfRunner, type RunnerSettings } from './deps.js';
 import { agentFailed, startRecordSlackMs } from './instance-events.js';
 import { liveInstanceStates, servingStates } from './lifecycle.js';
 import type { PoolsConfig } from './pool-config.js';
+import { handOverFailed } from './provision.js';
 import type { InstanceRecord, JobRecord } from './types.js';
 
 export interface ReconcileSnapshot {
@@ -32,11 +33,14 @@ export interface ReconcileSnapshot {
   /** Our runners registered with GitHub (name prefix). */
   readonly registeredRunners: readonly RegisteredRunner[];
   readonly pendingJit: readonly PendingJitConfig[];
+  /** Each pool's hot target now (absent: no hot tier); idle runners up to it are not surplus. */
+  readonly hotTargets?: Readonly<Record<string, number>>;
 }
 
 export type ReconcileAction =
   | { kind: 'mark-terminated'; instance: InstanceRecord; reason: string }
   | { kind: 'mark-ready'; instance: InstanceRecord; reason: string }
+  | { kind: 'mark-idle'; instance: InstanceRecord; reason: string }
   | { kind: 'retire'; instance: InstanceRecord; reason: string }
   | { kind: 'release'; instance: InstanceRecord; reason: string }
   | { kind: 'recycle'; instance: InstanceRecord; reason: string }
@@ -52,6 +56,14 @@ export const claimStallMs = 120_000;
 export const leavingStallMs = 300_000;
 /** Idle runners younger than this are not surplus yet: their job's webhook may still be in flight. */
 export const idleSettleMs = 60_000;
+/**
+ * A job is given at most this many runners after its first, when it never took one: GitHub does not
+ * route some jobs to our runners at all (a repository outside the runner group), and each runner holds
+ * an instance until the claim timeout. Past the cap the job is no longer waiting for us.
+ */
+export const maxReprovisions = 3;
+/** A hot runner still `starting` this long after EC2 reports it running missed its event. */
+export const hotIdleMissedMs = 30_000;
 /** A running job whose instance is gone is checked with GitHub after this long. */
 export const runningCheckMs = 30 * 60_000;
 
@@ -99,11 +111,22 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
           actions.push({ kind: 'retire', instance, reason: 'warm-up timed out' });
         break;
       case 'claimed':
+        if (handOverFailed(instance)) {
+          // Started without a runner config: it powers off untouched and goes back to the pool.
+          if (ec2.state === 'stopped' && age > idleSettleMs)
+            actions.push({ kind: 'release', instance, reason: 'powered off untouched (event missed)' });
+          else if (ec2.state !== 'stopped' && age > settings.claimTimeoutSeconds * 1000)
+            actions.push({ kind: 'retire', instance, reason: 'did not power off without a runner config' });
+        } else if (instance.startIssuedAt !== undefined) {
+          // Started, its hand-over never recorded either way: the handler died in between.
+          if (age > settings.claimTimeoutSeconds * 1000)
+            actions.push({ kind: 'retire', instance, reason: 'runner hand-over never recorded' });
+        }
         // The handler writes the claim, then calls StartInstances, then records the start: one that died
         // in between leaves a claim with no start recorded whose instance may have booted (and powered
         // off again). EC2 resets LaunchTime on every start, so only an instance whose LaunchTime is from
         // before the claim is certainly untouched and may go back to the pool; any other is retired.
-        if (instance.startIssuedAt === undefined && age > claimStallMs)
+        else if (age > claimStallMs)
           actions.push(
             ec2.state === 'stopped' && neverStartedSince(ec2, instance.stateChangedAt)
               ? { kind: 'release', instance, reason: 'claim never started' }
@@ -118,7 +141,19 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
           );
         break;
       case 'starting':
+      case 'idle':
       case 'busy':
+        if (
+          instance.state === 'starting' &&
+          instance.tier === 'hot' &&
+          ec2.state === 'running' &&
+          instance.servingJob === undefined &&
+          instance.jobStartedAt === undefined &&
+          age > hotIdleMissedMs
+        ) {
+          actions.push({ kind: 'mark-idle', instance, reason: 'hot runner running (event missed)' });
+          break;
+        }
         if (ec2.state === 'stopped') {
           // EC2 and the store are read concurrently: an instance started between the two reads looks
           // stopped for a moment; recycling it would kill the runner its job is waiting for.
@@ -141,7 +176,8 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
 
 /**
  * The watchdogs, independent of webhooks: an instance started for a job must be seen starting one (its
- * `in_progress` recorded, or the job-started tag the instance sets itself) within `noJobTimeoutSeconds`
+ * `in_progress` recorded, or the job-started signal the instance sets itself, recorded or still only a
+ * tag) within `noJobTimeoutSeconds`
  * of its start, and no instance runs past `maxLifetimeSeconds` after its start. Either way it is
  * retired (its runner deregistered when it has taken nothing, then terminated).
  */
@@ -157,7 +193,8 @@ function watchdogRetirement(
   const { noJobTimeoutSeconds, maxLifetimeSeconds } = s.config.settings;
   const running = s.now - startedAt;
   if (running > maxLifetimeSeconds * 1000) return `ran past the maximum lifetime (${maxLifetimeSeconds} s)`;
-  const jobStarted = instance.servingJob !== undefined || ec2.jobStarted === true;
+  const jobStarted =
+    instance.servingJob !== undefined || instance.jobStartedAt !== undefined || ec2.jobStarted === true;
   if (!jobStarted && running > noJobTimeoutSeconds * 1000)
     return `no job started within ${noJobTimeoutSeconds} s of its start`;
   return undefined;
@@ -195,11 +232,19 @@ function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
   for (const pool of s.config.pools) {
     const idle = s.instances
       .filter((i) => i.pool === pool.name && i.servingJob === undefined && !alreadyHandled.has(i.id))
-      .filter((i) => !busyOnGitHub.has(i.id))
-      .filter((i) => i.state === 'starting' || (i.state === 'claimed' && i.startIssuedAt !== undefined))
+      .filter((i) => !busyOnGitHub.has(i.id) && !handOverFailed(i))
+      .filter((i) => i.jobStartedAt === undefined)
+      .filter(
+        (i) =>
+          i.state === 'starting' ||
+          i.state === 'idle' ||
+          (i.state === 'claimed' && i.startIssuedAt !== undefined),
+      )
       .sort((a, b) => a.stateChangedAt - b.stateChangedAt);
+    const hotTarget = s.hotTargets?.[pool.name] ?? 0;
     const waiting = s.jobs
       .filter((j) => j.pool === pool.name && (j.state === 'queued' || j.state === 'provisioned'))
+      .filter((j) => j.reprovisions <= maxReprovisions)
       .sort((a, b) => a.updatedAt - b.updatedAt || a.id - b.id);
     if (waiting.length > idle.length) {
       // Jobs without a runner of their own first, then those whose runner went elsewhere.
@@ -213,8 +258,8 @@ function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
             job,
             reason: job.state === 'queued' ? 'no runner yet' : 'its runner is gone',
           });
-    } else if (idle.length > waiting.length) {
-      for (const instance of idle.slice(0, idle.length - waiting.length))
+    } else if (idle.length > waiting.length + hotTarget) {
+      for (const instance of idle.slice(0, idle.length - waiting.length - hotTarget))
         if (s.now - instance.stateChangedAt > idleSettleMs)
           actions.push({
             kind: 'release',
@@ -238,7 +283,9 @@ function orphanRunners(s: ReconcileSnapshot): ReconcileAction[] {
 
 function staleJitConfigs(s: ReconcileSnapshot): ReconcileAction[] {
   const waiting = new Set(
-    s.instances.filter((i) => i.state === 'claimed' || i.state === 'starting').map((i) => i.id),
+    s.instances
+      .filter((i) => i.state === 'claimed' || i.state === 'starting' || i.state === 'idle')
+      .map((i) => i.id),
   );
   return s.pendingJit
     .filter((p) => !waiting.has(p.instanceId) && s.now - p.createdAt > idleSettleMs)

@@ -23,6 +23,7 @@ import {
   recordDemand,
   serializeHistory,
 } from './forecast.js';
+import { type HotTuning, isUntaken, tuneHotTier } from './hot-tier.js';
 import { servingStates } from './lifecycle.js';
 import type { PoolConfig, PoolsConfig } from './pool-config.js';
 import { type ConvergencePlan, planConvergence } from './pool-plan.js';
@@ -42,6 +43,8 @@ export interface PoolTuning {
   readonly forecast?: number;
   /** Why this pool could not be tuned this run (the other pools were); nothing else is certain then. */
   readonly error?: string;
+  /** The pool's hot tier after this run, when it has one. */
+  readonly hot?: HotTuning;
 }
 
 export interface TuneOptions {
@@ -52,6 +55,13 @@ export interface TuneOptions {
   readonly forecasts?: Readonly<Record<string, number>>;
   /** How far ahead a forecast looks, so that the pool is warm before a recurring peak. */
   readonly forecastLeadMs?: number;
+  /**
+   * This hour of week's past peaks per pool for the hot tier's cost model, given instead of read from
+   * the pool's demand history (the simulator passes its own).
+   */
+  readonly hotPastPeaks?: Readonly<Record<string, readonly number[]>>;
+  /** Epoch ms after which no new hot runner is started; default a minute from now. */
+  readonly deadline?: number;
 }
 
 export async function tunePools(
@@ -88,9 +98,10 @@ async function tunePool(
   queued: { jobs?: readonly JobRecord[] },
   options: TuneOptions,
 ): Promise<PoolTuning> {
-  const instances = await deps.store.listPoolInstances(pool.name);
+  let instances = await deps.store.listPoolInstances(pool.name);
   let forecast = options.forecasts?.[pool.name];
-  if (forecast === undefined && pool.forecast.enabled) {
+  // The hot tier's cost model learns from the same history, so a pool with one observes demand too.
+  if (forecast === undefined && (pool.forecast.enabled || pool.hot?.costModel !== undefined)) {
     queued.jobs ??= await deps.store.listJobs('queued');
     forecast = await learnDemand(deps, pool, instances, queued.jobs, now, options);
   }
@@ -103,9 +114,7 @@ async function tunePool(
   deps.metrics.gauge(
     'PoolBusy',
     instances.filter((i) => ['claimed', 'starting', 'busy'].includes(i.state)).length,
-    {
-      Pool: pool.name,
-    },
+    { Pool: pool.name },
   );
   recordCost(deps, pool, instances);
   const specs = new Map<string, string>();
@@ -113,9 +122,24 @@ async function tunePool(
     specs.set(type, await deps.compute.currentSpec(pool, type));
   const isCurrent = (i: InstanceRecord) =>
     pool.instanceTypes.includes(i.instanceType) && specs.get(i.instanceType) === i.spec;
+  // The hot tier first: it fills from ready instances, and the warm pool then converges around what
+  // is left (a scale-in must not retire the instances the hot tier is about to start).
+  const hotPeaks = options.hotPastPeaks?.[pool.name];
+  const hot = await tuneHotTier(deps, pool, {
+    deadline: options.deadline ?? now + 60_000,
+    isCurrent,
+    launchLimit: config.settings.launchBatchSize,
+    ...(hotPeaks !== undefined && { pastPeaks: hotPeaks }),
+  });
+  if (hot !== undefined && hot.started + hot.replaced + hot.drained > 0)
+    instances = await deps.store.listPoolInstances(pool.name);
   const plan = planConvergence({ pool, settings: config.settings, target, instances, isCurrent });
   const outcome = await applyPlan(deps, config, plan, now);
-  return pool.forecast.enabled && forecast !== undefined ? { ...outcome, forecast } : outcome;
+  return {
+    ...outcome,
+    ...(pool.forecast.enabled && forecast !== undefined && { forecast }),
+    ...(hot !== undefined && { hot }),
+  };
 }
 
 /**
@@ -149,7 +173,10 @@ async function learnDemand(
   now: number,
   options: TuneOptions,
 ): Promise<number | undefined> {
-  const serving = instances.filter((i) => servingStates.includes(i.state)).length;
+  // Hot runners waiting for a job are supply, not demand: counting them would feed the tier itself.
+  const serving = instances.filter(
+    (i) => servingStates.includes(i.state) && !(i.tier === 'hot' && isUntaken(i)),
+  ).length;
   const waiting = queued.filter((j) => j.pool === pool.name).length;
   const marker = demandMarker(pool.name);
   const before = parseHistory(await deps.store.getMarker(marker), demandTimeZone(pool));

@@ -79,6 +79,21 @@ describe('metrics contract between the handlers and the alarms', () => {
       { Pool: 'linux-arm64' },
     ],
     [
+      metricNames.hotIdle,
+      (m) => m.gauge(metricNames.hotIdle, 2, { Pool: 'linux-x64' }),
+      { Pool: 'linux-x64' },
+    ],
+    [
+      metricNames.pickups,
+      (m) => m.count(metricNames.pickups, 1, { Pool: 'linux-x64', Tier: 'hot' }),
+      { Pool: 'linux-x64', Tier: 'hot' },
+    ],
+    [
+      metricNames.hotTierCost,
+      (m) => m.gauge(metricNames.hotTierCost, 4.9, { Pool: 'linux-x64' }),
+      { Pool: 'linux-x64' },
+    ],
+    [
       metricNames.handlerRuns,
       (m) => m.count(metricNames.handlerRuns, 1, { Handler: 'pool-tuner' }),
       { Handler: 'pool-tuner' },

@@ -562,10 +562,33 @@ function createTags({ world, params }: ActionContext): string {
   const missing = ids.filter((_, n) => instances[n] === undefined);
   if (missing.length > 0) throw notFound(missing);
   const tags = params.structs('Tag');
-  for (const instance of instances)
-    for (const tag of tags) instance?.tags.set(tag.get('Key') ?? '', tag.get('Value') ?? '');
+  for (const instance of instances) {
+    if (instance === undefined) continue;
+    const changed: string[] = [];
+    for (const tag of tags) {
+      const key = tag.get('Key') ?? '';
+      const value = tag.get('Value') ?? '';
+      if (instance.tags.get(key) !== value) changed.push(key);
+      instance.tags.set(key, value);
+    }
+    // Setting a tag to the value it has changes nothing, and AWS publishes no event for it.
+    if (changed.length === 0) continue;
+    const version = (tagVersions.get(instance) ?? 0) + 1;
+    tagVersions.set(instance, version);
+    world.emit({
+      kind: 'tag-change',
+      instanceId: instance.id,
+      changedKeys: changed,
+      tags: Object.fromEntries(instance.tags),
+      version,
+      at: world.now(),
+    });
+  }
   return leaf('return', true) ?? '';
 }
+
+/** Each instance's tag version, as the tag-change event carries it. */
+const tagVersions = new WeakMap<object, number>();
 
 function describeLaunchTemplateVersions({ world, params }: ActionContext): string {
   const id = params.get('LaunchTemplateId');
