@@ -229,3 +229,16 @@ describe('the deployment tag', () => {
     expect(listed.find((i) => i.id === lookalike.id)?.launchedHere).toBe(false);
   });
 });
+
+describe('a pool volume smaller than its image', () => {
+  it('is refused by EC2 as InvalidBlockDeviceMapping, and is a fault (the tuner reports it for that pool)', async () => {
+    const { compute } = await setup({ imageRootGb: { [image]: pool.volumeSizeGb + 10 } });
+    const launch = compute.launchForPool({ pool, count: 1, subnetIds: [subnetA], clientToken: 'p' });
+    await expect(launch).rejects.toThrow(
+      /InvalidBlockDeviceMapping: Volume of size 40GB is smaller than {2}snapshot/,
+    );
+    await expect(compute.launchEphemeral({ pool, market: 'spot', clientToken: 's' })).rejects.toThrow(
+      /CreateFleet launched nothing: InvalidBlockDeviceMapping/,
+    );
+  });
+});

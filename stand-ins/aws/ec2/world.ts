@@ -254,7 +254,8 @@ export class World {
     if (snapshotGb === undefined || volumeSizeGb === undefined || volumeSizeGb >= snapshotGb) return;
     throw new Ec2Fault(
       'InvalidBlockDeviceMapping',
-      `Volume of size ${volumeSizeGb}GB is smaller than snapshot '${snapshotOf(imageId)}', expect size >= ${snapshotGb}GB`,
+      // Two spaces before "snapshot", as EC2 writes it.
+      `Volume of size ${volumeSizeGb}GB is smaller than  snapshot '${snapshotOf(imageId)}', expect size >= ${snapshotGb}GB`,
     );
   }
 
