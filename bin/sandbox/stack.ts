@@ -41,6 +41,9 @@ export const sandboxSubnets = {
   'subnet-0b000000000000002': 'us-east-1b',
 } as const;
 
+/** The alias the deployment gives the JIT configs' KMS key (infra/constructs/jit-parameter-key.ts). */
+export const sandboxJitKey = 'alias/wpr/jit-configs';
+
 export const sandboxOrg = 'acme';
 const prefix = '/wpr';
 const appId = 4242;
@@ -254,6 +257,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     EVENT_BUS_NAME: 'wpr-events',
     ALLOWED_OWNERS: options.allowedOwners ?? '',
     SUBNET_ZONES: JSON.stringify(sandboxSubnets),
+    // As deployed: JIT configs are encrypted with the installation's own key (JitParameterKey).
+    JIT_PARAMETER_KEY_ID: sandboxJitKey,
     AWS_REGION: 'us-east-1',
   });
   const logger = new Logger({ serviceName: 'warm-pool-runners', logLevel: options.logLevel ?? 'WARN' });

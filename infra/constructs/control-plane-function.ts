@@ -19,8 +19,12 @@ import { Construct } from 'constructs';
 
 export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** The Node.js runtime of every control-plane function. */
+/**
+ * The Node.js runtime of every control-plane function, and the bundle's esbuild target (the same major):
+ * docs/deploy.md, "Node.js versions", says how this, `engines`, CI and the guide agree.
+ */
 export const controlPlaneRuntime = Runtime.NODEJS_24_X;
+export const controlPlaneTarget = 'node24';
 
 export type HandlerName = 'webhook' | 'lifecycle' | 'pool-tuner' | 'reconciler';
 
@@ -32,6 +36,12 @@ export interface ControlPlaneFunctionProps {
   readonly timeout: Duration;
   readonly memorySize: number;
   readonly logRetention: RetentionDays;
+  /**
+   * For a scheduled function: at most one run at a time (reserved concurrency 1) and no second attempt of
+   * a run (asynchronous retries 0, events older than `maxEventAge` dropped): the next tick does the same
+   * work, while an overlapping or retried run could launch the same instances twice.
+   */
+  readonly singleRun?: { readonly maxEventAge: Duration };
 }
 
 export class ControlPlaneFunction extends Construct {
@@ -83,11 +93,12 @@ export class ControlPlaneFunction extends Construct {
       timeout: props.timeout,
       role: this.role,
       logGroup: this.logGroup,
+      ...(props.singleRun === undefined ? {} : { reservedConcurrentExecutions: 1 }),
       environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
       bundling: {
         forceDockerBundling: false,
         format: OutputFormat.ESM,
-        target: 'node22',
+        target: controlPlaneTarget,
         platform: 'node',
         mainFields: ['module', 'main'],
         minify: true,
@@ -99,5 +110,7 @@ export class ControlPlaneFunction extends Construct {
           "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
       },
     });
+    if (props.singleRun !== undefined)
+      this.function.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: props.singleRun.maxEventAge });
   }
 }
