@@ -83,7 +83,9 @@ async function receive(plane: ControlPlane, event: APIGatewayProxyEventV2): Prom
     };
     logger.info('workflow_job handled', keys);
     deps.metrics.duration('WebhookDuration', deps.clock.now() - receivedAt, { Action: job.action });
-    return json(outcome.kind === 'provisioned' || outcome.kind === 'recorded' ? 200 : 202, keys);
+    // `covered`: the pool's runners already serve this job (a hot runner took it): nothing is pending.
+    const done = outcome.kind === 'provisioned' || outcome.kind === 'recorded' || outcome.kind === 'covered';
+    return json(done ? 200 : 202, keys);
   } finally {
     logger.removeKeys(['jobId', 'deliveryId', 'action']);
   }

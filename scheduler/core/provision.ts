@@ -379,23 +379,42 @@ async function handOverRunner(deps: CoreDeps, request: Purpose, instance: Instan
   const now = deps.clock.now();
   // A pool instance moves claimed → starting; a fresh launch is starting already and only learns its
   // runner id, without which a release could not ask GitHub whether the runner is busy before retiring it.
-  const recorded = await deps.store.transitionInstance({
-    id: instance.id,
-    from: instance.state,
-    expectedVersion: instance.version,
-    to: 'starting',
-    patch:
-      instance.state === 'claimed'
-        ? {
-            startIssuedAt: now,
-            stateChangedAt: now,
-            runnerId: config.runnerId,
-            instanceType: instance.instanceType,
-          }
-        : { runnerId: config.runnerId, stateChangedAt: instance.stateChangedAt },
-  });
-  // A conflict here means the runner already took a job (in_progress moved it to busy): fine.
-  void recorded;
+  let current = instance;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const recorded = await deps.store.transitionInstance({
+      id: current.id,
+      from: current.state,
+      expectedVersion: current.version,
+      to: 'starting',
+      patch:
+        current.state === 'claimed'
+          ? {
+              startIssuedAt: now,
+              stateChangedAt: now,
+              runnerId: config.runnerId,
+              instanceType: instance.instanceType,
+            }
+          : { runnerId: config.runnerId, stateChangedAt: current.stateChangedAt },
+    });
+    if (recorded.kind === 'ok') {
+      // The lifecycle handler saw a hot runner's instance running before this write: idle now.
+      if (recorded.record.tier === 'hot' && recorded.record.idleAt !== undefined)
+        await deps.store.transitionInstance({
+          id: current.id,
+          from: 'starting',
+          expectedVersion: recorded.record.version,
+          to: 'idle',
+          patch: { stateChangedAt: deps.clock.now() },
+        });
+      return true;
+    }
+    // Another writer touched it. Still claimed or starting (an in-place note such as the boot of a
+    // hot runner): write again on a fresh read, so the runner id is not lost. Anything else means
+    // the runner already took a job (in_progress moved it to busy): fine as it is.
+    const fresh = await deps.store.getInstance(current.id);
+    if (fresh === undefined || (fresh.state !== 'claimed' && fresh.state !== 'starting')) return true;
+    current = fresh;
+  }
   return true;
 }
 

@@ -26,6 +26,7 @@ import {
   repository,
   subnetA,
   subnetB,
+  testConfig,
 } from './support.js';
 
 const org = { kind: 'org', org: 'acme' } as const;
@@ -353,6 +354,75 @@ describe('reconcile: jobs without a runner', () => {
     for (const id of [1, 2, 3]) await h.store.createJob(job({ id, updatedAt: stale(h) }));
     await run(h, { maxJobChecks: 2 });
     expect(h.github.callsOf('getJob')).toHaveLength(2);
+  });
+
+  it('checks every stuck job of a big burst in one run, several at a time, oldest first', async () => {
+    const h = makeHarness();
+    const ids: number[] = [];
+    for (let n = 0; n < 50; n++) {
+      const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+      h.github.cancelJob(remote.id); // GitHub answers at once; no runner needed
+      ids.push(remote.id);
+      await h.store.createJob(job({ id: remote.id, updatedAt: stale(h) - n }));
+    }
+    let inFlight = 0;
+    let most = 0;
+    const getJob = h.github.getJob.bind(h.github);
+    const deps = {
+      ...h.deps,
+      github: Object.assign(Object.create(h.github), {
+        getJob: async (...args: Parameters<typeof getJob>) => {
+          most = Math.max(most, ++inFlight);
+          await new Promise((resolve) => setImmediate(resolve));
+          inFlight--;
+          return getJob(...args);
+        },
+      }),
+    };
+    const report = await reconcile(deps, h.config, { deadline: h.clock.now() + 60_000 });
+    // Not twenty a run: all fifty, eight at a time (the default concurrency).
+    expect(report.actions.filter((a) => a.kind === 'check-job' && a.done)).toHaveLength(50);
+    expect(most).toBe(h.config.settings.reconcileConcurrency);
+    // Oldest first: the first batch holds the eight jobs waiting longest.
+    expect(report.actions.slice(0, 8).map((a) => a.target)).toEqual(
+      ids
+        .slice(-8)
+        .reverse()
+        .map((id) => `job ${id}`),
+    );
+    for (const id of ids) expect((await mustJob(h, id)).state).toBe('completed');
+  });
+
+  it('recovers a 500-job burst in one run where the former cap of twenty a run needed twenty-five', async () => {
+    const runsToRecover = async (options: Partial<ReconcileOptions>) => {
+      const h = makeHarness({ config: testConfig({ defaultSize: 0 }, { launchBatchSize: 100 }) });
+      for (let n = 0; n < 500; n++) {
+        const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+        await h.store.createJob(job({ id: remote.id, updatedAt: stale(h) }));
+      }
+      let runs = 0;
+      while ((await h.store.listJobs('queued')).length > 0 && runs < 40) {
+        await run(h, options);
+        h.clock.advance(30_000);
+        runs++;
+      }
+      return runs;
+    };
+    expect(await runsToRecover({})).toBe(1); // the next 30 s pass
+    expect(await runsToRecover({ maxJobChecks: 20 })).toBe(25); // fifty minutes at the former 2-minute cadence
+  }, 60_000);
+
+  it("keeps within the hour's GitHub request budget, and defers the rest to later runs", async () => {
+    const h = makeHarness({ config: testConfig({}, { reconcileGitHubRequestsPerHour: 12 }) });
+    for (let id = 1; id <= 10; id++) await h.store.createJob(job({ id, updatedAt: stale(h) }));
+    await run(h);
+    expect(h.github.callsOf('getJob')).toHaveLength(6); // 12 requests, 2 per check
+    expect(h.metrics.total('JobChecksDeferred')).toBe(4);
+    await run(h);
+    expect(h.github.callsOf('getJob'), 'the hour is spent').toHaveLength(6);
+    h.clock.advance(3_600_000);
+    await run(h);
+    expect(h.github.callsOf('getJob'), 'a new hour').toHaveLength(10);
   });
 
   it('checks a job long running on an instance that is gone, and leaves it running if GitHub says so', async () => {

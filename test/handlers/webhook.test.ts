@@ -16,6 +16,7 @@ import {
   sign,
   signedEvent,
   stateOf,
+  testPools,
   warmPools,
   webhookEvent,
 } from './support.js';
@@ -209,6 +210,34 @@ describe('webhook handler: accepted requests', () => {
   const queued = examples.find(
     (e) => e.action === 'queued' && e.workflow_job.labels.includes('k8s'),
   ) as Example;
+
+  it("answers 200 `covered` when the pool's hot tier already has a runner for the job, and starts nothing", async () => {
+    const plane = fakePlane();
+    const source = plane.configSource as unknown as { set(doc: unknown): { ok: boolean } };
+    const [gpu, k8s] = testPools.pools;
+    // Target 0 now (no window): the idle runner left over covers this job alone.
+    expect(source.set({ pools: [gpu, { ...k8s, hot: { maximum: 1 } }] }).ok).toBe(true);
+    await plane.store.putInstance({
+      id: 'i-0000000000000abcd',
+      pool: 'k8s',
+      state: 'idle',
+      version: 1,
+      role: 'pool',
+      market: 'on-demand',
+      instanceType: 'm7i.large',
+      subnetId: 'subnet-0000000a',
+      availabilityZone: 'us-east-1a',
+      spec: 'current',
+      launchedAt: plane.clock.now(),
+      stateChangedAt: plane.clock.now(),
+      tier: 'hot',
+      idleAt: plane.clock.now(),
+    });
+    const response = await invoke(plane, signedEvent(queued));
+    expect(response.statusCode).toBe(200);
+    expect(JSON.parse(response.body ?? '{}')).toEqual({ outcome: 'covered', pool: 'k8s' });
+    expect(plane.compute.callCount('start') + plane.compute.callCount('launchEphemeral')).toBe(0);
+  });
 
   it('accepts the previous secret during a rotation', async () => {
     const plane = fakePlane();
