@@ -18,7 +18,11 @@
 import { tagKeys } from '../../scheduler/adapters/tags.js';
 import { type CoreDeps, instanceOfRunner } from '../../scheduler/core/deps.js';
 import { type DemandHistory, demandMarker, serializeHistory } from '../../scheduler/core/forecast.js';
-import { type Ec2State, handleInstanceStateChange } from '../../scheduler/core/instance-events.js';
+import {
+  type Ec2State,
+  handleInstanceStateChange,
+  handleSpotInterruption,
+} from '../../scheduler/core/instance-events.js';
 import type { PoolsConfig } from '../../scheduler/core/pool-config.js';
 import { reconcile } from '../../scheduler/core/reconcile.js';
 import { tunePools } from '../../scheduler/core/tune-pools.js';
@@ -35,7 +39,7 @@ import { type OutageRates, planOutages } from './capacity.js';
 import { EventLoop } from './event-loop.js';
 import type { JobOutcome, PolicyRun, RanOn } from './outcome.js';
 import type { Prices } from './prices.js';
-import { type Random, seededRandom } from './random.js';
+import { exponential, type Random, seededRandom } from './random.js';
 import type { Timings } from './reference-timings.js';
 import {
   CountingEvents,
@@ -47,6 +51,7 @@ import {
   SimJitDelivery,
   SimPoolStore,
 } from './sim-ports.js';
+import { type Outage, planIncidents, WebhookDelivery } from './webhook-delivery.js';
 
 export const subnetZones: Readonly<Record<string, string>> = {
   'subnet-0000000a': 'us-east-1a',
@@ -70,13 +75,18 @@ export interface CoreRunOptions {
   readonly history?: Readonly<Record<string, DemandHistory>>;
   /** After the trace ends, how long to wait for the last jobs at most. */
   readonly drainMs?: number;
+  /** A long webhook outage on top of the reference incidents (a scenario). */
+  readonly webhookOutage?: Outage;
 }
 
 interface JobState {
   readonly trace: TraceJob;
   startedAt?: number;
   receivedAt?: number;
+  completedAt?: number;
   instanceId?: string;
+  hotHit?: boolean;
+  coldPenaltyS?: number;
   starts: number;
 }
 
@@ -105,7 +115,12 @@ class CoreWorld implements Ec2Hooks {
   private readonly ec2Random: Random;
   private readonly gitHubRandom: Random;
   private readonly agentRandom: Random;
+  private readonly diskRandom: Random;
+  private readonly spotRandom: Random;
+  private readonly webhooks: WebhookDelivery;
   private readonly warmed = new Set<string>();
+  /** Instances whose runner is online and waiting for a job. */
+  private readonly idle = new Set<string>();
   private readonly jobs = new Map<number, JobState>();
   private readonly counters: Record<string, number> = {};
   private readonly targets: [number, number][] = [];
@@ -125,11 +140,29 @@ class CoreWorld implements Ec2Hooks {
     this.ec2Random = seededRandom(options.seed, `${options.policy}/ec2`);
     this.gitHubRandom = seededRandom(options.seed, `${options.policy}/github`);
     this.agentRandom = seededRandom(options.seed, `${options.policy}/agent`);
+    this.diskRandom = seededRandom(options.seed, `${options.policy}/disk`);
+    this.spotRandom = seededRandom(options.seed, `${options.policy}/spot`);
+    // One plan per seed, not per policy: every policy meets the same incidents.
+    const incidents = planIncidents(
+      this.timings.webhookIncidents,
+      { start: options.start, end: options.trace.end },
+      seededRandom(options.seed, 'webhook-incidents'),
+      options.webhookOutage,
+    );
+    this.webhooks = new WebhookDelivery(
+      this.timings.webhookDelivery,
+      incidents,
+      this.timings.webhookIncidents.drainSeconds,
+    );
+    this.counters['webhook-incidents'] = incidents.length;
+    this.counters['webhook-incident-minutes'] = Math.round(
+      incidents.reduce((sum, i) => sum + (i.to - i.from), 0) / 60_000,
+    );
     const latency = new Latency(this.loop, seededRandom(options.seed, `${options.policy}/latency`));
     this.deps = {
       store: new SimPoolStore(this.store, latency, this.timings),
       compute: new SimCompute(this.compute, latency, this.timings, this),
-      github: new SimGitHub(this.github, latency, this.timings),
+      github: new SimGitHub(this.github, latency, this.timings, clock, (name) => this.count(name)),
       jit: new SimJitDelivery(this.jit, latency, this.timings),
       clock,
       metrics: this.metrics,
@@ -165,12 +198,18 @@ class CoreWorld implements Ec2Hooks {
       if (job.starts > 1) startedTwice++;
       if (job.startedAt === undefined || job.instanceId === undefined) continue;
       const source = records.get(id)?.source;
+      const market = this.compute.instance(job.instanceId)?.market;
       outcomes.push({
         createdAt: job.trace.createdAt,
         startedAt: job.startedAt,
         ...(job.receivedAt !== undefined && { receivedAt: job.receivedAt }),
         ranOn: this.ranOn(job.instanceId),
-        poolHit: source === 'pool' || source === 'pool-resized',
+        poolHit: job.hotHit === true || source === 'pool' || source === 'pool-resized',
+        hotHit: job.hotHit === true,
+        ...(job.completedAt !== undefined && { completedAt: job.completedAt }),
+        workS: job.trace.durationS,
+        coldPenaltyS: job.coldPenaltyS ?? 0,
+        ...(market !== undefined && { market }),
       });
     }
     for (const [key, value] of [...this.metrics.counts, ...this.events.counts]) this.counters[key] = value;
@@ -186,6 +225,10 @@ class CoreWorld implements Ec2Hooks {
       targets: this.targets,
       events: this.loop.events,
       wallMs: performance.now() - began,
+      incidents: {
+        count: this.counters['webhook-incidents'] ?? 0,
+        minutes: this.counters['webhook-incident-minutes'] ?? 0,
+      },
     };
   }
 
@@ -217,16 +260,26 @@ class CoreWorld implements Ec2Hooks {
         job.startedAt =
           this.loop.now() + (handedToIdle ? this.timings.runnerConnect(this.gitHubRandom) * 1000 : 0);
         if (handedToIdle) this.count('picked-by-idle-runner');
+        job.hotHit = handedToIdle;
         const instanceId = instanceOfRunner(this.deps.runners, event.runnerName);
+        let penaltyS = 0;
         if (instanceId !== undefined) {
           job.instanceId = instanceId;
+          this.idle.delete(instanceId);
+          this.ledger.setCategory(instanceId, this.loop.now(), 'job');
           this.ledger.served(instanceId);
+          // Only a pool instance that went through its warm-up boot has a hydrated disk and its
+          // images pulled; anything else reads its blocks from the snapshot as the job touches them.
+          if (!this.warmed.has(instanceId)) penaltyS = this.timings.coldDiskPenalty(this.diskRandom);
         }
-        this.loop.at(job.startedAt + job.trace.durationS * 1000, () => this.finish(event.jobId, instanceId));
+        job.coldPenaltyS = penaltyS;
+        const endsAt = job.startedAt + (job.trace.durationS + penaltyS) * 1000;
+        this.loop.at(endsAt, () => this.finish(event.jobId, instanceId));
       }
     }
     const delay =
-      this.timings.webhookDelivery(this.gitHubRandom) + this.timings.handlerOverhead(this.gitHubRandom);
+      this.webhooks.delay(this.loop.now(), this.gitHubRandom) +
+      this.timings.handlerOverhead(this.gitHubRandom);
     this.loop.after(delay, () => this.webhook(event));
   }
 
@@ -241,6 +294,8 @@ class CoreWorld implements Ec2Hooks {
 
   private finish(jobId: number, instanceId: string | undefined): void {
     this.github.finishJob(jobId);
+    const job = this.jobs.get(jobId);
+    if (job !== undefined) job.completedAt = this.loop.now();
     this.completed++;
     // The runner exits with its job and the agent powers the instance off.
     if (instanceId !== undefined) this.powerOff(instanceId);
@@ -265,6 +320,9 @@ class CoreWorld implements Ec2Hooks {
   }
 
   terminated(instanceId: string): void {
+    this.idle.delete(instanceId);
+    // A runner whose machine is gone drops off GitHub (a deleted one is gone already).
+    this.github.disconnect(`${this.deps.runners.namePrefix}-${instanceId}`);
     this.ledger.close(instanceId, this.loop.now());
     this.stateChange(instanceId, 'terminated');
   }
@@ -356,11 +414,53 @@ class CoreWorld implements Ec2Hooks {
     const outcome = this.github.connect(`${this.deps.runners.namePrefix}-${instanceId}`);
     // `took-job` is seen through the in_progress event; an idle runner waits for a job to be queued.
     if (outcome.kind === 'not-registered') this.powerOff(instanceId);
+    if (outcome.kind === 'idle') this.waitIdle(instanceId);
+  }
+
+  /**
+   * A runner online with no job: its instance runs for nothing until a job is queued (booked as idle),
+   * and a spot one may be reclaimed meanwhile: EC2 warns two minutes ahead (EventBridge → the
+   * lifecycle handler) and then terminates it. A runner that takes a job within those two minutes is
+   * spared here: interruptions during a job, and the re-run they cause, are not modelled.
+   */
+  private waitIdle(instanceId: string): void {
+    this.idle.add(instanceId);
+    this.ledger.setCategory(instanceId, this.loop.now(), 'idle');
+    const instance = this.compute.instance(instanceId);
+    const perHour = this.timings.spotInterruptionPerHour;
+    if (instance?.market !== 'spot' || perHour <= 0) return;
+    const inS = exponential(3600 / perHour)(this.spotRandom);
+    this.loop.after(inS, () => {
+      if (!this.idle.has(instanceId) || !this.running(instanceId)) return;
+      this.count('spot:interruption-warning');
+      this.loop.after(this.timings.stateChangeEvent(this.ec2Random), () =>
+        this.loop.spawn('spot interruption', () => handleSpotInterruption(this.deps, instanceId)),
+      );
+      this.loop.after(120, () => {
+        if (!this.running(instanceId)) return;
+        if (!this.idle.has(instanceId)) {
+          this.count('spot:interruption-spared-busy');
+          return;
+        }
+        this.count('spot:interrupted-idle');
+        this.reclaim(instanceId);
+      });
+    });
+  }
+
+  /** EC2 takes the instance back: the runner on it drops off GitHub, the instance is gone. */
+  private reclaim(instanceId: string): void {
+    this.idle.delete(instanceId);
+    this.compute.setState(instanceId, 'terminated');
+    this.github.disconnect(`${this.deps.runners.namePrefix}-${instanceId}`);
+    this.ledger.close(instanceId, this.loop.now());
+    this.stateChange(instanceId, 'terminated');
   }
 
   private powerOff(instanceId: string): void {
     this.loop.after(this.timings.shutdown(this.agentRandom), () => {
       if (!this.running(instanceId)) return;
+      this.idle.delete(instanceId);
       this.compute.powerOff(instanceId);
       const state = this.compute.instance(instanceId)?.state ?? 'terminated';
       if (state === 'terminated') this.ledger.close(instanceId, this.loop.now());

@@ -8,6 +8,7 @@
  */
 import type { DemandHistory } from '../../scheduler/core/forecast.js';
 import { matchPool } from '../../scheduler/core/labels.js';
+import { localTime } from '../../scheduler/core/schedule.js';
 import { readTraceCsv } from '../traces/csv.js';
 import { defaultTraceOptions, generateTrace, type TraceOptions } from '../traces/generate.js';
 import { dayMs, type Trace } from '../traces/trace.js';
@@ -28,9 +29,26 @@ import {
 } from './policies.js';
 import { type Prices, referencePrices } from './prices.js';
 import { referenceTimings, type Timings } from './reference-timings.js';
-import { type CurvePoint, type Goal, judgeGoals, type PolicySummary, summarise } from './report.js';
+import {
+  type ColdDiskPoint,
+  type CurvePoint,
+  coldDiskSweep,
+  type Goal,
+  judgeGoals,
+  type PolicySummary,
+  summarise,
+} from './report.js';
 import { runRunningPool } from './running-pool.js';
 import { type ChartPoint, latencyCostSvg } from './svg-chart.js';
+import {
+  type PendingSweep,
+  pendingToRunningAt,
+  type RunningAtP95,
+  runningPoolAtP95,
+  type SweepPoint,
+  sweepPoint,
+} from './sweeps.js';
+import type { Outage } from './webhook-delivery.js';
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -55,6 +73,24 @@ export interface SimulationOptions {
     | readonly Partial<PolicyTuning>[]
     | ((tuning: PolicyTuning) => readonly Partial<PolicyTuning>[]);
   readonly log?: (line: string) => void;
+  /** Medians of pending → running to rerun every policy at (REFERENCE: 4.9 s against 16.5 s). */
+  readonly pendingToRunningMedians?: readonly number[];
+  /** The policy whose p95 the running idle pool is sized to (default ours). */
+  readonly equalLatencyPolicy?: PolicyName;
+  /** Scenario: GitHub holds every webhook for this many hours from Tuesday 10:00 (organization time). */
+  readonly webhookOutageHours?: number;
+}
+
+/** The cold-disk penalties the report sweeps (seconds a job on a cold disk runs longer). */
+export const coldDiskPenalties: readonly number[] = [0, 30, 60, 120, 180, 300];
+
+/** Tuesday 10:00 in the organization's time zone, or the trace's first day's when it has no Tuesday. */
+function outageAt(trace: Trace, hours: number): Outage {
+  for (let day = trace.start; day < trace.end; day += dayMs) {
+    const noon = day + 12 * 3_600_000;
+    if (localTime(noon, trace.timeZone).weekday === 'tue') return { from: day + 10 * 3_600_000, hours };
+  }
+  return { from: trace.start + 10 * 3_600_000, hours };
 }
 
 export interface SimulationResult {
@@ -70,6 +106,14 @@ export interface SimulationResult {
   readonly policies: Record<string, PolicySummary>;
   readonly runningCurve: CurvePoint[];
   readonly oursTuning: OursVariant[];
+  /** Per policy, the cold-disk penalty swept over `coldDiskPenalties` (re-priced after the run). */
+  readonly coldDisk: Record<string, ColdDiskPoint[]>;
+  /** The policies rerun with pending → running at other medians. */
+  readonly pendingToRunning: PendingSweep[];
+  /** The running idle pool sized to the p95 of `policy`, for cost at equal latency. */
+  readonly runningAtEqualP95?: RunningAtP95 & { readonly policy: string };
+  /** GitHub's webhook incidents in the simulated span (the same for every policy). */
+  readonly incidents: { readonly count: number; readonly minutes: number };
   readonly goals: Goal[];
   /** Why the figures are what they are (see explain.ts). */
   readonly explanations: string[];
@@ -188,35 +232,39 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const historyWeeks = Math.round((historySpan.end - historySpan.start) / (7 * dayMs));
 
   const start = trace.start - 3_600_000; // an hour for the pools to fill before the first job
-  const base = { trace, seed: options.seed, timings, prices, start };
-  const runs: Record<string, PolicyRun> = {};
-  const run = async (name: PolicyName, go: () => Promise<PolicyRun>) => {
-    if (!wanted.has(name)) return;
-    log(`  ${name}: ${trace.jobs.length} jobs…`);
-    runs[name] = await go();
-    const r = runs[name];
-    log(`  ${name}: done in ${(r.wallMs / 1000).toFixed(1)} s (${r.events} events)`);
+  const base = { trace, seed: options.seed, prices, start };
+  const outage =
+    options.webhookOutageHours === undefined ? undefined : outageAt(trace, options.webhookOutageHours);
+  const scenario = outage === undefined ? {} : { webhookOutage: outage };
+  /** One policy on this trace, with the given timings (the reference ones, or a sweep's). */
+  const policyRun = (name: PolicyName, t: Timings, label: string = name): Promise<PolicyRun> => {
+    const common = { ...base, ...scenario, timings: t, policy: label };
+    switch (name) {
+      case 'cold-spot':
+        return runCorePolicy({ ...common, config: coldSpotConfig(trace, sizing), outages });
+      case 'running-idle-pool':
+        return runRunningPool({ ...common, config: runningPoolConfig(trace, sizing) });
+      case 'stopped-static':
+        return runCorePolicy({ ...common, config: stoppedStaticConfig(trace, sizing), outages });
+      case 'ours':
+        return runCorePolicy({
+          ...common,
+          config: ours,
+          outages,
+          forecastLeadMs: sizing.forecastLeadMinutes * 60_000,
+          history: histories,
+        });
+    }
   };
 
-  await run('cold-spot', () =>
-    runCorePolicy({ ...base, policy: 'cold-spot', config: coldSpotConfig(trace, sizing), outages }),
-  );
-  await run('running-idle-pool', () =>
-    runRunningPool({ ...base, policy: 'running-idle-pool', config: runningPoolConfig(trace, sizing) }),
-  );
-  await run('stopped-static', () =>
-    runCorePolicy({ ...base, policy: 'stopped-static', config: stoppedStaticConfig(trace, sizing), outages }),
-  );
-  await run('ours', () =>
-    runCorePolicy({
-      ...base,
-      policy: 'ours',
-      config: ours,
-      outages,
-      forecastLeadMs: sizing.forecastLeadMinutes * 60_000,
-      history: histories,
-    }),
-  );
+  const runs: Record<string, PolicyRun> = {};
+  for (const name of allPolicies) {
+    if (!wanted.has(name)) continue;
+    log(`  ${name}: ${trace.jobs.length} jobs…`);
+    const r = await policyRun(name, timings);
+    runs[name] = r;
+    log(`  ${name}: done in ${(r.wallMs / 1000).toFixed(1)} s (${r.events} events)`);
+  }
 
   const policies: Record<string, PolicySummary> = {};
   for (const [name, r] of Object.entries(runs))
@@ -230,6 +278,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           ? runs['running-idle-pool']
           : await runRunningPool({
               ...base,
+              ...scenario,
+              timings,
               policy: `running-idle-pool-x${scale}`,
               config: runningPoolConfig(trace, sizing, scale),
             });
@@ -246,6 +296,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     log(`  ours with ${JSON.stringify(variant)}…`);
     const r = await runCorePolicy({
       ...base,
+      ...scenario,
+      timings,
       policy: 'ours-variant',
       config: oursConfig(trace, tuning),
       outages,
@@ -264,6 +316,40 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       largestTarget: r.counters.maxTarget ?? 0,
     });
   }
+
+  const coldDisk: Record<string, ColdDiskPoint[]> = {};
+  for (const [name, r] of Object.entries(runs))
+    coldDisk[name] = coldDiskSweep(r, prices, sizing.volumeSizeGb, coldDiskPenalties);
+
+  const pendingToRunning: PendingSweep[] = [];
+  for (const medianS of options.pendingToRunningMedians ?? []) {
+    const swept = { ...timings, pendingToRunning: pendingToRunningAt(medianS) };
+    const points: Record<string, SweepPoint> = {};
+    for (const name of allPolicies) {
+      if (!wanted.has(name)) continue;
+      log(`  ${name} with pending → running at ${medianS} s…`);
+      points[name] = sweepPoint(await policyRun(name, swept, `${name}@pending-${medianS}`));
+    }
+    pendingToRunning.push({ medianS, policies: points });
+  }
+
+  const equalTo = options.equalLatencyPolicy ?? 'ours';
+  const target = policies[equalTo];
+  const runningAtEqualP95 =
+    target !== undefined && wanted.has('running-idle-pool')
+      ? {
+          policy: equalTo,
+          ...(await runningPoolAtP95(target.p95S, sizing.daySize, (scale) =>
+            runRunningPool({
+              ...base,
+              ...scenario,
+              timings,
+              policy: `running-idle-pool-at-p95-x${scale}`,
+              config: runningPoolConfig(trace, sizing, scale),
+            }),
+          )),
+        }
+      : undefined;
 
   const goals = judgeGoals(policies, runningCurve);
   const points: ChartPoint[] = Object.entries(policies).map(([name, p]) => ({
@@ -290,6 +376,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     policies,
     runningCurve,
     oursTuning,
+    coldDisk,
+    pendingToRunning,
+    ...(runningAtEqualP95 !== undefined && { runningAtEqualP95 }),
+    incidents: Object.values(runs)[0]?.incidents ?? { count: 0, minutes: 0 },
     goals,
     explanations: explain(timings, prices, trace, policies, sizing.volumeSizeGb),
     runs,

@@ -20,6 +20,7 @@ import { referencePrices } from '../../bench/simulator/prices.js';
 import { constant } from '../../bench/simulator/random.js';
 import { referenceTimings, type Timings } from '../../bench/simulator/reference-timings.js';
 import { runRunningPool } from '../../bench/simulator/running-pool.js';
+import { noIncidents } from '../../bench/simulator/webhook-delivery.js';
 import { generateTrace } from '../../bench/traces/generate.js';
 import type { Trace } from '../../bench/traces/trace.js';
 
@@ -180,6 +181,10 @@ const fixed: Timings = {
   ec2OtherCall: constant(0.5),
   jitPoll: constant(1),
   jitGraceSeconds: 60,
+  webhookIncidents: noIncidents,
+  coldDiskPenalty: constant(0),
+  jitMintsPerMinute: 180,
+  spotInterruptionPerHour: 0,
 };
 
 describe('one job, by hand', () => {
