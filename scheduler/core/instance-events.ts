@@ -1,9 +1,10 @@
 /**
  * EC2 state changes and spot interruption warnings, as the lifecycle handler receives them.
  *
- *   running  launching → warming (first boot: the agent warms up); starting: the job's boot phase
+ *   running  launching → warming (first boot: the agent warms up); starting: the job's boot phase;
+ *            a hot-tier runner starting → idle (registered, waiting for any matching job)
  *   stopped  warming/launching → ready (the agent warmed up and powered off: claimable now)
- *            claimed/starting/busy → recycled (the agent powers off after its one job, or gave up)
+ *            claimed/starting/idle/busy → recycled (the agent powers off after its one job, or gave up)
  *   terminated / shutting-down → terminated in the store, whatever the state (spot reclaimed, a
  *            person, the reconciler); a pool instance lost this way is replaced by the tuner
  *
@@ -14,8 +15,9 @@
  * reconciler, which compares EC2 with the store.
  */
 import type { CoreDeps } from './deps.js';
+import { hasHotTier, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
-import { recycleInstance } from './recycle.js';
+import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { InstanceRecord } from './types.js';
 
 /** Event time truncation (1 s) plus the longest the webhook takes from start call to record (~9 s). */
@@ -28,7 +30,9 @@ export type InstanceEventOutcome =
   | { kind: 'no-change'; state: string }
   | { kind: 'transitioned'; from: string; to: string }
   | { kind: 'recycled'; replacementLaunched: boolean }
-  | { kind: 'marked-interrupted' };
+  | { kind: 'marked-interrupted' }
+  /** An idle hot runner's spot instance will be reclaimed: it was released and the tier refilled. */
+  | { kind: 'hot-runner-replaced'; refilled: boolean };
 
 export async function handleInstanceStateChange(
   deps: CoreDeps,
@@ -51,6 +55,8 @@ export async function handleInstanceStateChange(
     case 'running':
       if (instance.state === 'launching') return move(deps, instance, 'warming');
       if (beforeStart) return { kind: 'no-change', state: instance.state };
+      if (instance.state === 'starting' && instance.tier === 'hot' && instance.servingJob === undefined)
+        return goIdle(deps, instance, change.at ?? now);
       // `claimed`: the start was issued but the handler has not recorded it yet (a fast boot).
       if (instance.state === 'starting' || instance.state === 'busy' || instance.state === 'claimed') {
         await recordRunning(deps, instance, change.at ?? now);
@@ -65,7 +71,7 @@ export async function handleInstanceStateChange(
       if (instance.state === 'claimed' && instance.startIssuedAt === undefined)
         return { kind: 'no-change', state: instance.state }; // claimed, start not yet issued: still stopped
       if (beforeStart) return { kind: 'no-change', state: instance.state };
-      if (instance.state === 'starting' || instance.state === 'busy' || instance.state === 'claimed') {
+      if (['starting', 'busy', 'claimed', 'idle'].includes(instance.state)) {
         const outcome = await recycleInstance(deps, config, instance, 'powered off after its job');
         return outcome.kind === 'recycled'
           ? { kind: 'recycled', replacementLaunched: outcome.replacementLaunched }
@@ -109,7 +115,8 @@ async function move(
  * same job at this moment (recording the start), so a lost conditional write is retried on a fresh read.
  */
 async function recordRunning(deps: CoreDeps, instance: InstanceRecord, at: number): Promise<void> {
-  if (instance.provisionedFor === undefined) return;
+  // A hot refill's boot is not its job's: that job was taken by a runner already online.
+  if (instance.provisionedFor === undefined || instance.tier === 'hot') return;
   for (let attempt = 0; attempt < 3; attempt++) {
     const job = await deps.store.getJob(instance.provisionedFor);
     if (job === undefined || job.phases.instanceRunningAt !== undefined) return;
@@ -122,13 +129,51 @@ async function recordRunning(deps: CoreDeps, instance: InstanceRecord, at: numbe
   }
 }
 
-/** A spot instance will be reclaimed in two minutes: remember it, so its job can be re-run. */
+/**
+ * A hot runner's instance is running: its runner registers within seconds and waits for any matching
+ * job. `starting@v → idle@v+1` once; a runner that took a job meanwhile moved it to busy, and then the
+ * write loses and the runner is not idle.
+ */
+async function goIdle(deps: CoreDeps, instance: InstanceRecord, at: number): Promise<InstanceEventOutcome> {
+  const result = await deps.store.transitionInstance({
+    id: instance.id,
+    from: 'starting',
+    expectedVersion: instance.version,
+    to: 'idle',
+    patch: { idleAt: Math.max(at, instance.startIssuedAt ?? at), stateChangedAt: deps.clock.now() },
+  });
+  return result.kind === 'ok'
+    ? { kind: 'transitioned', from: 'starting', to: 'idle' }
+    : { kind: 'no-change', state: instance.state };
+}
+
+/**
+ * A spot instance will be reclaimed in two minutes: remember it, so its job can be re-run. An idle
+ * hot runner on it has no job to lose: it is released (deregistered first, so GitHub hands it nothing
+ * more) and the tier refilled at once.
+ */
 export async function handleSpotInterruption(
   deps: CoreDeps,
   instanceId: string,
+  hot?: { readonly config: PoolsConfig; readonly deadline: number },
 ): Promise<InstanceEventOutcome> {
   const instance = await deps.store.getInstance(instanceId);
   if (instance === undefined) return { kind: 'unknown-instance' };
+  const pool = hot?.config.pools.find((p) => p.name === instance.pool);
+  if (hot !== undefined && pool !== undefined && instance.state === 'idle' && hasHotTier(deps, pool)) {
+    const released = await releaseUnusedRunner(deps, instance.id, 'spot interruption while idle');
+    if (released) {
+      const refill = await refillHotTier(deps, pool, {
+        deadline: hot.deadline,
+        limit: 1,
+        token: `hot-after-${instance.id}`,
+      });
+      return {
+        kind: 'hot-runner-replaced',
+        refilled: refill.kind === 'refilled' && refill.started.length > 0,
+      };
+    }
+  }
   if (instance.interruptedAt !== undefined || instance.state === 'terminated')
     return { kind: 'no-change', state: instance.state };
   const result = await deps.store.transitionInstance({

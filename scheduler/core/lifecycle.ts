@@ -3,7 +3,9 @@
  *
  * Instance: launching → warming → ready → claimed → starting → busy → recycling → terminated,
  * with retiring → terminated reachable from any live state and a claimed instance released back to
- * ready when it was never started. Job: queued → provisioned → running → completed, where a runner
+ * ready when it was never started. A runner started for the hot tier (`tier: 'hot'`) goes
+ * starting → idle once its instance runs (registered, waiting for any matching job), then idle → busy
+ * when its runner takes a job. Job: queued → provisioned → running → completed, where a runner
  * provided for one job may be taken by another (GitHub binds runners to labels, not to jobs), so a
  * job can go queued → running directly, and provisioned → queued when its runner is lost.
  *
@@ -18,6 +20,7 @@ export const instanceStates = [
   'ready',
   'claimed',
   'starting',
+  'idle',
   'busy',
   'recycling',
   'retiring',
@@ -36,7 +39,10 @@ const instanceTransitions: { readonly [S in InstanceState]: readonly InstanceSta
   // `busy` straight from `claimed`: the runner took a job before the start was recorded.
   // `recycling` straight from `claimed`: it ran a job and powered off before the start was recorded.
   claimed: ['starting', 'busy', 'recycling', 'ready', 'retiring', 'terminated'],
-  starting: ['busy', 'recycling', 'retiring', 'terminated'],
+  // `idle`: a hot-tier runner is online with no job (see hot-tier.ts).
+  starting: ['idle', 'busy', 'recycling', 'retiring', 'terminated'],
+  // `recycling` from `idle`: the runner took a job and finished it before we heard it had started.
+  idle: ['busy', 'recycling', 'retiring', 'terminated'],
   busy: ['recycling', 'retiring', 'terminated'],
   recycling: ['terminated'],
   retiring: ['terminated'],
@@ -89,6 +95,13 @@ export function assertJobTransition(from: JobState, to: JobState): void {
 export const poolCapacityStates: readonly InstanceState[] = ['launching', 'warming', 'ready'];
 /** Instances provided to a job and not yet gone. */
 export const servingStates: readonly InstanceState[] = ['claimed', 'starting', 'busy'];
+/** Hot-tier runners online and waiting for any matching job. */
+export const hotIdleStates: readonly InstanceState[] = ['idle'];
+/**
+ * Runners online or on their way that no job has taken yet (a claimed instance counts once its start
+ * is issued): what the accounting per label set weighs against jobs waiting plus the hot target.
+ */
+export const untakenRunnerStates: readonly InstanceState[] = ['claimed', 'starting', 'idle'];
 /** Instances on their way out. */
 export const leavingStates: readonly InstanceState[] = ['recycling', 'retiring'];
 export const liveInstanceStates: readonly InstanceState[] = instanceStates.filter((s) => s !== 'terminated');

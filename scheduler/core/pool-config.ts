@@ -48,6 +48,74 @@ export function architectureOfType(instanceType: string): 'x64' | 'arm64' {
   return gravitonFamily.test(family) ? 'arm64' : 'x64';
 }
 
+/**
+ * A window of the hot tier: while open, the tier holds between `min` and `max` idle runners, sized
+ * in between by the cost model (or `max` when the pool has no cost model).
+ */
+const hotWindowSchema = z
+  .object({
+    days: z.array(z.enum(weekdays)).min(1, { message: 'must name at least one day' }),
+    from: clockTime,
+    to: clockTime,
+    timezone: z.string().refine(isTimeZone, { message: 'is not an IANA time zone (e.g. "Europe/Paris")' }),
+    min: z.number().int().min(0).default(0),
+    max: z.number().int().min(0),
+  })
+  .strict()
+  .refine((w) => w.from !== w.to, {
+    message: '"from" and "to" are equal: the window would be empty',
+    path: ['to'],
+    when: (payload) => {
+      const w = payload.value as { from?: unknown; to?: unknown } | null;
+      return clockTime.safeParse(w?.from).success && clockTime.safeParse(w?.to).success;
+    },
+  });
+
+export const hotFillSources = ['pool', 'spot', 'on-demand'] as const;
+
+/**
+ * The hot tier: registered idle runners kept RUNNING so that GitHub hands a queued job to one at
+ * once. Absent: the pool has no hot tier and behaves as a stopped pool with spot/on-demand fallback.
+ */
+const hotSchema = z
+  .object({
+    windows: z.array(hotWindowSchema).default([]),
+    /** Idle runners kept while no window is open; zero unless configured. */
+    outsideWindows: z.number().int().min(0).default(0),
+    /** Hard cap on the tier, whatever the windows and the cost model say. */
+    maximum: z.number().int().min(0).max(200),
+    /** USD the tier's idle runners may cost a day (UTC day); once spent, the tier drains until midnight. */
+    dailyBudgetUsd: z.number().positive().optional(),
+    /** Where refills come from, in order: ready pool instances (warm disk), then spot, then on-demand. */
+    fill: z
+      .array(z.enum(hotFillSources))
+      .min(1, { message: 'must list at least one source' })
+      .default(['pool', 'spot', 'on-demand']),
+    /** An idle runner older than this is replaced (a fresh one re-registers; nothing stays stale). */
+    maxIdleMinutes: z
+      .number()
+      .int()
+      .min(5)
+      .max(24 * 60)
+      .default(240),
+    /**
+     * Keep the k-th runner of an hour only while the waiting it is expected to save pays for its
+     * running hour (see hot-sizing.ts). Absent: each open window keeps its `max`.
+     */
+    costModel: z
+      .object({
+        /** What one second of a job waiting for a runner is worth, in USD. */
+        valuePerWaitSecondUsd: z.number().min(0),
+        /** Seconds a hit saves against the next tier (a stopped-pool start takes ~19.5 s at p50). */
+        secondsSavedPerHit: z.number().positive().default(17),
+        /** Typical job length: one runner slot serves about 60 / jobMinutes jobs an hour at peak. */
+        jobMinutes: z.number().positive().default(10),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 const instanceTypeName = z
   .string()
   .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { message: 'is not an EC2 instance type' });
@@ -93,6 +161,7 @@ const poolSchema = z
       .default({ enabled: false, quantile: 0.9, weeks: 4 }),
     /** Container images the agent pre-pulls while warming. */
     prePullImages: z.array(z.string().min(1)).default([]),
+    hot: hotSchema.optional(),
   })
   .strict();
 
@@ -186,6 +255,26 @@ function crossChecks(config: unknown, ctx: z.RefinementCtx): void {
     if (new Set(types).size !== types.length) issue('lists a type twice', ['instanceTypes']);
     const subnets = Array.isArray(pool.subnets) ? pool.subnets : [];
     if (new Set(subnets).size !== subnets.length) issue('lists a subnet twice', ['subnets']);
+    hotChecks(pool.hot, (message, path) => issue(message, ['hot', ...path]));
+  });
+}
+
+/** The hot tier's bounds against each other; each check reads only fields well formed on their own. */
+function hotChecks(raw: unknown, issue: (message: string, path: (string | number)[]) => void): void {
+  if (raw === null || typeof raw !== 'object') return;
+  const hot = raw as Record<string, unknown>;
+  const cap = typeof hot.maximum === 'number' && Number.isInteger(hot.maximum) ? hot.maximum : undefined;
+  if (cap !== undefined && typeof hot.outsideWindows === 'number' && hot.outsideWindows > cap)
+    issue(`${hot.outsideWindows} is over the hot tier's maximum ${cap}`, ['outsideWindows']);
+  if (Array.isArray(hot.fill) && new Set(hot.fill).size !== hot.fill.length)
+    issue('lists a source twice', ['fill']);
+  if (!Array.isArray(hot.windows)) return;
+  hot.windows.forEach((window: unknown, w) => {
+    const { min, max } = (window ?? {}) as { min?: unknown; max?: unknown };
+    if (typeof max !== 'number') return;
+    if (typeof min === 'number' && min > max) issue(`min ${min} is over max ${max}`, ['windows', w, 'min']);
+    if (cap !== undefined && max > cap)
+      issue(`${max} is over the hot tier's maximum ${cap}`, ['windows', w, 'max']);
   });
 }
 
@@ -193,6 +282,8 @@ export type PoolsConfig = z.infer<typeof poolsConfigSchema>;
 export type PoolConfig = PoolsConfig['pools'][number];
 export type ScheduleWindow = PoolConfig['schedule'][number];
 export type Settings = PoolsConfig['settings'];
+export type HotConfig = NonNullable<PoolConfig['hot']>;
+export type HotWindow = HotConfig['windows'][number];
 
 /** GitHub compares labels case-insensitively. */
 export function normalizedLabels(labels: readonly string[]): string[] {

@@ -22,7 +22,15 @@ import type { JitConfig } from '../ports/github-runners.js';
 import { type CoreDeps, runnerName, runnerScope } from './deps.js';
 import { runnerLabels } from './labels.js';
 import type { PoolConfig } from './pool-config.js';
-import type { InstanceRecord, JobRecord, LadderAttempt, LadderStep, RunnerSource } from './types.js';
+import type {
+  HotFillSource,
+  InstanceRecord,
+  JobRecord,
+  LadderAttempt,
+  LadderStep,
+  Repository,
+  RunnerSource,
+} from './types.js';
 
 /** Ready instances read per claim query; one is picked at random so concurrent claims rarely collide. */
 export const claimCandidates = 5;
@@ -54,9 +62,69 @@ export interface ProvisionRequest {
   readonly avoidSpot?: boolean;
 }
 
+/**
+ * A runner for the pool's hot tier: not for one job, but to wait registered and idle for any matching
+ * job. Its sources are the pool's `hot.fill` policy, in order; `job` is the queued job whose arrival
+ * made the tier short, when there is one (its boot is not that job's boot phase: the job was taken by a
+ * runner already online).
+ */
+export interface HotFillRequest {
+  readonly pool: PoolConfig;
+  readonly deadline: number;
+  /** Idempotency: the same token never launches a second fresh instance (EC2 client token). */
+  readonly token: string;
+  /** Org-scoped runners serve every repository; repository scope has no hot tier. */
+  readonly repository: Repository;
+  readonly job?: JobRecord;
+}
+
+/** Who a runner is for, as the ladder needs it. */
+interface Purpose {
+  readonly pool: PoolConfig;
+  readonly deadline: number;
+  readonly jobId?: number;
+  readonly runId?: number;
+  readonly repository: Repository;
+  /** EC2 client token base: a retried call never launches a second instance. */
+  readonly token: string;
+  readonly tier?: 'hot';
+  readonly sources: readonly HotFillSource[];
+  readonly avoidSpot?: boolean;
+}
+
+const jobLadder: readonly HotFillSource[] = ['pool', 'spot', 'on-demand'];
+
 type Started = { instance: InstanceRecord; source: RunnerSource; claimedAt: number; startIssuedAt: number };
 
 export async function provisionRunner(deps: CoreDeps, request: ProvisionRequest): Promise<ProvisionOutcome> {
+  const { job } = request;
+  return climbLadder(deps, {
+    pool: request.pool,
+    deadline: request.deadline,
+    jobId: job.id,
+    runId: job.runId,
+    repository: job.repository,
+    // One token per job, provisioning round (and market, added at launch).
+    token: `${job.id}-${job.reprovisions}`,
+    sources: jobLadder,
+    ...(request.avoidSpot !== undefined && { avoidSpot: request.avoidSpot }),
+  });
+}
+
+/** Starts one hot-tier runner from the pool's fill policy (see HotFillRequest). */
+export async function provisionHotRunner(deps: CoreDeps, request: HotFillRequest): Promise<ProvisionOutcome> {
+  return climbLadder(deps, {
+    pool: request.pool,
+    deadline: request.deadline,
+    ...(request.job !== undefined && { jobId: request.job.id, runId: request.job.runId }),
+    repository: request.repository,
+    token: request.token,
+    tier: 'hot',
+    sources: request.pool.hot?.fill ?? jobLadder,
+  });
+}
+
+async function climbLadder(deps: CoreDeps, request: Purpose): Promise<ProvisionOutcome> {
   const { pool } = request;
   const attempts: LadderAttempt[] = [];
   const outOfTime = () => deps.clock.now() >= request.deadline;
@@ -67,21 +135,23 @@ export async function provisionRunner(deps: CoreDeps, request: ProvisionRequest)
   };
   const refused = new Set<string>(); // `${type}@${zone}` that answered InsufficientInstanceCapacity
 
-  let started = await claimFromPool(deps, request, note, refused, outOfTime);
-  if (started === undefined && pool.fallback.resize && refused.size > 0 && !outOfTime())
-    started = await claimAndResize(deps, request, note, refused);
-  if (started === undefined) {
-    for (const market of ['spot', 'on-demand'] as const) {
-      if (outOfTime()) break;
-      const allowed =
-        market === 'spot' ? pool.fallback.spot && !(await avoidSpot(deps, request)) : pool.fallback.onDemand;
-      if (!allowed) {
-        note(market, 'skipped', { detail: 'disabled for this pool' });
-        continue;
-      }
-      started = await launchEphemeral(deps, request, market, note);
-      if (started !== undefined) break;
+  let started: Started | undefined;
+  for (const source of request.sources) {
+    if (started !== undefined || outOfTime()) break;
+    if (source === 'pool') {
+      started = await claimFromPool(deps, request, note, refused, outOfTime);
+      if (started === undefined && pool.fallback.resize && refused.size > 0 && !outOfTime())
+        started = await claimAndResize(deps, request, note, refused);
+      continue;
     }
+    const market = source;
+    const allowed =
+      market === 'spot' ? pool.fallback.spot && !(await avoidSpot(deps, request)) : pool.fallback.onDemand;
+    if (!allowed) {
+      note(market, 'skipped', { detail: 'disabled for this pool' });
+      continue;
+    }
+    started = await launchEphemeral(deps, request, market, note);
   }
 
   if (started === undefined) {
@@ -113,12 +183,12 @@ type Note = (step: LadderStep, outcome: LadderAttempt['outcome'], extra?: Partia
 /** Claims a ready instance and starts it, moving to other candidates on lost races and refusals. */
 async function claimFromPool(
   deps: CoreDeps,
-  request: ProvisionRequest,
+  request: Purpose,
   note: Note,
   refused: Set<string>,
   outOfTime: () => boolean,
 ): Promise<Started | undefined> {
-  const { pool, job } = request;
+  const { pool } = request;
   const skip = new Set<string>();
   for (let attempt = 0; attempt < maxClaimAttempts && !outOfTime(); attempt++) {
     const step: LadderStep = refused.size > 0 ? 'pool-other-zone' : 'pool';
@@ -134,7 +204,7 @@ async function claimFromPool(
     }
     const candidate = pickFrom[Math.floor(deps.random() * pickFrom.length)] as InstanceRecord;
     const claimedAt = deps.clock.now();
-    const claim = await claimInstance(deps, candidate, job.id, claimedAt);
+    const claim = await claimInstance(deps, candidate, request, claimedAt);
     if (claim.kind !== 'ok') {
       deps.metrics.count('LostRaces', 1, { Pool: pool.name });
       note(step, 'lost-race', { instanceId: candidate.id });
@@ -164,14 +234,15 @@ async function claimFromPool(
 }
 
 /** Two webhooks may pick the same candidate: ready@v → claimed@v+1 succeeds for exactly one. */
-function claimInstance(deps: CoreDeps, candidate: InstanceRecord, jobId: number, claimedAt: number) {
+function claimInstance(deps: CoreDeps, candidate: InstanceRecord, purpose: Purpose, claimedAt: number) {
   return deps.store.transitionInstance({
     id: candidate.id,
     from: 'ready',
     expectedVersion: candidate.version,
     to: 'claimed',
     patch: {
-      provisionedFor: jobId,
+      ...(purpose.jobId !== undefined && { provisionedFor: purpose.jobId }),
+      ...(purpose.tier !== undefined && { tier: purpose.tier }),
       runnerName: runnerName(deps.runners, candidate.id),
       stateChangedAt: claimedAt,
     },
@@ -182,8 +253,10 @@ export function rerunMarker(runId: number): string {
   return `rerun-on-demand#${runId}`;
 }
 
-async function avoidSpot(deps: CoreDeps, request: ProvisionRequest): Promise<boolean> {
-  return request.avoidSpot ?? (await deps.store.getMarker(rerunMarker(request.job.runId))) !== undefined;
+async function avoidSpot(deps: CoreDeps, request: Purpose): Promise<boolean> {
+  if (request.avoidSpot !== undefined) return request.avoidSpot;
+  if (request.runId === undefined || request.tier === 'hot') return false;
+  return (await deps.store.getMarker(rerunMarker(request.runId))) !== undefined;
 }
 
 function zoneRefusedRecently(c: InstanceRecord, refused: Set<string>, now: number): boolean {
@@ -194,11 +267,11 @@ function zoneRefusedRecently(c: InstanceRecord, refused: Set<string>, now: numbe
 /** A ready instance whose type/zone had no capacity, given another allowed type while stopped. */
 async function claimAndResize(
   deps: CoreDeps,
-  request: ProvisionRequest,
+  request: Purpose,
   note: Note,
   refused: Set<string>,
 ): Promise<Started | undefined> {
-  const { pool, job } = request;
+  const { pool } = request;
   const candidates = await deps.store.listReady(pool.name, claimCandidates);
   for (const candidate of candidates) {
     const type = pool.instanceTypes.find(
@@ -206,7 +279,7 @@ async function claimAndResize(
     );
     if (type === undefined) continue;
     const claimedAt = deps.clock.now();
-    const claim = await claimInstance(deps, candidate, job.id, claimedAt);
+    const claim = await claimInstance(deps, candidate, request, claimedAt);
     if (claim.kind !== 'ok') {
       note('pool-resized', 'lost-race', { instanceId: candidate.id });
       continue;
@@ -237,14 +310,14 @@ async function claimAndResize(
 
 async function launchEphemeral(
   deps: CoreDeps,
-  request: ProvisionRequest,
+  request: Purpose,
   market: 'spot' | 'on-demand',
   note: Note,
 ): Promise<Started | undefined> {
-  const { pool, job } = request;
+  const { pool } = request;
   const claimedAt = deps.clock.now();
-  // One token per job, provisioning round and market: a retried call never launches a second instance.
-  const clientToken = `${job.id}-${job.reprovisions}-${market}`;
+  // One token per purpose and market: a retried call never launches a second instance.
+  const clientToken = `${request.token}-${market}`;
   const launch = await deps.compute.launchEphemeral({ pool, market, clientToken });
   if (launch.kind !== 'launched' || launch.instances[0] === undefined) {
     if (launch.kind === 'insufficient-capacity') deps.metrics.count('CapacityErrors', 1, { Pool: pool.name });
@@ -252,7 +325,7 @@ async function launchEphemeral(
     return undefined;
   }
   const launched = launch.instances[0];
-  const record = ephemeralRecord(deps, pool.name, launched, job.id);
+  const record = ephemeralRecord(deps, pool.name, launched, request);
   await deps.store.putInstance(record);
   note(market, 'ok', { instanceId: launched.id, instanceType: launched.instanceType });
   return { instance: record, source: market, claimedAt, startIssuedAt: deps.clock.now() };
@@ -262,7 +335,7 @@ function ephemeralRecord(
   deps: CoreDeps,
   pool: string,
   launched: LaunchedInstance,
-  jobId: number,
+  purpose: Purpose,
 ): InstanceRecord {
   const now = deps.clock.now();
   return {
@@ -278,7 +351,8 @@ function ephemeralRecord(
     spec: launched.spec,
     launchedAt: launched.launchedAt,
     stateChangedAt: now,
-    provisionedFor: jobId,
+    ...(purpose.jobId !== undefined && { provisionedFor: purpose.jobId }),
+    ...(purpose.tier !== undefined && { tier: purpose.tier }),
     runnerName: runnerName(deps.runners, launched.id),
     startIssuedAt: now,
   };
@@ -288,16 +362,12 @@ function ephemeralRecord(
  * Mints the JIT config and hands it to the instance, then records the start. When GitHub cannot
  * mint, the started instance is retired: it would boot, find no config and power off anyway.
  */
-async function handOverRunner(
-  deps: CoreDeps,
-  request: ProvisionRequest,
-  instance: InstanceRecord,
-): Promise<boolean> {
-  const { pool, job } = request;
+async function handOverRunner(deps: CoreDeps, request: Purpose, instance: InstanceRecord): Promise<boolean> {
+  const { pool } = request;
   const name = runnerName(deps.runners, instance.id);
   let config: JitConfig;
   try {
-    config = await deps.github.createJitConfig(runnerScope(deps.runners, job.repository), {
+    config = await deps.github.createJitConfig(runnerScope(deps.runners, request.repository), {
       runnerName: name,
       labels: runnerLabels(pool),
     });
@@ -341,7 +411,7 @@ export async function release(
     expectedVersion: instance.version,
     to: 'ready',
     patch: { ...patch, stateChangedAt: deps.clock.now() },
-    clear: ['provisionedFor', 'runnerName', 'runnerId', 'startIssuedAt'],
+    clear: ['provisionedFor', 'runnerName', 'runnerId', 'startIssuedAt', 'tier'],
   });
 }
 

@@ -30,8 +30,7 @@ export async function recycleInstance(
 ): Promise<RecycleOutcome> {
   if (instance.state === 'recycling' || instance.state === 'retiring' || instance.state === 'terminated')
     return { kind: 'already-gone' };
-  if (instance.state !== 'busy' && instance.state !== 'starting' && instance.state !== 'claimed')
-    return { kind: 'already-gone' };
+  if (!['busy', 'starting', 'claimed', 'idle'].includes(instance.state)) return { kind: 'already-gone' };
   const now = deps.clock.now();
   const recycling = await deps.store.transitionInstance({
     id: instance.id,
@@ -139,7 +138,8 @@ export async function releaseUnusedRunner(
     await deps.jit.remove(instance.id);
     return true;
   }
-  if (instance.state !== 'starting' && instance.state !== 'claimed') return false;
+  if (instance.state !== 'starting' && instance.state !== 'claimed' && instance.state !== 'idle')
+    return false;
   if (instance.runnerId !== undefined) {
     const job =
       instance.provisionedFor === undefined ? undefined : await deps.store.getJob(instance.provisionedFor);

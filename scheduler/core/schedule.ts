@@ -45,7 +45,10 @@ function previousDay(day: Weekday): Weekday {
   return weekdays[(weekdays.indexOf(day) + 6) % 7] as Weekday;
 }
 
-export function windowOpen(window: ScheduleWindow, epochMs: number): boolean {
+export function windowOpen(
+  window: Pick<ScheduleWindow, 'days' | 'from' | 'to' | 'timezone'>,
+  epochMs: number,
+): boolean {
   const { weekday, minute } = localTime(epochMs, window.timezone);
   const from = minutes(window.from);
   const to = minutes(window.to);

@@ -16,6 +16,15 @@ export type RunnerSource = 'pool' | 'pool-resized' | 'spot' | 'on-demand';
  */
 export type InstanceRole = 'pool' | 'ephemeral';
 
+/**
+ * Which tier served a job, for "hits by tier": `hot` an idle registered runner took it at once,
+ * `warm` a stopped pool instance was started for it, `cold` a fresh spot/on-demand launch.
+ */
+export type Tier = 'hot' | 'warm' | 'cold';
+
+/** Where a hot-tier runner may come from, in the order a pool's `hot.fill` policy lists them. */
+export type HotFillSource = 'pool' | 'spot' | 'on-demand';
+
 export interface InstanceRecord {
   readonly id: string;
   readonly pool: string;
@@ -40,6 +49,18 @@ export interface InstanceRecord {
   readonly startIssuedAt?: number;
   /** Last start refused for capacity, used to prefer other zones. */
   readonly capacityErrorAt?: number;
+  /**
+   * `hot`: started to keep the pool's hot tier full rather than for one job; it goes idle once
+   * running and is aged out, drained or replaced by the hot-tier rules (hot-tier.ts).
+   */
+  readonly tier?: 'hot';
+  /** When its runner went idle in the hot tier (online, registered, no job): a job it takes is a hot hit. */
+  readonly idleAt?: number;
+  /**
+   * When the runner on it took a job, as the instance itself reported it (the agent's job-started
+   * hook tags the instance); the job is known only once `in_progress` names the runner.
+   */
+  readonly jobStartedAt?: number;
   /** Marked by a spot interruption warning. */
   readonly interruptedAt?: number;
   readonly reason?: string;
@@ -47,7 +68,15 @@ export interface InstanceRecord {
   readonly expiresAt?: number;
 }
 
-export type LadderStep = 'pool' | 'pool-other-zone' | 'pool-resized' | 'spot' | 'on-demand' | 'pending';
+/** `hot`: the pool's hot tier had an idle runner for the job, so this step refilled the tier. */
+export type LadderStep =
+  | 'hot'
+  | 'pool'
+  | 'pool-other-zone'
+  | 'pool-resized'
+  | 'spot'
+  | 'on-demand'
+  | 'pending';
 
 export interface LadderAttempt {
   readonly step: LadderStep;
@@ -85,6 +114,8 @@ export interface JobRecord {
   readonly version: number;
   readonly phases: JobPhases;
   readonly source?: RunnerSource;
+  /** The tier of the runner that took the job, from `in_progress` (hits by tier). */
+  readonly pickupTier?: Tier;
   /** The instance provided for this job; GitHub may run another job on it. */
   readonly provisionedInstance?: string;
   /** The runner that took this job, from `in_progress`. */

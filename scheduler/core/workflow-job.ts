@@ -13,10 +13,11 @@
 
 import type { JobUpdate } from '../ports/pool-store.js';
 import { type CoreDeps, instanceOfRunner } from './deps.js';
+import { hasHotTier, isUntaken, readBalance, refillHotTier, tierOf } from './hot-tier.js';
 import { matchPool } from './labels.js';
 import { canTransitionJob, type JobState, jobProgress } from './lifecycle.js';
 import type { PoolConfig, PoolsConfig } from './pool-config.js';
-import { provisionRunner, rerunMarker } from './provision.js';
+import { type ProvisionOutcome, provisionHotRunner, provisionRunner, rerunMarker } from './provision.js';
 
 export { rerunMarker };
 
@@ -28,7 +29,9 @@ export type WorkflowJobOutcome =
   | { kind: 'duplicate'; jobId: number; state: JobState }
   | { kind: 'recorded'; jobId: number; pool: string; state: JobState }
   | { kind: 'provisioned'; jobId: number; pool: string; instanceId: string; source: string }
-  | { kind: 'pending'; jobId: number; pool: string; reason: string };
+  | { kind: 'pending'; jobId: number; pool: string; reason: string }
+  /** The pool's runners already cover this job and the hot target (a surplus from an earlier event). */
+  | { kind: 'covered'; jobId: number; pool: string };
 
 export interface WorkflowJobContext {
   readonly config: PoolsConfig;
@@ -87,9 +90,11 @@ export async function handleWorkflowJob(
     case 'waiting':
       return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
     case 'queued':
-      return provisionForJob(deps, context, pool, job);
+      return hasHotTier(deps, pool)
+        ? provisionWithHotTier(deps, context, pool, job)
+        : provisionForJob(deps, context, pool, job);
     case 'running':
-      await markInstanceBusy(deps, pool, job);
+      await markInstanceBusy(deps, context, pool, job);
       return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
     case 'completed':
       await finishJob(deps, context, pool, job, event);
@@ -168,14 +173,46 @@ async function advance(
   return result.kind === 'ok' ? result.record : undefined;
 }
 
+/**
+ * A queued job in a pool with a hot tier: one start, decided by count. When the pool's untaken runners
+ * already cover the jobs waiting (this one included) and the hot target, nothing starts (an earlier
+ * event started this job's runner: the agent's job-started tag, or an `in_progress` that showed a job
+ * taken). Otherwise one runner starts: a refill of the tier when a hot runner is idle (GitHub hands this
+ * job to it), else the job's own runner up the usual ladder.
+ */
+async function provisionWithHotTier(
+  deps: CoreDeps,
+  context: Pick<WorkflowJobContext, 'deadline' | 'config'>,
+  pool: PoolConfig,
+  job: JobRecord,
+): Promise<WorkflowJobOutcome> {
+  const balance = await readBalance(deps, pool);
+  if (balance.deficit <= 0) {
+    deps.metrics.count('JobsCoveredByHotTier', 1, { Pool: pool.name });
+    return { kind: 'covered', jobId: job.id, pool: pool.name };
+  }
+  const hotIdle = balance.untaken.some((i) => i.state === 'idle');
+  return provisionForJob(deps, context, pool, job, { hotRefill: hotIdle });
+}
+
 /** Provides a runner for a queued job and records the outcome on the job. */
 export async function provisionForJob(
   deps: CoreDeps,
   context: Pick<WorkflowJobContext, 'deadline' | 'config'>,
   pool: PoolConfig,
   job: JobRecord,
+  options: { readonly hotRefill?: boolean } = {},
 ): Promise<WorkflowJobOutcome> {
-  const outcome = await provisionRunner(deps, { pool, job, deadline: context.deadline });
+  const outcome: ProvisionOutcome = options.hotRefill
+    ? await provisionHotRunner(deps, {
+        pool,
+        job,
+        deadline: context.deadline,
+        token: `${job.id}-${job.reprovisions}-hot`,
+        repository: job.repository,
+      })
+    : await provisionRunner(deps, { pool, job, deadline: context.deadline });
+  if (options.hotRefill) outcome.attempts.unshift({ step: 'hot', at: deps.clock.now(), outcome: 'ok' });
   if (outcome.kind === 'provisioned') {
     await recordProvisioned(deps, job, {
       attempts: outcome.attempts,
@@ -246,18 +283,83 @@ async function recordProvisioned(
   }
 }
 
-/** A runner of ours took the job: its instance is busy with it. */
-async function markInstanceBusy(deps: CoreDeps, pool: PoolConfig, job: JobRecord): Promise<void> {
+/**
+ * A runner of ours took the job: its instance is busy with it (or, when the agent's tag said so
+ * first, learns which job). When the runner had been provided for another job A, A has lost its
+ * runner: it gets one at once rather than at the reconciler's next look (see `replaceTakenRunner`).
+ */
+async function markInstanceBusy(
+  deps: CoreDeps,
+  context: Pick<WorkflowJobContext, 'deadline' | 'config'>,
+  pool: PoolConfig,
+  job: JobRecord,
+): Promise<void> {
   const instance = job.instanceId === undefined ? undefined : await deps.store.getInstance(job.instanceId);
   recordPickup(deps, pool, job, instance);
-  if (instance === undefined || (instance.state !== 'starting' && instance.state !== 'claimed')) return;
-  await deps.store.transitionInstance({
+  if (instance === undefined) return;
+  const untaken = isUntaken(instance);
+  const learnsJob = instance.state === 'busy' && instance.servingJob === undefined;
+  if (!untaken && !learnsJob) return;
+  const marked = await deps.store.transitionInstance({
     id: instance.id,
     from: instance.state,
     expectedVersion: instance.version,
     to: 'busy',
-    patch: { servingJob: job.id, stateChangedAt: deps.clock.now() },
+    patch: { servingJob: job.id, ...(untaken && { stateChangedAt: deps.clock.now() }) },
   });
+  const tier = tierOf(instance);
+  if (tier !== undefined) {
+    deps.metrics.count('Pickups', 1, { Pool: pool.name, Tier: tier });
+    await deps.store.updateJob({
+      id: job.id,
+      expectedVersion: job.version,
+      patch: { pickupTier: tier },
+    });
+  }
+  // Only the write that took the runner accounts for it: a repeated `in_progress` finds it busy.
+  if (marked.kind !== 'ok' || !untaken) return;
+  if (hasHotTier(deps, pool)) {
+    await refillHotTier(deps, pool, {
+      deadline: context.deadline,
+      limit: 1,
+      token: `hot-after-${instance.id}`,
+    });
+    return;
+  }
+  if (instance.provisionedFor !== undefined && instance.provisionedFor !== job.id)
+    await replaceTakenRunner(deps, context, pool, instance.provisionedFor, job);
+}
+
+/**
+ * The runner provided for job A was taken by job B. When B had its own runner still untaken, GitHub
+ * hands A that one and nothing is needed; otherwise (B's `queued` was late, lost, or found no capacity)
+ * A is provided a new runner now.
+ */
+async function replaceTakenRunner(
+  deps: CoreDeps,
+  context: Pick<WorkflowJobContext, 'deadline' | 'config'>,
+  pool: PoolConfig,
+  lostJobId: number,
+  taker: JobRecord,
+): Promise<void> {
+  if (taker.provisionedInstance !== undefined) {
+    const own = await deps.store.getInstance(taker.provisionedInstance);
+    if (own !== undefined && isUntaken(own)) return;
+  }
+  const lost = await deps.store.getJob(lostJobId);
+  if (lost === undefined || (lost.state !== 'queued' && lost.state !== 'provisioned')) return;
+  const requeued = await deps.store.updateJob({
+    id: lost.id,
+    expectedVersion: lost.version,
+    to: 'queued',
+    patch: { reprovisions: lost.reprovisions + 1, updatedAt: deps.clock.now() },
+  });
+  if (requeued.kind !== 'ok') return;
+  deps.metrics.count('RunnersReplacedAfterSwap', 1, { Pool: pool.name });
+  await deps.events.publish([
+    { type: 'JobReprovisioned', jobId: lost.id, pool: pool.name, reason: `its runner took job ${taker.id}` },
+  ]);
+  await provisionForJob(deps, context, pool, requeued.record);
 }
 
 /**
@@ -272,7 +374,14 @@ function recordPickup(
 ): void {
   const { createdAt, receivedAt, claimedAt, startIssuedAt, instanceRunningAt, inProgressAt } = job.phases;
   if (inProgressAt === undefined) return;
-  const source = ranOn === undefined ? job.source : ranOn.role === 'pool' ? 'pool' : ranOn.market;
+  const source =
+    ranOn === undefined
+      ? job.source
+      : ranOn.idleAt !== undefined
+        ? 'hot'
+        : ranOn.role === 'pool'
+          ? 'pool'
+          : ranOn.market;
   if (createdAt !== undefined && source !== undefined)
     deps.metrics.duration('PickupLatency', Math.max(0, inProgressAt - createdAt), {
       Pool: pool.name,

@@ -27,6 +27,7 @@ export const clearableInstanceFields: readonly (keyof InstancePatch)[] = [
   'startIssuedAt',
   'capacityErrorAt',
   'interruptedAt',
+  'tier',
   'reason',
   'expiresAt',
 ];

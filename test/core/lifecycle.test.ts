@@ -9,6 +9,7 @@ import {
   assertJobTransition,
   canTransitionInstance,
   canTransitionJob,
+  hotIdleStates,
   IllegalTransitionError,
   type InstanceState,
   instanceStates,
@@ -19,6 +20,7 @@ import {
   liveInstanceStates,
   poolCapacityStates,
   servingStates,
+  untakenRunnerStates,
 } from '../../scheduler/core/lifecycle.js';
 
 const instanceSpec: Record<InstanceState, InstanceState[]> = {
@@ -26,7 +28,8 @@ const instanceSpec: Record<InstanceState, InstanceState[]> = {
   warming: ['ready', 'retiring', 'terminated'],
   ready: ['claimed', 'retiring', 'terminated'],
   claimed: ['starting', 'busy', 'recycling', 'ready', 'retiring', 'terminated'],
-  starting: ['busy', 'recycling', 'retiring', 'terminated'],
+  starting: ['idle', 'busy', 'recycling', 'retiring', 'terminated'],
+  idle: ['busy', 'recycling', 'retiring', 'terminated'],
   busy: ['recycling', 'retiring', 'terminated'],
   recycling: ['terminated'],
   retiring: ['terminated'],
@@ -48,7 +51,7 @@ describe('instance lifecycle', () => {
   const allowed = pairs(instanceStates).filter(([from, to]) => instanceSpec[from].includes(to));
   const illegal = pairs(instanceStates).filter(([from, to]) => !instanceSpec[from].includes(to));
 
-  it('lists the nine states of the design', () => {
+  it("lists the ten states of the design (nine plus the hot tier's idle)", () => {
     expect([...instanceStates].sort()).toEqual(Object.keys(instanceSpec).sort());
   });
 
@@ -94,7 +97,7 @@ describe('instance lifecycle', () => {
   });
 
   it('never lets a booted instance back into the pool', () => {
-    for (const from of ['starting', 'busy', 'recycling', 'retiring'] as const)
+    for (const from of ['starting', 'idle', 'busy', 'recycling', 'retiring'] as const)
       expect(canTransitionInstance(from, 'ready')).toBe(false);
     // Only a claim that never started goes back.
     expect(canTransitionInstance('claimed', 'ready')).toBe(true);
@@ -102,13 +105,27 @@ describe('instance lifecycle', () => {
 
   it('groups states consistently', () => {
     expect(liveInstanceStates).toEqual(instanceStates.filter((s) => s !== 'terminated'));
-    const groups = [...poolCapacityStates, ...servingStates, ...leavingStates];
+    const groups = [...poolCapacityStates, ...servingStates, ...hotIdleStates, ...leavingStates];
     expect(new Set(groups).size).toBe(groups.length);
     expect([...groups, 'terminated'].sort()).toEqual([...instanceStates].sort());
     // Serving instances leave only by recycling or retiring, never back to pool capacity (but a release).
-    for (const from of servingStates)
+    for (const from of [...servingStates, ...hotIdleStates])
       for (const to of poolCapacityStates)
         expect(canTransitionInstance(from, to)).toBe(from === 'claimed' && to === 'ready');
+  });
+});
+
+describe('hot tier states', () => {
+  it('takes a hot runner only forward: idle is left by a job, a power-off or retirement', () => {
+    expect(canTransitionInstance('starting', 'idle')).toBe(true);
+    expect(canTransitionInstance('idle', 'busy')).toBe(true);
+    expect(canTransitionInstance('idle', 'starting')).toBe(false);
+    expect(canTransitionInstance('busy', 'idle')).toBe(false);
+    expect(canTransitionInstance('claimed', 'idle')).toBe(false);
+  });
+
+  it('counts claimed, starting and idle runners as untaken, never a busy one', () => {
+    expect([...untakenRunnerStates].sort()).toEqual(['claimed', 'idle', 'starting']);
   });
 });
 

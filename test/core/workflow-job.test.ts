@@ -150,9 +150,9 @@ describe('workflow_job queued', () => {
 });
 
 describe('workflow_job out of order', () => {
-  it('records in_progress before queued, and provides no runner for the late queued', async () => {
+  it('records in_progress before queued, gives the job whose runner was taken a new one at once, and provides no runner for the late queued', async () => {
     const h = makeHarness();
-    const [a] = await readyInstances(h, [subnetA, subnetB]);
+    const [a, b] = await readyInstances(h, [subnetA, subnetB]);
     await deliver(h, jobEvent('queued', { jobId: 20 })); // a provided for job 20
     const startsBefore = h.compute.callCount('start');
 
@@ -174,11 +174,30 @@ describe('workflow_job out of order', () => {
       phases: { inProgressAt: monday0900 + 5 },
     });
     expect(await mustInstance(h, a?.id ?? '')).toMatchObject({ state: 'busy', servingJob: 21 });
+    // Job 20 lost its runner to 21, which had none of its own: 20 gets one now, not from the reconciler.
+    expect(h.compute.callCount('start')).toBe(startsBefore + 1);
+    expect(await mustJob(h, 20)).toMatchObject({
+      state: 'provisioned',
+      reprovisions: 1,
+      provisionedInstance: b?.id,
+    });
 
     const late = await deliver(h, jobEvent('queued', { jobId: 21 }));
     expect(late).toEqual({ kind: 'duplicate', jobId: 21, state: 'running' });
+    expect(h.compute.callCount('start')).toBe(startsBefore + 1);
+    expect(h.github.callsOf('createJitConfig')).toHaveLength(2);
+  });
+
+  it('gives no new runner when the job that took the runner had its own still untaken (GitHub hands that one over)', async () => {
+    const h = makeHarness();
+    const [a, b] = await readyInstances(h, [subnetA, subnetB]);
+    await deliver(h, jobEvent('queued', { jobId: 20 })); // a for 20 (random 0 picks the first)
+    await deliver(h, jobEvent('queued', { jobId: 21 })); // b for 21
+    const startsBefore = h.compute.callCount('start');
+    const took = (await mustJob(h, 20)).provisionedInstance === a?.id ? a : b;
+    await deliver(h, jobEvent('in_progress', { jobId: 21, runnerName: `wpr-${took?.id}`, runnerId: 1 }));
     expect(h.compute.callCount('start')).toBe(startsBefore);
-    expect(h.github.callsOf('createJitConfig')).toHaveLength(1);
+    expect(await mustJob(h, 20)).toMatchObject({ state: 'provisioned', reprovisions: 0 });
   });
 
   it('records completed before queued, and provides no runner for the late queued', async () => {

@@ -1,0 +1,417 @@
+/**
+ * The hot tier: per pool, a target number of instances RUNNING with a registered, idle ephemeral JIT
+ * runner, so that GitHub hands a queued job to one of them at once, with no webhook on the path.
+ *
+ * Lifecycle of a hot runner (lifecycle.ts): claimed (from the stopped pool) or launched (spot,
+ * on-demand) with `tier: 'hot'` → starting → idle (its instance runs; the runner registers) → busy
+ * (a job took it) → recycling → terminated. Each runs one job only, like every runner here.
+ *
+ * Accounting is by count per pool (a pool is a label set; GitHub hands any matching runner any
+ * matching job): runners untaken (claimed, starting, idle; no job taken) ≥ jobs waiting (queued or
+ * provided, minus the ones already taken by runners whose `in_progress` has not arrived) + hot target.
+ * Every event that changes that balance — a `queued` job, an `in_progress` naming a runner, the agent's
+ * job-started tag, an interruption, the tuner, the reconciler — restores it, starting at most as many
+ * runners as it is short, so that duplicate or reordered events never start a second runner: the second
+ * one finds the balance already restored. Two events racing may both see the same shortfall and both
+ * start; the surplus is one idle runner, released by the reconciler, never a lost job.
+ *
+ * The target for now is written by the tuner (marker `hot#<pool>`, with the day's spend) from the cost
+ * model in hot-sizing.ts, and read by the event paths clamped to the windows open now, so that a
+ * window closing drains at once even when the tuner's last run is a minute old.
+ *
+ * Gotchas: repository-scoped runners have no hot tier (a hot runner would have to guess the
+ * repository); a surplus idle runner is released by deregistering it first (GitHub refuses with 422
+ * while it runs a job, and then it is busy, not surplus).
+ */
+import type { CoreDeps } from './deps.js';
+import { demandMarker, demandTimeZone, parseHistory } from './forecast.js';
+import { budgetDay, type HotSizing, pastPeaks, sizeHotTier } from './hot-sizing.js';
+import { hotIdleStates, untakenRunnerStates } from './lifecycle.js';
+import type { PoolConfig, PoolsConfig } from './pool-config.js';
+import { type ProvisionOutcome, provisionHotRunner } from './provision.js';
+import { releaseUnusedRunner } from './recycle.js';
+import type { InstanceRecord, JobRecord, RunnerSource, Tier } from './types.js';
+
+/** How long the tuner's target stays authoritative for the event paths. */
+export const hotTargetFreshMs = 10 * 60_000;
+/** Spend is accrued per tuner run; a longer gap (the tuner was down) is not billed to the budget. */
+const maxAccrualMs = 10 * 60_000;
+
+export function hotMarker(pool: string): string {
+  return `hot#${pool}`;
+}
+
+/** What the tuner keeps per pool between runs (marker `hot#<pool>`). */
+export interface HotTierRecord {
+  readonly target: number;
+  /** Epoch ms of the run that wrote it. */
+  readonly at: number;
+  /** UTC day the spend is for. */
+  readonly day: string;
+  readonly spentUsd: number;
+  readonly budgetCap?: number;
+}
+
+export function parseHotRecord(text: string | undefined): HotTierRecord | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const d = JSON.parse(text) as Partial<HotTierRecord> | null;
+    if (
+      d === null ||
+      typeof d.target !== 'number' ||
+      typeof d.at !== 'number' ||
+      typeof d.day !== 'string' ||
+      typeof d.spentUsd !== 'number'
+    )
+      return undefined;
+    return {
+      target: d.target,
+      at: d.at,
+      day: d.day,
+      spentUsd: d.spentUsd,
+      ...(typeof d.budgetCap === 'number' && { budgetCap: d.budgetCap }),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the pool keeps a hot tier under these runner settings. */
+export function hasHotTier(deps: Pick<CoreDeps, 'runners'>, pool: PoolConfig): boolean {
+  return pool.hot !== undefined && deps.runners.scope === 'org';
+}
+
+/**
+ * The hot target now, as the event paths use it: the tuner's last target, clamped to the windows open
+ * now (a window that closed since gives its outside size at once). Without a fresh tuner record, the
+ * windows alone decide (the cost model needs the history the tuner reads).
+ */
+export function currentHotTarget(pool: PoolConfig, now: number, record: HotTierRecord | undefined): number {
+  if (pool.hot === undefined) return 0;
+  const bounds = sizeHotTier({ pool, now, pastPeaks: [], spentTodayUsd: 0 });
+  const fresh = record !== undefined && now - record.at <= hotTargetFreshMs && now >= record.at;
+  if (!fresh) return Math.min(bounds.min, pool.hot.maximum);
+  const budget = record.budgetCap ?? Number.POSITIVE_INFINITY;
+  return Math.max(0, Math.min(Math.max(record.target, bounds.min), bounds.max, pool.hot.maximum, budget));
+}
+
+export async function readHotTarget(deps: CoreDeps, pool: PoolConfig): Promise<number> {
+  if (!hasHotTier(deps, pool)) return 0;
+  return currentHotTarget(
+    pool,
+    deps.clock.now(),
+    parseHotRecord(await deps.store.getMarker(hotMarker(pool.name))),
+  );
+}
+
+/** The balance of one pool's runners against its jobs, by count. */
+export interface RunnerBalance {
+  readonly pool: string;
+  /** Runners online or on their way that no job has taken. */
+  readonly untaken: readonly InstanceRecord[];
+  /** Jobs queued or provided a runner, not yet running. */
+  readonly waiting: number;
+  /** Runners that took a job we cannot name yet (the agent's tag came before `in_progress`). */
+  readonly takenUnknown: number;
+  readonly hotTarget: number;
+  /** Runners to start now. */
+  readonly deficit: number;
+  /** Untaken runners beyond what waiting jobs and the hot target need. */
+  readonly surplus: number;
+}
+
+/** Untaken: in an untaken state, with no job on it by the store's account or the instance's own. */
+export function isUntaken(instance: InstanceRecord): boolean {
+  return (
+    untakenRunnerStates.includes(instance.state) &&
+    instance.servingJob === undefined &&
+    instance.jobStartedAt === undefined
+  );
+}
+
+export function balanceRunners(
+  pool: PoolConfig,
+  instances: readonly InstanceRecord[],
+  jobs: readonly JobRecord[],
+  hotTarget: number,
+): RunnerBalance {
+  const mine = instances.filter((i) => i.pool === pool.name);
+  const untaken = mine.filter(isUntaken);
+  const takenUnknown = mine.filter(
+    (i) => i.state === 'busy' && i.servingJob === undefined && i.jobStartedAt !== undefined,
+  ).length;
+  const waiting = jobs.filter(
+    (j) => j.pool === pool.name && (j.state === 'queued' || j.state === 'provisioned'),
+  ).length;
+  const needed = Math.max(0, waiting - takenUnknown) + hotTarget;
+  return {
+    pool: pool.name,
+    untaken,
+    waiting,
+    takenUnknown,
+    hotTarget,
+    deficit: Math.max(0, needed - untaken.length),
+    surplus: Math.max(0, untaken.length - needed),
+  };
+}
+
+export async function readBalance(
+  deps: CoreDeps,
+  pool: PoolConfig,
+  hotTarget?: number,
+): Promise<RunnerBalance> {
+  const [instances, queued, provisioned, target] = await Promise.all([
+    deps.store.listPoolInstances(pool.name),
+    deps.store.listJobs('queued'),
+    deps.store.listJobs('provisioned'),
+    hotTarget === undefined ? readHotTarget(deps, pool) : Promise.resolve(hotTarget),
+  ]);
+  return balanceRunners(pool, instances, [...queued, ...provisioned], target);
+}
+
+export type HotRefillOutcome =
+  | { kind: 'no-hot-tier' }
+  | { kind: 'balanced'; balance: RunnerBalance }
+  | {
+      kind: 'refilled';
+      balance: RunnerBalance;
+      started: readonly { instanceId: string; source: RunnerSource }[];
+      /** Starts that found nothing (the reconciler or the next event tries again). */
+      pending: number;
+    };
+
+export interface RefillOptions {
+  /** Epoch ms after which no new start begins. */
+  readonly deadline: number;
+  /** Most runners this call starts (event paths: 1; the tuner: its launch batch). */
+  readonly limit: number;
+  /** Idempotency base for fresh launches: a retried event never launches a second instance. */
+  readonly token: string;
+  /** The job whose arrival made the tier short, if any. */
+  readonly job?: JobRecord;
+  /** An already read balance (saves the reads when the caller has them). */
+  readonly balance?: RunnerBalance;
+}
+
+/** Starts hot runners while the pool is short of them, at most `limit`. */
+export async function refillHotTier(
+  deps: CoreDeps,
+  pool: PoolConfig,
+  options: RefillOptions,
+): Promise<HotRefillOutcome> {
+  if (!hasHotTier(deps, pool)) return { kind: 'no-hot-tier' };
+  const balance = options.balance ?? (await readBalance(deps, pool));
+  const wanted = Math.min(balance.deficit, options.limit);
+  if (wanted <= 0) return { kind: 'balanced', balance };
+  const started: { instanceId: string; source: RunnerSource }[] = [];
+  let pending = 0;
+  for (let n = 0; n < wanted && deps.clock.now() < options.deadline; n++) {
+    const outcome = await startHotRunner(deps, pool, options, n);
+    if (outcome.kind === 'provisioned')
+      started.push({ instanceId: outcome.instanceId, source: outcome.source });
+    else pending++;
+  }
+  if (started.length > 0) deps.metrics.count('HotRefills', started.length, { Pool: pool.name });
+  return { kind: 'refilled', balance, started, pending };
+}
+
+function startHotRunner(
+  deps: CoreDeps,
+  pool: PoolConfig,
+  options: RefillOptions,
+  n: number,
+): Promise<ProvisionOutcome> {
+  return provisionHotRunner(deps, {
+    pool,
+    deadline: options.deadline,
+    token: `${options.token}-${n}`,
+    repository: options.job?.repository ?? { owner: deps.runners.org ?? '', name: '' },
+    ...(options.job !== undefined && { job: options.job }),
+  });
+}
+
+/** The tier a job was served from, by the runner that took it. */
+export function tierOf(instance: InstanceRecord | undefined): Tier | undefined {
+  if (instance === undefined) return undefined;
+  if (instance.idleAt !== undefined) return 'hot';
+  return instance.role === 'pool' ? 'warm' : 'cold';
+}
+
+export type JobStartedOutcome =
+  | { kind: 'unknown-instance' }
+  | { kind: 'no-change'; state: string }
+  | { kind: 'marked-busy'; refill: HotRefillOutcome };
+
+/**
+ * The instance itself says its runner took a job (the agent's job-started hook tagged it): it is busy
+ * from now on, whichever job it took, and the tier is refilled at once, without waiting for GitHub's
+ * `in_progress`. Repeated or late signals find it busy already (or gone) and do nothing.
+ */
+export async function handleJobStarted(
+  deps: CoreDeps,
+  config: PoolsConfig,
+  signal: { instanceId: string; at: number; deadline: number },
+): Promise<JobStartedOutcome> {
+  const instance = await deps.store.getInstance(signal.instanceId);
+  if (instance === undefined) return { kind: 'unknown-instance' };
+  if (!untakenRunnerStates.includes(instance.state) || instance.jobStartedAt !== undefined)
+    return { kind: 'no-change', state: instance.state };
+  // tag → busy@v+1 wins once; an `in_progress` for the same runner racing us moves it to busy too,
+  // and then this write loses and the job is already accounted for.
+  const marked = await deps.store.transitionInstance({
+    id: instance.id,
+    from: instance.state,
+    expectedVersion: instance.version,
+    to: 'busy',
+    patch: { jobStartedAt: signal.at, stateChangedAt: deps.clock.now() },
+  });
+  if (marked.kind !== 'ok') return { kind: 'no-change', state: instance.state };
+  const pool = config.pools.find((p) => p.name === instance.pool);
+  deps.metrics.count('JobStartedSignals', 1, { Pool: instance.pool });
+  if (pool === undefined) return { kind: 'marked-busy', refill: { kind: 'no-hot-tier' } };
+  const refill = await refillHotTier(deps, pool, {
+    deadline: signal.deadline,
+    limit: 1,
+    token: `hot-after-${instance.id}`,
+  });
+  return { kind: 'marked-busy', refill };
+}
+
+/** Whether an idle hot runner should be replaced: too long idle, or built from an outdated spec. */
+export function ageOutReason(
+  pool: PoolConfig,
+  instance: InstanceRecord,
+  now: number,
+  isCurrent: (i: InstanceRecord) => boolean,
+): string | undefined {
+  if (pool.hot === undefined || !hotIdleStates.includes(instance.state)) return undefined;
+  const idleFor = now - (instance.idleAt ?? instance.stateChangedAt);
+  if (idleFor > pool.hot.maxIdleMinutes * 60_000) return `idle for ${Math.round(idleFor / 60_000)} min`;
+  if (!isCurrent(instance)) return 'outdated image or spec';
+  return undefined;
+}
+
+export interface HotTuning {
+  readonly pool: string;
+  readonly sizing: HotSizing;
+  readonly target: number;
+  readonly idle: number;
+  readonly starting: number;
+  readonly busy: number;
+  readonly replaced: number;
+  readonly drained: number;
+  readonly started: number;
+  readonly spentTodayUsd: number;
+}
+
+export interface HotTuneOptions {
+  readonly deadline: number;
+  /** Whether an instance's spec is what new instances of its type get today. */
+  readonly isCurrent: (instance: InstanceRecord) => boolean;
+  /** This hour of week's past peaks, given instead of read from the pool's demand history. */
+  readonly pastPeaks?: readonly number[];
+  /** Most runners started in one run. */
+  readonly launchLimit: number;
+}
+
+/**
+ * One tuner run for a pool's hot tier: size it (cost model, windows, cap, budget), record the target
+ * and the day's spend, replace idle runners that aged out or are outdated, drain the surplus (a window
+ * closed, the model says they no longer pay) and start what is missing.
+ */
+export async function tuneHotTier(
+  deps: CoreDeps,
+  pool: PoolConfig,
+  options: HotTuneOptions,
+): Promise<HotTuning | undefined> {
+  if (!hasHotTier(deps, pool) || pool.hot === undefined) return undefined;
+  const now = deps.clock.now();
+  const marker = hotMarker(pool.name);
+  const [previousText, historyText, instances] = await Promise.all([
+    deps.store.getMarker(marker),
+    options.pastPeaks === undefined
+      ? deps.store.getMarker(demandMarker(pool.name))
+      : Promise.resolve(undefined),
+    deps.store.listPoolInstances(pool.name),
+  ]);
+  const previous = parseHotRecord(previousText);
+  const idleNow = instances.filter((i) => hotIdleStates.includes(i.state));
+  const spentTodayUsd = accrueSpend(previous, now, idleNow.length, pool);
+  const peaks =
+    options.pastPeaks ?? pastPeaks(parseHistory(historyText, demandTimeZone(pool)), now, pool.forecast.weeks);
+  const sizing = sizeHotTier({ pool, now, pastPeaks: peaks, spentTodayUsd });
+  const record: HotTierRecord = {
+    target: sizing.target,
+    at: now,
+    day: budgetDay(now),
+    spentUsd: spentTodayUsd,
+    ...(sizing.budgetCap !== undefined && { budgetCap: sizing.budgetCap }),
+  };
+  await deps.store.putMarker(marker, JSON.stringify(record));
+
+  let replaced = 0;
+  for (const instance of idleNow) {
+    const reason = ageOutReason(pool, instance, now, options.isCurrent);
+    if (reason !== undefined && (await releaseUnusedRunner(deps, instance.id, `hot runner ${reason}`)))
+      replaced++;
+  }
+
+  let balance = await readBalance(deps, pool, sizing.target);
+  let drained = 0;
+  // Drain idle runners only, longest idle first: one still starting is on its way and is drained when
+  // it goes idle, if still surplus then.
+  const drainable = balance.untaken
+    .filter((i) => hotIdleStates.includes(i.state))
+    .sort((a, b) => (a.idleAt ?? a.stateChangedAt) - (b.idleAt ?? b.stateChangedAt));
+  for (const instance of drainable.slice(0, balance.surplus))
+    if (await releaseUnusedRunner(deps, instance.id, 'hot tier above its target')) drained++;
+  if (drained > 0) balance = await readBalance(deps, pool, sizing.target);
+
+  const refill = await refillHotTier(deps, pool, {
+    deadline: options.deadline,
+    limit: options.launchLimit,
+    token: `hot-tune-${pool.name}-${Math.floor(now / 60_000)}`,
+    balance,
+  });
+  const started = refill.kind === 'refilled' ? refill.started.length : 0;
+
+  const after = await deps.store.listPoolInstances(pool.name);
+  const idle = after.filter((i) => hotIdleStates.includes(i.state)).length;
+  const starting = after.filter((i) => i.tier === 'hot' && isUntaken(i) && i.state !== 'idle').length;
+  const busy = after.filter(
+    (i) => i.tier === 'hot' && (i.state === 'busy' || i.state === 'recycling'),
+  ).length;
+  deps.metrics.gauge('HotTarget', sizing.target, { Pool: pool.name });
+  deps.metrics.gauge('HotIdle', idle, { Pool: pool.name });
+  deps.metrics.gauge('HotBusy', busy, { Pool: pool.name });
+  // Per minute, like the other EstimatedCost kinds: the dashboard's hourly sum reads as USD per hour.
+  deps.metrics.gauge('EstimatedCost', (idle * sizing.hourlyUsd) / 60, { Pool: pool.name, Kind: 'hot-idle' });
+  return {
+    pool: pool.name,
+    sizing,
+    target: sizing.target,
+    idle,
+    starting,
+    busy,
+    replaced,
+    drained,
+    started,
+    spentTodayUsd,
+  };
+}
+
+/** The day's spend so far: the last record's, plus the idle runners since then (a new day starts at 0). */
+function accrueSpend(
+  previous: HotTierRecord | undefined,
+  now: number,
+  idle: number,
+  pool: PoolConfig,
+): number {
+  const day = budgetDay(now);
+  if (previous === undefined || previous.day !== day) return 0;
+  const elapsed = Math.min(maxAccrualMs, Math.max(0, now - previous.at));
+  return (
+    previous.spentUsd +
+    (idle * sizeHotTier({ pool, now, pastPeaks: [], spentTodayUsd: 0 }).hourlyUsd * elapsed) / 3_600_000
+  );
+}
