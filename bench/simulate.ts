@@ -17,6 +17,7 @@ import {
   coldDiskPenalties,
   type SimulationResult,
   simulate,
+  tieredVariants,
   tuningVariants,
 } from './simulator/run-simulation.js';
 import { type SeedRun, spreadOverSeeds } from './simulator/seeds.js';
@@ -222,7 +223,11 @@ async function main(): Promise<void> {
           ? { jobsPerWeekday: 500 }
           : {}),
       sizing,
-      ...(o.quick ? { runningScales: [0, 0.05, 0.25, 1] } : first ? { oursVariants: tuningVariants } : {}),
+      ...(o.quick
+        ? { runningScales: [0, 0.05, 0.25, 1] }
+        : first
+          ? { oursVariants: tuningVariants, tieredVariants }
+          : {}),
       ...(first && { pendingToRunningMedians: pendingSweep }),
       ...(o.webhookOutage !== undefined && { webhookOutageHours: o.webhookOutage }),
       log: (line) => console.log(line),
@@ -246,6 +251,13 @@ async function main(): Promise<void> {
     for (const v of primary.oursTuning)
       console.log(
         `  ${JSON.stringify(v.settings)}: ${v.p50S.toFixed(1)} / ${v.p95S.toFixed(1)} s, $${v.costPerJob.toFixed(4)}, ${(v.poolHitRate * 100).toFixed(0)} %, ${v.largestTarget}`,
+      );
+  }
+  if (primary.tieredTuning.length > 0) {
+    console.log('\nTiered with other settings (first seed): p50 / p95 s, $ per job, hot hit, done+ p95 s');
+    for (const v of primary.tieredTuning)
+      console.log(
+        `  ${JSON.stringify(v.settings)}: ${s(v.p50S)} / ${s(v.p95S)} s, $${usd(v.costPerJob)}, ${pct(v.hotHitRate)}, ${s(v.overWorkP95S)}`,
       );
   }
   console.log(
@@ -285,6 +297,7 @@ async function main(): Promise<void> {
       runningPoolCurve: primary.runningCurve,
       runningAtEqualP95: primary.runningAtEqualP95,
       oursTuning: primary.oursTuning,
+      tieredTuning: primary.tieredTuning,
       coldDiskPenalties,
       coldDisk: primary.coldDisk,
       pendingToRunning: primary.pendingToRunning,

@@ -18,6 +18,7 @@
 import { tagKeys } from '../../scheduler/adapters/tags.js';
 import { type CoreDeps, instanceOfRunner } from '../../scheduler/core/deps.js';
 import { type DemandHistory, demandMarker, serializeHistory } from '../../scheduler/core/forecast.js';
+import { handleJobStarted, tuneHotTier } from '../../scheduler/core/hot-tier.js';
 import {
   type Ec2State,
   handleInstanceStateChange,
@@ -124,6 +125,9 @@ class CoreWorld implements Ec2Hooks {
   private readonly jobs = new Map<number, JobState>();
   private readonly counters: Record<string, number> = {};
   private readonly targets: [number, number][] = [];
+  private readonly hotTargets: [number, number][] = [];
+  /** Whether a pool keeps a hot tier: then the agent's job-started signal is part of the product. */
+  private readonly hotTier: boolean;
   private queuing: TraceJob | undefined;
   private completed = 0;
 
@@ -132,6 +136,7 @@ class CoreWorld implements Ec2Hooks {
     const clock = this.loop.clock;
     this.timings = options.timings;
     this.config = options.config;
+    this.hotTier = options.config.pools.some((p) => p.hot !== undefined);
     this.store = new InMemoryPoolStore({ clock });
     this.compute = new InMemoryCompute({ clock, subnetZones });
     this.github = new InMemoryGitHub({ clock });
@@ -223,6 +228,7 @@ class CoreWorld implements Ec2Hooks {
       end,
       counters: this.counters,
       targets: this.targets,
+      ...(this.hotTier && { hotTargets: this.hotTargets }),
       events: this.loop.events,
       wallMs: performance.now() - began,
       incidents: {
@@ -275,6 +281,7 @@ class CoreWorld implements Ec2Hooks {
         job.coldPenaltyS = penaltyS;
         const endsAt = job.startedAt + (job.trace.durationS + penaltyS) * 1000;
         this.loop.at(endsAt, () => this.finish(event.jobId, instanceId));
+        if (instanceId !== undefined && this.hotTier) this.jobStartedSignal(instanceId, job.startedAt);
       }
     }
     const delay =
@@ -287,9 +294,38 @@ class CoreWorld implements Ec2Hooks {
     const now = this.loop.now();
     const job = this.jobs.get(event.jobId);
     if (event.action === 'queued' && job !== undefined && job.receivedAt === undefined) job.receivedAt = now;
-    this.loop.spawn('webhook', () =>
-      handleWorkflowJob(this.deps, { config: this.config, deadline: now + 8_000, receivedAt: now }, event),
-    );
+    this.loop.spawn('webhook', async () => {
+      const outcome = await handleWorkflowJob(
+        this.deps,
+        { config: this.config, deadline: now + 8_000, receivedAt: now },
+        event,
+      );
+      this.count(`webhook:${event.action}:${outcome.kind}`);
+    });
+  }
+
+  /**
+   * The runner's job-started hook on the instance reports the job (the agent tags the instance; the tag
+   * change reaches the lifecycle handler through EventBridge), whatever GitHub's webhooks are doing.
+   */
+  private jobStartedSignal(instanceId: string, at: number): void {
+    const delay =
+      Math.max(0, (at - this.loop.now()) / 1000) +
+      this.timings.ec2OtherCall(this.agentRandom) +
+      this.timings.stateChangeEvent(this.ec2Random) +
+      this.timings.handlerOverhead(this.ec2Random);
+    this.loop.after(delay, () => {
+      const now = this.loop.now();
+      this.loop.spawn('job started', async () => {
+        const outcome = await handleJobStarted(this.deps, this.config, {
+          instanceId,
+          at,
+          deadline: now + 8_000,
+        });
+        const started = outcome.kind === 'marked-busy' && outcome.refill.kind === 'refilled';
+        this.count(`job-started:${outcome.kind}${started ? ':refilled' : ''}`);
+      });
+    });
   }
 
   private finish(jobId: number, instanceId: string | undefined): void {
@@ -433,9 +469,16 @@ class CoreWorld implements Ec2Hooks {
     this.loop.after(inS, () => {
       if (!this.idle.has(instanceId) || !this.running(instanceId)) return;
       this.count('spot:interruption-warning');
-      this.loop.after(this.timings.stateChangeEvent(this.ec2Random), () =>
-        this.loop.spawn('spot interruption', () => handleSpotInterruption(this.deps, instanceId)),
-      );
+      this.loop.after(this.timings.stateChangeEvent(this.ec2Random), () => {
+        const deadline = this.loop.now() + 8_000;
+        this.loop.spawn('spot interruption', async () => {
+          const outcome = await handleSpotInterruption(this.deps, instanceId, {
+            config: this.config,
+            deadline,
+          });
+          this.count(`spot-warning:${outcome.kind}`);
+        });
+      });
       this.loop.after(120, () => {
         if (!this.running(instanceId)) return;
         if (!this.idle.has(instanceId)) {
@@ -491,6 +534,23 @@ class CoreWorld implements Ec2Hooks {
       const results = await tunePools(this.deps, this.config, {
         ...(this.options.forecastLeadMs !== undefined && { forecastLeadMs: this.options.forecastLeadMs }),
       });
+      for (const pool of this.config.pools) {
+        if (pool.hot === undefined) continue;
+        const specs = new Map<string, string>();
+        for (const type of pool.instanceTypes)
+          specs.set(type, await this.deps.compute.currentSpec(pool, type));
+        const hot = await tuneHotTier(this.deps, pool, {
+          deadline: this.loop.now() + 50_000,
+          isCurrent: (i) => specs.get(i.instanceType) === i.spec,
+          launchLimit: this.config.settings.launchBatchSize,
+        });
+        if (hot !== undefined) {
+          this.hotTargets.push([this.loop.now(), hot.target]);
+          this.counters.maxHotTarget = Math.max(this.counters.maxHotTarget ?? 0, hot.target);
+          this.count('hot:replaced', hot.replaced);
+          this.count('hot:drained', hot.drained);
+        }
+      }
       for (const r of results) {
         this.targets.push([this.loop.now(), r.target]);
         this.counters.maxTarget = Math.max(this.counters.maxTarget ?? 0, r.target);

@@ -42,6 +42,8 @@ export interface PolicyRun {
   readonly counters: Readonly<Record<string, number>>;
   /** The pool target the tuner (or the running-pool model) aimed at, per run: [epoch ms, target]. */
   readonly targets: readonly (readonly [number, number])[];
+  /** The hot tier's target per tuner run, for a policy with one. */
+  readonly hotTargets?: readonly (readonly [number, number])[];
   readonly events: number;
   readonly wallMs: number;
   /** Webhook incidents (GitHub holding deliveries) during the run: how many, and minutes in all. */

@@ -33,6 +33,11 @@ export interface PolicySummary {
   readonly poolHitRate: number;
   /** Share of jobs taken by a runner already online and idle when they were queued. */
   readonly hotHitRate: number;
+  /** Pickup of the jobs an idle runner took at once, and of the others. */
+  readonly byHotHit: {
+    readonly hit: { readonly jobs: number; readonly p50S: number; readonly p95S: number };
+    readonly missed: { readonly jobs: number; readonly p50S: number; readonly p95S: number };
+  };
   /**
    * Queued (`created_at`) → completed, and the part of it that is not the job's own work on a warm
    * disk (pickup + the cold-disk penalty): what the organization waits beyond the work itself.
@@ -100,6 +105,10 @@ export function summarise(run: PolicyRun, title: string): PolicySummary {
     fallbackShare: (run.jobs.length - pool.length) / n,
     poolHitRate: run.jobs.filter((j) => j.poolHit).length / n,
     hotHitRate: run.jobs.filter((j) => j.hotHit === true).length / n,
+    byHotHit: {
+      hit: pickupOf(run.jobs.filter((j) => j.hotHit === true)),
+      missed: pickupOf(run.jobs.filter((j) => j.hotHit !== true)),
+    },
     completed: completion(run.jobs),
     coldDiskShare: cold.length / n,
     meanColdPenaltyS: cold.reduce((sum, j) => sum + (j.coldPenaltyS ?? 0), 0) / Math.max(1, cold.length),
@@ -122,6 +131,11 @@ export function summarise(run: PolicyRun, title: string): PolicySummary {
     simulatedEvents: run.events,
     wallSeconds: run.wallMs / 1000,
   };
+}
+
+function pickupOf(jobs: readonly JobOutcome[]): { jobs: number; p50S: number; p95S: number } {
+  const sorted = sortedSeconds(jobs.map((j) => j.startedAt - j.createdAt));
+  return { jobs: jobs.length, p50S: percentile(sorted, 0.5), p95S: percentile(sorted, 0.95) };
 }
 
 function completion(jobs: readonly JobOutcome[]): PolicySummary['completed'] {
@@ -220,6 +234,59 @@ function lateness(run: PolicyRun): { lateWithTimelyWebhookShare?: number } {
 const s = (v: number) => `${v.toFixed(1)} s`;
 const usd = (v: number) => `$${v.toFixed(4)}`;
 const pct = (v: number) => `${(v * 100).toFixed(0)} %`;
+
+/**
+ * The hot tier's goals (issue 13), for one seed: queued → running p50 ≤ 3 s and p95 ≤ 15 s; cost per
+ * job ≤ 15 % of the running idle pool's (at its schedule's sizes) and ≤ 3× cold spot's. Each detail
+ * gives the figure and, when missed, by how much.
+ */
+export function judgeTieredGoals(
+  policies: Readonly<Record<string, PolicySummary>>,
+  equalP95?: { readonly p95S: number; readonly costPerJob: number; readonly reached: boolean },
+): Goal[] {
+  const t = policies.tiered;
+  if (t === undefined) return [];
+  const goals: Goal[] = [];
+  const hit = t.byHotHit.hit;
+  const missed = t.byHotHit.missed;
+  goals.push({
+    goal: 'tiered: p50 ≤ 3 s queued → running',
+    met: t.p50S <= 3,
+    detail:
+      `p50 ${s(t.p50S)}${t.p50S > 3 ? ` (${s(t.p50S - 3)} over)` : ''}; ${pct(t.hotHitRate)} of jobs were taken by an idle hot runner, ` +
+      `those at p50 ${s(hit.p50S)} (the runner's own connect → assigned time); the others at p50 ${s(missed.p50S)}`,
+  });
+  goals.push({
+    goal: 'tiered: p95 ≤ 15 s queued → running',
+    met: t.p95S <= 15,
+    detail:
+      `p95 ${s(t.p95S)}${t.p95S > 15 ? ` (${s(t.p95S - 15)} over)` : ''}; the ${pct(1 - t.hotHitRate)} of jobs no idle hot runner took ` +
+      `started at p50 ${s(missed.p50S)}, p95 ${s(missed.p95S)}`,
+  });
+  const running = policies['running-idle-pool'];
+  if (running !== undefined) {
+    const share = t.costPerJob / running.costPerJob;
+    goals.push({
+      goal: "tiered: cost per job ≤ 15 % of running-idle-pool's",
+      met: share <= 0.15,
+      detail:
+        `${usd(t.costPerJob)} against ${usd(running.costPerJob)}: ${pct(share)}` +
+        (equalP95 === undefined
+          ? ''
+          : `; a running idle pool sized to tiered's p95 (${s(t.p95S)}) ${equalP95.reached ? 'costs' : 'does not reach it; at its largest size tried it costs'} ${usd(equalP95.costPerJob)}/job (p95 ${s(equalP95.p95S)}): tiered is ${pct(t.costPerJob / equalP95.costPerJob)} of that`),
+    });
+  }
+  const cold = policies['cold-spot'];
+  if (cold !== undefined) {
+    const times = t.costPerJob / cold.costPerJob;
+    goals.push({
+      goal: "tiered: cost per job ≤ 3× cold-spot's",
+      met: times <= 3,
+      detail: `${usd(t.costPerJob)} against ${usd(cold.costPerJob)}: ${times.toFixed(2)}×${times > 3 ? ` (${usd(t.costPerJob - 3 * cold.costPerJob)}/job over); idle runners (hot tier and stopped pool) cost ${usd(t.idleCostPerDay)}/day` : ''}`,
+    });
+  }
+  return goals;
+}
 
 export function judgeGoals(
   policies: Readonly<Record<string, PolicySummary>>,

@@ -26,6 +26,7 @@ import {
   policyTitles,
   runningPoolConfig,
   stoppedStaticConfig,
+  tieredConfig,
 } from './policies.js';
 import { type Prices, referencePrices } from './prices.js';
 import { referenceTimings, type Timings } from './reference-timings.js';
@@ -35,6 +36,7 @@ import {
   coldDiskSweep,
   type Goal,
   judgeGoals,
+  judgeTieredGoals,
   type PolicySummary,
   summarise,
 } from './report.js';
@@ -73,6 +75,10 @@ export interface SimulationOptions {
     | readonly Partial<PolicyTuning>[]
     | ((tuning: PolicyTuning) => readonly Partial<PolicyTuning>[]);
   readonly log?: (line: string) => void;
+  /** Other settings of tiered to run on the same trace (see `tieredVariants`). */
+  readonly tieredVariants?:
+    | readonly Partial<PolicyTuning>[]
+    | ((tuning: PolicyTuning) => readonly Partial<PolicyTuning>[]);
   /** Medians of pending → running to rerun every policy at (REFERENCE: 4.9 s against 16.5 s). */
   readonly pendingToRunningMedians?: readonly number[];
   /** The policy whose p95 the running idle pool is sized to (default ours). */
@@ -106,6 +112,8 @@ export interface SimulationResult {
   readonly policies: Record<string, PolicySummary>;
   readonly runningCurve: CurvePoint[];
   readonly oursTuning: OursVariant[];
+  /** Tiered with other settings on the same trace: fill source, tier size. */
+  readonly tieredTuning: TieredVariant[];
   /** Per policy, the cold-disk penalty swept over `coldDiskPenalties` (re-priced after the run). */
   readonly coldDisk: Record<string, ColdDiskPoint[]>;
   /** The policies rerun with pending → running at other medians. */
@@ -119,6 +127,32 @@ export interface SimulationResult {
   readonly explanations: string[];
   readonly runs: Record<string, PolicyRun>;
   readonly svg: string;
+}
+
+export interface TieredVariant {
+  readonly settings: Partial<PolicyTuning>;
+  readonly p50S: number;
+  readonly p95S: number;
+  readonly costPerJob: number;
+  readonly idleCostPerDay: number;
+  readonly hotHitRate: number;
+  readonly overWorkP95S: number;
+  readonly coldDiskShare: number;
+}
+
+/**
+ * The settings the tiered table compares: the hot tier filled from the stopped pool first (warm disks,
+ * on-demand price) instead of spot; the tier at half and at twice its size.
+ */
+export function tieredVariants(tuning: PolicyTuning): Partial<PolicyTuning>[] {
+  return [
+    { hotFill: ['pool', 'spot', 'on-demand'] },
+    {
+      hotMax: Math.max(1, Math.round(tuning.hotMax / 2)),
+      hotMin: Math.max(1, Math.round(tuning.hotMin / 2)),
+    },
+    { hotMax: tuning.hotMax * 2, hotMin: tuning.hotMin * 2 },
+  ];
 }
 
 export interface OursVariant {
@@ -150,12 +184,14 @@ export const allPolicies: readonly PolicyName[] = [
   'running-idle-pool',
   'stopped-static',
   'ours',
+  'tiered',
 ];
 const colors: Record<PolicyName, string> = {
   'cold-spot': '#4c78a8',
   'running-idle-pool': '#e45756',
   'stopped-static': '#f2a33a',
   ours: '#54a24b',
+  tiered: '#b279a2',
 };
 
 function shiftDate(date: string, days: number): string {
@@ -254,6 +290,14 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           forecastLeadMs: sizing.forecastLeadMinutes * 60_000,
           history: histories,
         });
+      case 'tiered':
+        return runCorePolicy({
+          ...common,
+          config: tieredConfig(trace, sizing),
+          outages,
+          forecastLeadMs: sizing.forecastLeadMinutes * 60_000,
+          history: histories,
+        });
     }
   };
 
@@ -317,6 +361,37 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     });
   }
 
+  const tieredTuning: TieredVariant[] = [];
+  const tieredVariants =
+    typeof options.tieredVariants === 'function'
+      ? options.tieredVariants(sizing)
+      : (options.tieredVariants ?? []);
+  for (const variant of wanted.has('tiered') ? tieredVariants : []) {
+    const tuning = { ...sizing, ...variant };
+    log(`  tiered with ${JSON.stringify(variant)}…`);
+    const r = await runCorePolicy({
+      ...base,
+      ...scenario,
+      timings,
+      policy: 'tiered-variant',
+      config: tieredConfig(trace, tuning),
+      outages,
+      forecastLeadMs: tuning.forecastLeadMinutes * 60_000,
+      history: histories,
+    });
+    const v = summarise(r, '');
+    tieredTuning.push({
+      settings: variant,
+      p50S: v.p50S,
+      p95S: v.p95S,
+      costPerJob: v.costPerJob,
+      idleCostPerDay: v.idleCostPerDay,
+      hotHitRate: v.hotHitRate,
+      overWorkP95S: v.completed.overWorkP95S,
+      coldDiskShare: v.coldDiskShare,
+    });
+  }
+
   const coldDisk: Record<string, ColdDiskPoint[]> = {};
   for (const [name, r] of Object.entries(runs))
     coldDisk[name] = coldDiskSweep(r, prices, sizing.volumeSizeGb, coldDiskPenalties);
@@ -333,7 +408,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     pendingToRunning.push({ medianS, policies: points });
   }
 
-  const equalTo = options.equalLatencyPolicy ?? 'ours';
+  const equalTo = options.equalLatencyPolicy ?? (wanted.has('tiered') ? 'tiered' : 'ours');
   const target = policies[equalTo];
   const runningAtEqualP95 =
     target !== undefined && wanted.has('running-idle-pool')
@@ -351,7 +426,15 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         }
       : undefined;
 
-  const goals = judgeGoals(policies, runningCurve);
+  const goals = [
+    ...judgeTieredGoals(
+      policies,
+      runningAtEqualP95 !== undefined && runningAtEqualP95.policy === 'tiered'
+        ? runningAtEqualP95
+        : undefined,
+    ),
+    ...judgeGoals(policies, runningCurve),
+  ];
   const points: ChartPoint[] = Object.entries(policies).map(([name, p]) => ({
     label: policyTitles[name as PolicyName].replace(/ \(.*\)$/, ''),
     costPerJob: p.costPerJob,
@@ -376,6 +459,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     policies,
     runningCurve,
     oursTuning,
+    tieredTuning,
     coldDisk,
     pendingToRunning,
     ...(runningAtEqualP95 !== undefined && { runningAtEqualP95 }),
