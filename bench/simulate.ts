@@ -83,6 +83,11 @@ const program = new Command()
     secondsList,
   )
   .option(
+    '--ours-variants',
+    "also run ours with other settings on the first seed (the stopped pool's tuning table)",
+    false,
+  )
+  .option(
     '--webhook-outage <hours>',
     'scenario: GitHub holds every webhook this long from Tuesday 10:00',
     positiveNumber,
@@ -101,6 +106,7 @@ type Options = {
   lead?: number;
   maximum?: number;
   pendingSweep?: number[];
+  oursVariants: boolean;
   webhookOutage?: number;
   out: string;
 };
@@ -226,7 +232,7 @@ async function main(): Promise<void> {
       ...(o.quick
         ? { runningScales: [0, 0.05, 0.25, 1] }
         : first
-          ? { oursVariants: tuningVariants, tieredVariants }
+          ? { tieredVariants, ...(o.oursVariants && { oursVariants: tuningVariants }) }
           : {}),
       ...(first && { pendingToRunningMedians: pendingSweep }),
       ...(o.webhookOutage !== undefined && { webhookOutageHours: o.webhookOutage }),
