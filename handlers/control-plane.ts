@@ -15,12 +15,12 @@ import { DynamoDbPoolStore } from '../scheduler/adapters/dynamodb-pool-store.js'
 import { createEc2Client } from '../scheduler/adapters/ec2-client.js';
 import { Ec2Compute } from '../scheduler/adapters/ec2-compute.js';
 import { EventBridgeEvents } from '../scheduler/adapters/eventbridge-events.js';
-import { createGitHubAppOctokit } from '../scheduler/adapters/github-app-auth.js';
+import { createGitHubAppOctokit, RenewingGitHubApp } from '../scheduler/adapters/github-app-auth.js';
 import { OctokitGitHubRunners } from '../scheduler/adapters/github-runners.js';
 import { SecretsManagerSecrets } from '../scheduler/adapters/secrets-manager-secrets.js';
 import { SsmConfigSource } from '../scheduler/adapters/ssm-config-source.js';
 import { SsmJitDelivery } from '../scheduler/adapters/ssm-jit-delivery.js';
-import type { CoreDeps } from '../scheduler/core/deps.js';
+import type { CoreDeps, RunnerSettings } from '../scheduler/core/deps.js';
 import type { Clock } from '../scheduler/ports/clock.js';
 import type { ConfigSource } from '../scheduler/ports/config-source.js';
 import type { Metrics } from '../scheduler/ports/metrics.js';
@@ -33,6 +33,8 @@ export interface ControlPlane {
   readonly configSource: ConfigSource;
   /** The webhook secret and, during a rotation, the previous one. */
   readonly webhookSecrets: () => Promise<string[]>;
+  /** The App installation this deployment serves; deliveries for any other are refused. */
+  readonly installationId: number;
   readonly logger: Logger;
 }
 
@@ -64,21 +66,33 @@ export async function buildControlPlane(
   const ssm = new SSMClient({ region });
   const secrets = new SecretsManagerSecrets({ client: new SecretsManagerClient({ region }), clock });
 
-  const appSecret = appSecretSchema.safeParse(
-    safeJson(await secrets.getSecret(settings.GITHUB_APP_SECRET_ARN)),
-  );
-  if (!appSecret.success)
-    // Name the fields only: the secret's content must never reach an error message.
-    throw new AppSecretError(
-      `GitHub App secret ${settings.GITHUB_APP_SECRET_ARN} is invalid: ${appSecret.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
+  // The App key is read again on a TTL and whenever GitHub answers 401, so a rotated key reaches warm
+  // containers too; the installation is fixed for the container's life (names and checks depend on it).
+  const readApp = async ({ fresh }: { fresh: boolean }) =>
+    parseAppSecret(
+      settings.GITHUB_APP_SECRET_ARN,
+      await secrets.getSecret(settings.GITHUB_APP_SECRET_ARN, { fresh }),
     );
-  const octokit = createGitHubAppOctokit({
-    ...appSecret.data,
-    baseUrl: settings.GITHUB_API_URL,
-    // One JIT mint per webhook: spacing writes a second apart would only add latency to the next
-    // invocation in a warm container; secondary rate limits are handled by the throttling plugin.
-    spaceWrites: false,
-    ...(settings.GITHUB_ACCEPT !== undefined && { accept: settings.GITHUB_ACCEPT }),
+  const app = await readApp({ fresh: false });
+  const github = new RenewingGitHubApp({
+    read: async (how) => {
+      const credentials = await readApp(how);
+      if (credentials.installationId !== app.installationId)
+        throw new AppSecretError(
+          `GitHub App secret ${settings.GITHUB_APP_SECRET_ARN} names another installation; redeploy to change it`,
+        );
+      return credentials;
+    },
+    build: (credentials) =>
+      createGitHubAppOctokit({
+        ...credentials,
+        baseUrl: settings.GITHUB_API_URL,
+        // One JIT mint per webhook: spacing writes a second apart would only add latency to the next
+        // invocation in a warm container; secondary rate limits are handled by the throttling plugin.
+        spaceWrites: false,
+        ...(settings.GITHUB_ACCEPT !== undefined && { accept: settings.GITHUB_ACCEPT }),
+      }),
+    clock,
   });
 
   const deps: CoreDeps = {
@@ -101,8 +115,12 @@ export async function buildControlPlane(
       clock,
       subnetZones: settings.SUBNET_ZONES,
     }),
-    github: new OctokitGitHubRunners(octokit),
-    jit: new SsmJitDelivery({ client: ssm, prefix: settings.PARAMETER_PREFIX }),
+    github: new OctokitGitHubRunners(github),
+    jit: new SsmJitDelivery({
+      client: ssm,
+      prefix: settings.PARAMETER_PREFIX,
+      ...(settings.JIT_PARAMETER_KEY_ID !== undefined && { kmsKeyId: settings.JIT_PARAMETER_KEY_ID }),
+    }),
     clock,
     metrics: overrides.metrics ?? new EmfMetrics(handler),
     events: new EventBridgeEvents({
@@ -111,20 +129,41 @@ export async function buildControlPlane(
       clock,
     }),
     random: () => randomInt(0, 2 ** 32) / 2 ** 32,
-    runners: {
-      scope: settings.RUNNER_SCOPE,
-      namePrefix: settings.RUNNER_NAME_PREFIX,
-      ...(settings.GITHUB_ORG !== undefined && { org: settings.GITHUB_ORG }),
-      ...(settings.RUNNER_GROUP !== undefined && { runnerGroup: settings.RUNNER_GROUP }),
-    },
+    runners: runnerSettings(settings, app.installationId),
   };
   return {
     settings,
     deps,
     configSource: new SsmConfigSource({ client: ssm, parameterName: settings.POOL_CONFIG_PARAMETER, clock }),
     webhookSecrets: () => secrets.getWebhookSecrets(settings.WEBHOOK_SECRET_ARN),
+    installationId: app.installationId,
     logger: overrides.logger ?? createLogger(handler),
   };
+}
+
+/**
+ * Where and under which names this deployment registers runners. Names carry the App installation id
+ * (`<prefix>-<installation>-<instance id>`): two deployments in one organization (two Apps, each its own
+ * installation) may share a prefix, and each must recognise only its own runners, or each one's orphan
+ * reaping deletes the other's runners.
+ */
+export function runnerSettings(settings: HandlerSettings, installationId: number): RunnerSettings {
+  return {
+    scope: settings.RUNNER_SCOPE,
+    namePrefix: `${settings.RUNNER_NAME_PREFIX}-${installationId}`,
+    ...(settings.GITHUB_ORG !== undefined && { org: settings.GITHUB_ORG }),
+    ...(settings.RUNNER_GROUP !== undefined && { runnerGroup: settings.RUNNER_GROUP }),
+  };
+}
+
+function parseAppSecret(arn: string, text: string): z.infer<typeof appSecretSchema> {
+  const parsed = appSecretSchema.safeParse(safeJson(text));
+  if (!parsed.success)
+    // Name the fields only: the secret's content must never reach an error message.
+    throw new AppSecretError(
+      `GitHub App secret ${arn} is invalid: ${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
+    );
+  return parsed.data;
 }
 
 function safeJson(text: string): unknown {

@@ -14,10 +14,15 @@ export function createPoolTunerHandler(plane: () => Promise<ControlPlane>) {
     deps.metrics.count('HandlerRuns', 1, { Handler: 'pool-tuner' });
     const config = await configSource.load();
     const rejection = configSource.lastRejection();
-    if (rejection !== undefined)
+    if (rejection !== undefined) {
+      // Counted every run while the live document is invalid: the alarm stays on until it is fixed.
+      deps.metrics.count('ConfigRejections', 1);
       logger.error('pool config rejected; the last good one stays in use', { problems: rejection.problems });
+    }
     const results = await tunePools(deps, config);
-    for (const r of results) logger.info('pool tuned', { ...r });
+    for (const r of results)
+      if (r.error !== undefined) logger.error('pool tuning failed; the other pools were tuned', { ...r });
+      else logger.info('pool tuned', { ...r });
     return {
       pools: results.length,
       launched: results.reduce((n, r) => n + r.launched, 0),

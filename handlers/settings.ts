@@ -45,6 +45,8 @@ const settingsSchema = z.object({
     .regex(/^[a-z0-9-]{1,20}$/)
     .default('wpr'),
   LAUNCH_TEMPLATE_ID: z.string().min(1),
+  /** KMS key (id, ARN or alias) the JIT SecureStrings are written with; `alias/aws/ssm` when unset. */
+  JIT_PARAMETER_KEY_ID: z.string().min(1).optional(),
   EVENT_BUS_NAME: z.string().min(1),
   ALLOWED_OWNERS: commaList,
   ALLOWED_REPOSITORIES: commaList,

@@ -29,11 +29,21 @@ const payloadSchema = z.object({
     name: z.string().min(1),
     owner: z.object({ login: z.string().min(1) }),
   }),
+  /** An App's deliveries always name the installation they are for; checked by the handler. */
+  installation: z.object({ id: z.number().int().positive() }).optional(),
 });
 
 export type WorkflowJobPayload = z.infer<typeof payloadSchema>;
 
 export function parseWorkflowJob(body: string, deliveryId: string): WorkflowJobEvent {
+  return parseWorkflowJobDelivery(body, deliveryId).job;
+}
+
+/** The job event and the installation the delivery is for (undefined when the payload names none). */
+export function parseWorkflowJobDelivery(
+  body: string,
+  deliveryId: string,
+): { job: WorkflowJobEvent; installationId: number | undefined } {
   let document: unknown;
   try {
     document = JSON.parse(body);
@@ -45,7 +55,16 @@ export function parseWorkflowJob(body: string, deliveryId: string): WorkflowJobE
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
     throw createError(400, `not a workflow_job payload: ${problems.slice(0, 5).join('; ')}`);
   }
-  const { action, workflow_job: job, repository } = result.data;
+  const { action, workflow_job: job, repository, installation } = result.data;
+  return { job: toEvent(deliveryId, action, job, repository), installationId: installation?.id };
+}
+
+function toEvent(
+  deliveryId: string,
+  action: WorkflowJobPayload['action'],
+  job: WorkflowJobPayload['workflow_job'],
+  repository: WorkflowJobPayload['repository'],
+): WorkflowJobEvent {
   return {
     deliveryId,
     action,

@@ -169,6 +169,11 @@ export class SimCompute implements Compute {
     return this.inner.listInstances();
   }
 
+  async agentReason(instanceId: string): Promise<string | undefined> {
+    await this.latency.wait(this.timings.ec2OtherCall);
+    return this.inner.agentReason(instanceId);
+  }
+
   private noteLaunches(instances: readonly LaunchedInstance[], role: InstanceRole, volumeGb: number): void {
     for (const instance of instances) {
       // A retried call with the same client token returns the instances it launched before.

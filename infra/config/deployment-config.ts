@@ -33,158 +33,186 @@ const subnetSchema = z
   })
   .strict();
 
+/**
+ * The fields of one installation, whoever deploys it: this project's own CDK app (deployment config) or
+ * the WarmPoolRunners construct in someone else's app. The account, the region and the deploying
+ * repository are the app's business, not the installation's.
+ */
+const installationFields = {
+  /**
+   * Names the installation: stack names, resource names, the runner name prefix and the value of the
+   * `wpr:project` tag that every IAM condition on EC2 checks. Two installations in one account need
+   * two different names.
+   */
+  project: z.string().regex(/^[a-z][a-z0-9-]{1,19}$/, {
+    message: 'must be 2-20 lowercase letters, digits or dashes, starting with a letter',
+  }),
+  /** SSM path under which the pool config, the JIT configs and the AMI ids live. Defaults to `/<project>`. */
+  parameterPrefix: z
+    .string()
+    .regex(/^(?:\/[A-Za-z0-9_.-]+)+$/, { message: 'must be an SSM path like "/wpr" (no trailing slash)' })
+    .optional(),
+  github: z
+    .object({
+      organization: githubLogin,
+      appId: positiveId,
+      installationId: positiveId,
+      /** REST API root: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server. */
+      apiUrl: z
+        .url({ protocol: /^https$/, message: 'must be an https:// URL' })
+        .refine((u) => !u.endsWith('/'), { message: 'must not end with "/"' })
+        .default('https://api.github.com'),
+      runnerScope: z.enum(['org', 'repo']).default('org'),
+      runnerGroup: z.string().min(1).max(100).default('Default'),
+      /** Runner names are `<prefix>-<instance id>`. Defaults to the project name. */
+      runnerNamePrefix: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9-]{0,19}$/, { message: 'must be 1-20 lowercase letters, digits or dashes' })
+        .optional(),
+    })
+    .strict(),
+  network: z
+    .object({
+      vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, { message: 'is not a VPC id (vpc-0123abcd...)' }),
+      subnets: z.array(subnetSchema).min(1, { message: 'must list at least one subnet' }),
+      /**
+       * Give runners a public IPv4 address (for subnets without a NAT gateway). Off by default: a public
+       * address costs money and exposes the instance, even with an ingress-free security group.
+       */
+      assignPublicIp: z.boolean().default(false),
+    })
+    .strict(),
+  /** The initial pool config document, written to the `<prefix>/pools` parameter. */
+  pools: z.unknown(),
+  allowlist: z
+    .object({
+      /** Repository owners whose jobs get runners; empty means any owner the App is installed for. */
+      owners: z.array(githubLogin).default([]),
+      /** `owner/repository` names whose jobs get runners; empty means any repository. */
+      repositories: z.array(repositoryName).default([]),
+    })
+    .strict()
+    .default({ owners: [], repositories: [] }),
+  runners: z
+    .object({
+      /**
+       * Let operators open a Session Manager shell on runners (ssmmessages and instance registration
+       * only; never the AmazonSSMManagedInstanceCore policy, whose ssm:GetParameter on "*" would let one
+       * runner read another's JIT config).
+       */
+      sessionManager: z.boolean().default(false),
+    })
+    .strict()
+    .default({ sessionManager: false }),
+  /** The runner image pipeline (EC2 Image Builder, Amazon Linux 2023). */
+  image: z
+    .object({
+      /** Architectures to build; x64 is always built, the launch template's default image. */
+      architectures: z
+        .array(z.enum(['x64', 'arm64']))
+        .min(1)
+        .refine((a) => a.includes('x64'), {
+          message: "must include x64 (the launch template's default image)",
+        })
+        .default(['x64', 'arm64']),
+      /** actions/runner release, without the `v`; the image's pinned release when absent. */
+      runnerVersion: z
+        .string()
+        .regex(/^\d+\.\d+\.\d+$/, { message: 'must be a release number like 2.337.0' })
+        .optional(),
+      /** SHA-256 of each architecture's runner tarball (from the release notes), with runnerVersion. */
+      runnerSha256: z
+        .object({
+          x64: z
+            .string()
+            .regex(/^[0-9a-f]{64}$/, { message: 'is not a SHA-256 hex digest' })
+            .optional(),
+          arm64: z
+            .string()
+            .regex(/^[0-9a-f]{64}$/, { message: 'is not a SHA-256 hex digest' })
+            .optional(),
+        })
+        .strict()
+        .optional(),
+      /** When scheduled builds run (Image Builder cron). */
+      scheduleExpression: z.string().min(1).default('cron(0 4 ? * mon *)'),
+    })
+    .strict()
+    .default({ architectures: ['x64', 'arm64'], scheduleExpression: 'cron(0 4 ? * mon *)' }),
+  api: z
+    .object({
+      /** Steady-state requests per second the webhook stage accepts. */
+      throttleRateLimit: z.number().positive().max(10_000).default(50),
+      /** Burst of requests above the rate (a 256-job matrix arrives as one burst of webhooks). */
+      throttleBurstLimit: z.number().int().positive().max(5_000).default(300),
+    })
+    .strict()
+    .default({ throttleRateLimit: 50, throttleBurstLimit: 300 }),
+  alarms: z
+    .object({
+      /** Addresses subscribed to the alarm topic (each confirms by mail). */
+      emails: z.array(z.email({ message: 'is not an e-mail address' })).default([]),
+      /** Warm-pool pickup latency p95 above this, in seconds, raises an alarm. */
+      pickupLatencyP95Seconds: z.number().positive().max(3_600).default(30),
+      /** A pool with a positive target and no ready instance for this many minutes raises an alarm. */
+      poolEmptyMinutes: z.number().int().min(1).max(60).default(5),
+      /** This many jobs stuck without a runner raises an alarm. */
+      stuckJobs: z.number().int().min(1).default(1),
+      /** This many handler errors within 5 minutes raises an alarm. */
+      handlerErrors: z.number().int().min(1).default(3),
+    })
+    .strict()
+    .default({
+      emails: [],
+      pickupLatencyP95Seconds: 30,
+      poolEmptyMinutes: 5,
+      stuckJobs: 1,
+      handlerErrors: 3,
+    }),
+  observability: z
+    .object({
+      metricsNamespace: z
+        .string()
+        .regex(/^[A-Za-z0-9._/#:-]{1,255}$/, { message: 'is not a CloudWatch namespace' })
+        .refine((n) => !n.startsWith('AWS/'), { message: 'must not start with "AWS/"' })
+        .default('WarmPoolRunners'),
+      logRetentionDays: z
+        .number()
+        .refine((d) => (retentionDays as readonly number[]).includes(d), {
+          message: `must be one of ${retentionDays.join(', ')}`,
+        })
+        .default(30),
+    })
+    .strict()
+    .default({ metricsNamespace: 'WarmPoolRunners', logRetentionDays: 30 }),
+};
+const installationObject = z.object(installationFields).strict();
+
+/** An installation as given to the construct: every field with a default may be left out. */
+export type InstallationInput = z.input<typeof installationObject>;
+
+/** What the checks may assume about values only known at deploy time (CloudFormation parameters). */
+export interface InstallationCheckOptions {
+  /** The region, when known at synth: every subnet's zone must be in it. */
+  readonly region?: string;
+  /** The pool config is a deploy-time value: the control plane validates it on every read instead. */
+  readonly deployTimePools?: boolean;
+  /** The subnets are a deploy-time value: the pools' subnets cannot be checked against them. */
+  readonly deployTimeSubnets?: boolean;
+}
+
+/** The installation schema alone (no account, region or deploying repository), for the construct. */
+export function installationSchema(options: InstallationCheckOptions = {}) {
+  return installationObject.superRefine((config, ctx) => checkInstallation(config, ctx, options));
+}
+
 export const deploymentConfigSchema = z
   .object({
-    /**
-     * Names the installation: stack names, resource names, the runner name prefix and the value of the
-     * `wpr:project` tag that every IAM condition on EC2 checks. Two installations in one account need
-     * two different names.
-     */
-    project: z.string().regex(/^[a-z][a-z0-9-]{1,19}$/, {
-      message: 'must be 2-20 lowercase letters, digits or dashes, starting with a letter',
-    }),
+    ...installationFields,
     account: z.string().regex(/^\d{12}$/, { message: 'must be a 12-digit AWS account id' }),
     region: z
       .string()
       .regex(/^[a-z]{2}(?:-[a-z]+)+-\d$/, { message: 'is not an AWS region (e.g. "us-east-1")' }),
-    /** SSM path under which the pool config, the JIT configs and the AMI ids live. Defaults to `/<project>`. */
-    parameterPrefix: z
-      .string()
-      .regex(/^(?:\/[A-Za-z0-9_.-]+)+$/, { message: 'must be an SSM path like "/wpr" (no trailing slash)' })
-      .optional(),
-    github: z
-      .object({
-        organization: githubLogin,
-        appId: positiveId,
-        installationId: positiveId,
-        /** REST API root: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server. */
-        apiUrl: z
-          .url({ protocol: /^https$/, message: 'must be an https:// URL' })
-          .refine((u) => !u.endsWith('/'), { message: 'must not end with "/"' })
-          .default('https://api.github.com'),
-        runnerScope: z.enum(['org', 'repo']).default('org'),
-        runnerGroup: z.string().min(1).max(100).default('Default'),
-        /** Runner names are `<prefix>-<instance id>`. Defaults to the project name. */
-        runnerNamePrefix: z
-          .string()
-          .regex(/^[a-z0-9][a-z0-9-]{0,19}$/, { message: 'must be 1-20 lowercase letters, digits or dashes' })
-          .optional(),
-      })
-      .strict(),
-    network: z
-      .object({
-        vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, { message: 'is not a VPC id (vpc-0123abcd...)' }),
-        subnets: z.array(subnetSchema).min(1, { message: 'must list at least one subnet' }),
-        /**
-         * Give runners a public IPv4 address (for subnets without a NAT gateway). Off by default: a public
-         * address costs money and exposes the instance, even with an ingress-free security group.
-         */
-        assignPublicIp: z.boolean().default(false),
-      })
-      .strict(),
-    /** The initial pool config document, written to the `<prefix>/pools` parameter. */
-    pools: z.unknown(),
-    allowlist: z
-      .object({
-        /** Repository owners whose jobs get runners; empty means any owner the App is installed for. */
-        owners: z.array(githubLogin).default([]),
-        /** `owner/repository` names whose jobs get runners; empty means any repository. */
-        repositories: z.array(repositoryName).default([]),
-      })
-      .strict()
-      .default({ owners: [], repositories: [] }),
-    runners: z
-      .object({
-        /**
-         * Let operators open a Session Manager shell on runners (ssmmessages and instance registration
-         * only; never the AmazonSSMManagedInstanceCore policy, whose ssm:GetParameter on "*" would let one
-         * runner read another's JIT config).
-         */
-        sessionManager: z.boolean().default(false),
-      })
-      .strict()
-      .default({ sessionManager: false }),
-    /** The runner image pipeline (EC2 Image Builder, Amazon Linux 2023). */
-    image: z
-      .object({
-        /** Architectures to build; x64 is always built, the launch template's default image. */
-        architectures: z
-          .array(z.enum(['x64', 'arm64']))
-          .min(1)
-          .refine((a) => a.includes('x64'), {
-            message: "must include x64 (the launch template's default image)",
-          })
-          .default(['x64', 'arm64']),
-        /** actions/runner release, without the `v`; the image's pinned release when absent. */
-        runnerVersion: z
-          .string()
-          .regex(/^\d+\.\d+\.\d+$/, { message: 'must be a release number like 2.337.0' })
-          .optional(),
-        /** SHA-256 of each architecture's runner tarball (from the release notes), with runnerVersion. */
-        runnerSha256: z
-          .object({
-            x64: z
-              .string()
-              .regex(/^[0-9a-f]{64}$/, { message: 'is not a SHA-256 hex digest' })
-              .optional(),
-            arm64: z
-              .string()
-              .regex(/^[0-9a-f]{64}$/, { message: 'is not a SHA-256 hex digest' })
-              .optional(),
-          })
-          .strict()
-          .optional(),
-        /** When scheduled builds run (Image Builder cron). */
-        scheduleExpression: z.string().min(1).default('cron(0 4 ? * mon *)'),
-      })
-      .strict()
-      .default({ architectures: ['x64', 'arm64'], scheduleExpression: 'cron(0 4 ? * mon *)' }),
-    api: z
-      .object({
-        /** Steady-state requests per second the webhook stage accepts. */
-        throttleRateLimit: z.number().positive().max(10_000).default(50),
-        /** Burst of requests above the rate (a 256-job matrix arrives as one burst of webhooks). */
-        throttleBurstLimit: z.number().int().positive().max(5_000).default(300),
-      })
-      .strict()
-      .default({ throttleRateLimit: 50, throttleBurstLimit: 300 }),
-    alarms: z
-      .object({
-        /** Addresses subscribed to the alarm topic (each confirms by mail). */
-        emails: z.array(z.email({ message: 'is not an e-mail address' })).default([]),
-        /** Warm-pool pickup latency p95 above this, in seconds, raises an alarm. */
-        pickupLatencyP95Seconds: z.number().positive().max(3_600).default(30),
-        /** A pool with a positive target and no ready instance for this many minutes raises an alarm. */
-        poolEmptyMinutes: z.number().int().min(1).max(60).default(5),
-        /** This many jobs stuck without a runner raises an alarm. */
-        stuckJobs: z.number().int().min(1).default(1),
-        /** This many handler errors within 5 minutes raises an alarm. */
-        handlerErrors: z.number().int().min(1).default(3),
-      })
-      .strict()
-      .default({
-        emails: [],
-        pickupLatencyP95Seconds: 30,
-        poolEmptyMinutes: 5,
-        stuckJobs: 1,
-        handlerErrors: 3,
-      }),
-    observability: z
-      .object({
-        metricsNamespace: z
-          .string()
-          .regex(/^[A-Za-z0-9._/#:-]{1,255}$/, { message: 'is not a CloudWatch namespace' })
-          .refine((n) => !n.startsWith('AWS/'), { message: 'must not start with "AWS/"' })
-          .default('WarmPoolRunners'),
-        logRetentionDays: z
-          .number()
-          .refine((d) => (retentionDays as readonly number[]).includes(d), {
-            message: `must be one of ${retentionDays.join(', ')}`,
-          })
-          .default(30),
-      })
-      .strict()
-      .default({ metricsNamespace: 'WarmPoolRunners', logRetentionDays: 30 }),
     /** Who may deploy: the repository whose workflows assume the deploy role through GitHub OIDC. */
     deploy: z
       .object({
@@ -202,14 +230,25 @@ export const deploymentConfigSchema = z
       .strict(),
   })
   .strict()
-  .superRefine((config, ctx) => {
+  .superRefine((config, ctx) => checkInstallation(config, ctx, { region: config.region }));
+
+type InstallationFields = z.output<typeof installationObject>;
+
+/** Every check across fields, reported together (each issue names its path). */
+function checkInstallation(
+  config: InstallationFields,
+  ctx: z.RefinementCtx,
+  options: InstallationCheckOptions,
+): void {
+  const checkSubnets = options.deployTimeSubnets !== true;
+  const built = new Set(config.image.architectures);
+  if (options.deployTimePools !== true) {
     const pools = validatePoolsConfig(config.pools);
     if (!pools.ok) {
       for (const problem of pools.problems)
         ctx.addIssue({ code: 'custom', path: ['pools'], message: `pool config: ${problem}` });
       return;
     }
-    const built = new Set(config.image.architectures);
     for (const pool of pools.config.pools)
       if (!built.has(pool.architecture))
         ctx.addIssue({
@@ -220,26 +259,29 @@ export const deploymentConfigSchema = z
     const declared = new Set(config.network.subnets.map((s) => s.id));
     for (const pool of pools.config.pools)
       pool.subnets.forEach((subnet, i) => {
-        if (!declared.has(subnet))
+        if (checkSubnets && !declared.has(subnet))
           ctx.addIssue({
             code: 'custom',
             path: ['pools'],
             message: `pool "${pool.name}": subnets[${i}] ${subnet} is not declared under network.subnets (add it with its availability zone)`,
           });
       });
+  }
+  if (checkSubnets) {
     const seen = new Set<string>();
     config.network.subnets.forEach((s, i) => {
       if (seen.has(s.id))
         ctx.addIssue({ code: 'custom', path: ['network', 'subnets', i, 'id'], message: 'is listed twice' });
       seen.add(s.id);
-      if (!s.availabilityZone.startsWith(config.region))
+      if (options.region !== undefined && !s.availabilityZone.startsWith(options.region))
         ctx.addIssue({
           code: 'custom',
           path: ['network', 'subnets', i, 'availabilityZone'],
-          message: `${s.availabilityZone} is not in region ${config.region}`,
+          message: `${s.availabilityZone} is not in region ${options.region}`,
         });
     });
-  });
+  }
+}
 
 type ParsedConfig = z.infer<typeof deploymentConfigSchema>;
 

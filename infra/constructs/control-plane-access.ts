@@ -8,6 +8,7 @@
  *   - launch (RunInstances, CreateFleet): only with this installation's launch template (the template
  *     carries the instance profile, security group, IMDSv2 and disk encryption), only into the declared
  *     subnets, and only when the request tags the instance `wpr:project = <project>`;
+ *   - volumes: only encrypted ones (`ec2:Encrypted`), since a launch's own mapping replaces the template's;
  *   - tagging: only as part of those launches (`ec2:CreateAction`), never on an existing resource;
  *   - passing the runner role: only to EC2;
  *   - images: a launch names the AMI id of its pool's architecture, which the function reads from
@@ -18,6 +19,7 @@ import { Aws, Stack, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, LaunchTemplate } from 'aws-cdk-lib/aws-ec2';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { Effect, type IRole, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { tagKeys } from '../../scheduler/adapters/tags.js';
 import { nagForm } from '../nag-form.js';
@@ -32,10 +34,17 @@ export interface ControlPlaneAccessProps {
   readonly webhookSecret: ISecret;
   readonly appSecret: ISecret;
   readonly eventBus: IEventBus;
+  /** The KMS key the JIT SecureStrings are encrypted with. */
+  readonly jitParameterKey: IKey;
   readonly launchTemplate: LaunchTemplate;
   readonly securityGroup: ISecurityGroup;
   readonly instanceRole: IRole;
-  readonly subnetIds: readonly string[];
+  /**
+   * The subnets launches may use. When they are only known at deploy time (a CloudFormation parameter),
+   * leave this out: launches are then held to subnets of `vpcId`.
+   */
+  readonly subnetIds?: readonly string[];
+  readonly vpcId: string;
 }
 
 const acknowledged = new WeakMap<Role, Set<string>>();
@@ -84,7 +93,8 @@ export class ControlPlaneAccess {
     role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'ReadPoolConfig',
-        actions: ['ssm:GetParameter'],
+        // The history: a cold start facing an invalid document serves the newest version that validates.
+        actions: ['ssm:GetParameter', 'ssm:GetParameterHistory'],
         resources: [this.parameterArn(this.props.poolConfigParameterName)],
       }),
     );
@@ -132,6 +142,19 @@ export class ControlPlaneAccess {
         sid: 'WriteJitConfigs',
         actions: ['ssm:PutParameter', 'ssm:DeleteParameter'],
         resources: [jitParameters],
+      }),
+    );
+    // SSM encrypts a SecureString with the installation's key on the caller's behalf: Encrypt (standard
+    // tier) or GenerateDataKey (advanced tier), only through SSM, only for parameters under the JIT path.
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'EncryptJitConfigsThroughSsm',
+        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: [this.props.jitParameterKey.keyArn],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `ssm.${Aws.REGION}.amazonaws.com` },
+          StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': jitParameters },
+        },
       }),
     );
     role.addToPrincipalPolicy(
@@ -206,6 +229,30 @@ export class ControlPlaneAccess {
     ]);
   }
 
+  /** Subnets known only at deploy time: any subnet of the installation's VPC (`ec2:Vpc`). */
+  private launchIntoVpcSubnets(
+    role: Role,
+    conditions: Record<string, Record<string, string>>,
+    action = 'ec2:RunInstances',
+  ): void {
+    const subnets = this.arn('ec2', 'subnet/*');
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: action === 'ec2:RunInstances' ? 'RunInVpcSubnets' : 'FleetsInVpcSubnets',
+        actions: [action],
+        resources: [subnets],
+        conditions: { ...conditions, ArnEquals: { 'ec2:Vpc': this.arn('ec2', `vpc/${this.props.vpcId}`) } },
+      }),
+    );
+    this.acknowledge(role, [
+      {
+        finding: `Resource::${this.nagForm(subnets)}`,
+        reason:
+          'The subnets are a deploy-time parameter; launches are held to subnets of the installation VPC (ec2:Vpc).',
+      },
+    ]);
+  }
+
   /**
    * Launch instances from the runner launch template, tagged as the project's, each from the image of its
    * pool's architecture.
@@ -214,7 +261,7 @@ export class ControlPlaneAccess {
     this.readImages(role);
     const { launchTemplate, securityGroup, subnetIds, instanceRole, project } = this.props;
     const templateArn = this.arn('ec2', `launch-template/${launchTemplate.launchTemplateId}`);
-    const subnets = subnetIds.map((id) => this.arn('ec2', `subnet/${id}`));
+    const subnets = (subnetIds ?? []).map((id) => this.arn('ec2', `subnet/${id}`));
     const securityGroupArn = this.arn('ec2', `security-group/${securityGroup.securityGroupId}`);
     const fromTemplate = { ArnLike: { 'ec2:LaunchTemplate': templateArn } };
     const taggedAsProject = { StringEquals: { [`aws:RequestTag/${tagKeys.project}`]: project } };
@@ -235,11 +282,22 @@ export class ControlPlaneAccess {
           templateArn,
           securityGroupArn,
           ...subnets,
-          this.arn('ec2', 'volume/*'),
           this.arn('ec2', 'network-interface/*'),
           `arn:${Aws.PARTITION}:ec2:${Aws.REGION}::image/*`,
         ],
         conditions: fromTemplate,
+      }),
+    );
+    if (subnetIds === undefined) this.launchIntoVpcSubnets(role, fromTemplate);
+    // A volume mapping given at launch replaces the template's, encryption included: every volume a
+    // launch creates must say it is encrypted, whatever the template says.
+    const encrypted = { Bool: { 'ec2:Encrypted': 'true' } };
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'RunWithEncryptedVolumes',
+        actions: ['ec2:RunInstances'],
+        resources: [this.arn('ec2', 'volume/*')],
+        conditions: { ...fromTemplate, ...encrypted },
       }),
     );
     const tagged = ['instance/*', 'volume/*', 'network-interface/*'].map((r) => this.arn('ec2', r));
@@ -264,10 +322,18 @@ export class ControlPlaneAccess {
             templateArn,
             securityGroupArn,
             ...subnets,
-            this.arn('ec2', 'volume/*'),
             this.arn('ec2', 'network-interface/*'),
             `arn:${Aws.PARTITION}:ec2:${Aws.REGION}::image/*`,
           ],
+        }),
+      );
+      if (subnetIds === undefined) this.launchIntoVpcSubnets(role, {}, 'ec2:CreateFleet');
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'InstantFleetsWithEncryptedVolumes',
+          actions: ['ec2:CreateFleet'],
+          resources: [this.arn('ec2', 'volume/*')],
+          conditions: encrypted,
         }),
       );
       // An instant fleet's one-time spot instances come from spot requests tagged at creation.

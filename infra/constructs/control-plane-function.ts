@@ -32,6 +32,12 @@ export interface ControlPlaneFunctionProps {
   readonly timeout: Duration;
   readonly memorySize: number;
   readonly logRetention: RetentionDays;
+  /**
+   * For a scheduled function: at most one run at a time (reserved concurrency 1) and no second attempt of
+   * a run (asynchronous retries 0, events older than `maxEventAge` dropped): the next tick does the same
+   * work, while an overlapping or retried run could launch the same instances twice.
+   */
+  readonly singleRun?: { readonly maxEventAge: Duration };
 }
 
 export class ControlPlaneFunction extends Construct {
@@ -83,6 +89,7 @@ export class ControlPlaneFunction extends Construct {
       timeout: props.timeout,
       role: this.role,
       logGroup: this.logGroup,
+      ...(props.singleRun === undefined ? {} : { reservedConcurrentExecutions: 1 }),
       environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
       bundling: {
         forceDockerBundling: false,
@@ -99,5 +106,7 @@ export class ControlPlaneFunction extends Construct {
           "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
       },
     });
+    if (props.singleRun !== undefined)
+      this.function.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: props.singleRun.maxEventAge });
   }
 }

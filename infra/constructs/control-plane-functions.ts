@@ -21,18 +21,20 @@
 import { Duration } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { DeploymentConfig } from '../config/deployment-config.js';
+import type { ResolvedRunners } from '../runners-props.js';
 import type { ControlPlaneAccess } from './control-plane-access.js';
 import { ControlPlaneFunction, type HandlerName } from './control-plane-function.js';
 
 export interface ControlPlaneFunctionsProps {
-  readonly config: DeploymentConfig;
+  readonly runners: ResolvedRunners;
   readonly access: ControlPlaneAccess;
   readonly tableName: string;
   readonly poolConfigParameterName: string;
   readonly webhookSecretArn: string;
   readonly appSecretArn: string;
   readonly eventBusName: string;
+  /** The KMS key JIT SecureStrings are written with. */
+  readonly jitParameterKeyArn: string;
   readonly launchTemplateId: string;
   /** Where the image pipeline publishes each architecture's AMI id (`<prefix>/<arch>`). */
   readonly imageParameterPrefix: string;
@@ -49,7 +51,7 @@ export class ControlPlaneFunctions extends Construct {
 
   constructor(scope: Construct, id: string, props: ControlPlaneFunctionsProps) {
     super(scope, id);
-    const { config, access } = props;
+    const { runners: config, access } = props;
     const base: Record<string, string> = {
       TABLE_NAME: props.tableName,
       PARAMETER_PREFIX: config.parameterPrefix,
@@ -58,9 +60,8 @@ export class ControlPlaneFunctions extends Construct {
       LAUNCH_TEMPLATE_ID: props.launchTemplateId,
       IMAGE_PARAMETER_PREFIX: props.imageParameterPrefix,
       ROOT_DEVICE_NAME: props.rootDeviceName,
-      SUBNET_ZONES: JSON.stringify(
-        Object.fromEntries(config.network.subnets.map((s) => [s.id, s.availabilityZone])),
-      ),
+      SUBNET_ZONES: config.network.subnetZonesJson,
+      JIT_PARAMETER_KEY_ID: props.jitParameterKeyArn,
       RUNNER_NAME_PREFIX: config.github.runnerNamePrefix,
       // The value of the wpr:project tag on everything the EC2 adapter launches; IAM conditions check it.
       PROJECT_TAG: config.project,
@@ -81,6 +82,7 @@ export class ControlPlaneFunctions extends Construct {
       environment: Record<string, string>,
       timeout: Duration,
       memorySize: number,
+      singleRun?: { maxEventAge: Duration },
     ) =>
       new ControlPlaneFunction(this, pascal(handler), {
         project: config.project,
@@ -90,6 +92,7 @@ export class ControlPlaneFunctions extends Construct {
         timeout,
         memorySize,
         logRetention: props.logRetention,
+        ...(singleRun === undefined ? {} : { singleRun }),
       });
 
     // GitHub counts a delivery as failed after 10 s; the reconciler redelivers failed ones.
@@ -113,13 +116,15 @@ export class ControlPlaneFunctions extends Construct {
       base,
       Duration.seconds(55),
       512,
+      { maxEventAge: Duration.minutes(1) },
     );
     this.reconciler = make(
       'reconciler',
-      'Every 2 minutes: pending jobs, stuck claims, orphans, failed deliveries',
+      'Every 30 s (two passes a minute): pending jobs, stuck claims, orphans, failed deliveries, hot tiers',
       base,
-      Duration.seconds(110),
+      Duration.seconds(85),
       512,
+      { maxEventAge: Duration.minutes(1) },
     );
 
     for (const fn of [this.webhook, this.lifecycle, this.poolTuner, this.reconciler]) {

@@ -1,14 +1,20 @@
 /**
  * ControlPlaneSchedules: EventBridge Scheduler runs the pool tuner every minute and the reconciler every
- * two minutes. A tick is only worth running on time: one that could not be delivered within a period is
- * dropped (the next tick does the same work), never queued behind the next one.
+ * 30 s. Scheduler's finest rate is one minute, so the reconciler is invoked every minute and asked for
+ * two passes 30 s apart (see handlers/reconciler.ts). A tick is only worth running on time and only once:
+ * the scheduler does not retry a delivery, and the functions neither retry a failed run nor run twice at
+ * once (ControlPlaneFunction's `singleRun`), so a tick that could not run is dropped and the next one does
+ * the same work — a retried or overlapping tuner run could launch the same instances twice.
  */
 import { Aws, type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
+import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
+
+/** Two reconciler passes per one-minute tick: a reconciler every 30 s. */
+export const reconcilerPasses = { passes: 2, intervalSeconds: 30 } as const;
 
 export interface ControlPlaneSchedulesProps {
   readonly project: string;
@@ -37,18 +43,20 @@ export class ControlPlaneSchedules extends Construct {
       schedule: ScheduleExpression.rate(Duration.minutes(1)),
       target: new LambdaInvoke(props.poolTuner, {
         role: this.role,
-        retryAttempts: 2,
+        retryAttempts: 0,
         maxEventAge: Duration.minutes(1),
       }),
     });
     this.reconciler = new Schedule(this, 'Reconciler', {
       scheduleName: `${props.project}-reconciler`,
-      description: 'Reprovision pending jobs, release stuck claims, reap orphans, redeliver failed webhooks',
-      schedule: ScheduleExpression.rate(Duration.minutes(2)),
+      description:
+        'Every 30 s: reprovision pending jobs, release stuck claims, reap orphans, redeliver failed webhooks, refill hot tiers',
+      schedule: ScheduleExpression.rate(Duration.minutes(1)),
       target: new LambdaInvoke(props.reconciler, {
         role: this.role,
-        retryAttempts: 2,
-        maxEventAge: Duration.minutes(2),
+        retryAttempts: 0,
+        maxEventAge: Duration.minutes(1),
+        input: ScheduleTargetInput.fromObject(reconcilerPasses),
       }),
     });
     for (const fn of [props.poolTuner, props.reconciler]) {

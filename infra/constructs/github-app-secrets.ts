@@ -7,7 +7,7 @@
  *   fail to authenticate, visibly, instead of running with a half-configured App.
  * Both are retained when the stack is deleted, and neither value ever appears in the template.
  */
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 
@@ -37,7 +37,11 @@ export class GitHubAppSecrets extends Construct {
       // The seed keeps the JSON shape the handlers read. Changing appId or installationId in the deployment
       // config regenerates the seed and drops the stored key: put the key again after such a change.
       generateSecretString: {
-        secretStringTemplate: JSON.stringify({ appId: props.appId, installationId: props.installationId }),
+        // toJsonString: the ids may be deploy-time values (CloudFormation parameters).
+        secretStringTemplate: Stack.of(this).toJsonString({
+          appId: props.appId,
+          installationId: props.installationId,
+        }),
         generateStringKey: 'privateKey',
         excludePunctuation: true,
         passwordLength: 32,

@@ -5,15 +5,18 @@
  * value only when the document in the deployment configuration changes, so a deploy that leaves it alone
  * keeps runtime edits.
  */
+import { Token } from 'aws-cdk-lib';
 import { ParameterTier, StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import type { PoolsConfig } from '../../scheduler/core/pool-config.js';
 import { parameterNames } from '../parameter-names.js';
 
 export interface PoolConfigParameterProps {
   readonly parameterPrefix: string;
-  /** The validated initial document. */
-  readonly pools: PoolsConfig;
+  /**
+   * The initial document as JSON: validated at synth, or a deploy-time value (a CloudFormation parameter)
+   * that the control plane validates on every read, keeping its last good config.
+   */
+  readonly document: string;
 }
 
 /** Parameter Store's advanced tier holds up to 8 KB; the standard tier 4 KB. */
@@ -25,9 +28,9 @@ export class PoolConfigParameter extends Construct {
 
   constructor(scope: Construct, id: string, props: PoolConfigParameterProps) {
     super(scope, id);
-    const document = JSON.stringify(props.pools);
+    const { document } = props;
     const bytes = Buffer.byteLength(document, 'utf8');
-    if (bytes > maximumDocumentBytes)
+    if (!Token.isUnresolved(document) && bytes > maximumDocumentBytes)
       throw new Error(
         `pools: the pool config is ${bytes} bytes, over the ${maximumDocumentBytes}-byte limit of an SSM parameter; ` +
           'shorten it (fewer schedule windows, shorter label lists)',

@@ -3,8 +3,12 @@
  *   - per pool: warm-pool pickup latency p95 over the threshold (source `pool`: the path the pool exists
  *     for; fallback launches are slower by design and show on the dashboard);
  *   - per pool: no ready instance while the pool's target is positive, for N consecutive minutes;
+ *   - per pool: warm-ups that keep failing (the agent's reason tag), and a pool the tuner keeps failing on;
+ *   - a pool config rejected as invalid (the last good one stays in use until it is fixed);
  *   - jobs stuck without a runner (any pool, including pools added at runtime: a Metrics Insights query);
- *   - handler errors, per function; webhook API 5xx;
+ *   - handler errors and throttles, per function; webhook API 5xx;
+ *   - webhook deliveries rejected with 401 (a wrong or missing signature: a webhook secret that differs
+ *     between the App and the deployment, or someone probing the endpoint);
  *   - the pool tuner or the reconciler not running (their schedules stopped, or the functions fail to start);
  *   - EC2 events the lifecycle handler could not take (dead letters).
  * The topic is encrypted with its own KMS key, which CloudWatch may use (the AWS-managed SNS key does
@@ -44,6 +48,8 @@ export interface RunnerAlarmsProps {
   readonly poolEmptyMinutes: number;
   readonly stuckJobs: number;
   readonly handlerErrors: number;
+  /** This many deliveries rejected with 401 within 5 minutes raises an alarm. */
+  readonly rejectedWebhooks: number;
 }
 
 export class RunnerAlarms extends Construct {
@@ -115,7 +121,57 @@ export class RunnerAlarms extends Construct {
           treatMissingData: TreatMissingData.NOT_BREACHING,
         }),
       );
+      add(
+        new Alarm(this, `WarmupFailures-${pool}`, {
+          alarmName: `${props.project}-${pool}-warm-up-failures`,
+          alarmDescription:
+            `Instances of pool "${pool}" keep failing their warm-up (3+ in 30 min) and are retired: the pool ` +
+            'cannot fill. See the instance console output and the `wpr:agent-reason` in the reconciler logs; ' +
+            'often a broken image or an unreachable image registry.',
+          metric: m.metric(
+            metricNames.warmupFailures,
+            { Pool: pool },
+            { statistic: Stats.SUM, period: Duration.minutes(30) },
+          ),
+          threshold: 3,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        }),
+      );
+      add(
+        new Alarm(this, `TuningErrors-${pool}`, {
+          alarmName: `${props.project}-${pool}-tuning-errors`,
+          alarmDescription:
+            `The pool tuner failed on pool "${pool}" in 5 consecutive runs (the other pools are still tuned). ` +
+            'The pool tuner logs name the problem: an image parameter missing, a volume smaller than the image, ' +
+            'EC2 refusing the launch.',
+          metric: m.metric(metricNames.poolTuningErrors, { Pool: pool }, { statistic: Stats.SUM }),
+          threshold: 1,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 5,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        }),
+      );
     }
+
+    add(
+      new Alarm(this, 'ConfigRejections', {
+        alarmName: `${props.project}-pool-config-rejected`,
+        alarmDescription:
+          'The pool config parameter holds a document that fails validation; the control plane serves the last ' +
+          'good one. Fix it with `runners pools validate` / `runners pools apply`.',
+        metric: m.metric(
+          metricNames.configRejections,
+          {},
+          { statistic: Stats.SUM, period: Duration.minutes(5) },
+        ),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
 
     add(
       new Alarm(this, 'StuckJobs', {
@@ -143,6 +199,40 @@ export class RunnerAlarms extends Construct {
           treatMissingData: TreatMissingData.NOT_BREACHING,
         }),
       );
+
+    for (const fn of props.functions)
+      add(
+        new Alarm(this, `Throttles-${fn.node.id}`, {
+          alarmName: `${fn.functionName}-throttles`,
+          alarmDescription:
+            `${fn.functionName} was throttled: the account's Lambda concurrency (or this function's reserved ` +
+            'concurrency) is exhausted, so webhooks fail or scheduled runs are skipped.',
+          metric: fn.function.metricThrottles({ period: Duration.minutes(5), statistic: Stats.SUM }),
+          threshold: 1,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        }),
+      );
+
+    add(
+      new Alarm(this, 'WebhooksUnauthorized', {
+        alarmName: `${props.project}-webhook-401`,
+        alarmDescription:
+          `${props.rejectedWebhooks}+ webhook deliveries in 5 minutes had a wrong or missing signature (401). ` +
+          "If they come from GitHub, the App's webhook secret and the deployment's differ (docs/deploy.md, " +
+          'rotating the webhook secret); otherwise someone is probing the endpoint.',
+        metric: m.metric(
+          metricNames.webhooksRejected,
+          { Reason: '401' },
+          { statistic: Stats.SUM, period: Duration.minutes(5) },
+        ),
+        threshold: props.rejectedWebhooks,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
 
     add(
       new Alarm(this, 'WebhookServerErrors', {

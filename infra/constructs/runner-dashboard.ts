@@ -1,7 +1,7 @@
 /**
  * RunnerDashboard: one CloudWatch dashboard answering, top to bottom: are jobs picked up fast (pickup
  * latency by pool and source, latency by phase), are the pools the right size (ready / warming / busy /
- * target), how often does the ladder fall back and why, what is the control plane doing (claims, races,
+ * target), is the hot tier at its target and what it serves and costs, how often does the ladder fall back and why, what is the control plane doing (claims, races,
  * rejected webhooks, reaped orphans, handler health), and what does it cost.
  *
  * Graphs over pools use SEARCH expressions, so a pool added through the pool config at runtime appears
@@ -60,7 +60,8 @@ export class RunnerDashboard extends Construct {
         markdown: [
           `# ${props.project}: warm-pool runners`,
           `Pools are defined in SSM parameter \`${props.poolConfigParameterName}\`. ` +
-            'Pickup latency is job queued → job in progress; sources: pool (warm start), pool-resized, spot, on-demand.',
+            'Pickup latency is job queued → job in progress; sources: hot (an idle registered runner took it), ' +
+            'pool (warm start), pool-resized, spot, on-demand.',
         ].join('\n\n'),
         width: 24,
         height: 2,
@@ -103,6 +104,25 @@ export class RunnerDashboard extends Construct {
       graph('Busy instances, every pool', [m.search(metricNames.poolBusy, ['Pool'], 'Maximum')]),
     );
     this.dashboard.addWidgets(...sizeWidgets);
+
+    // The hot tier: registered idle runners against their target, what they served, and what they cost.
+    this.dashboard.addWidgets(
+      graph('Hot tier: target, idle and busy runners by pool', [
+        m.search(metricNames.hotTarget, ['Pool'], 'Maximum', { label: 'target' }),
+        m.search(metricNames.hotIdle, ['Pool'], 'Minimum', { label: 'idle (min)' }),
+        m.search(metricNames.hotBusy, ['Pool'], 'Maximum', { label: 'busy' }),
+      ]),
+      graph(
+        'Jobs picked up by tier (hot, warm, cold)',
+        [m.search(metricNames.pickups, ['Pool', 'Tier'], 'Sum', { period: Duration.minutes(5) })],
+        { stacked: true },
+      ),
+      graph('Hot tier: refills, job-started signals, cost (USD per day)', [
+        m.search(metricNames.hotRefills, ['Pool'], 'Sum'),
+        m.search(metricNames.jobStartedSignals, ['Pool'], 'Sum'),
+        m.search(metricNames.hotTierCost, ['Pool'], 'Average'),
+      ]),
+    );
 
     this.dashboard.addWidgets(
       graph('Claims by pool and step', [m.search(metricNames.claims, ['Pool', 'Step'], 'Sum')]),

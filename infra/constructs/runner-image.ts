@@ -101,6 +101,27 @@ export interface RunnerImageProps {
    */
   readonly runnerSudo?: boolean;
   /**
+   * Let each runner update itself when GitHub says its version is outdated. Off by default: a JIT runner
+   * that updates downloads the new release at job start and restarts, which the job waits for; the image
+   * is rebuilt weekly instead (`scheduleExpression`). Turn it on if builds stop for longer than GitHub
+   * accepts an outdated runner.
+   * @default false
+   */
+  readonly runnerAutoUpdate?: boolean;
+  /**
+   * Seconds a job boot's runner may wait for a job before the agent stops it and powers off
+   * (`wpr:agent-reason=idle-timeout`). The instance tag `wpr:max-idle-seconds` overrides it per instance,
+   * e.g. for a runner kept hot. See docs/boot-path.md.
+   * @default 600
+   */
+  readonly agentMaxIdleSeconds?: number;
+  /**
+   * Seconds a job boot may last, job or not, before the agent stops the runner and powers off
+   * (`wpr:agent-reason=max-lifetime`). The instance tag `wpr:max-lifetime-seconds` overrides it.
+   * @default 43200 (12 h)
+   */
+  readonly agentMaxLifetimeSeconds?: number;
+  /**
    * Prefix of the Image Builder resource names (unique in the account and region).
    * @default a name derived from this construct's path
    */
@@ -144,6 +165,8 @@ export class RunnerImage extends Construct {
 
     const agentScript = new Asset(this, 'AgentScript', { path: `${amiDir}agent/wpr-agent.sh` });
     const agentUnit = new Asset(this, 'AgentUnit', { path: `${amiDir}agent/wpr-agent.service` });
+    // The runner's job-started and job-completed hooks (one script under two names).
+    const agentHook = new Asset(this, 'AgentHook', { path: `${amiDir}agent/wpr-runner-hook.sh` });
 
     this.buildRole = new iam.Role(this, 'BuildRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
@@ -155,6 +178,7 @@ export class RunnerImage extends Construct {
     });
     agentScript.grantRead(this.buildRole);
     agentUnit.grantRead(this.buildRole);
+    agentHook.grantRead(this.buildRole);
     const instanceProfile = new iam.InstanceProfile(this, 'BuildInstanceProfile', { role: this.buildRole });
 
     let subnetId: string | undefined;
@@ -212,7 +236,11 @@ export class RunnerImage extends Construct {
           parameters: [
             param('AgentScriptS3Uri', agentScript.s3ObjectUrl),
             param('AgentUnitS3Uri', agentUnit.s3ObjectUrl),
+            param('AgentHookS3Uri', agentHook.s3ObjectUrl),
             param('ParameterPrefix', settings.parameterPrefix),
+            param('RunnerDisableUpdate', String(!settings.runnerAutoUpdate)),
+            param('MaxIdleSeconds', String(settings.agentMaxIdleSeconds)),
+            param('MaxLifetimeSeconds', String(settings.agentMaxLifetimeSeconds)),
           ],
         },
       ];
@@ -226,7 +254,8 @@ export class RunnerImage extends Construct {
             settings.rootVolumeSizeGb,
             [basePackages, runner, agent].map((c) => [c.name, c.version]),
             [settings.runnerVersion, sha256, settings.runnerSudo, settings.parameterPrefix],
-            [agentScript.assetHash, agentUnit.assetHash],
+            [settings.agentMaxIdleSeconds, settings.agentMaxLifetimeSeconds, settings.runnerAutoUpdate],
+            [agentScript.assetHash, agentUnit.assetHash, agentHook.assetHash],
           ]),
         ),
         parentImage,
@@ -318,6 +347,9 @@ interface Settings {
   readonly scheduleTimezone: string;
   readonly rootVolumeSizeGb: number;
   readonly runnerSudo: boolean;
+  readonly agentMaxIdleSeconds: number;
+  readonly agentMaxLifetimeSeconds: number;
+  readonly runnerAutoUpdate: boolean;
 }
 
 /** Every problem at once, each saying what was given and what is allowed. */
@@ -369,6 +401,19 @@ function validate(props: RunnerImageProps): Settings {
   if (!Number.isInteger(rootVolumeSizeGb) || rootVolumeSizeGb < 8 || rootVolumeSizeGb > 16_384)
     problems.push(`rootVolumeSizeGb ${rootVolumeSizeGb} must be a whole number of GiB from 8 to 16384`);
 
+  const agentMaxIdleSeconds = props.agentMaxIdleSeconds ?? 600;
+  const agentMaxLifetimeSeconds = props.agentMaxLifetimeSeconds ?? 43_200;
+  for (const [name, value] of [
+    ['agentMaxIdleSeconds', agentMaxIdleSeconds],
+    ['agentMaxLifetimeSeconds', agentMaxLifetimeSeconds],
+  ] as const)
+    if (!Number.isInteger(value) || value < 1 || value > 999_999_999)
+      problems.push(`${name} ${value} must be a whole number of seconds from 1 to 999999999`);
+  if (agentMaxIdleSeconds > agentMaxLifetimeSeconds)
+    problems.push(
+      `agentMaxIdleSeconds ${agentMaxIdleSeconds} is over agentMaxLifetimeSeconds ${agentMaxLifetimeSeconds}`,
+    );
+
   if (props.namePrefix !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$/.test(props.namePrefix))
     problems.push(`namePrefix "${props.namePrefix}" must be 1-60 letters, digits, "_" or "-"`);
 
@@ -383,6 +428,9 @@ function validate(props: RunnerImageProps): Settings {
     scheduleTimezone: props.scheduleTimezone ?? 'Etc/UTC',
     rootVolumeSizeGb,
     runnerSudo: props.runnerSudo ?? true,
+    agentMaxIdleSeconds,
+    agentMaxLifetimeSeconds,
+    runnerAutoUpdate: props.runnerAutoUpdate ?? false,
   };
 }
 

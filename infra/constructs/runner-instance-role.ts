@@ -2,7 +2,8 @@
  * RunnerInstanceRole: the IAM role and instance profile of every runner instance. A runner runs untrusted
  * workflow code, so the role grants exactly what the instance agent does and nothing of the control plane:
  *   - read and delete ITS OWN JIT config `<prefix>/jit/<its instance id>`,
- *   - set ITS OWN `wpr:agent-reason` tag (why it powered off),
+ *   - set ITS OWN `wpr:agent-reason` tag (why it powered off) and `wpr:job-started` tag (its runner took a
+ *     job: the control plane refills the hot tier from the tag-change event),
  *   - read the pool config `<prefix>/pools` (no secret in it), for the container images its pool pre-pulls
  *     while warming,
  *   - optionally, Session Manager shells (channel and registration only).
@@ -21,10 +22,15 @@
  *     and `:` cannot appear in a parameter name).
  *   - EC2 CreateTags: `ec2:InstanceID` is the target instance of the request, so
  *     `ec2:SourceInstanceARN = arn:…:instance/${ec2:InstanceID}` holds only when an instance tags itself
- *     (the pattern AWS's own managed policies use). Only the agent-reason key may be written.
- * SecureStrings use the account's `alias/aws/ssm` key, whose key policy lets any principal of the account
- * decrypt through SSM; the IAM statement above is therefore the only gate, which is why it is tested with
- * a policy simulator (test/infra/iam-policies.test.ts).
+ *     (the pattern AWS's own managed policies use). Only the agent-reason and job-started keys may be
+ *     written.
+ * The JIT SecureStrings are encrypted with the installation's own KMS key (JitParameterKey), not the
+ * account's `alias/aws/ssm`, whose key policy lets any principal of the account decrypt through SSM. A
+ * runner may use that key only through SSM (`kms:ViaService`) and only for a parameter under the JIT
+ * directory (`kms:EncryptionContext:PARAMETER_ARN`, which SSM sets to the parameter's ARN); which JIT
+ * parameter is its own is the SSM statement's tag condition, tested with a policy simulator
+ * (test/infra/iam-policies.test.ts). No KMS condition can name the instance: no policy variable holds the
+ * bare instance id.
  */
 import { Aws, Stack, Validations } from 'aws-cdk-lib';
 import {
@@ -35,6 +41,7 @@ import {
   Role,
   ServicePrincipal,
 } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { tagKeys } from '../../scheduler/adapters/tags.js';
 import { nagForm } from '../nag-form.js';
@@ -45,6 +52,8 @@ export interface RunnerInstanceRoleProps {
   readonly parameterPrefix: string;
   /** Allow Session Manager shells on runners. @default false */
   readonly sessionManager?: boolean;
+  /** The key the JIT configs are encrypted with. */
+  readonly jitParameterKey: IKey;
 }
 
 export class RunnerInstanceRole extends Construct {
@@ -81,6 +90,16 @@ export class RunnerInstanceRole extends Construct {
         },
       }),
       new PolicyStatement({
+        sid: 'DecryptJitConfigThroughSsm',
+        effect: Effect.ALLOW,
+        actions: ['kms:Decrypt'],
+        resources: [props.jitParameterKey.keyArn],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `ssm.${Aws.REGION}.amazonaws.com` },
+          StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': jitParameters },
+        },
+      }),
+      new PolicyStatement({
         sid: 'TagOwnAgentReason',
         effect: Effect.ALLOW,
         actions: ['ec2:CreateTags'],
@@ -89,7 +108,7 @@ export class RunnerInstanceRole extends Construct {
           ArnEquals: { 'ec2:SourceInstanceARN': `${instanceArnPrefix}\${ec2:InstanceID}` },
           StringEquals: { [`aws:ResourceTag/${tagKeys.project}`]: props.project },
           // ForAllValues passes on an empty key set; the Null check makes at least one key mandatory.
-          'ForAllValues:StringEquals': { 'aws:TagKeys': [tagKeys.agentReason] },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [tagKeys.agentReason, tagKeys.jobStarted] },
           Null: { 'aws:TagKeys': 'false' },
         },
       }),
@@ -112,7 +131,7 @@ export class RunnerInstanceRole extends Construct {
 
     this.role = new Role(this, 'Role', {
       assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
-      description: 'Warm-pool runner instances: own JIT config and own agent-reason tag only',
+      description: 'Warm-pool runner instances: own JIT config and own agent-reason/job-started tags only',
       inlinePolicies: { RunnerAgent: new PolicyDocument({ statements }) },
     });
     this.instanceProfile = new InstanceProfile(this, 'InstanceProfile', { role: this.role });
@@ -126,7 +145,8 @@ export class RunnerInstanceRole extends Construct {
     Validations.of(this.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagForm(Stack.of(this).resolve(`${instanceArnPrefix}*`))}]`,
       reason:
-        'An instance may tag only itself (ec2:SourceInstanceARN equals the target), only with wpr:agent-reason, ' +
+        'An instance may tag only itself (ec2:SourceInstanceARN equals the target), only with wpr:agent-reason ' +
+        'or wpr:job-started, ' +
         'only when it is a project instance.',
     });
   }

@@ -12,11 +12,14 @@
  * - Root volume: gp3, encrypted, deleted with the instance; each pool's launch sets its size.
  * - Shutdown from inside the instance stops it (never terminates): the agent powers off to join the warm
  *   pool, and the control plane decides what is terminated.
- * - No public address unless configured; the security group has no ingress at all.
+ * - No public address unless configured; the security group has no ingress at all. With a public address
+ *   the groups sit on the template's interface 0, and each launch names its subnet on a copy of that
+ *   interface (EC2 refuses an instance-level subnet beside an interface).
  */
 import { Tags } from 'aws-cdk-lib';
 import {
   BlockDeviceVolume,
+  type CfnLaunchTemplate,
   EbsDeviceVolumeType,
   InstanceInitiatedShutdownBehavior,
   type IVpc,
@@ -44,6 +47,12 @@ export interface RunnerLaunchTemplateProps {
   readonly defaultVolumeSizeGb?: number;
   /** Give runners a public IPv4 address. @default false */
   readonly assignPublicIp?: boolean;
+  /**
+   * Name `resolve:ssm:<prefix>/ami/x64` as the template's image. EC2 refuses the template while that
+   * parameter does not exist, so leave it out where the template is created before the first image is
+   * built (one stack); every launch names its pool's image anyway. @default true
+   */
+  readonly imageFromParameter?: boolean;
 }
 
 export class RunnerLaunchTemplate extends Construct {
@@ -64,9 +73,13 @@ export class RunnerLaunchTemplate extends Construct {
 
     this.launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
       launchTemplateName: `${props.project}-runner`,
-      machineImage: MachineImage.resolveSsmParameterAtLaunch(
-        parameterNames.ami(props.parameterPrefix, 'x64'),
-      ),
+      ...(props.imageFromParameter === false
+        ? {}
+        : {
+            machineImage: MachineImage.resolveSsmParameterAtLaunch(
+              parameterNames.ami(props.parameterPrefix, 'x64'),
+            ),
+          }),
       instanceProfile: props.instanceProfile,
       securityGroup: this.securityGroup,
       requireImdsv2: true,
@@ -87,6 +100,14 @@ export class RunnerLaunchTemplate extends Construct {
       ],
       ...(props.assignPublicIp === true ? { associatePublicIpAddress: true } : {}),
     });
+    if (props.assignPublicIp === true)
+      // Public-IP mode puts the groups and the address on interface 0 (CDK does), and EC2 then refuses a
+      // subnet beside it at launch: the control plane copies this interface into each launch with the
+      // subnet of its choice. The interface goes with the instance.
+      (this.launchTemplate.node.defaultChild as CfnLaunchTemplate).addPropertyOverride(
+        'LaunchTemplateData.NetworkInterfaces.0.DeleteOnTermination',
+        true,
+      );
     // Propagated to the instances and volumes launched from the template (and to the template itself).
     Tags.of(this.launchTemplate).add('Name', `${props.project}-runner`);
     Tags.of(this.launchTemplate).add(tagKeys.project, props.project);

@@ -37,6 +37,24 @@ export const metricNames = {
   handlerRuns: 'HandlerRuns',
   /** USD, [Pool, Kind] */
   estimatedCost: 'EstimatedCost',
+  /** [Pool]: pool instances whose agent powered off with a failure reason; retired. */
+  warmupFailures: 'WarmupFailures',
+  /** [Pool]: tuner runs in which this pool failed (the other pools were still tuned). */
+  poolTuningErrors: 'PoolTuningErrors',
+  /** []: pool config documents rejected (invalid), at load time, by any handler. */
+  configRejections: 'ConfigRejections',
+  /** [Pool]: the hot tier's target, idle runners and runners it served that are busy (pool tuner). */
+  hotTarget: 'HotTarget',
+  hotIdle: 'HotIdle',
+  hotBusy: 'HotBusy',
+  /** USD a day at the hot tier's size now, [Pool] (pool tuner). */
+  hotTierCost: 'HotTierCost',
+  /** [Pool]: runners started to refill the hot tier. */
+  hotRefills: 'HotRefills',
+  /** [Pool, Tier]: jobs picked up, by the tier of the runner that took them (hot, warm, cold). */
+  pickups: 'Pickups',
+  /** [Pool]: job-started tags from instances (the webhook-independent signal). */
+  jobStartedSignals: 'JobStartedSignals',
 } as const;
 
 export type MetricName = (typeof metricNames)[keyof typeof metricNames];
@@ -45,7 +63,8 @@ export type MetricName = (typeof metricNames)[keyof typeof metricNames];
 export const metricsServiceDimension = 'warm-pool-runners';
 
 export const latencyPhases = ['webhook', 'claim', 'start', 'boot', 'pickup'] as const;
-export const runnerSources = ['pool', 'pool-resized', 'spot', 'on-demand'] as const;
+export const runnerSources = ['hot', 'pool', 'pool-resized', 'spot', 'on-demand'] as const;
+export const pickupTiers = ['hot', 'warm', 'cold'] as const;
 export const costKinds = ['ebs-idle', 'on-demand', 'spot'] as const;
 
 export interface RunnerMetricsProps {

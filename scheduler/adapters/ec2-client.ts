@@ -31,6 +31,9 @@ export const capacityErrorCodes: ReadonlySet<string> = new Set([
   'InstanceLimitExceeded',
   'VcpuLimitExceeded',
   'InsufficientFreeAddressesInSubnet',
+  // The type is not offered in the subnet's zone (yet, or any more): for that type and zone it is the
+  // same answer as no capacity, and the next type or zone may well take the launch.
+  'Unsupported',
 ]);
 
 /** Default attempts: enough to ride out a drained RunInstances bucket (2 tokens/s) at the SDK's backoff. */

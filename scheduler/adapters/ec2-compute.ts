@@ -6,9 +6,17 @@
  *   instance and volume. `count` is spread round-robin over the subnets, one call per subnet; each subnet
  *   tries the pool's types in order and a subnet with no capacity for any of them is skipped (the tuner
  *   tops up on its next run).
- * - Ephemeral spot: one CreateFleet of type instant, capacity-optimized, over types × subnets, each
- *   override naming the image; the request's token is the fleet's client token. One-time spot from a
- *   fleet always terminates.
+ * - Ephemeral spot: one CreateFleet of type instant, price-capacity-optimized, over types × subnets,
+ *   each override naming the image; the request's token is the fleet's client token. One-time spot
+ *   from a fleet always terminates.
+ * - Network: a template with a network interface (public-IP mode: groups and the public address on
+ *   interface 0) makes EC2 refuse an instance-level subnet (InvalidParameterCombination), so each
+ *   RunInstances then carries a copy of that interface with its subnet; fleets merge an override's
+ *   subnet into the template's interface themselves.
+ * - Volumes: every launch sizes the root volume, and a mapping given at launch replaces the
+ *   template's, so it always says `Encrypted: true` (the IAM policy refuses unencrypted volumes).
+ * - `Unsupported` (a type not offered in a zone) is a refusal like no capacity: the next type or
+ *   zone is tried.
  * - Ephemeral on-demand: RunInstances over types × subnets (type-major) with terminate on shutdown,
  *   not CreateFleet, because a fleet takes its shutdown behaviour from the launch template, which says
  *   stop for the pool; RunInstances can say terminate.
@@ -110,6 +118,20 @@ interface LaunchSpec {
   readonly imageId: string;
   /** The launch template version. */
   readonly version: number;
+  /** The template version's interface 0, when it has one (public-IP mode): copied into each launch. */
+  readonly networkInterface?: TemplateInterface;
+}
+
+/** What a RunInstances interface takes over from the template's interface 0. */
+interface TemplateInterface {
+  readonly Groups?: string[];
+  readonly AssociatePublicIpAddress?: boolean;
+  readonly DeleteOnTermination?: boolean;
+}
+
+interface TemplateVersion {
+  readonly version: number;
+  readonly networkInterface?: TemplateInterface;
 }
 
 interface Cached<T> {
@@ -137,7 +159,7 @@ export class Ec2Compute implements Compute {
   private readonly rootDeviceName: string;
   private readonly pageSize: number;
   private readonly zones: Map<string, string>;
-  private template: Cached<number> | undefined;
+  private template: Cached<TemplateVersion> | undefined;
   private readonly imageCache = new Map<Architecture, Cached<string>>();
   /** The last AMI id read per architecture, served when a later read fails. */
   private readonly lastImage = new Map<Architecture, string>();
@@ -170,9 +192,8 @@ export class Ec2Compute implements Compute {
           const spec = specOf(launch, instanceType);
           const result = await this.runInstances(
             {
-              ...this.runInput(launch, pool, 'pool', spec),
+              ...this.runInput(launch, pool, 'pool', spec, subnetId),
               InstanceType: instanceType as _InstanceType,
-              SubnetId: subnetId,
               MinCount: 1,
               MaxCount: count,
               ClientToken: clientToken,
@@ -262,12 +283,24 @@ export class Ec2Compute implements Compute {
               state,
               launchedAt: instance.LaunchTime?.getTime() ?? 0,
               instanceType: instance.InstanceType ?? '',
+              ...optional('agentReason', tagValue(instance.Tags, tagKeys.agentReason)),
             });
           }
     } catch (error) {
       throw computeError('DescribeInstances', error);
     }
     return observed;
+  }
+
+  async agentReason(instanceId: string): Promise<string | undefined> {
+    try {
+      const output = await this.client.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+      const instance = output.Reservations?.[0]?.Instances?.[0];
+      return tagValue(instance?.Tags, tagKeys.agentReason);
+    } catch (error) {
+      if (notFoundCodes.has(errorCode(error))) return undefined;
+      throw computeError('DescribeInstances', error);
+    }
   }
 
   // ---- launches ----
@@ -282,7 +315,9 @@ export class Ec2Compute implements Compute {
         SpotTargetCapacity: 1,
         DefaultTargetCapacityType: 'spot',
       },
-      SpotOptions: { AllocationStrategy: 'capacity-optimized' },
+      // Deep pools first, then the cheaper of those: fewer interruptions than lowest-price, and
+      // cheaper than capacity-optimized alone (AWS's recommended strategy for flexible workloads).
+      SpotOptions: { AllocationStrategy: 'price-capacity-optimized' },
       LaunchTemplateConfigs: [
         {
           LaunchTemplateSpecification: { ...this.templateRef(), Version: String(launch.version) },
@@ -291,12 +326,7 @@ export class Ec2Compute implements Compute {
               InstanceType: instanceType as _InstanceType,
               SubnetId,
               ImageId: launch.imageId,
-              BlockDeviceMappings: [
-                {
-                  DeviceName: this.rootDeviceName,
-                  Ebs: { VolumeSize: pool.volumeSizeGb, VolumeType: 'gp3' },
-                },
-              ],
+              BlockDeviceMappings: this.rootVolume(pool),
             })),
           ),
         },
@@ -351,9 +381,8 @@ export class Ec2Compute implements Compute {
         const spec = specOf(launch, instanceType);
         const result = await this.runInstances(
           {
-            ...this.runInput(launch, pool, 'ephemeral', undefined),
+            ...this.runInput(launch, pool, 'ephemeral', undefined, subnetId),
             InstanceType: instanceType as _InstanceType,
-            SubnetId: subnetId,
             MinCount: 1,
             MaxCount: 1,
             ClientToken: clientToken,
@@ -419,23 +448,43 @@ export class Ec2Compute implements Compute {
     pool: PoolConfig,
     role: InstanceRole,
     spec: string | undefined,
+    subnetId: string,
   ): Omit<RunInstancesCommandInput, 'MinCount' | 'MaxCount'> {
     const tags = this.tags(pool, role, spec);
     return {
       LaunchTemplate: { ...this.templateRef(), Version: String(launch.version) },
       // The template's own image is the x64 one; every launch names its architecture's.
       ImageId: launch.imageId,
-      BlockDeviceMappings: [
-        {
-          DeviceName: this.rootDeviceName,
-          Ebs: { VolumeSize: pool.volumeSizeGb, VolumeType: 'gp3', DeleteOnTermination: true },
-        },
-      ],
+      BlockDeviceMappings: this.rootVolume(pool),
+      // A template with a network interface (public-IP mode) carries the groups there, and EC2 refuses
+      // an instance-level subnet beside it: the subnet goes on a per-launch copy of that interface.
+      ...(launch.networkInterface === undefined
+        ? { SubnetId: subnetId }
+        : { NetworkInterfaces: [{ ...launch.networkInterface, DeviceIndex: 0, SubnetId: subnetId }] }),
       TagSpecifications: [
         { ResourceType: 'instance', Tags: tags },
         { ResourceType: 'volume', Tags: tags },
       ],
     };
+  }
+
+  /**
+   * The pool's root volume. A mapping given at launch replaces the template's for that device, so
+   * leaving `Encrypted` out would launch an unencrypted volume whatever the template says; the IAM
+   * policy refuses such a launch (`ec2:Encrypted`).
+   */
+  private rootVolume(pool: PoolConfig) {
+    return [
+      {
+        DeviceName: this.rootDeviceName,
+        Ebs: {
+          VolumeSize: pool.volumeSizeGb,
+          VolumeType: 'gp3' as const,
+          Encrypted: true,
+          DeleteOnTermination: true,
+        },
+      },
+    ];
   }
 
   private tags(pool: PoolConfig, role: InstanceRole, spec?: string): Tag[] {
@@ -474,11 +523,11 @@ export class Ec2Compute implements Compute {
   }
 
   private async launchSpec(pool: PoolConfig): Promise<LaunchSpec> {
-    const [version, imageId] = await Promise.all([this.templateVersion(), this.imageOf(pool.architecture)]);
-    return { imageId, version };
+    const [template, imageId] = await Promise.all([this.templateVersion(), this.imageOf(pool.architecture)]);
+    return { imageId, ...template };
   }
 
-  private templateVersion(): Promise<number> {
+  private templateVersion(): Promise<TemplateVersion> {
     const now = this.clock.now();
     const cached = this.template;
     if (cached !== undefined && now - cached.fetchedAt < this.specCacheMs) return cached.value;
@@ -492,14 +541,26 @@ export class Ec2Compute implements Compute {
     return value;
   }
 
-  private async fetchTemplateVersion(): Promise<number> {
+  private async fetchTemplateVersion(): Promise<TemplateVersion> {
     try {
       const output = await this.client.send(
         new DescribeLaunchTemplateVersionsCommand({ ...this.templateRef(), Versions: ['$Latest'] }),
       );
-      const version = output.LaunchTemplateVersions?.[0]?.VersionNumber;
+      const latest = output.LaunchTemplateVersions?.[0];
+      const version = latest?.VersionNumber;
       if (version === undefined) throw new ComputeError('the launch template has no latest version');
-      return version;
+      const primary = latest?.LaunchTemplateData?.NetworkInterfaces?.find((n) => (n.DeviceIndex ?? 0) === 0);
+      if (primary === undefined) return { version };
+      return {
+        version,
+        networkInterface: {
+          ...(primary.Groups !== undefined ? { Groups: primary.Groups } : {}),
+          ...(primary.AssociatePublicIpAddress !== undefined
+            ? { AssociatePublicIpAddress: primary.AssociatePublicIpAddress }
+            : {}),
+          DeleteOnTermination: primary.DeleteOnTermination ?? true,
+        },
+      };
     } catch (error) {
       if (error instanceof ComputeError) throw error;
       throw computeError('DescribeLaunchTemplateVersions', error);
@@ -574,7 +635,7 @@ function builtFrom(instance: Instance): string | undefined {
   return specOf({ imageId: instance.ImageId, version }, instance.InstanceType);
 }
 
-function specOf(launch: LaunchSpec, instanceType: string): string {
+function specOf(launch: Pick<LaunchSpec, 'imageId' | 'version'>, instanceType: string): string {
   return `${launch.imageId}:${launch.version}:${instanceType}`;
 }
 
@@ -587,6 +648,10 @@ function derivedToken(token: string, ...parts: string[]): string {
   return createHash('sha256')
     .update(JSON.stringify([token, ...parts]))
     .digest('hex');
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
 function tagValue(tags: readonly Tag[] | undefined, key: string): string | undefined {

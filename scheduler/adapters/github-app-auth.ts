@@ -111,3 +111,83 @@ export function createGitHubAppOctokit(options: GitHubAppOctokitOptions): GitHub
   }
   return octokit;
 }
+
+export interface GitHubAppCredentials {
+  readonly appId: number;
+  readonly installationId: number;
+  /** PEM. Secret. */
+  readonly privateKey: string;
+}
+
+export interface RenewingGitHubAppOptions {
+  /** Reads the App's credentials; `fresh` asks to bypass any cache (after a 401). */
+  readonly read: (options: { fresh: boolean }) => Promise<GitHubAppCredentials>;
+  readonly build: (credentials: GitHubAppCredentials) => GitHubAppOctokit;
+  readonly clock: { now(): number };
+  /** How long a read is trusted before the key is read again; 5 minutes by default. */
+  readonly keyTtlMs?: number;
+  /** At most one forced re-read per this many ms, however many calls get a 401; 10 s by default. */
+  readonly minRenewIntervalMs?: number;
+}
+
+/**
+ * The App client for a long-lived (warm) process whose key may be rotated under it: the deploy guide
+ * has operators add a new key, store it in the secret and delete the old one a minute later. The key
+ * is read again every `keyTtlMs` and at once when GitHub answers 401; the client (and its token
+ * cache) is rebuilt when the credentials changed, or on a 401 in any case (a revoked token stays in
+ * the cache otherwise). Concurrent renewals share one read.
+ */
+export class RenewingGitHubApp {
+  private readonly keyTtlMs: number;
+  private readonly minRenewIntervalMs: number;
+  private client:
+    | { octokit: GitHubAppOctokit; credentials: GitHubAppCredentials; readAt: number }
+    | undefined;
+  private loading: Promise<GitHubAppOctokit> | undefined;
+  private lastForcedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly options: RenewingGitHubAppOptions) {
+    this.keyTtlMs = options.keyTtlMs ?? 5 * 60_000;
+    this.minRenewIntervalMs = options.minRenewIntervalMs ?? 10_000;
+  }
+
+  current(): Promise<GitHubAppOctokit> {
+    const client = this.client;
+    if (client !== undefined && this.options.clock.now() - client.readAt < this.keyTtlMs)
+      return Promise.resolve(client.octokit);
+    return this.load({ fresh: false, rebuild: false });
+  }
+
+  async renew(): Promise<boolean> {
+    const now = this.options.clock.now();
+    if (this.loading !== undefined) {
+      await this.loading;
+      return true;
+    }
+    if (now - this.lastForcedAt < this.minRenewIntervalMs) return false;
+    this.lastForcedAt = now;
+    await this.load({ fresh: true, rebuild: true });
+    return true;
+  }
+
+  private load(how: { fresh: boolean; rebuild: boolean }): Promise<GitHubAppOctokit> {
+    this.loading ??= (async () => {
+      try {
+        const credentials = await this.options.read({ fresh: how.fresh });
+        const readAt = this.options.clock.now();
+        const previous = this.client;
+        const same = previous !== undefined && sameCredentials(previous.credentials, credentials);
+        const octokit = same && !how.rebuild ? previous.octokit : this.options.build(credentials);
+        this.client = { octokit, credentials, readAt };
+        return octokit;
+      } finally {
+        this.loading = undefined;
+      }
+    })();
+    return this.loading;
+  }
+}
+
+function sameCredentials(a: GitHubAppCredentials, b: GitHubAppCredentials): boolean {
+  return a.appId === b.appId && a.installationId === b.installationId && a.privateKey === b.privateKey;
+}

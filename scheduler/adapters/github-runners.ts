@@ -8,6 +8,9 @@
  * bodies), never a JIT config (a response body) or the private key; anything shaped like a key or a
  * long base64 blob is scrubbed from messages as a second line of defence.
  *
+ * A rotated App key: the client comes from an OctokitSource (see RenewingGitHubApp), and a call answered
+ * 401 asks the source to renew (re-read the key, rebuild the client) and is retried once when it did.
+ *
  * Runner groups are named in pool config and resolved to ids through the org's runner-group list, cached
  * per organization for the client's lifetime (re-read once on a miss, so a group added later is found).
  *
@@ -26,6 +29,13 @@ import {
   type RegisteredRunner,
   type RunnerScope,
 } from '../ports/github-runners.js';
+
+/** Where the adapter gets its client: one that can be rebuilt when the App's credentials change. */
+export interface OctokitSource {
+  current(): Promise<Octokit>;
+  /** GitHub answered 401: re-read the credentials and rebuild; true when a retry may now succeed. */
+  renew(): Promise<boolean>;
+}
 
 export interface OctokitGitHubRunnersOptions {
   /** Page size for runner and delivery lists (GitHub's maximum is 100). */
@@ -55,12 +65,14 @@ export function scrubSecrets(text: string): string {
 export class OctokitGitHubRunners implements GitHubRunners {
   private readonly perPage: number;
   private readonly groupIds = new Map<string, Map<string, number>>();
+  private readonly source: OctokitSource;
 
-  constructor(
-    private readonly octokit: Octokit,
-    options: OctokitGitHubRunnersOptions = {},
-  ) {
+  constructor(octokit: Octokit | OctokitSource, options: OctokitGitHubRunnersOptions = {}) {
     this.perPage = options.perPage ?? 100;
+    this.source =
+      'current' in octokit && typeof octokit.current === 'function'
+        ? (octokit as OctokitSource)
+        : { current: async () => octokit as Octokit, renew: async () => false };
   }
 
   async createJitConfig(
@@ -68,19 +80,19 @@ export class OctokitGitHubRunners implements GitHubRunners {
     request: { runnerName: string; labels: readonly string[] },
   ): Promise<JitConfig> {
     const body = { name: request.runnerName, labels: [...request.labels], work_folder: '_work' };
-    const { data } = await this.call('create JIT config', async () => {
+    const { data } = await this.call('create JIT config', async (octokit) => {
       if (scope.kind === 'org') {
         const groupId =
           scope.runnerGroup === undefined
             ? defaultRunnerGroupId
-            : await this.runnerGroupId(scope.org, scope.runnerGroup);
-        return this.octokit.request('POST /orgs/{org}/actions/runners/generate-jitconfig', {
+            : await this.runnerGroupId(octokit, scope.org, scope.runnerGroup);
+        return octokit.request('POST /orgs/{org}/actions/runners/generate-jitconfig', {
           org: scope.org,
           runner_group_id: groupId,
           ...body,
         });
       }
-      return this.octokit.request('POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig', {
+      return octokit.request('POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig', {
         owner: scope.repository.owner,
         repo: scope.repository.name,
         runner_group_id: defaultRunnerGroupId,
@@ -92,13 +104,13 @@ export class OctokitGitHubRunners implements GitHubRunners {
 
   async deleteRunner(scope: RunnerScope, runnerId: number): Promise<'deleted' | 'not-found'> {
     try {
-      await this.call('delete runner', () =>
+      await this.call('delete runner', (octokit) =>
         scope.kind === 'org'
-          ? this.octokit.request('DELETE /orgs/{org}/actions/runners/{runner_id}', {
+          ? octokit.request('DELETE /orgs/{org}/actions/runners/{runner_id}', {
               org: scope.org,
               runner_id: runnerId,
             })
-          : this.octokit.request('DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}', {
+          : octokit.request('DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}', {
               owner: scope.repository.owner,
               repo: scope.repository.name,
               runner_id: runnerId,
@@ -112,10 +124,10 @@ export class OctokitGitHubRunners implements GitHubRunners {
   }
 
   async listRunners(scope: RunnerScope, namePrefix: string): Promise<RegisteredRunner[]> {
-    const runners = await this.call('list runners', () =>
+    const runners = await this.call('list runners', (octokit) =>
       scope.kind === 'org'
-        ? this.octokit.paginate('GET /orgs/{org}/actions/runners', { org: scope.org, per_page: this.perPage })
-        : this.octokit.paginate('GET /repos/{owner}/{repo}/actions/runners', {
+        ? octokit.paginate('GET /orgs/{org}/actions/runners', { org: scope.org, per_page: this.perPage })
+        : octokit.paginate('GET /repos/{owner}/{repo}/actions/runners', {
             owner: scope.repository.owner,
             repo: scope.repository.name,
             per_page: this.perPage,
@@ -133,8 +145,8 @@ export class OctokitGitHubRunners implements GitHubRunners {
 
   async getJob(repository: Repository, jobId: number): Promise<GitHubJob | undefined> {
     try {
-      const { data } = await this.call('get job', () =>
-        this.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}', {
+      const { data } = await this.call('get job', (octokit) =>
+        octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}', {
           owner: repository.owner,
           repo: repository.name,
           job_id: jobId,
@@ -157,8 +169,8 @@ export class OctokitGitHubRunners implements GitHubRunners {
   }
 
   async rerunJob(repository: Repository, jobId: number): Promise<void> {
-    await this.call('re-run job', () =>
-      this.octokit.request('POST /repos/{owner}/{repo}/actions/jobs/{job_id}/rerun', {
+    await this.call('re-run job', (octokit) =>
+      octokit.request('POST /repos/{owner}/{repo}/actions/jobs/{job_id}/rerun', {
         owner: repository.owner,
         repo: repository.name,
         job_id: jobId,
@@ -168,10 +180,10 @@ export class OctokitGitHubRunners implements GitHubRunners {
 
   async listDeliveries(since: number): Promise<HookDelivery[]> {
     const sinceSeconds = Math.floor(since / 1000) * 1000;
-    return this.call('list webhook deliveries', async () => {
+    return this.call('list webhook deliveries', async (octokit) => {
       const deliveries: HookDelivery[] = [];
       // Newest first: stop paging at the first delivery older than `since`.
-      const pages = this.octokit.paginate.iterator('GET /app/hook/deliveries', { per_page: this.perPage });
+      const pages = octokit.paginate.iterator('GET /app/hook/deliveries', { per_page: this.perPage });
       for await (const { data } of pages) {
         for (const item of data) {
           const deliveredAt = Date.parse(item.delivered_at);
@@ -192,16 +204,16 @@ export class OctokitGitHubRunners implements GitHubRunners {
   }
 
   async redeliver(deliveryId: number): Promise<void> {
-    await this.call('redeliver webhook', () =>
-      this.octokit.request('POST /app/hook/deliveries/{delivery_id}/attempts', { delivery_id: deliveryId }),
+    await this.call('redeliver webhook', (octokit) =>
+      octokit.request('POST /app/hook/deliveries/{delivery_id}/attempts', { delivery_id: deliveryId }),
     );
   }
 
-  private async runnerGroupId(org: string, name: string): Promise<number> {
+  private async runnerGroupId(octokit: Octokit, org: string, name: string): Promise<number> {
     const key = org.toLowerCase();
     const cached = this.groupIds.get(key)?.get(name.toLowerCase());
     if (cached !== undefined) return cached;
-    const groups = await this.octokit.paginate('GET /orgs/{org}/actions/runner-groups', {
+    const groups = await octokit.paginate('GET /orgs/{org}/actions/runner-groups', {
       org,
       per_page: this.perPage,
     });
@@ -213,10 +225,22 @@ export class OctokitGitHubRunners implements GitHubRunners {
     return id;
   }
 
-  /** Runs one GitHub call and turns whatever it throws into a GitHubError that holds no secret. */
-  private async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one GitHub call and turns whatever it throws into a GitHubError that holds no secret. A 401
+   * (a deleted App key, a revoked token) renews the client and retries once.
+   */
+  private async call<T>(operation: string, run: (octokit: Octokit) => Promise<T>): Promise<T> {
     try {
-      return await run();
+      return await run(await this.source.current());
+    } catch (error) {
+      if (!(isRequestError(error) && error.status === 401)) throw toGitHubError(operation, error);
+      const renewed = await this.source.renew().catch((cause: unknown) => {
+        throw toGitHubError(`${operation}: renewing the App credentials`, cause);
+      });
+      if (!renewed) throw toGitHubError(operation, error);
+    }
+    try {
+      return await run(await this.source.current());
     } catch (error) {
       throw toGitHubError(operation, error);
     }

@@ -49,8 +49,9 @@ export class SecretsManagerSecrets {
     this.rotationGraceMs = options.rotationGraceMs ?? 24 * 60 * 60 * 1000;
   }
 
-  /** The secret's current value. */
-  getSecret(id: string): Promise<string> {
+  /** The secret's current value; `fresh` reads it again now (e.g. after GitHub refused the App key). */
+  getSecret(id: string, options: { fresh?: boolean } = {}): Promise<string> {
+    if (options.fresh === true) this.cache.delete(`current:${id}`);
     return this.cached(`current:${id}`, async () => secretString(id, await this.read(id, 'AWSCURRENT')));
   }
 

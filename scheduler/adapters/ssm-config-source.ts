@@ -5,12 +5,22 @@
  *   GetParameter, so a burst of webhooks costs one call against Parameter Store's 40 TPS.
  * - Each version of the document is validated once (keyed by Version and LastModifiedDate). A rejected
  *   version never replaces the last good config; `lastRejection` reports its problems and when it was
- *   first read. With no good config ever, `load` throws InvalidPoolConfigError.
+ *   first read, until a good version replaces it.
+ * - The last good config survives a cold start: a container that has none and reads a rejected version
+ *   walks the parameter's history (GetParameterHistory keeps the last 100 versions) back to the newest
+ *   version that validates, and serves it. Only with no good version at all does `load` throw
+ *   InvalidPoolConfigError, so one invalid write is never an outage.
  * - A failed read (throttled past the SDK's retries, network) keeps serving the last good config until
  *   the next TTL; with nothing to serve it is a ConfigReadError.
  * - The config holds no secret: a SecureString parameter is refused rather than decrypted.
  */
-import { GetParameterCommand, ParameterNotFound, type SSMClient } from '@aws-sdk/client-ssm';
+import {
+  GetParameterCommand,
+  type ParameterHistory,
+  ParameterNotFound,
+  paginateGetParameterHistory,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
 import { InvalidPoolConfigError, type PoolsConfig, parsePoolsConfig } from '../core/pool-config.js';
 import type { Clock } from '../ports/clock.js';
 import type { ConfigSource } from '../ports/config-source.js';
@@ -100,12 +110,36 @@ export class SsmConfigSource implements ConfigSource {
       if (result.ok) {
         this.good = result.config;
         this.lastProblems = [];
+        this.rejection = undefined;
       } else {
         this.lastProblems = result.problems;
         this.rejection = { at: now, problems: result.problems };
+        if (this.good === undefined && document !== undefined && !document.secure)
+          this.good = await this.lastGoodInHistory();
       }
     }
     return this.current();
+  }
+
+  /** The newest version in the parameter's history that validates, if any (undefined on a read error). */
+  private async lastGoodInHistory(): Promise<PoolsConfig | undefined> {
+    const versions: ParameterHistory[] = [];
+    try {
+      for await (const page of paginateGetParameterHistory(
+        { client: this.client, pageSize: 50 },
+        { Name: this.parameterName },
+      ))
+        versions.push(...(page.Parameters ?? []));
+    } catch {
+      // No history to fall back on (throttled, or not allowed): the rejection stands as it is.
+      return undefined;
+    }
+    for (const version of versions.sort((a, b) => (b.Version ?? 0) - (a.Version ?? 0))) {
+      if (version.Type === 'SecureString') continue;
+      const result = parsePoolsConfig(version.Value ?? '');
+      if (result.ok) return result.config;
+    }
+    return undefined;
   }
 
   private async current(): Promise<PoolsConfig> {

@@ -384,8 +384,8 @@ export async function tuneHotTier(
   deps.metrics.gauge('HotTarget', sizing.target, { Pool: pool.name });
   deps.metrics.gauge('HotIdle', idle, { Pool: pool.name });
   deps.metrics.gauge('HotBusy', busy, { Pool: pool.name });
-  // Per minute, like the other EstimatedCost kinds: the dashboard's hourly sum reads as USD per hour.
-  deps.metrics.gauge('EstimatedCost', (idle * sizing.hourlyUsd) / 60, { Pool: pool.name, Kind: 'hot-idle' });
+  // USD a day at the tier's size now (its instances are in EstimatedCost already, by market).
+  deps.metrics.gauge('HotTierCost', idle * sizing.hourlyUsd * 24, { Pool: pool.name });
   return {
     pool: pool.name,
     sizing,

@@ -3,7 +3,9 @@
  *
  *   running  launching → warming (first boot: the agent warms up); starting: the job's boot phase;
  *            a hot-tier runner starting → idle (registered, waiting for any matching job)
- *   stopped  warming/launching → ready (the agent warmed up and powered off: claimable now)
+ *   stopped  warming/launching → ready (the agent warmed up and powered off: claimable now), unless
+ *            the agent tagged a failure reason (`wpr:agent-reason`) before powering off: then the
+ *            instance is retired and counted (WarmupFailures), never claimable
  *            claimed/starting/idle/busy → recycled (the agent powers off after its one job, or gave up)
  *   terminated / shutting-down → terminated in the store, whatever the state (spot reclaimed, a
  *            person, the reconciler); a pool instance lost this way is replaced by the tuner
@@ -13,10 +15,15 @@
  * (the warm-up power-off, delivered again) would otherwise recycle a starting instance: the event time
  * is compared with the start. Unknown instances are left to the
  * reconciler, which compares EC2 with the store.
+ *
+ * State-change events come for every instance in the region, and most are not ours: an unknown
+ * instance costs one store read and nothing else (the pool config is loaded only when a recycle needs
+ * it, EC2 is asked for the agent's reason only for a pool instance that stopped while warming).
  */
 import type { CoreDeps } from './deps.js';
 import { hasHotTier, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
+import { retire } from './provision.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { InstanceRecord } from './types.js';
 
@@ -30,17 +37,31 @@ export type InstanceEventOutcome =
   | { kind: 'no-change'; state: string }
   | { kind: 'transitioned'; from: string; to: string }
   | { kind: 'recycled'; replacementLaunched: boolean }
+  | { kind: 'warm-up-failed'; reason: string; retired: boolean }
+  | { kind: 'replaced-early' }
   | { kind: 'marked-interrupted' }
   /** An idle hot runner's spot instance will be reclaimed: it was released and the tier refilled. */
   | { kind: 'hot-runner-replaced'; refilled: boolean };
 
+/**
+ * Reasons the agent tags when an instance powers off as it should. The agent tags only failures today
+ * (`agent-error`, `runner-failed`, …); any reason not listed here is a failure.
+ */
+export const agentSuccessReasons: ReadonlySet<string> = new Set(['warmed', 'warm-up-done', 'job-done']);
+
+/** Whether the agent's reason says the boot failed (no reason: it did not). */
+export function agentFailed(reason: string | undefined): reason is string {
+  return reason !== undefined && !agentSuccessReasons.has(reason);
+}
+
 export async function handleInstanceStateChange(
   deps: CoreDeps,
-  config: PoolsConfig,
+  config: PoolsConfig | (() => Promise<PoolsConfig>),
   change: { instanceId: string; state: Ec2State; at?: number },
 ): Promise<InstanceEventOutcome> {
   const instance = await deps.store.getInstance(change.instanceId);
   if (instance === undefined) return { kind: 'unknown-instance' };
+  const poolsConfig = () => (typeof config === 'function' ? config() : Promise.resolve(config));
   const now = deps.clock.now();
   // An event from before the instance's start (its warm-up boot or stop, delivered again or late)
   // says nothing about the boot that serves a job. EventBridge stamps events to the second, and
@@ -66,13 +87,22 @@ export async function handleInstanceStateChange(
     case 'stopped':
       if (instance.state === 'warming' || instance.state === 'launching') {
         if (instance.role === 'ephemeral') return { kind: 'no-change', state: instance.state };
+        // A warm-up that failed must not join the pool: claimed, it would warm up again (or worse)
+        // instead of running the job.
+        const reason = await deps.compute.agentReason(instance.id);
+        if (agentFailed(reason)) return retireFailedWarmUp(deps, instance, reason);
         return move(deps, instance, 'ready');
       }
       if (instance.state === 'claimed' && instance.startIssuedAt === undefined)
         return { kind: 'no-change', state: instance.state }; // claimed, start not yet issued: still stopped
       if (beforeStart) return { kind: 'no-change', state: instance.state };
       if (['starting', 'busy', 'claimed', 'idle'].includes(instance.state)) {
-        const outcome = await recycleInstance(deps, config, instance, 'powered off after its job');
+        const outcome = await recycleInstance(
+          deps,
+          await poolsConfig(),
+          instance,
+          'powered off after its job',
+        );
         return outcome.kind === 'recycled'
           ? { kind: 'recycled', replacementLaunched: outcome.replacementLaunched }
           : { kind: 'no-change', state: instance.state };
@@ -90,6 +120,18 @@ export async function handleInstanceStateChange(
     default:
       return { kind: 'no-change', state: instance.state };
   }
+}
+
+/** Retires a pool instance whose warm-up failed, and counts it per pool (the alarm reads the count). */
+export async function retireFailedWarmUp(
+  deps: CoreDeps,
+  instance: InstanceRecord,
+  agentReason: string,
+): Promise<InstanceEventOutcome> {
+  const retired = await retire(deps, instance, `warm-up failed: ${agentReason}`);
+  // Counted by whoever retires it: a repeated event or the reconciler finds it retired already.
+  if (retired) deps.metrics.count('WarmupFailures', 1, { Pool: instance.pool });
+  return { kind: 'warm-up-failed', reason: agentReason, retired };
 }
 
 async function move(
@@ -184,4 +226,32 @@ export async function handleSpotInterruption(
     patch: { interruptedAt: deps.clock.now() },
   });
   return result.kind === 'ok' ? { kind: 'marked-interrupted' } : { kind: 'no-change', state: instance.state };
+}
+
+/**
+ * EC2 recommends rebalancing a spot instance: it is at elevated risk of interruption, often well before
+ * the two-minute warning. An instance that serves no job yet is given up now, while replacing it costs
+ * nothing: a ready one is retired (the tuner refills the pool), one started for a job whose runner has
+ * taken nothing is released (its runner deregistered, the instance retired) and the reconciler provides
+ * the job a runner elsewhere. An instance running a job is left to finish it.
+ */
+export async function handleRebalanceRecommendation(
+  deps: CoreDeps,
+  instanceId: string,
+): Promise<InstanceEventOutcome> {
+  const instance = await deps.store.getInstance(instanceId);
+  if (instance === undefined) return { kind: 'unknown-instance' };
+  if (instance.market !== 'spot' || instance.servingJob !== undefined)
+    return { kind: 'no-change', state: instance.state };
+  const reason = 'spot rebalance recommendation';
+  if (instance.state === 'ready' || instance.state === 'warming' || instance.state === 'launching')
+    return (await retire(deps, instance, reason))
+      ? { kind: 'replaced-early' }
+      : { kind: 'no-change', state: instance.state };
+  // An idle hot runner is released too; the tier is refilled by the next tuner or reconciler run.
+  if (instance.state === 'starting' || instance.state === 'claimed' || instance.state === 'idle')
+    return (await releaseUnusedRunner(deps, instance.id, reason))
+      ? { kind: 'replaced-early' }
+      : { kind: 'no-change', state: instance.state };
+  return { kind: 'no-change', state: instance.state };
 }

@@ -179,6 +179,13 @@ const settingsSchema = z
     rollBatchSize: z.number().int().min(1).max(50).default(2),
     /** Instances launched per tuner run and pool (EC2's RunInstances bucket refills at 2/s). */
     launchBatchSize: z.number().int().min(1).max(100).default(20),
+    /**
+     * GitHub requests an hour the reconciler may spend checking stuck jobs (a GET, then maybe a JIT
+     * mint): the App has 5,000 an hour, most of which the webhook path needs during a burst.
+     */
+    reconcileGitHubRequestsPerHour: z.number().int().min(10).max(15_000).default(2_000),
+    /** Job checks the reconciler runs at once. */
+    reconcileConcurrency: z.number().int().min(1).max(32).default(8),
   })
   .strict();
 

@@ -14,6 +14,7 @@ import type { ObservedInstance } from '../ports/compute.js';
 import type { RegisteredRunner } from '../ports/github-runners.js';
 import type { PendingJitConfig } from '../ports/jit-delivery.js';
 import { instanceOfRunner, type RunnerSettings } from './deps.js';
+import { agentFailed, startRecordSlackMs } from './instance-events.js';
 import { liveInstanceStates } from './lifecycle.js';
 import type { PoolsConfig } from './pool-config.js';
 import type { InstanceRecord, JobRecord } from './types.js';
@@ -31,11 +32,14 @@ export interface ReconcileSnapshot {
   /** Our runners registered with GitHub (name prefix). */
   readonly registeredRunners: readonly RegisteredRunner[];
   readonly pendingJit: readonly PendingJitConfig[];
+  /** Each pool's hot target now (absent: no hot tier); idle runners up to it are not surplus. */
+  readonly hotTargets?: Readonly<Record<string, number>>;
 }
 
 export type ReconcileAction =
   | { kind: 'mark-terminated'; instance: InstanceRecord; reason: string }
   | { kind: 'mark-ready'; instance: InstanceRecord; reason: string }
+  | { kind: 'mark-idle'; instance: InstanceRecord; reason: string }
   | { kind: 'retire'; instance: InstanceRecord; reason: string }
   | { kind: 'release'; instance: InstanceRecord; reason: string }
   | { kind: 'recycle'; instance: InstanceRecord; reason: string }
@@ -51,6 +55,8 @@ export const claimStallMs = 120_000;
 export const leavingStallMs = 300_000;
 /** Idle runners younger than this are not surplus yet: their job's webhook may still be in flight. */
 export const idleSettleMs = 60_000;
+/** A hot runner still `starting` this long after EC2 reports it running missed its event. */
+export const hotIdleMissedMs = 30_000;
 /** A running job whose instance is gone is checked with GitHub after this long. */
 export const runningCheckMs = 30 * 60_000;
 
@@ -85,21 +91,46 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
     switch (instance.state) {
       case 'launching':
       case 'warming':
-        if (ec2.state === 'stopped' && instance.role === 'pool')
+        if (ec2.state === 'stopped' && instance.role === 'pool' && agentFailed(ec2.agentReason))
+          actions.push({ kind: 'retire', instance, reason: `warm-up failed: ${ec2.agentReason}` });
+        else if (ec2.state === 'stopped' && instance.role === 'pool')
           actions.push({ kind: 'mark-ready', instance, reason: 'warmed up and stopped (event missed)' });
         else if (s.now - instance.launchedAt > settings.warmupTimeoutSeconds * 1000)
           actions.push({ kind: 'retire', instance, reason: 'warm-up timed out' });
         break;
       case 'claimed':
+        // The handler writes the claim, then calls StartInstances, then records the start: one that died
+        // in between leaves a claim with no start recorded whose instance may have booted (and powered
+        // off again). EC2 resets LaunchTime on every start, so only an instance whose LaunchTime is from
+        // before the claim is certainly untouched and may go back to the pool; any other is retired.
         if (instance.startIssuedAt === undefined && age > claimStallMs)
           actions.push(
-            ec2.state === 'stopped'
+            ec2.state === 'stopped' && neverStartedSince(ec2, instance.stateChangedAt)
               ? { kind: 'release', instance, reason: 'claim never started' }
-              : { kind: 'retire', instance, reason: 'claim stalled while running' },
+              : {
+                  kind: 'retire',
+                  instance,
+                  reason:
+                    ec2.state === 'stopped'
+                      ? 'claim stalled after its start (not pristine)'
+                      : 'claim stalled while running',
+                },
           );
         break;
       case 'starting':
+      case 'idle':
       case 'busy':
+        if (
+          instance.state === 'starting' &&
+          instance.tier === 'hot' &&
+          ec2.state === 'running' &&
+          instance.servingJob === undefined &&
+          instance.jobStartedAt === undefined &&
+          age > hotIdleMissedMs
+        ) {
+          actions.push({ kind: 'mark-idle', instance, reason: 'hot runner running (event missed)' });
+          break;
+        }
         if (ec2.state === 'stopped') {
           // EC2 and the store are read concurrently: an instance started between the two reads looks
           // stopped for a moment; recycling it would kill the runner its job is waiting for.
@@ -118,6 +149,14 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
     }
   }
   return actions;
+}
+
+/**
+ * Whether EC2's LaunchTime (reset by every start) is clearly older than `since`: the instance has not
+ * been started since. EventBridge and the Lambda clock agree to well under the slack.
+ */
+function neverStartedSince(ec2: ObservedInstance, since: number): boolean {
+  return ec2.launchedAt < since - startRecordSlackMs;
 }
 
 function orphanInstances(s: ReconcileSnapshot): ReconcileAction[] {
@@ -142,8 +181,15 @@ function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
     const idle = s.instances
       .filter((i) => i.pool === pool.name && i.servingJob === undefined && !alreadyHandled.has(i.id))
       .filter((i) => !busyOnGitHub.has(i.id))
-      .filter((i) => i.state === 'starting' || (i.state === 'claimed' && i.startIssuedAt !== undefined))
+      .filter((i) => i.jobStartedAt === undefined)
+      .filter(
+        (i) =>
+          i.state === 'starting' ||
+          i.state === 'idle' ||
+          (i.state === 'claimed' && i.startIssuedAt !== undefined),
+      )
       .sort((a, b) => a.stateChangedAt - b.stateChangedAt);
+    const hotTarget = s.hotTargets?.[pool.name] ?? 0;
     const waiting = s.jobs
       .filter((j) => j.pool === pool.name && (j.state === 'queued' || j.state === 'provisioned'))
       .sort((a, b) => a.updatedAt - b.updatedAt || a.id - b.id);
@@ -159,8 +205,8 @@ function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
             job,
             reason: job.state === 'queued' ? 'no runner yet' : 'its runner is gone',
           });
-    } else if (idle.length > waiting.length) {
-      for (const instance of idle.slice(0, idle.length - waiting.length))
+    } else if (idle.length > waiting.length + hotTarget) {
+      for (const instance of idle.slice(0, idle.length - waiting.length - hotTarget))
         if (s.now - instance.stateChangedAt > idleSettleMs)
           actions.push({
             kind: 'release',
@@ -184,7 +230,9 @@ function orphanRunners(s: ReconcileSnapshot): ReconcileAction[] {
 
 function staleJitConfigs(s: ReconcileSnapshot): ReconcileAction[] {
   const waiting = new Set(
-    s.instances.filter((i) => i.state === 'claimed' || i.state === 'starting').map((i) => i.id),
+    s.instances
+      .filter((i) => i.state === 'claimed' || i.state === 'starting' || i.state === 'idle')
+      .map((i) => i.id),
   );
   return s.pendingJit
     .filter((p) => !waiting.has(p.instanceId) && s.now - p.createdAt > idleSettleMs)

@@ -1,11 +1,18 @@
 /**
  * The reconciler: gathers one snapshot, plans with planReconcile and carries the actions out, each on
  * its own so that one failure does not stop the rest. Then it asks GitHub for webhook deliveries that
- * failed and redelivers them (GitHub never retries a failed delivery by itself).
+ * failed and redelivers them (GitHub never retries a failed delivery by itself), and refills hot tiers
+ * that are short.
+ *
+ * Job checks (a GET of the job, then maybe a JIT mint) run in parallel, a few at a time, within a
+ * GitHub request budget per hour kept in the marker `reconciler#github-budget`, so that after a burst
+ * with lost webhooks every stuck job is looked at in the next run or two rather than twenty a run, while
+ * the webhook path keeps most of the App's rate limit. Oldest jobs first.
  */
 
 import type { HookDelivery } from '../ports/github-runners.js';
 import { type CoreDeps, runnerScope } from './deps.js';
+import { hasHotTier, readHotTarget, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
 import { release, retire } from './provision.js';
 import { planReconcile, type ReconcileAction } from './reconcile-plan.js';
@@ -15,7 +22,7 @@ import { provisionForJob } from './workflow-job.js';
 
 export interface ReconcileReport {
   readonly actions: readonly {
-    kind: ReconcileAction['kind'];
+    kind: ReconcileAction['kind'] | 'hot-refill';
     target: string;
     reason: string;
     done: boolean;
@@ -27,13 +34,20 @@ export interface ReconcileReport {
 export interface ReconcileOptions {
   /** Epoch ms after which no new provisioning starts (the schedule's own timeout). */
   readonly deadline: number;
-  /** How far back to look for failed deliveries the first time (GitHub keeps three days). */
+  /**
+   * How far back the first run looks for failed deliveries, before any cursor is saved: about as far as
+   * the deploy (15 min by default), not the three days GitHub keeps, which after a first deploy are
+   * full of deliveries to a URL that did not exist yet.
+   */
   readonly deliveryLookbackMs?: number;
-  /** At most this many GitHub job look-ups per run, to stay well inside the rate limit. */
+  /** At most this many GitHub job look-ups this run, whatever the hourly budget leaves. */
   readonly maxJobChecks?: number;
 }
 
 const cursorMarker = 'reconciler#deliveries-cursor';
+export const githubBudgetMarker = 'reconciler#github-budget';
+/** GitHub requests one job check may cost: the job's GET, then a JIT mint if it needs a runner. */
+export const requestsPerJobCheck = 2;
 
 export async function reconcile(
   deps: CoreDeps,
@@ -41,6 +55,10 @@ export async function reconcile(
   options: ReconcileOptions,
 ): Promise<ReconcileReport> {
   const scope = runnerScope(deps.runners, { owner: deps.runners.org ?? '', name: '' });
+  const hotPools = config.pools.filter((p) => hasHotTier(deps, p));
+  const hotTargets = Object.fromEntries(
+    await Promise.all(hotPools.map(async (p) => [p.name, await readHotTarget(deps, p)] as const)),
+  );
   const [instances, observed, queued, provisioned, running, registeredRunners, pendingJit] =
     await Promise.all([
       deps.store.listLiveInstances(),
@@ -63,6 +81,7 @@ export async function reconcile(
     jobs: [...queued, ...provisioned, ...running],
     registeredRunners,
     pendingJit,
+    hotTargets,
   });
 
   // Jobs still waiting for a runner past the pending delay, per pool: the stuck-jobs alarm reads this.
@@ -74,11 +93,14 @@ export async function reconcile(
     deps.metrics.gauge('StuckJobs', stuck, { Pool: pool.name });
   }
 
-  const report: { kind: ReconcileAction['kind']; target: string; reason: string; done: boolean }[] = [];
+  const report: {
+    kind: ReconcileReport['actions'][number]['kind'];
+    target: string;
+    reason: string;
+    done: boolean;
+  }[] = [];
   const failures: string[] = [];
-  let jobChecks = 0;
-  for (const action of actions) {
-    if (action.kind === 'check-job' && jobChecks++ >= (options.maxJobChecks ?? 20)) continue;
+  const carryOut = async (action: ReconcileAction) => {
     try {
       const done = await apply(deps, config, action, options);
       report.push({ kind: action.kind, target: targetOf(action), reason: action.reason, done });
@@ -86,11 +108,46 @@ export async function reconcile(
     } catch (error) {
       failures.push(`${action.kind} ${targetOf(action)}: ${(error as Error).message}`);
     }
-  }
+  };
+  const isCheck = (a: ReconcileAction) => a.kind === 'check-job' || a.kind === 'reprovision';
+  const checks = actions.filter(isCheck);
+  for (const action of actions) if (!isCheck(action)) await carryOut(action);
+
+  // Job checks: oldest first, in parallel, within what the hour's GitHub budget leaves.
+  const budget = await readGitHubBudget(deps);
+  const affordable = Math.floor(
+    Math.max(0, config.settings.reconcileGitHubRequestsPerHour - budget.used) / requestsPerJobCheck,
+  );
+  const allowed = checks
+    .sort((a, b) => ('job' in a && 'job' in b ? a.job.updatedAt - b.job.updatedAt : 0))
+    .slice(0, Math.min(affordable, options.maxJobChecks ?? Number.POSITIVE_INFINITY));
+  if (allowed.length < checks.length) deps.metrics.count('JobChecksDeferred', checks.length - allowed.length);
+  const concurrency = config.settings.reconcileConcurrency;
+  for (let i = 0; i < allowed.length && deps.clock.now() < options.deadline; i += concurrency)
+    await Promise.all(allowed.slice(i, i + concurrency).map(carryOut));
+  if (allowed.length > 0) await spendGitHubBudget(deps, budget, allowed.length * requestsPerJobCheck);
+
+  // Hot tiers short of their target (a refill that found no capacity, a runner lost): start the rest.
+  for (const pool of hotPools)
+    try {
+      const refill = await refillHotTier(deps, pool, {
+        deadline: options.deadline,
+        limit: config.settings.launchBatchSize,
+        token: `hot-reconcile-${pool.name}-${Math.floor(deps.clock.now() / 30_000)}`,
+      });
+      if (refill.kind === 'refilled')
+        for (const s of refill.started)
+          report.push({ kind: 'hot-refill', target: s.instanceId, reason: 'hot tier short', done: true });
+    } catch (error) {
+      failures.push(`hot refill ${pool.name}: ${(error as Error).message}`);
+    }
 
   let redelivered = 0;
   try {
-    redelivered = await redeliverFailed(deps, options.deliveryLookbackMs ?? 3 * 24 * 3_600_000);
+    redelivered = await redeliverFailed(deps, {
+      deadline: options.deadline,
+      firstLookbackMs: options.deliveryLookbackMs ?? firstDeliveryLookbackMs,
+    });
   } catch (error) {
     failures.push(`redelivery: ${(error as Error).message}`);
   }
@@ -127,6 +184,16 @@ async function apply(
         expectedVersion: action.instance.version,
         to: 'terminated',
         patch: { reason: action.reason, stateChangedAt: deps.clock.now() },
+      });
+      return r.kind === 'ok';
+    }
+    case 'mark-idle': {
+      const r = await deps.store.transitionInstance({
+        id: action.instance.id,
+        from: action.instance.state,
+        expectedVersion: action.instance.version,
+        to: 'idle',
+        patch: { idleAt: deps.clock.now(), stateChangedAt: deps.clock.now() },
       });
       return r.kind === 'ok';
     }
@@ -197,6 +264,32 @@ async function apply(
   }
 }
 
+interface GitHubBudget {
+  readonly hour: number;
+  readonly used: number;
+}
+
+async function readGitHubBudget(deps: CoreDeps): Promise<GitHubBudget> {
+  const hour = Math.floor(deps.clock.now() / 3_600_000);
+  try {
+    const stored = JSON.parse(
+      (await deps.store.getMarker(githubBudgetMarker)) ?? 'null',
+    ) as GitHubBudget | null;
+    if (stored !== null && stored.hour === hour && typeof stored.used === 'number') return stored;
+  } catch {
+    // A marker that does not parse is a fresh hour: the budget errs towards checking jobs.
+  }
+  return { hour, used: 0 };
+}
+
+/** Two runs overlapping may each add their share: the later write wins and the hour looks lighter. */
+async function spendGitHubBudget(deps: CoreDeps, budget: GitHubBudget, requests: number): Promise<void> {
+  await deps.store.putMarker(
+    githubBudgetMarker,
+    JSON.stringify({ hour: budget.hour, used: budget.used + requests }),
+  );
+}
+
 /** Asks GitHub where a job stands before providing it another runner. */
 async function checkJob(
   deps: CoreDeps,
@@ -259,23 +352,53 @@ async function reprovision(
 
 /** Deliveries of one event tried this often (the original included) are given up on. */
 export const maxDeliveryAttempts = 4;
+/** The first run's look back for failed deliveries (no cursor yet): about as far as the deploy. */
+export const firstDeliveryLookbackMs = 15 * 60_000;
+/** Deliveries younger than this may still be in flight: the cursor always stays this far behind. */
+const deliveryMarginMs = 15 * 60_000;
+
+export interface RedeliveryOptions {
+  /** Epoch ms after which no redelivery starts; the rest waits for the next run. */
+  readonly deadline: number;
+  readonly firstLookbackMs: number;
+}
 
 /**
  * Redelivers `workflow_job` deliveries that failed and have not succeeded since, each at most
- * `maxDeliveryAttempts` times in all (a redelivery can fail too); returns how many it redelivered.
+ * `maxDeliveryAttempts` times in all (a redelivery can fail too), oldest first; returns how many it
+ * redelivered. It stops at the deadline and saves its cursor after each redelivery, so a run cut short
+ * (deadline, timeout, crash) neither loses the deliveries it did not reach nor starts over.
  */
-export async function redeliverFailed(deps: CoreDeps, lookbackMs: number): Promise<number> {
+export async function redeliverFailed(deps: CoreDeps, options: RedeliveryOptions): Promise<number> {
   const now = deps.clock.now();
-  const cursor = Number((await deps.store.getMarker(cursorMarker)) ?? now - lookbackMs);
+  const stored = await deps.store.getMarker(cursorMarker);
+  const cursor = stored === undefined ? now - options.firstLookbackMs : Number(stored);
   const deliveries = (await deps.github.listDeliveries(cursor)).filter((d) => d.event === 'workflow_job');
   const byGuid = new Map<string, HookDelivery[]>();
   for (const d of deliveries) byGuid.set(d.guid, [...(byGuid.get(d.guid) ?? []), d]);
+  const firstAt = (attempts: readonly HookDelivery[]) => Math.min(...attempts.map((d) => d.deliveredAt));
+  const failed = [...byGuid.entries()]
+    .filter(([, attempts]) => !attempts.some((d) => d.statusCode >= 200 && d.statusCode < 300))
+    .sort(([, a], [, b]) => firstAt(a) - firstAt(b));
   // Keep a margin behind now: a delivery in flight right now may still fail after this run.
-  const margin = now - 15 * 60_000;
-  let next = margin;
+  let next = now - deliveryMarginMs;
+  // The first run writes its cursor even unmoved: the next run's look back would otherwise slide past it.
+  let saved = stored === undefined ? undefined : cursor;
+  const save = async (upTo: number) => {
+    const value = Math.max(cursor, upTo);
+    if (value === saved) return;
+    await deps.store.putMarker(cursorMarker, String(value));
+    saved = value;
+  };
   let redelivered = 0;
-  for (const [guid, attempts] of byGuid) {
-    if (attempts.some((d) => d.statusCode >= 200 && d.statusCode < 300)) continue;
+  let deferred = 0;
+  for (const [index, [guid, attempts]] of failed.entries()) {
+    if (deps.clock.now() >= options.deadline) {
+      // Out of time: the cursor stays at the first delivery not looked at.
+      deferred = failed.length - index;
+      next = Math.min(next, firstAt(attempts));
+      break;
+    }
     let lastAt = Math.max(...attempts.map((d) => d.deliveredAt));
     if (attempts.length < maxDeliveryAttempts) {
       const latest = attempts.reduce((a, b) => (b.deliveredAt > a.deliveredAt ? b : a));
@@ -286,9 +409,12 @@ export async function redeliverFailed(deps: CoreDeps, lookbackMs: number): Promi
     }
     // While attempts of a failed delivery fall inside the next window, its first one must too, or the
     // next run would count only the recent attempts and try it again without end.
-    if (lastAt >= margin) next = Math.min(next, ...attempts.map((d) => d.deliveredAt));
+    if (lastAt >= now - deliveryMarginMs) next = Math.min(next, firstAt(attempts));
+    const following = failed[index + 1];
+    await save(following === undefined ? next : Math.min(next, firstAt(following[1])));
   }
-  await deps.store.putMarker(cursorMarker, String(Math.max(cursor, next)));
+  await save(next);
   if (redelivered > 0) deps.metrics.count('WebhooksRedelivered', redelivered);
+  if (deferred > 0) deps.metrics.count('WebhookRedeliveriesDeferred', deferred);
   return redelivered;
 }

@@ -1,5 +1,8 @@
 /**
  * The pool tuner: for each pool, compute the target for now and carry out the convergence plan.
+ * Pools are tuned one by one and independently: a pool that fails (its image parameter missing, a
+ * volume smaller than its image, EC2 refusing its launches) is reported with its error and counted
+ * (PoolTuningErrors), and the other pools are tuned all the same.
  * Retirement re-checks the instance with a conditional write (ready@version → retiring), so an
  * instance claimed between the plan and the write is never retired.
  *
@@ -20,6 +23,7 @@ import {
   recordDemand,
   serializeHistory,
 } from './forecast.js';
+import { type HotTuning, isUntaken, tuneHotTier } from './hot-tier.js';
 import { servingStates } from './lifecycle.js';
 import type { PoolConfig, PoolsConfig } from './pool-config.js';
 import { type ConvergencePlan, planConvergence } from './pool-plan.js';
@@ -37,6 +41,10 @@ export interface PoolTuning {
   readonly retired: number;
   /** The learned demand the target was raised to, for pools that learn and have history. */
   readonly forecast?: number;
+  /** Why this pool could not be tuned this run (the other pools were); nothing else is certain then. */
+  readonly error?: string;
+  /** The pool's hot tier after this run, when it has one. */
+  readonly hot?: HotTuning;
 }
 
 export interface TuneOptions {
@@ -47,6 +55,13 @@ export interface TuneOptions {
   readonly forecasts?: Readonly<Record<string, number>>;
   /** How far ahead a forecast looks, so that the pool is warm before a recurring peak. */
   readonly forecastLeadMs?: number;
+  /**
+   * This hour of week's past peaks per pool for the hot tier's cost model, given instead of read from
+   * the pool's demand history (the simulator passes its own).
+   */
+  readonly hotPastPeaks?: Readonly<Record<string, readonly number[]>>;
+  /** Epoch ms after which no new hot runner is started; default a minute from now. */
+  readonly deadline?: number;
 }
 
 export async function tunePools(
@@ -56,37 +71,75 @@ export async function tunePools(
 ): Promise<PoolTuning[]> {
   const now = deps.clock.now();
   const results: PoolTuning[] = [];
-  let queued: readonly JobRecord[] | undefined;
+  const queued: { jobs?: readonly JobRecord[] } = {};
   for (const pool of config.pools) {
-    const instances = await deps.store.listPoolInstances(pool.name);
-    let forecast = options.forecasts?.[pool.name];
-    if (forecast === undefined && pool.forecast.enabled) {
-      queued ??= await deps.store.listJobs('queued');
-      forecast = await learnDemand(deps, pool, instances, queued, now, options);
+    try {
+      results.push(await tunePool(deps, config, pool, now, queued, options));
+    } catch (error) {
+      deps.metrics.count('PoolTuningErrors', 1, { Pool: pool.name });
+      results.push({
+        pool: pool.name,
+        target: poolTarget(pool, now),
+        capacity: 0,
+        launched: 0,
+        retired: 0,
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
-    const target = poolTarget(pool, now, forecast);
-    const specs = new Map<string, string>();
-    for (const type of new Set([...pool.instanceTypes, ...instances.map((i) => i.instanceType)]))
-      specs.set(type, await deps.compute.currentSpec(pool, type));
-    const isCurrent = (i: InstanceRecord) =>
-      pool.instanceTypes.includes(i.instanceType) && specs.get(i.instanceType) === i.spec;
-    const plan = planConvergence({ pool, settings: config.settings, target, instances, isCurrent });
-    const outcome = await applyPlan(deps, config, plan, now);
-    results.push(pool.forecast.enabled && forecast !== undefined ? { ...outcome, forecast } : outcome);
-    const byState = (s: string) => instances.filter((i) => i.role === 'pool' && i.state === s).length;
-    deps.metrics.gauge('PoolTarget', target, { Pool: pool.name });
-    deps.metrics.gauge('PoolReady', byState('ready'), { Pool: pool.name });
-    deps.metrics.gauge('PoolWarming', byState('launching') + byState('warming'), { Pool: pool.name });
-    deps.metrics.gauge(
-      'PoolBusy',
-      instances.filter((i) => ['claimed', 'starting', 'busy'].includes(i.state)).length,
-      {
-        Pool: pool.name,
-      },
-    );
-    recordCost(deps, pool, instances);
   }
   return results;
+}
+
+async function tunePool(
+  deps: CoreDeps,
+  config: PoolsConfig,
+  pool: PoolConfig,
+  now: number,
+  queued: { jobs?: readonly JobRecord[] },
+  options: TuneOptions,
+): Promise<PoolTuning> {
+  let instances = await deps.store.listPoolInstances(pool.name);
+  let forecast = options.forecasts?.[pool.name];
+  // The hot tier's cost model learns from the same history, so a pool with one observes demand too.
+  if (forecast === undefined && (pool.forecast.enabled || pool.hot?.costModel !== undefined)) {
+    queued.jobs ??= await deps.store.listJobs('queued');
+    forecast = await learnDemand(deps, pool, instances, queued.jobs, now, options);
+  }
+  const target = poolTarget(pool, now, forecast);
+  // Reported before anything that may fail, so the pool-empty alarm keeps its data when this pool does.
+  const byState = (s: string) => instances.filter((i) => i.role === 'pool' && i.state === s).length;
+  deps.metrics.gauge('PoolTarget', target, { Pool: pool.name });
+  deps.metrics.gauge('PoolReady', byState('ready'), { Pool: pool.name });
+  deps.metrics.gauge('PoolWarming', byState('launching') + byState('warming'), { Pool: pool.name });
+  deps.metrics.gauge(
+    'PoolBusy',
+    instances.filter((i) => ['claimed', 'starting', 'busy'].includes(i.state)).length,
+    { Pool: pool.name },
+  );
+  recordCost(deps, pool, instances);
+  const specs = new Map<string, string>();
+  for (const type of new Set([...pool.instanceTypes, ...instances.map((i) => i.instanceType)]))
+    specs.set(type, await deps.compute.currentSpec(pool, type));
+  const isCurrent = (i: InstanceRecord) =>
+    pool.instanceTypes.includes(i.instanceType) && specs.get(i.instanceType) === i.spec;
+  // The hot tier first: it fills from ready instances, and the warm pool then converges around what
+  // is left (a scale-in must not retire the instances the hot tier is about to start).
+  const hotPeaks = options.hotPastPeaks?.[pool.name];
+  const hot = await tuneHotTier(deps, pool, {
+    deadline: options.deadline ?? now + 60_000,
+    isCurrent,
+    launchLimit: config.settings.launchBatchSize,
+    ...(hotPeaks !== undefined && { pastPeaks: hotPeaks }),
+  });
+  if (hot !== undefined && hot.started + hot.replaced + hot.drained > 0)
+    instances = await deps.store.listPoolInstances(pool.name);
+  const plan = planConvergence({ pool, settings: config.settings, target, instances, isCurrent });
+  const outcome = await applyPlan(deps, config, plan, now);
+  return {
+    ...outcome,
+    ...(pool.forecast.enabled && forecast !== undefined && { forecast }),
+    ...(hot !== undefined && { hot }),
+  };
 }
 
 /**
@@ -120,7 +173,10 @@ async function learnDemand(
   now: number,
   options: TuneOptions,
 ): Promise<number | undefined> {
-  const serving = instances.filter((i) => servingStates.includes(i.state)).length;
+  // Hot runners waiting for a job are supply, not demand: counting them would feed the tier itself.
+  const serving = instances.filter(
+    (i) => servingStates.includes(i.state) && !(i.tier === 'hot' && isUntaken(i)),
+  ).length;
   const waiting = queued.filter((j) => j.pool === pool.name).length;
   const marker = demandMarker(pool.name);
   const before = parseHistory(await deps.store.getMarker(marker), demandTimeZone(pool));

@@ -52,6 +52,8 @@ export interface ObservedInstance {
   readonly state: 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
   readonly launchedAt: number;
   readonly instanceType: string;
+  /** The reason the instance agent tagged before powering off (`wpr:agent-reason`), if any. */
+  readonly agentReason?: string;
 }
 
 export interface Compute {
@@ -67,6 +69,11 @@ export interface Compute {
   currentSpec(pool: PoolConfig, instanceType: string): Promise<string>;
   /** Every instance tagged as the project's, in any state but long-terminated. */
   listInstances(): Promise<ObservedInstance[]>;
+  /**
+   * The reason the instance agent left on the instance (`wpr:agent-reason`) when it powered off, or
+   * undefined when it left none (or the instance is gone).
+   */
+  agentReason(instanceId: string): Promise<string | undefined>;
 }
 
 export class ComputeError extends Error {

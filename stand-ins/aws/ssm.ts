@@ -5,6 +5,7 @@
  *   read without `WithDecryption` returns the ciphertext, never the plaintext;
  * - versions and LastModifiedDate per write; `ParameterAlreadyExists` without `Overwrite`; tags only on
  *   creation (AWS refuses Tags together with Overwrite); tier value limits (4 KB standard, 8 KB advanced);
+ * - GetParameterHistory: every kept version (the last 100), oldest first, 50 per page;
  * - GetParametersByPath one level or recursive, 10 per page; DescribeParameters with Path/Name/Type
  *   filters, 50 per page; page tokens stay valid while parameters change;
  * - the account's read quota (40 TPS shared by GetParameter, GetParameters, GetParametersByPath) as a
@@ -92,6 +93,8 @@ export async function startSsmPeer(options: SsmPeerOptions = {}): Promise<SsmPee
   const now = options.now ?? Date.now;
   const accountId = options.accountId ?? '123456789012';
   const store = new Map<string, Parameter>();
+  /** Every version written, oldest first; Parameter Store keeps the last 100. */
+  const history = new Map<string, Parameter[]>();
   const kmsKey = randomBytes(32);
 
   const arnOf = (name: string) =>
@@ -170,6 +173,8 @@ export async function startSsmPeer(options: SsmPeerOptions = {}): Promise<SsmPee
     const description = extra.description ?? previous?.description;
     if (description !== undefined) parameter.description = description;
     store.set(name, parameter);
+    const versions = [...(previous === undefined ? [] : (history.get(name) ?? [])), parameter];
+    history.set(name, versions.slice(-100));
     return parameter;
   };
 
@@ -210,6 +215,36 @@ export async function startSsmPeer(options: SsmPeerOptions = {}): Promise<SsmPee
       return { Parameter: toWire(find(input.Name), input.WithDecryption === true) };
     },
 
+    GetParameterHistory(input: AwsInput) {
+      const parameter = find(input.Name);
+      const pageSize = pageSizeOf(input.MaxResults, 50);
+      const versions = history.get(parameter.name) ?? [parameter];
+      let start = 0;
+      if (input.NextToken !== undefined) {
+        const token =
+          typeof input.NextToken === 'string' ? Buffer.from(input.NextToken, 'base64url').toString() : '';
+        const after = Number(token.startsWith('v:') ? token.slice(2) : Number.NaN);
+        if (!Number.isInteger(after))
+          throw new AwsServiceError('InvalidNextToken', 'The specified token is not valid.');
+        start = versions.findIndex((v) => v.version > after);
+        if (start === -1) start = versions.length;
+      }
+      const page = versions.slice(start, start + pageSize);
+      const last = page[page.length - 1];
+      return {
+        Parameters: page.map((v) => ({
+          ...toWire(v, input.WithDecryption === true),
+          LastModifiedUser: `arn:aws:sts::${accountId}:assumed-role/local/peer`,
+          Tier: v.tier,
+          Labels: [],
+          Policies: [],
+        })),
+        ...(start + pageSize < versions.length && last !== undefined
+          ? { NextToken: Buffer.from(`v:${last.version}`).toString('base64url') }
+          : {}),
+      };
+    },
+
     GetParameters(input: AwsInput) {
       const names = Array.isArray(input.Names) ? input.Names : [];
       if (names.length < 1 || names.length > 10)
@@ -227,12 +262,16 @@ export async function startSsmPeer(options: SsmPeerOptions = {}): Promise<SsmPee
     DeleteParameter(input: AwsInput) {
       const parameter = find(input.Name);
       store.delete(parameter.name);
+      history.delete(parameter.name);
       return {};
     },
 
     DeleteParameters(input: AwsInput) {
       const names = Array.isArray(input.Names) ? input.Names.filter((n) => typeof n === 'string') : [];
-      const deleted = names.filter((n) => store.delete(n));
+      const deleted = names.filter((n) => {
+        history.delete(n);
+        return store.delete(n);
+      });
       return { DeletedParameters: deleted, InvalidParameters: names.filter((n) => !deleted.includes(n)) };
     },
 

@@ -253,7 +253,13 @@ export class InMemoryCompute implements Compute {
         state: i.state,
         launchedAt: i.launchedAt,
         instanceType: i.instanceType,
+        ...(i.tags[tagKeys.agentReason] !== undefined ? { agentReason: i.tags[tagKeys.agentReason] } : {}),
       }));
+  }
+
+  async agentReason(instanceId: string): Promise<string | undefined> {
+    this.record('agentReason', [instanceId]);
+    return this.instances.get(instanceId)?.tags[tagKeys.agentReason];
   }
 
   // ---- test controls ----
@@ -307,6 +313,12 @@ export class InMemoryCompute implements Compute {
     if (instance.state !== 'pending')
       throw new Error(`markRunning: ${instanceId} is ${instance.state}, not pending`);
     this.move(instance, 'running');
+  }
+
+  /** The guest tags its own instance (the agent's `wpr:agent-reason` before a failed power-off). */
+  guestTag(instanceId: string, key: string, value: string): void {
+    const instance = this.mustGet(instanceId);
+    instance.tags = { ...instance.tags, [key]: value };
   }
 
   /** The guest shuts itself down: stopped, or terminated when its shutdown behaviour says so. */

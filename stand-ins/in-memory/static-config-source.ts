@@ -1,7 +1,8 @@
 /**
  * StaticConfigSource: the ConfigSource port over a document held in memory, validated by the same
  * schema as the SSM adapter and with its semantics:
- * - an invalid document never replaces the last good one; `lastRejection` reports its problems;
+ * - an invalid document never replaces the last good one; `lastRejection` reports its problems until a
+ *   good document replaces it;
  * - with no good document ever, `load` throws InvalidPoolConfigError;
  * - with `ttlMs` (and a clock), a newly set document is only seen once the cached one expires;
  *   by default (ttl 0) every `load` sees the latest `set`.
@@ -63,6 +64,7 @@ export class StaticConfigSource implements ConfigSource {
         if (result.ok) {
           this.good = result.config;
           this.lastProblems = [];
+          this.rejection = undefined;
         } else {
           this.rejection = { at: now, problems: result.problems };
           this.lastProblems = result.problems;

@@ -126,7 +126,7 @@ describe('Ec2Compute launches', () => {
     ]);
   });
 
-  it('asks for a spot instant fleet over every type × subnet, capacity-optimized, with the request token', async () => {
+  it('asks for a spot instant fleet over every type × subnet, price-capacity-optimized, with the request token', async () => {
     const { emulator, compute } = await setup();
     emulator.exhaustCapacity({ market: 'spot', availabilityZone: 'us-east-1a' });
     const outcome = await compute.launchEphemeral({ pool, market: 'spot', clientToken: 'job-42-attempt-1' });
@@ -135,7 +135,7 @@ describe('Ec2Compute launches', () => {
     expect(call?.params).toMatchObject({
       Type: 'instant',
       ClientToken: 'job-42-attempt-1',
-      'SpotOptions.AllocationStrategy': 'capacity-optimized',
+      'SpotOptions.AllocationStrategy': 'price-capacity-optimized',
       'TargetCapacitySpecification.TotalTargetCapacity': '1',
       'TargetCapacitySpecification.DefaultTargetCapacityType': 'spot',
       'LaunchTemplateConfigs.1.LaunchTemplateSpecification.Version': '1',

@@ -49,6 +49,7 @@ describeComputeContract(
         emulator.settle(id);
       },
       inspect: async (id) => emulator.instance(id),
+      guestTag: async (id, key, value) => emulator.guestTag(id, key, value),
       foreignInstance: async (subnetId) =>
         emulator.seedInstance({ instanceType: 't3.micro', subnetId, tags: { team: 'data' } }).id,
       totalInstances: async () => emulator.instances().length,

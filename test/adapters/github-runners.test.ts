@@ -3,10 +3,12 @@
  * against GitHub's OpenAPI description (one Prism for the file; the emulator is reset per test).
  */
 import { inspect } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   createGitHubAppOctokit,
+  type GitHubAppCredentials,
   type GitHubAppOctokitOptions,
+  RenewingGitHubApp,
 } from '../../scheduler/adapters/github-app-auth.js';
 import { OctokitGitHubRunners } from '../../scheduler/adapters/github-runners.js';
 import { GitHubError, type RunnerScope } from '../../scheduler/ports/github-runners.js';
@@ -300,6 +302,130 @@ describe('OctokitGitHubRunners on the wire', () => {
     expect(emulator.requestsTo('GET /orgs/{org}/actions/runners').map((r) => r.accept)).toEqual([
       'application/json',
     ]);
+  });
+});
+
+describe('a rotated App key', () => {
+  const next = generateAppKeyPair();
+  const build = (credentials: GitHubAppCredentials) =>
+    createGitHubAppOctokit({
+      ...credentials,
+      baseUrl: proxy.url,
+      spaceWrites: false,
+      retryBaseMs: 1,
+      rateLimitTimeUnitMs: 1,
+      log: { warn: (message) => logs.push(message) },
+    });
+
+  /** The App secret as Secrets Manager holds it, read through a counter; the key rotates under it. */
+  function storedSecret() {
+    const secret = { privateKey: keys.privateKey, reads: [] as boolean[] };
+    const read = async ({ fresh }: { fresh: boolean }) => {
+      secret.reads.push(fresh);
+      return { appId, installationId, privateKey: secret.privateKey };
+    };
+    return { secret, read };
+  }
+
+  async function rotate(secret: { privateKey: string }, options: { revokeTokens?: boolean } = {}) {
+    emulator.addAppKey(next.publicKey);
+    secret.privateKey = next.privateKey;
+    emulator.deleteAppKey(keys.publicKey, options);
+  }
+
+  it("the emulator refuses the deleted key's JWTs: a client built once keeps failing with 401", async () => {
+    await fresh();
+    const { secret } = storedSecret();
+    const fixed = new OctokitGitHubRunners(build({ appId, installationId, privateKey: keys.privateKey }));
+    await fixed.listDeliveries(0);
+    await rotate(secret);
+    try {
+      expect((await failure(fixed.listDeliveries(0))).status).toBe(401);
+      expect((await failure(fixed.listDeliveries(0))).status).toBe(401);
+    } finally {
+      emulator.addAppKey(keys.publicKey);
+      emulator.deleteAppKey(next.publicKey);
+    }
+  });
+
+  it('is read again on a 401 and the call retried once: App JWT calls go on after the old key is deleted', async () => {
+    await fresh();
+    const { secret, read } = storedSecret();
+    const github = new OctokitGitHubRunners(new RenewingGitHubApp({ read, build, clock: { now: () => 0 } }));
+    await github.listDeliveries(0);
+    await rotate(secret);
+    try {
+      await github.listDeliveries(0);
+      expect(emulator.requestsTo('GET /app/hook/deliveries').map((r) => r.status)).toEqual([200, 401, 200]);
+      expect(secret.reads).toEqual([false, true]);
+    } finally {
+      emulator.addAppKey(keys.publicKey);
+      emulator.deleteAppKey(next.publicKey);
+    }
+  });
+
+  it('drops a revoked installation token with the old client and mints one with the new key', async () => {
+    await fresh();
+    const { secret, read } = storedSecret();
+    const github = new OctokitGitHubRunners(new RenewingGitHubApp({ read, build, clock: { now: () => 0 } }));
+    await github.createJitConfig(org, { runnerName: 'wpr-r-1', labels: ['linux-x64'] });
+    await rotate(secret, { revokeTokens: true });
+    // The token is older than the 5 s within which @octokit/auth-app takes a 401 for replication lag.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 10_000);
+    try {
+      await github.createJitConfig(org, { runnerName: 'wpr-r-2', labels: ['linux-x64'] });
+      const mints = 'POST /orgs/{org}/actions/runners/generate-jitconfig';
+      expect(emulator.requestsTo(mints).map((r) => r.status)).toEqual([201, 401, 201]);
+      expect(emulator.requestsTo(tokenOperation).map((r) => r.status)).toEqual([201, 201]);
+      expect(proxy.takeViolations()).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+      emulator.addAppKey(keys.publicKey);
+      emulator.deleteAppKey(next.publicKey);
+    }
+  });
+
+  it('is read again after its TTL without waiting for a 401, and the client kept while the key is the same', async () => {
+    await fresh();
+    const { secret, read } = storedSecret();
+    let now = 0;
+    const github = new OctokitGitHubRunners(
+      new RenewingGitHubApp({ read, build, clock: { now: () => now }, keyTtlMs: 300_000 }),
+    );
+    await github.listRunners(org, '');
+    now += 299_000;
+    await github.listRunners(org, '');
+    now += 2_000;
+    await github.listRunners(org, '');
+    // Same key: one token for all three calls.
+    expect(secret.reads).toEqual([false, false]);
+    expect(emulator.requestsTo(tokenOperation)).toHaveLength(1);
+    await rotate(secret);
+    try {
+      now += 300_000;
+      await github.listDeliveries(0);
+      // The TTL read found the new key: no 401 on the way.
+      expect(emulator.requestsTo('GET /app/hook/deliveries').map((r) => r.status)).toEqual([200]);
+      expect(secret.reads).toEqual([false, false, false]);
+    } finally {
+      emulator.addAppKey(keys.publicKey);
+      emulator.deleteAppKey(next.publicKey);
+    }
+  });
+
+  it('a key GitHub does not know stays a 401 GitHubError, and is re-read at most once per interval', async () => {
+    await fresh();
+    const stranger = generateAppKeyPair();
+    const reads: boolean[] = [];
+    const read = async ({ fresh: again }: { fresh: boolean }) => {
+      reads.push(again);
+      return { appId, installationId, privateKey: stranger.privateKey };
+    };
+    const github = new OctokitGitHubRunners(new RenewingGitHubApp({ read, build, clock: { now: () => 0 } }));
+    expect((await failure(github.listDeliveries(0))).status).toBe(401);
+    expect((await failure(github.listDeliveries(0))).status).toBe(401);
+    expect(reads).toEqual([false, true]);
   });
 });
 

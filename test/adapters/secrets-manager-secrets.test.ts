@@ -47,6 +47,14 @@ describe('SecretsManagerSecrets', () => {
     expect(await secrets.getSecret('wpr/webhook-secret')).toBe('second-webhook-secret');
   });
 
+  it('reads again at once when asked for a fresh value (GitHub refused the App key), and caches that', async () => {
+    await secrets.getSecret('wpr/webhook-secret');
+    await rotate('second-webhook-secret');
+    expect(await secrets.getSecret('wpr/webhook-secret', { fresh: true })).toBe('second-webhook-secret');
+    expect(await secrets.getSecret('wpr/webhook-secret')).toBe('second-webhook-secret');
+    expect(peer.calls('GetSecretValue')).toHaveLength(2);
+  });
+
   it('gives only the current webhook secret before any rotation', async () => {
     expect(await secrets.getWebhookSecrets('wpr/webhook-secret')).toStrictEqual(['first-webhook-secret']);
   });

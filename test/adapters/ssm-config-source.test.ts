@@ -55,6 +55,37 @@ describe('SsmConfigSource', () => {
     expect(peer.calls('GetParameter')[0]?.input).toStrictEqual({ Name: parameterName });
   });
 
+  it('serves the last good version from the parameter history in a new container after an invalid write', async () => {
+    peer.put(parameterName, JSON.stringify(poolsDocument({ defaultSize: 3 })));
+    peer.put(parameterName, JSON.stringify(poolsDocument({ defaultSize: 4 })));
+    // Written around the CLI: invalid, and then a second invalid one.
+    peer.put(parameterName, JSON.stringify(poolsDocument({ defaultSize: 40, maximum: 20 })));
+    peer.put(parameterName, '{"pools": [');
+    const cold = sourceWith();
+    const config = await cold.load();
+    expect(config.pools[0]?.defaultSize).toBe(4);
+    expect(cold.lastRejection()?.problems[0]).toMatch(/^\(root\): not valid JSON/);
+    expect(peer.calls('GetParameterHistory')).toHaveLength(1);
+    // The history is read once per rejected version, not on every load.
+    clock.advance(30_000);
+    await cold.load();
+    expect(peer.calls('GetParameterHistory')).toHaveLength(1);
+  });
+
+  it('pages through a long history to the newest good version', async () => {
+    for (let size = 1; size <= 70; size++)
+      peer.put(parameterName, JSON.stringify(poolsDocument({ defaultSize: Math.min(size, 10) })));
+    peer.put(parameterName, '{}');
+    expect((await sourceWith().load()).pools[0]?.defaultSize).toBe(10);
+    expect(peer.calls('GetParameterHistory')).toHaveLength(2);
+  });
+
+  it('still fails a cold start when no version was ever good', async () => {
+    peer.put(parameterName, '{}');
+    peer.put(parameterName, '[]');
+    await expect(sourceWith().load()).rejects.toBeInstanceOf(InvalidPoolConfigError);
+  });
+
   it('treats a missing parameter as a config that was never good', async () => {
     const source = sourceWith();
     await expect(source.load()).rejects.toThrow(`the parameter ${parameterName} does not exist`);

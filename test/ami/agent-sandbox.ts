@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { localClientConfig } from '../../stand-ins/aws/aws-json-server.js';
 import { type ImdsEmulator, startImdsEmulator } from './imds-emulator.js';
 
 export const agentPath = fileURLToPath(new URL('../../ami/agent/wpr-agent.sh', import.meta.url));
+export const hookPath = fileURLToPath(new URL('../../ami/agent/wpr-runner-hook.sh', import.meta.url));
 const standIns = fileURLToPath(new URL('./stand-ins/', import.meta.url));
 
 export const parameterPrefix = '/wpr-test';
@@ -57,6 +58,10 @@ export class AgentSandbox {
     await cp(join(standIns, 'runner'), join(dir, 'runner'), { recursive: true });
     await mkdir(join(dir, 'records'));
     await mkdir(join(dir, 'state'));
+    // The image installs the hook script under both names; links keep the real file under test.
+    await mkdir(join(dir, 'hooks'));
+    await symlink(hookPath, join(dir, 'hooks', 'job-started.sh'));
+    await symlink(hookPath, join(dir, 'hooks', 'job-completed.sh'));
     await writeFile(join(dir, 'disk.img'), randomBytes(diskBytes));
     const imds = await startImdsEmulator({
       instanceId: options.instanceId,
@@ -91,11 +96,15 @@ export class AgentSandbox {
       WPR_RUNNER_DIR: this.runnerDir,
       WPR_RUNNER_USER: '',
       WPR_STATE_DIR: join(this.dir, 'state'),
+      WPR_RUN_DIR: join(this.dir, 'run'),
+      WPR_HOOK_DIR: join(this.dir, 'hooks'),
       WPR_WARM_DEVICE: join(this.dir, 'disk.img'),
       WPR_FIO_CLI: 'fio-not-installed',
       WPR_POWEROFF_CMD: 'poweroff',
       WPR_JIT_GRACE_SECONDS: '10',
-      WPR_JIT_POLL_MS: '200',
+      WPR_JIT_BACKOFF_FIRST_MS: '50',
+      WPR_JIT_BACKOFF_MAX_MS: '400',
+      WPR_STOP_GRACE_SECONDS: '5',
       WPR_DOCKER_WAIT_SECONDS: '2',
       WPR_LOG_FILE: join(this.dir, 'agent.log'),
       WPR_TEST_RECORD_DIR: join(this.dir, 'records'),
@@ -154,6 +163,17 @@ export class AgentSandbox {
   /** What the stand-in runner kept of the config it was given (its own files, as the real runner does). */
   async runnerReceivedConfig(): Promise<string | undefined> {
     return readFile(join(this.runnerDir, '.jitconfig'), 'utf8').catch(() => undefined);
+  }
+
+  /** What the stand-in runner does once started (see stand-ins/runner/run.sh); `jobMs` is how long a job works. */
+  async setRunnerMode(mode: 'job' | 'silent-job' | 'idle' | 'no-job', jobMs = 0): Promise<void> {
+    await writeFile(join(this.runnerDir, 'mode'), mode);
+    await writeFile(join(this.runnerDir, 'job-ms'), String(jobMs));
+  }
+
+  /** What the hooks printed into the job's log. */
+  async hookOutput(): Promise<string> {
+    return readFile(join(this.runnerDir, 'hook-output.log'), 'utf8').catch(() => '');
   }
 
   async setRunnerExitCode(code: number): Promise<void> {

@@ -77,21 +77,67 @@ describe('component documents', () => {
     expect(build).toContain(`> ${envFile}`);
   });
 
+  it('installs the runner hooks under the names the agent points the runner at, outside the runner directory', () => {
+    const build = commands(documents['instance-agent.yml'] as ComponentDocument, 'build').join('\n');
+    const agent = read('agent/wpr-agent.sh');
+    const hookDir = /^hook_dir=\$\{WPR_HOOK_DIR:-(\S+)\}$/m.exec(agent)?.[1];
+    expect(hookDir).toBe('/usr/local/libexec/wpr');
+    expect(agent).toContain('ACTIONS_RUNNER_HOOK_JOB_STARTED=$hook_dir/job-started.sh');
+    expect(agent).toContain('ACTIONS_RUNNER_HOOK_JOB_COMPLETED=$hook_dir/job-completed.sh');
+    for (const name of ['job-started.sh', 'job-completed.sh'])
+      expect(build).toContain(`install -m 0755 -o root -g root /tmp/wpr-runner-hook.sh ${hookDir}/${name}`);
+    expect(build).toContain(`WPR_HOOK_DIR=%s`);
+    // GitHub: hook scripts must not live in the runner's application directory.
+    expect(hookDir?.startsWith('/opt/actions-runner')).toBe(false);
+    // The FIFO the hooks write to is where the unit's runtime directory is.
+    expect(agent).toMatch(/^run_dir=\$\{WPR_RUN_DIR:-\/run\/wpr-agent\}$/m);
+    expect(read('agent/wpr-runner-hook.sh')).toMatch(/\$\{WPR_AGENT_EVENTS:-\/run\/wpr-agent\/events\}/);
+  });
+
+  it('writes the watchdog defaults the recipe passes into the agent settings', () => {
+    const build = commands(documents['instance-agent.yml'] as ComponentDocument, 'build').join('\n');
+    expect(build).toContain('WPR_MAX_IDLE_SECONDS=%s');
+    expect(build).toContain('WPR_MAX_LIFETIME_SECONDS=%s');
+    expect(build).toContain('WPR_RUNNER_DISABLE_UPDATE=%s');
+    expect(build).toContain('"{{ MaxIdleSeconds }}" "{{ MaxLifetimeSeconds }}" "{{ RunnerDisableUpdate }}"');
+  });
+
   it('has the test instance prove the agent ran on boot and stood down', () => {
     const test = commands(documents['instance-agent.yml'] as ComponentDocument, 'test').join('\n');
     expect(test).toContain('event=stand-down');
+  });
+
+  it('has the test instance run the hooks as the runner does, with no agent listening', () => {
+    const test = commands(documents['instance-agent.yml'] as ComponentDocument, 'test').join('\n');
+    for (const name of ['job-started.sh', 'job-completed.sh'])
+      expect(test).toContain(
+        `runuser -u runner -- env WPR_AGENT_EVENTS=/nonexistent bash -e /usr/local/libexec/wpr/${name}`,
+      );
   });
 });
 
 describe('the systemd unit', () => {
   const unit = read('agent/wpr-agent.service');
 
-  it('starts on every boot once the network is up, and is not a oneshot that would block boot', () => {
+  it('starts on every boot without waiting for network-online (cloud-init), and does not block boot', () => {
     expect(unit).toMatch(/^WantedBy=multi-user\.target$/m);
-    expect(unit).toMatch(/^After=network-online\.target$/m);
-    expect(unit).toMatch(/^Wants=network-online\.target$/m);
+    const directives = unit.split('\n').filter((line) => !line.startsWith('#'));
+    expect(directives.filter((line) => line.includes('network-online'))).toEqual([]);
+    expect(directives.filter((line) => /cloud-(init|config|final)/.test(line))).toEqual([]);
+    // Ordered after the network daemons have started, so the lease comes while the agent retries IMDS.
+    expect(unit).toMatch(/^After=systemd-networkd\.service systemd-resolved\.service$/m);
+    // Default dependencies kept: after basic.target (local file systems), stopped before shutdown.
+    expect(unit).not.toMatch(/^DefaultDependencies=no$/m);
     expect(unit).toMatch(/^Type=simple$/m);
     expect(unit).toMatch(/^Restart=no$/m);
+    expect(unit).toMatch(/^RuntimeDirectory=wpr-agent$/m);
+  });
+
+  it('the image test checks the ordering on the built image', () => {
+    const validate = commands(documents['instance-agent.yml'] as ComponentDocument, 'validate').join('\n');
+    expect(validate).toContain(
+      '! systemctl show -p After --value wpr-agent.service | grep -q network-online.target',
+    );
   });
 
   it('loads the settings file the image writes and is not sandboxed (jobs inherit the sandbox)', () => {

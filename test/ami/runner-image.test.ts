@@ -81,6 +81,16 @@ describe('RunnerImage', () => {
     const parameters = recipeParameters(template, 'x64');
     expect(JSON.stringify(parameters.AgentScriptS3Uri)).toMatch(/\.sh/);
     expect(JSON.stringify(parameters.AgentUnitS3Uri)).toMatch(/\.service/);
+    expect(JSON.stringify(parameters.AgentHookS3Uri)).toMatch(/\.sh/);
+    expect(parameters.AgentHookS3Uri).not.toEqual(parameters.AgentScriptS3Uri);
+    expect(parameters).toMatchObject({
+      MaxIdleSeconds: '600',
+      MaxLifetimeSeconds: '43200',
+      RunnerDisableUpdate: 'true',
+    });
+    expect(recipeParameters(synth({ runnerAutoUpdate: true }).template, 'x64')).toMatchObject({
+      RunnerDisableUpdate: 'false',
+    });
     template.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: {
         Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })],
@@ -253,6 +263,15 @@ describe('RunnerImage props refused at synth time', () => {
     expect(message).toContain('buildInstanceTypes.arm64: m7i.large is x64, not arm64');
     expect(message).toContain('subnetSelection needs vpc');
     expect(message).toContain('rootVolumeSizeGb 4');
+  });
+
+  it('watchdog bounds that are not whole seconds, or an idle bound over the lifetime', () => {
+    expect(refused({ agentMaxIdleSeconds: 0, agentMaxLifetimeSeconds: 1.5 })).toMatch(
+      /agentMaxIdleSeconds 0 must be a whole number[\s\S]*agentMaxLifetimeSeconds 1\.5 must be a whole number/,
+    );
+    expect(refused({ agentMaxIdleSeconds: 7200, agentMaxLifetimeSeconds: 3600 })).toContain(
+      'agentMaxIdleSeconds 7200 is over agentMaxLifetimeSeconds 3600',
+    );
   });
 
   it('no architecture, or one twice', () => {

@@ -83,6 +83,8 @@ export interface ComputeSubject {
   /** The guest shuts down and the instance settles (stopped, or terminated per its shutdown behaviour). */
   powerOff(instanceId: string): Promise<void>;
   inspect(instanceId: string): Promise<InspectedInstance | undefined>;
+  /** The guest tags its own instance (the agent's reason before a failed power-off). */
+  guestTag(instanceId: string, key: string, value: string): Promise<void>;
   /** Creates a running instance without the project tag (another team's). */
   foreignInstance(subnetId: string): Promise<string>;
   /** How many instances the subject's EC2 holds in total, terminated included. */
@@ -406,6 +408,23 @@ export function describeComputeContract(
         const spotId = spot.kind === 'launched' ? spot.instances[0]?.id : undefined;
         expect(spotId && byId.get(spotId)).toMatchObject({ pool: 'linux-x64', state: 'pending' });
         expect(listed).toHaveLength(2);
+      });
+    });
+
+    describe('agentReason', () => {
+      it('reads the reason the agent tagged, in agentReason and in listInstances', async () => {
+        const clean = await launchStopped();
+        const failed = await launchStopped();
+        await subject.guestTag(failed.id, tagKeys.agentReason, 'warm-up-failed');
+        expect(await compute.agentReason(clean.id)).toBeUndefined();
+        expect(await compute.agentReason(failed.id)).toBe('warm-up-failed');
+        const listed = await compute.listInstances();
+        expect(listed.find((i) => i.id === failed.id)?.agentReason).toBe('warm-up-failed');
+        expect(listed.find((i) => i.id === clean.id)?.agentReason).toBeUndefined();
+      });
+
+      it('reads nothing for an instance EC2 does not know', async () => {
+        expect(await compute.agentReason('i-0123456789abcdef9')).toBeUndefined();
       });
     });
 

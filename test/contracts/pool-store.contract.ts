@@ -286,6 +286,92 @@ export function describePoolStoreContract(
       });
     });
 
+    describe('hot-tier instances', () => {
+      it('walks starting → idle → busy with conditional writes, keeping the hot fields and the live index', async () => {
+        await store.putInstance(
+          instance({
+            id: 'i-h1',
+            state: 'starting',
+            tier: 'hot',
+            runnerName: 'wpr-i-h1',
+            startIssuedAt: start,
+          }),
+        );
+        const idle = await store.transitionInstance({
+          id: 'i-h1',
+          from: 'starting',
+          expectedVersion: 1,
+          to: 'idle',
+          patch: { idleAt: start + 7_000, stateChangedAt: start + 7_000 },
+        });
+        expect(idle.kind === 'ok' && idle.record).toMatchObject({
+          state: 'idle',
+          version: 2,
+          tier: 'hot',
+          idleAt: start + 7_000,
+        });
+        expect((await store.listPoolInstances('linux-x64')).map((i) => `${i.id}:${i.state}`)).toEqual([
+          'i-h1:idle',
+        ]);
+        expect(await store.listReady('linux-x64', 5)).toEqual([]);
+        // The agent's tag and the in_progress webhook race to take it: one write wins, the other conflicts.
+        const byTag = await store.transitionInstance({
+          id: 'i-h1',
+          from: 'idle',
+          expectedVersion: 2,
+          to: 'busy',
+          patch: { jobStartedAt: start + 9_000 },
+        });
+        const byWebhook = await store.transitionInstance({
+          id: 'i-h1',
+          from: 'idle',
+          expectedVersion: 2,
+          to: 'busy',
+          patch: { servingJob: 7 },
+        });
+        expect(byTag.kind).toBe('ok');
+        expect(byWebhook).toStrictEqual({ kind: 'conflict' });
+        // The webhook then names the job on the busy record, in place.
+        const named = await store.transitionInstance({
+          id: 'i-h1',
+          from: 'busy',
+          expectedVersion: 3,
+          to: 'busy',
+          patch: { servingJob: 7 },
+        });
+        expect(named.kind === 'ok' && named.record).toMatchObject({
+          state: 'busy',
+          servingJob: 7,
+          jobStartedAt: start + 9_000,
+          idleAt: start + 7_000,
+        });
+      });
+
+      it('refuses to take an idle runner back to starting or to ready', async () => {
+        await store.putInstance(instance({ id: 'i-h2', state: 'idle', tier: 'hot', idleAt: start }));
+        for (const to of ['starting', 'ready'] as const)
+          await expect(
+            store.transitionInstance({ id: 'i-h2', from: 'idle', expectedVersion: 1, to }),
+          ).rejects.toBeInstanceOf(IllegalTransitionError);
+        expect((await store.getInstance('i-h2'))?.state).toBe('idle');
+      });
+
+      it('clears the hot tier mark when a claim is released', async () => {
+        await store.putInstance(
+          instance({ id: 'i-h3', state: 'claimed', tier: 'hot', runnerName: 'wpr-i-h3' }),
+        );
+        const released = await store.transitionInstance({
+          id: 'i-h3',
+          from: 'claimed',
+          expectedVersion: 1,
+          to: 'ready',
+          clear: ['tier', 'runnerName'],
+        });
+        expect(released.kind === 'ok' && released.record.tier).toBeUndefined();
+        expect((await store.listReady('linux-x64', 5)).map((i) => i.id)).toEqual(['i-h3']);
+      });
+    });
+
     describe('jobs', () => {
       it('creates once and reads back the same record', async () => {
         const record = job({

@@ -3,6 +3,7 @@
  * once and out of order: a duplicate or stale one changes nothing.
  */
 import { describe, expect, it } from 'vitest';
+import { tagKeys } from '../../scheduler/adapters/tags.js';
 import {
   type Ec2State,
   handleInstanceStateChange,
@@ -95,6 +96,37 @@ describe('stopped', () => {
     expect(await mustInstance(h, i.id)).toMatchObject({ state: 'ready', stateChangedAt: now });
     // The same event again.
     expect(await change(h, i.id, 'stopped')).toEqual({ kind: 'no-change', state: 'ready' });
+  });
+
+  it.each(['warming', 'launching'] as const)(
+    'retires a %s pool instance whose agent tagged a failure, and counts it once',
+    async (state) => {
+      const h = makeHarness();
+      const ec2 = h.compute.seedInstance({ instanceType: 'm7i.large', subnetId: subnetB, state: 'stopped' });
+      h.compute.guestTag(ec2.id, tagKeys.agentReason, 'agent-error');
+      const i = await seeded(h, { id: ec2.id, state });
+      expect(await change(h, i.id, 'stopped')).toEqual({
+        kind: 'warm-up-failed',
+        reason: 'agent-error',
+        retired: true,
+      });
+      expect(await mustInstance(h, i.id)).toMatchObject({
+        state: 'terminated',
+        reason: 'warm-up failed: agent-error',
+      });
+      expect(h.compute.instance(ec2.id)?.state).toBe('terminated');
+      expect(await change(h, i.id, 'stopped')).toEqual({ kind: 'no-change', state: 'terminated' });
+      expect(h.metrics.total('WarmupFailures', { Pool: i.pool })).toBe(1);
+    },
+  );
+
+  it('makes a pool instance ready when the agent tagged a success reason', async () => {
+    const h = makeHarness();
+    const ec2 = h.compute.seedInstance({ instanceType: 'm7i.large', subnetId: subnetB, state: 'stopped' });
+    h.compute.guestTag(ec2.id, tagKeys.agentReason, 'warmed');
+    const i = await seeded(h, { id: ec2.id, state: 'warming' });
+    expect(await change(h, i.id, 'stopped')).toMatchObject({ kind: 'transitioned', to: 'ready' });
+    expect(h.metrics.total('WarmupFailures')).toBe(0);
   });
 
   it('never makes an ephemeral instance ready', async () => {
@@ -207,6 +239,20 @@ describe('other events', () => {
     const h = makeHarness();
     expect(await change(h, 'i-00000000000000fff', 'stopped')).toEqual({ kind: 'unknown-instance' });
     expect(h.compute.calls()).toEqual([]);
+  });
+
+  it('loads the pool config only when a recycle needs it, never for an instance it does not know', async () => {
+    const h = makeHarness();
+    let loads = 0;
+    const load = async () => {
+      loads++;
+      return h.config;
+    };
+    const options = { instanceId: 'i-00000000000000fff', state: 'stopped' as const };
+    expect(await handleInstanceStateChange(h.deps, load, options)).toEqual({ kind: 'unknown-instance' });
+    const i = await seeded(h, { state: 'launching' });
+    await handleInstanceStateChange(h.deps, load, { instanceId: i.id, state: 'running' });
+    expect(loads).toBe(0);
   });
 
   it('does nothing when another writer changed the record first', async () => {

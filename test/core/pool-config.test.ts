@@ -62,6 +62,8 @@ describe('pool config: valid documents', () => {
           orphanGraceSeconds: 600,
           rollBatchSize: 2,
           launchBatchSize: 20,
+          reconcileGitHubRequestsPerHour: 2_000,
+          reconcileConcurrency: 8,
         },
       },
     });

@@ -93,7 +93,10 @@ describe('instance repairs', () => {
   });
 
   it('releases a stalled claim that never started, and retires one whose instance is running', () => {
-    const { i: stopped, ...never } = withEc2('claimed', 'stopped', claimStallMs + 1);
+    // Warmed up an hour ago: EC2's LaunchTime is that boot's.
+    const { i: stopped, ...never } = withEc2('claimed', 'stopped', claimStallMs + 1, {
+      launchedAt: now - minutes(60),
+    });
     expect(planReconcile(snapshot(never))).toEqual([
       { kind: 'release', instance: stopped, reason: 'claim never started' },
     ]);
@@ -103,6 +106,28 @@ describe('instance repairs', () => {
     ]);
     expect(kinds(snapshot(withEc2('claimed', 'stopped', claimStallMs)))).toEqual([]);
   });
+
+  it('retires, never releases, a stalled claim whose instance was started after the claim and is stopped again', () => {
+    // The webhook claimed, called StartInstances and died before recording the start; the instance
+    // booted, found no config and powered off. EC2's LaunchTime (reset by the start) gives it away.
+    const claimedAt = now - claimStallMs - 1;
+    const i = instance({ state: 'claimed', stateChangedAt: claimedAt, launchedAt: now - minutes(60) });
+    const ec2: ObservedInstance = { ...seen(i, 'stopped'), launchedAt: claimedAt + 2_000 };
+    expect(planReconcile(snapshot({ instances: [i], observed: [ec2] }))).toEqual([
+      { kind: 'retire', instance: i, reason: 'claim stalled after its start (not pristine)' },
+    ]);
+  });
+
+  it.each(['launching', 'warming'] as const)(
+    'retires a %s pool instance that stopped with a failure reason from its agent',
+    (state) => {
+      const { i, observed } = withEc2(state, 'stopped', minutes(3));
+      const failed = observed.map((o) => ({ ...o, agentReason: 'agent-error' }));
+      expect(planReconcile(snapshot({ instances: [i], observed: failed }))).toEqual([
+        { kind: 'retire', instance: i, reason: 'warm-up failed: agent-error' },
+      ]);
+    },
+  );
 
   it.each(['starting', 'busy'] as const)(
     'recycles a %s instance EC2 has stopped (its event was missed)',

@@ -6,7 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { tagKeys } from '../../scheduler/adapters/tags.js';
 import { provisionRunner } from '../../scheduler/core/provision.js';
-import { maxDeliveryAttempts, type ReconcileOptions, reconcile } from '../../scheduler/core/reconcile.js';
+import {
+  firstDeliveryLookbackMs,
+  maxDeliveryAttempts,
+  type ReconcileOptions,
+  reconcile,
+} from '../../scheduler/core/reconcile.js';
 import { claimStallMs, idleSettleMs, leavingStallMs } from '../../scheduler/core/reconcile-plan.js';
 import { launchPoolInstances } from '../../scheduler/core/recycle.js';
 import type { InstanceRecord } from '../../scheduler/core/types.js';
@@ -83,6 +88,7 @@ describe('reconcile: instances', () => {
   it('releases a stalled claim that never started', async () => {
     const h = makeHarness();
     const [a] = await readyInstances(h, [subnetA]);
+    h.clock.advance(10 * 60_000); // it waited in the pool before the claim
     await claim(h, a);
     h.clock.advance(claimStallMs + 1);
     const report = await run(h);
@@ -95,6 +101,27 @@ describe('reconcile: instances', () => {
     const released = await mustInstance(h, a?.id ?? '');
     expect(released.state).toBe('ready');
     expect(released.provisionedFor).toBeUndefined();
+  });
+
+  it('retires a stalled claim whose instance was started and has powered off again', async () => {
+    const h = makeHarness();
+    const [a] = await readyInstances(h, [subnetA]);
+    h.clock.advance(10 * 60_000);
+    await claim(h, a);
+    // The handler started it and died before recording the start; the agent found no config and
+    // powered off: EC2 shows it stopped, as if never started, but it booted.
+    await h.compute.start(a?.id ?? '');
+    h.compute.markRunning(a?.id ?? '');
+    h.compute.powerOff(a?.id ?? '');
+    h.clock.advance(claimStallMs + 1);
+    const report = await run(h);
+    expect(report.actions).toContainEqual({
+      kind: 'retire',
+      target: a?.id,
+      reason: 'claim stalled after its start (not pristine)',
+      done: true,
+    });
+    expect((await mustInstance(h, a?.id ?? '')).state).toBe('terminated');
   });
 
   it('retires a stalled claim whose instance is running, never putting it back in the pool', async () => {
@@ -387,7 +414,7 @@ describe('reconcile: failed webhook deliveries', () => {
     const failed = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
     for (let i = 0; i < 12; i++) {
       h.clock.advance(minutes(20));
-      await run(h);
+      await run(h, { deliveryLookbackMs: minutes(60) });
     }
     const attempts = (await h.github.listDeliveries(0)).filter((d) => d.action === 'queued');
     expect(attempts).toHaveLength(maxDeliveryAttempts);
@@ -418,10 +445,79 @@ describe('reconcile: failed webhook deliveries', () => {
     h.github.queueJob({ repository, labels: ['linux', 'x64'] });
     h.github.dropDeliveries(1); // the redelivery fails too
     h.clock.advance(minutes(30));
-    await run(h);
+    await run(h, { deliveryLookbackMs: minutes(60) });
     h.clock.advance(minutes(30));
     await run(h);
     expect(h.github.callsOf('listDeliveries').at(-1)?.args[0]).toBe(failedAt);
+  });
+
+  it('looks back only about as far as the deploy on its first run, not the three days GitHub keeps', async () => {
+    const h = makeHarness();
+    // The App's webhook pointed nowhere for days before the runtime was deployed.
+    h.github.dropDeliveries(1_000);
+    for (let i = 0; i < 30; i++) h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    h.clock.advance(minutes(2 * 24 * 60));
+    h.github.dropDeliveries(0);
+    const report = await run(h);
+    expect(report.redelivered).toBe(0);
+    expect(h.github.callsOf('listDeliveries').map((c) => c.args[0])).toEqual([
+      h.clock.now() - firstDeliveryLookbackMs,
+    ]);
+  });
+
+  it('stops redelivering at its deadline, oldest first, and the next run carries on where it stopped', async () => {
+    const h = makeHarness();
+    h.github.dropDeliveries(5);
+    const firstAt: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      firstAt.push(h.clock.now());
+      h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+      h.clock.advance(1_000);
+    }
+    h.clock.advance(minutes(1));
+    // Each redelivery takes GitHub a (simulated) second; the run has 2.5 s left for them.
+    const redeliver = h.github.redeliver.bind(h.github);
+    h.github.redeliver = async (id) => {
+      h.clock.advance(1_000);
+      return redeliver(id);
+    };
+    const first = await run(h, { deadline: h.clock.now() + 2_500 });
+    expect(first.redelivered).toBe(3);
+    expect(h.metrics.total('WebhookRedeliveriesDeferred')).toBe(2);
+    // Past the first run's look back: only the saved cursor keeps the two it did not reach in view.
+    h.clock.advance(minutes(20));
+    const second = await run(h);
+    expect(second.redelivered).toBe(2);
+    // Held at or before the oldest one redelivered, until its redelivery is seen to have succeeded.
+    expect(h.github.callsOf('listDeliveries').map((c) => c.args[0])[1]).toBeLessThanOrEqual(firstAt[0] ?? 0);
+    const queued = (await h.github.listDeliveries(0)).filter((d) => d.action === 'queued');
+    expect(new Set(queued.filter((d) => d.statusCode === 200).map((d) => d.guid)).size).toBe(5);
+  });
+
+  it('saves its cursor as it goes: a run that dies midway keeps what it did', async () => {
+    const h = makeHarness();
+    h.github.dropDeliveries(4);
+    const firstAt: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      firstAt.push(h.clock.now());
+      h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+      h.clock.advance(1_000);
+    }
+    h.clock.advance(minutes(1));
+    let calls = 0;
+    const redeliver = h.github.redeliver.bind(h.github);
+    h.github.redeliver = async (id) => {
+      if (++calls === 3) throw new Error('Task timed out after 60.00 seconds');
+      return redeliver(id);
+    };
+    const report = await run(h);
+    expect(report.failures).toEqual(['redelivery: Task timed out after 60.00 seconds']);
+    h.github.redeliver = redeliver;
+    // Past the first run's look back: without a saved cursor the two it did not reach would be lost.
+    h.clock.advance(minutes(20));
+    await run(h);
+    expect(h.github.callsOf('listDeliveries').map((c) => c.args[0])[1]).toBeLessThanOrEqual(firstAt[0] ?? 0);
+    expect(h.github.callsOf('redeliver')).toHaveLength(4);
   });
 
   it('reports a failure to list deliveries without stopping the repairs', async () => {

@@ -174,6 +174,7 @@ export function withCompute(h: Harness, overrides: Partial<Compute>): CoreDeps {
     terminate: (instanceIds) => base.terminate(instanceIds),
     currentSpec: (pool, instanceType) => base.currentSpec(pool, instanceType),
     listInstances: () => base.listInstances(),
+    agentReason: (instanceId) => base.agentReason(instanceId),
     ...overrides,
   };
   return { ...h.deps, compute };

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { tunePools } from '../../scheduler/core/tune-pools.js';
+import { ComputeError } from '../../scheduler/ports/compute.js';
 import {
   makeHarness,
   mustInstance,
@@ -14,6 +15,7 @@ import {
   subnetB,
   testConfig,
   validConfig,
+  withCompute,
 } from './support.js';
 
 describe('tunePools', () => {
@@ -35,6 +37,36 @@ describe('tunePools', () => {
       { type: 'PoolResized', pool: 'linux-x64', target: 4, launched: 4, retired: 0 },
       { type: 'PoolResized', pool: 'linux-arm64', target: 1, launched: 1, retired: 0 },
     ]);
+  });
+
+  it('tunes every other pool when one fails, and reports the failure per pool', async () => {
+    const h = makeHarness({ config: testConfig({ defaultSize: 2 }) });
+    // The arm64 image is not built yet: its parameter does not exist.
+    const deps = withCompute(h, {
+      currentSpec: async (pool, type) => {
+        if (pool.architecture === 'arm64')
+          throw new ComputeError('the arm64 image parameter /wpr/ami/arm64 does not exist');
+        return h.compute.currentSpec(pool, type);
+      },
+    });
+    const results = await tunePools(deps, h.config);
+    expect(results).toEqual([
+      { pool: 'linux-x64', target: 2, capacity: 0, launched: 2, retired: 0 },
+      {
+        pool: 'linux-arm64',
+        target: 1,
+        capacity: 0,
+        launched: 0,
+        retired: 0,
+        error: 'the arm64 image parameter /wpr/ami/arm64 does not exist',
+      },
+    ]);
+    expect(h.metrics.total('PoolTuningErrors', { Pool: 'linux-arm64' })).toBe(1);
+    expect(h.metrics.total('PoolTuningErrors', { Pool: 'linux-x64' })).toBe(0);
+    // The failed pool still reports its state, for the pool-empty alarm.
+    expect(
+      h.metrics.recorded.some((m) => m.name === 'PoolReady' && m.dimensions.Pool === 'linux-arm64'),
+    ).toBe(true);
   });
 
   it('launches nothing more on a second run: launching instances count', async () => {

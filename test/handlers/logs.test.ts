@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createWebhookHandler } from '../../handlers/webhook.js';
 import {
   fakePlane,
+  forDeployment,
   lambdaContext,
   previousSecret,
   sign,
@@ -16,10 +17,10 @@ import {
   webhookSecret,
 } from './support.js';
 
-type Example = { action: string; workflow_job: Record<string, unknown> };
-const examples = (webhookExamples as unknown as { name: string; examples: Example[] }[]).find(
-  (e) => e.name === 'workflow_job',
-)?.examples as Example[];
+type Example = { action: string; workflow_job: Record<string, unknown>; repository: unknown };
+const examples = (webhookExamples as unknown as { name: string; examples: Example[] }[])
+  .find((e) => e.name === 'workflow_job')
+  ?.examples.map(forDeployment) as Example[];
 
 describe('secrets in logs', () => {
   let printed: string[] = [];

@@ -18,6 +18,20 @@ import { InMemoryMetrics } from '../../stand-ins/in-memory/in-memory-metrics.js'
 import { InMemoryPoolStore } from '../../stand-ins/in-memory/in-memory-pool-store.js';
 import { StaticConfigSource } from '../../stand-ins/in-memory/static-config-source.js';
 
+/** The App installation and organization the fake deployment serves. */
+export const deploymentInstallation = 1;
+export const deploymentOrg = 'octo-org';
+
+/** A published example payload, addressed to the fake deployment's installation and organization. */
+export function forDeployment<T extends { repository: unknown }>(example: T): T {
+  const repository = example.repository as { owner: Record<string, unknown> };
+  return {
+    ...example,
+    installation: { id: deploymentInstallation, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' },
+    repository: { ...repository, owner: { ...repository.owner, login: deploymentOrg } },
+  };
+}
+
 export const webhookSecret = 'whsec-current-0123456789abcdef';
 export const previousSecret = 'whsec-previous-fedcba9876543210';
 export const subnetZones = { 'subnet-0000000a': 'us-east-1a', 'subnet-0000000b': 'us-east-1b' };
@@ -88,6 +102,7 @@ export function fakePlane(env: Record<string, string> = {}): FakePlane {
     deps,
     configSource: new StaticConfigSource(testPools),
     webhookSecrets: async () => [webhookSecret, previousSecret],
+    installationId: deploymentInstallation,
     logger: new Logger({ serviceName: 'test', logLevel: 'DEBUG' }),
     clock,
     store,

@@ -6,9 +6,11 @@
 import webhookExamples from '@octokit/webhooks-examples' with { type: 'json' };
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createWebhookHandler } from '../../handlers/webhook.js';
+import { workflowJobPayload } from '../../stand-ins/github/workflow-job-payload.js';
 import {
   type FakePlane,
   fakePlane,
+  forDeployment,
   lambdaContext,
   previousSecret,
   sign,
@@ -18,10 +20,14 @@ import {
   webhookEvent,
 } from './support.js';
 
-type Example = { action: string; workflow_job: { id: number; labels: string[]; runner_name: string | null } };
-const examples = (webhookExamples as unknown as { name: string; examples: Example[] }[]).find(
-  (e) => e.name === 'workflow_job',
-)?.examples as Example[];
+type Example = {
+  action: string;
+  workflow_job: { id: number; labels: string[]; runner_name: string | null };
+  repository: { owner: { login: string } };
+};
+const examples = (webhookExamples as unknown as { name: string; examples: Example[] }[])
+  .find((e) => e.name === 'workflow_job')
+  ?.examples.map(forDeployment) as Example[];
 
 function invoke(plane: FakePlane, event: ReturnType<typeof webhookEvent>) {
   return createWebhookHandler(async () => plane)(event, lambdaContext);
@@ -153,6 +159,43 @@ describe('webhook handler: rejections change nothing', () => {
       400,
       /workflow_job\.id/,
     );
+  });
+
+  it('403 for a signed delivery of another installation of the App, with no allowlist', async () => {
+    // A real payload as GitHub sends it, for an installation in another organization.
+    const payload = workflowJobPayload({
+      action: 'queued',
+      job: {
+        id: 4_242,
+        runId: 77,
+        runAttempt: 1,
+        name: 'build',
+        workflowName: 'CI',
+        labels: ['self-hosted', 'k8s'],
+        status: 'queued',
+        conclusion: null,
+        createdAt: '2026-11-28T00:00:00Z',
+        startedAt: '2026-11-28T00:00:00Z',
+        completedAt: null,
+        runnerId: null,
+        runnerName: null,
+        runnerGroupId: null,
+        runnerGroupName: null,
+      },
+      repository: { owner: 'someone-else', name: 'app', id: 9 },
+      installationId: 2,
+    });
+    await expectRejected(signedEvent(payload), 403, /installation 2 is not this deployment's/);
+  });
+
+  it('403 for a delivery that names no installation', async () => {
+    const { installation: _, ...anonymous } = queued as Example & { installation?: unknown };
+    await expectRejected(signedEvent(anonymous), 403, /names no installation/);
+  });
+
+  it("403 for a delivery of this installation about another organization's repository", async () => {
+    const elsewhere = { ...queued, repository: { ...queued.repository, owner: { login: 'acme' } } };
+    await expectRejected(signedEvent(elsewhere), 403, /owner acme is not this deployment's organization/);
   });
 
   it('403 for a repository outside the allowlist', async () => {

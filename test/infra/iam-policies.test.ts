@@ -134,7 +134,7 @@ describe('runner instance role', () => {
       ).toBe('ImplicitlyDenied');
   });
 
-  it('tags only itself, and only with the agent-reason key', async () => {
+  it('tags only itself, and only with the agent-reason or job-started key', async () => {
     const base = { 'aws:ResourceTag/wpr:project': 'wpr' };
     expect(
       await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceA), {
@@ -150,7 +150,29 @@ describe('runner instance role', () => {
         'aws:TagKeys': ['wpr:agent-reason'],
       }),
     ).toBe('ImplicitlyDenied');
-    for (const keys of [['wpr:pool'], ['wpr:agent-reason', 'wpr:project'], ['wpr:spec']])
+    // The job-started signal of the hot tier: its own instance only, that key only.
+    for (const keys of [['wpr:job-started'], ['wpr:job-started', 'wpr:agent-reason']])
+      expect(
+        await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceA), {
+          ...base,
+          'ec2:InstanceID': instanceA,
+          'aws:TagKeys': keys,
+        }),
+        keys.join(','),
+      ).toBe('Allowed');
+    expect(
+      await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceB), {
+        ...base,
+        'ec2:InstanceID': instanceB,
+        'aws:TagKeys': ['wpr:job-started'],
+      }),
+    ).toBe('ImplicitlyDenied');
+    for (const keys of [
+      ['wpr:pool'],
+      ['wpr:agent-reason', 'wpr:project'],
+      ['wpr:spec'],
+      ['wpr:job-started', 'wpr:role'],
+    ])
       expect(
         await asInstance(instanceA, 'ec2:CreateTags', instanceArn(instanceA), {
           ...base,
@@ -228,9 +250,15 @@ describe('runner instance role', () => {
       [
         ...new Set(documents.flatMap((d) => d.Statement.flatMap((s) => [s.Action].flat() as string[]))),
       ].sort();
-    expect(actions(policies.instance)).toEqual(['ec2:CreateTags', 'ssm:DeleteParameter', 'ssm:GetParameter']);
+    expect(actions(policies.instance)).toEqual([
+      'ec2:CreateTags',
+      'kms:Decrypt',
+      'ssm:DeleteParameter',
+      'ssm:GetParameter',
+    ]);
     expect(actions(sessionManagerPolicies)).toEqual([
       'ec2:CreateTags',
+      'kms:Decrypt',
       'ssm:DeleteParameter',
       'ssm:GetParameter',
       'ssm:UpdateInstanceInformation',
@@ -239,6 +267,73 @@ describe('runner instance role', () => {
       'ssmmessages:OpenControlChannel',
       'ssmmessages:OpenDataChannel',
     ]);
+  });
+});
+
+describe('the JIT configs key (KMS)', () => {
+  /** The key's ARN as the resolver renders it (the stateful part's one KMS key). */
+  const keyArn = () => {
+    const [id] = Object.keys(app.stateful.findResources('AWS::KMS::Key'));
+    return `arn:aws:kms:${region}:${account}:key/${id}`;
+  };
+  const viaSsm = (parameter: string) => ({
+    'kms:ViaService': `ssm.${region}.amazonaws.com`,
+    'kms:EncryptionContext:PARAMETER_ARN': parameterArn(parameter),
+  });
+
+  it('is a customer-managed key of the stateful part, rotated, retained', () => {
+    const keys = Object.values(app.stateful.findResources('AWS::KMS::Key'));
+    expect(keys).toHaveLength(1);
+    expect(keys[0]?.Properties.EnableKeyRotation).toBe(true);
+    expect(keys[0]?.DeletionPolicy).toBe('Retain');
+    app.stateful.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/wpr/jit-configs' });
+  });
+
+  /**
+   * The KMS statements of a role. The simulator (iam-simulate 0.1.173) drops `kms:EncryptionContext:*`
+   * keys from a request, so a statement conditioned on one can never be Allowed there: what each role may
+   * do is read off its statements, and what it may not do is simulated.
+   */
+  const kmsStatements = (documents: PolicyDocument[]) =>
+    documents.flatMap((d) => d.Statement).filter((st) => JSON.stringify(st.Action).includes('kms:'));
+  const throughSsmForJit = {
+    StringEquals: { 'kms:ViaService': `ssm.${region}.amazonaws.com` },
+    StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': parameterArn('/wpr/jit/*') },
+  };
+
+  it('lets a runner decrypt only through SSM, only for a JIT parameter', async () => {
+    expect(kmsStatements(policies.instance)).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: keyArn(),
+        Condition: throughSsmForJit,
+      }),
+    ]);
+    const own = `/wpr/jit/${instanceA}`;
+    // Straight to KMS (a ciphertext lifted from elsewhere), other actions, or another key.
+    expect(await asInstance(instanceA, 'kms:Decrypt', keyArn())).toBe('ImplicitlyDenied');
+    for (const action of ['kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncryptFrom', 'kms:CreateGrant'])
+      expect(await asInstance(instanceA, action, keyArn(), viaSsm(own)), action).toBe('ImplicitlyDenied');
+    const otherKey = `arn:aws:kms:${region}:${account}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+    expect(await asInstance(instanceA, 'kms:Decrypt', otherKey, viaSsm(own))).toBe('ImplicitlyDenied');
+  });
+
+  it('lets the handlers that write JIT configs encrypt through SSM, and no handler decrypt', async () => {
+    for (const role of ['webhook', 'reconciler'] as const)
+      expect(kmsStatements(policies[role]), role).toEqual([
+        expect.objectContaining({
+          Effect: 'Allow',
+          Action: ['kms:Encrypt', 'kms:GenerateDataKey'],
+          Resource: keyArn(),
+          Condition: throughSsmForJit,
+        }),
+      ]);
+    for (const role of ['lifecycle', 'poolTuner'] as const)
+      expect(kmsStatements(policies[role]), role).toEqual([]);
+    const jit = viaSsm(`/wpr/jit/${instanceA}`);
+    for (const role of ['webhook', 'lifecycle', 'poolTuner', 'reconciler'] as const)
+      expect(await asRole(role, 'kms:Decrypt', keyArn(), jit), role).toBe('ImplicitlyDenied');
   });
 });
 
@@ -304,6 +399,28 @@ describe('control-plane roles on EC2', () => {
       expect(await asRole(role, 'ec2:CreateFleet', image), role).toBe('Allowed');
   });
 
+  it('launch only encrypted volumes, with RunInstances and with fleets', async () => {
+    const volume = `arn:aws:ec2:${region}:${account}:volume/*`;
+    const fromTemplate = { 'ec2:LaunchTemplate': launchTemplateArn };
+    for (const role of ['webhook', 'poolTuner'] as const) {
+      expect(
+        await asRole(role, 'ec2:RunInstances', volume, { ...fromTemplate, 'ec2:Encrypted': 'true' }),
+        role,
+      ).toBe('Allowed');
+      expect(
+        await asRole(role, 'ec2:RunInstances', volume, { ...fromTemplate, 'ec2:Encrypted': 'false' }),
+        `${role} unencrypted`,
+      ).toBe('ImplicitlyDenied');
+      expect(await asRole(role, 'ec2:RunInstances', volume, fromTemplate), `${role} unsaid`).toBe(
+        'ImplicitlyDenied',
+      );
+    }
+    expect(await asRole('webhook', 'ec2:CreateFleet', volume, { 'ec2:Encrypted': 'true' })).toBe('Allowed');
+    expect(await asRole('webhook', 'ec2:CreateFleet', volume, { 'ec2:Encrypted': 'false' })).toBe(
+      'ImplicitlyDenied',
+    );
+  });
+
   it('launch only into the declared subnets', async () => {
     const subnet = (id: string) => `arn:aws:ec2:${region}:${account}:subnet/${id}`;
     const fromTemplate = { 'ec2:LaunchTemplate': launchTemplateArn };
@@ -335,7 +452,7 @@ describe('control-plane roles on EC2', () => {
   });
 
   it('pass only the runner role, and only to EC2', async () => {
-    const runnerRole = app.stacks.runtime.resolve(app.stacks.runtime.instanceRole.role.roleName) as {
+    const runnerRole = app.stacks.runtime.stack.resolve(app.stacks.runtime.instanceRole.role.roleName) as {
       Ref: string;
     };
     const roleArn = `arn:aws:iam::${account}:role/${runnerRole.Ref}`;
@@ -403,9 +520,10 @@ describe('control-plane roles on parameters and secrets', () => {
     }
   });
 
-  it('read the pool config but never write it', async () => {
+  it('read the pool config and its history (the last good version) but never write it', async () => {
     for (const role of ['webhook', 'lifecycle', 'poolTuner', 'reconciler'] as const) {
       expect(await asRole(role, 'ssm:GetParameter', parameterArn('/wpr/pools')), role).toBe('Allowed');
+      expect(await asRole(role, 'ssm:GetParameterHistory', parameterArn('/wpr/pools')), role).toBe('Allowed');
       expect(await asRole(role, 'ssm:PutParameter', parameterArn('/wpr/pools')), role).toBe(
         'ImplicitlyDenied',
       );

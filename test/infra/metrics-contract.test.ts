@@ -48,6 +48,17 @@ describe('metrics contract between the handlers and the alarms', () => {
 
   const cases: [string, (m: EmfMetrics) => void, Record<string, string>][] = [
     [
+      metricNames.warmupFailures,
+      (m) => m.count(metricNames.warmupFailures, 1, { Pool: 'linux-x64' }),
+      { Pool: 'linux-x64' },
+    ],
+    [
+      metricNames.poolTuningErrors,
+      (m) => m.count(metricNames.poolTuningErrors, 1, { Pool: 'linux-x64' }),
+      { Pool: 'linux-x64' },
+    ],
+    [metricNames.configRejections, (m) => m.count(metricNames.configRejections, 1), {}],
+    [
       metricNames.pickupLatency,
       (m) => m.duration(metricNames.pickupLatency, 8_200, { Pool: 'linux-x64', Source: 'pool' }),
       { Pool: 'linux-x64', Source: 'pool' },
@@ -66,6 +77,21 @@ describe('metrics contract between the handlers and the alarms', () => {
       metricNames.stuckJobs,
       (m) => m.gauge(metricNames.stuckJobs, 1, { Pool: 'linux-arm64' }),
       { Pool: 'linux-arm64' },
+    ],
+    [
+      metricNames.hotIdle,
+      (m) => m.gauge(metricNames.hotIdle, 2, { Pool: 'linux-x64' }),
+      { Pool: 'linux-x64' },
+    ],
+    [
+      metricNames.pickups,
+      (m) => m.count(metricNames.pickups, 1, { Pool: 'linux-x64', Tier: 'hot' }),
+      { Pool: 'linux-x64', Tier: 'hot' },
+    ],
+    [
+      metricNames.hotTierCost,
+      (m) => m.gauge(metricNames.hotTierCost, 4.9, { Pool: 'linux-x64' }),
+      { Pool: 'linux-x64' },
     ],
     [
       metricNames.handlerRuns,

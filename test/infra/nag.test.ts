@@ -56,7 +56,7 @@ describe('cdk-nag AwsSolutions checks', () => {
 
   it('acknowledges findings one by one, never a whole rule on a stack', () => {
     const acks = acknowledgements((app as Synthesized).app);
-    const stackPaths = new Set(['Stateful', 'Runtime', 'DeployAccess', '']);
+    const stackPaths = new Set(['Runners/Stateful', 'Runners/Image', 'Runners/Runtime', 'DeployAccess', '']);
     for (const ack of acks) expect(stackPaths.has(ack.path), `${ack.id} on ${ack.path}`).toBe(false);
     // Wildcard acknowledgements name the exact resource pattern they excuse.
     for (const ack of acks.filter((a) => a.id.startsWith('AwsSolutions-IAM5')))
@@ -68,7 +68,7 @@ describe('cdk-nag AwsSolutions checks', () => {
       synthesize({
         nag: true,
         extend: ({ runtime }) => {
-          const role = new Role(runtime, 'Careless', {
+          const role = new Role(runtime.stack, 'Careless', {
             assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
           });
           role.addToPrincipalPolicy(new PolicyStatement({ actions: ['ec2:*'], resources: ['*'] }));

@@ -77,7 +77,7 @@ describe('PoolStoreTable', () => {
   });
 
   it('lives in a stack with termination protection', () => {
-    expect(app.stacks.stateful.terminationProtection).toBe(true);
+    expect(app.stacks.stateful.stack.terminationProtection).toBe(true);
   });
 });
 
@@ -148,7 +148,7 @@ describe('ImageStack (RunnerImage)', () => {
   });
 
   it('is deployed before the runtime stack, whose launch template needs the AMI parameter', () => {
-    expect(app.stacks.runtime.dependencies).toContain(app.stacks.image);
+    expect(app.stacks.runtime.stack.dependencies).toContain(app.stacks.image.stack);
   });
 });
 
@@ -205,6 +205,19 @@ describe('RunnerLaunchTemplate', () => {
     });
   });
 
+  it('carries the groups on the interface in public-IP mode, which each launch copies with its subnet', () => {
+    // EC2 refuses instance-level groups or a subnet beside an interface (InvalidParameterCombination):
+    // the template must carry neither, and Ec2Compute copies this interface into every RunInstances.
+    const [template] = Object.values(resourcesOf(publicVariant.runtime, 'AWS::EC2::LaunchTemplate'));
+    const data = template?.Properties.LaunchTemplateData;
+    expect(data.SecurityGroupIds).toBeUndefined();
+    expect(data.SecurityGroups).toBeUndefined();
+    expect(data.NetworkInterfaces).toHaveLength(1);
+    expect(data.NetworkInterfaces[0].Groups).toHaveLength(1);
+    expect(data.NetworkInterfaces[0].SubnetId).toBeUndefined();
+    expect(data.NetworkInterfaces[0].DeleteOnTermination).toBe(true);
+  });
+
   it('has a security group with egress only', () => {
     const [group] = Object.values(resourcesOf(app.runtime, 'AWS::EC2::SecurityGroup'));
     expect(group?.Properties.VpcId).toBe('vpc-0a1b2c3d4e5f60718');
@@ -252,6 +265,7 @@ describe('ControlPlaneFunctions', () => {
     'IMAGE_PARAMETER_PREFIX',
     'ROOT_DEVICE_NAME',
     'SUBNET_ZONES',
+    'JIT_PARAMETER_KEY_ID',
     'RUNNER_NAME_PREFIX',
     'PROJECT_TAG',
     'POWERTOOLS_SERVICE_NAME',
@@ -418,25 +432,73 @@ describe('InstanceEventRules', () => {
     app.runtime.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Spot Instance Interruption Warning'] },
     });
+    app.runtime.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Instance Rebalance Recommendation'] },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlaneLifecycleFunction'), 'Arn'] },
+        }),
+      ],
+    });
+    // The agent's job-started tag: only that key's changes on EC2 instances, to the same target.
+    app.runtime.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.tag'],
+        'detail-type': ['Tag Change on Resource'],
+        detail: { service: ['ec2'], 'resource-type': ['instance'], 'changed-tag-keys': ['wpr:job-started'] },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlaneLifecycleFunction'), 'Arn'] },
+          DeadLetterConfig: { Arn: Match.anyValue() },
+        }),
+      ],
+    });
     app.runtime.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 });
 
 describe('ControlPlaneSchedules', () => {
-  it('runs the pool tuner every minute and the reconciler every two minutes', () => {
+  it('runs the pool tuner every minute and the reconciler every 30 s (two passes a minute), never retrying a tick', () => {
     app.runtime.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(1 minute)',
       Target: Match.objectLike({
         Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlanePoolTunerFunction'), 'Arn'] },
-        RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 2 },
+        RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 0 },
       }),
     });
     app.runtime.hasResourceProperties('AWS::Scheduler::Schedule', {
-      ScheduleExpression: 'rate(2 minutes)',
+      ScheduleExpression: 'rate(1 minute)',
       Target: Match.objectLike({
         Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ControlPlaneReconcilerFunction'), 'Arn'] },
+        Input: JSON.stringify({ passes: 2, intervalSeconds: 30 }),
+        RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 0 },
       }),
     });
+    // Two passes 30 s apart, each stopping 15 s before the timeout: the function outlives the second.
+    app.runtime.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: Match.stringLikeRegexp('reconciler'),
+      Timeout: 85,
+    });
+  });
+
+  it('runs the tuner and the reconciler one at a time, with no asynchronous retry (a retried run could launch twice)', () => {
+    const functions = resourcesOf(app.runtime, 'AWS::Lambda::Function');
+    const idOf = (name: string) =>
+      Object.entries(functions).find(([, f]) => f.Properties.FunctionName === name)?.[0] ?? name;
+    for (const name of ['wpr-pool-tuner', 'wpr-reconciler']) {
+      expect(functions[idOf(name)]?.Properties.ReservedConcurrentExecutions, name).toBe(1);
+      app.runtime.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: idOf(name) },
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 60,
+        Qualifier: '$LATEST',
+      });
+    }
+    // The webhook and lifecycle functions scale with the deliveries and events they answer.
+    for (const name of ['wpr-webhook', 'wpr-lifecycle'])
+      expect(functions[idOf(name)]?.Properties.ReservedConcurrentExecutions, name).toBeUndefined();
+    app.runtime.resourceCountIs('AWS::Lambda::EventInvokeConfig', 2);
   });
 
   it('invokes through a role only EventBridge Scheduler of this account can assume', () => {
@@ -490,6 +552,30 @@ describe('RunnerAlarms', () => {
           MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'PoolReady' }) }),
         }),
       ]),
+    });
+  });
+
+  it('alarms per pool on warm-ups that keep failing and on tuner errors, and on rejected pool configs', () => {
+    expect(alarmNames(app)).toEqual(
+      expect.arrayContaining([
+        'wpr-linux-x64-warm-up-failures',
+        'wpr-linux-arm64-warm-up-failures',
+        'wpr-linux-x64-tuning-errors',
+        'wpr-pool-config-rejected',
+      ]),
+    );
+    app.runtime.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'wpr-linux-x64-warm-up-failures',
+      MetricName: 'WarmupFailures',
+      Statistic: 'Sum',
+      Period: 1800,
+      Threshold: 3,
+      Dimensions: Match.arrayWith([{ Name: 'Pool', Value: 'linux-x64' }]),
+    });
+    app.runtime.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'wpr-pool-config-rejected',
+      MetricName: 'ConfigRejections',
+      Dimensions: [{ Name: 'service', Value: 'warm-pool-runners' }],
     });
   });
 
@@ -565,8 +651,16 @@ describe('RunnerDashboard', () => {
       'StuckJobs',
       'HandlerRuns',
       'EstimatedCost',
+      'HotTarget',
+      'HotIdle',
+      'HotBusy',
+      'HotTierCost',
+      'HotRefills',
+      'Pickups',
+      'JobStartedSignals',
     ])
       expect(body).toContain(name);
+    expect(body).toContain('Jobs picked up by tier (hot, warm, cold)');
     expect(body).toContain(`SEARCH('{\\\\\\"WarmPoolRunners\\\\\\",service,Pool,Source}`);
     expect(body).toContain('Pool linux-arm64: size');
   });

@@ -67,10 +67,15 @@ describe('npm start -- --no-demo (a child process)', () => {
       async () => (await state(sandbox.url)).pools.every((p) => p.ready === p.target),
       'the warm pools to fill',
     );
-    const body = workflowJobBody(jobId, { owner: 'any-org-at-all' });
+    const body = workflowJobBody(jobId, { owner: 'acme' });
     const good = await sendWebhook(sandbox.webhookUrl, body, secret, 'delivery-1');
     expect([200, 202]).toContain(good.status);
     expect(good.body).toEqual(expect.objectContaining({ outcome: 'provisioned', source: 'pool' }));
+
+    // Signed, but about another organization than the sandbox's: refused without an allowlist.
+    const foreign = workflowJobBody(jobId + 1, { owner: 'any-org-at-all' });
+    const elsewhere = await sendWebhook(sandbox.webhookUrl, foreign, secret, 'delivery-3');
+    expect(elsewhere.status).toBe(403);
 
     const forged = await sendWebhook(sandbox.webhookUrl, body, 'not-the-secret', 'delivery-2');
     expect(forged).toEqual({ status: 401, body: 'signature does not match' });
@@ -121,7 +126,7 @@ describe('npm start -- --no-demo (a child process)', () => {
 
     const job = s.jobs.find((j) => j.id === jobId);
     expect(job).toEqual(
-      expect.objectContaining({ pool: 'linux-x64', repository: 'any-org-at-all/octo-repo', source: 'pool' }),
+      expect.objectContaining({ pool: 'linux-x64', repository: 'acme/octo-repo', source: 'pool' }),
     );
     expect(job?.latency.boot).toBeGreaterThan(0);
     const serving = s.instances.find((i) => i.jobId === jobId);

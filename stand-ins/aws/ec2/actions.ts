@@ -13,6 +13,14 @@
  * - A one-time spot instance cannot be stopped, and shuts down by terminating.
  * - Any unknown id in StartInstances, StopInstances, TerminateInstances or DescribeInstances fails the
  *   whole call with InvalidInstanceID.NotFound, naming the unknown ids.
+ * - Network interfaces (the request's or the template's) carry the subnet and security groups: an
+ *   instance-level SubnetId or SecurityGroupId beside them is InvalidParameterCombination. A fleet
+ *   override's subnet is merged into the template's interface 0 instead.
+ * - A type EC2 does not offer in a zone is `Unsupported` (400, not a capacity error); a root volume
+ *   smaller than the image's snapshot is InvalidBlockDeviceMapping. In an instant fleet both are one
+ *   more `errorSet` entry.
+ * - A block device mapping in the request replaces the template's for that device: leaving out
+ *   `Encrypted` there launches an unencrypted volume.
  * - An ImageId in RunInstances or in a fleet override replaces the template's. A malformed one fails
  *   the whole call (InvalidAMIID.Malformed); a registered image of the wrong architecture for the type
  *   fails RunInstances, and is one more entry in an instant fleet's `errorSet`.
@@ -23,7 +31,9 @@ import {
   architectureOfType,
   Ec2Fault,
   type EmulatedInstance,
+  type LaunchTemplateVersionData,
   type Market,
+  type NetworkInterfaceSpec,
   notFound,
   type ShutdownBehavior,
   stateCodes,
@@ -54,6 +64,7 @@ export const actions: Readonly<Record<string, ActionHandler>> = {
   CreateTags: createTags,
   DescribeLaunchTemplateVersions: describeLaunchTemplateVersions,
   DescribeSubnets: describeSubnets,
+  DescribeInstanceTypeOfferings: describeInstanceTypeOfferings,
 };
 
 export const mutatingActions: ReadonlySet<string> = new Set([
@@ -91,7 +102,8 @@ function runInstances({ world, params, takeResource }: ActionContext): string {
   world.checkImageId(imageId);
   const mismatch = world.architectureMismatch(imageId, instanceType);
   if (mismatch !== undefined) throw mismatch;
-  const subnetId = params.get('SubnetId');
+  const network = networkOf(params, template?.data);
+  const subnetId = network.subnetId;
   if (subnetId === undefined)
     throw new Ec2Fault('MissingParameter', 'No subnet given, and the emulated account has no default VPC');
   const availabilityZone = world.zoneOf(subnetId);
@@ -117,16 +129,17 @@ function runInstances({ world, params, takeResource }: ActionContext): string {
       );
     }
   }
+  const root = rootVolumeOf(params.structs('BlockDeviceMapping'), template?.data);
+  world.checkRootVolume(imageId, root.sizeGb);
+  if (!world.isOffered(instanceType, availabilityZone))
+    throw world.unsupportedFault(instanceType, availabilityZone);
   if (!world.hasCapacity({ instanceType, availabilityZone, market, operation: 'launch' }))
     throw world.capacityFault(instanceType, availabilityZone);
   const count = takeResource('RunInstances', minCount, maxCount);
 
   const tags = withTemplateTags(tagSpecifications(params, 'instance'), template);
   const volumeTags = tagSpecifications(params, 'volume');
-  const volumeSizeGb = params
-    .structs('BlockDeviceMapping')
-    .map((m) => m.int('Ebs.VolumeSize'))
-    .find((n) => n !== undefined);
+  const volumeSizeGb = root.sizeGb;
   const reservationId = world.nextId('r');
   const instances = Array.from({ length: count }, () =>
     world.create({
@@ -139,6 +152,9 @@ function runInstances({ world, params, takeResource }: ActionContext): string {
       tags,
       volumeTags,
       ...(volumeSizeGb !== undefined ? { volumeSizeGb } : {}),
+      volumeEncrypted: root.encrypted,
+      publicIp: network.publicIp,
+      securityGroupIds: network.groups,
       ...(clientToken !== undefined ? { clientToken } : {}),
       ...(template !== undefined ? { launchTemplate: { id: template.id, version: template.version } } : {}),
     }),
@@ -173,7 +189,11 @@ interface FleetOverride {
   readonly subnetId: string;
   readonly priority: number | undefined;
   readonly volumeSizeGb: number | undefined;
+  readonly volumeEncrypted: boolean;
   readonly shutdownBehavior: ShutdownBehavior | undefined;
+  /** From the template's interface 0: the override's subnet goes on it, as EC2 Fleet merges them. */
+  readonly publicIp: boolean;
+  readonly groups: readonly string[];
 }
 
 function createFleet({ world, params }: ActionContext): string {
@@ -209,6 +229,7 @@ function createFleet({ world, params }: ActionContext): string {
         'Each LaunchTemplateConfigs needs a LaunchTemplateSpecification',
       );
     const listed = config.structs('Overrides');
+    const primary = template.data.networkInterfaces?.find((n) => n.deviceIndex === 0);
     return (listed.length > 0 ? listed : [config.sub('none')]).map(
       (o): FleetOverride => ({
         templateId: template.id,
@@ -220,11 +241,13 @@ function createFleet({ world, params }: ActionContext): string {
         instanceType: o.get('InstanceType') ?? template.data.instanceType ?? 'm1.small',
         subnetId: o.get('SubnetId') ?? '',
         priority: o.int('Priority'),
-        volumeSizeGb: o
-          .structs('BlockDeviceMapping')
-          .map((m) => m.int('Ebs.VolumeSize'))
-          .find((n) => n !== undefined),
+        ...(() => {
+          const root = rootVolumeOf(o.structs('BlockDeviceMapping'), template.data);
+          return { volumeSizeGb: root.sizeGb, volumeEncrypted: root.encrypted };
+        })(),
         shutdownBehavior: template.data.shutdownBehavior,
+        publicIp: primary?.associatePublicIpAddress === true,
+        groups: primary?.groups ?? template.data.securityGroupIds ?? [],
       }),
     );
   });
@@ -262,6 +285,18 @@ function createFleet({ world, params }: ActionContext): string {
       continue;
     }
     const availabilityZone = world.zoneOf(override.subnetId);
+    try {
+      world.checkRootVolume(override.imageId, override.volumeSizeGb);
+    } catch (error) {
+      const fault = error as Ec2Fault;
+      errors.push({ override, code: fault.code, message: fault.message });
+      continue;
+    }
+    if (!world.isOffered(override.instanceType, availabilityZone)) {
+      const fault = world.unsupportedFault(override.instanceType, availabilityZone);
+      errors.push({ override, code: fault.code, message: fault.message });
+      continue;
+    }
     const wanted = {
       instanceType: override.instanceType,
       availabilityZone,
@@ -287,6 +322,9 @@ function createFleet({ world, params }: ActionContext): string {
           ['aws:ec2:fleet-id', fleetId],
         ]),
         ...(override.volumeSizeGb !== undefined ? { volumeSizeGb: override.volumeSizeGb } : {}),
+        volumeEncrypted: override.volumeEncrypted,
+        publicIp: override.publicIp,
+        securityGroupIds: override.groups,
         ...(clientToken !== undefined ? { clientToken } : {}),
         launchTemplate: { id: override.templateId, version: override.version },
         fleetId,
@@ -523,10 +561,33 @@ function createTags({ world, params }: ActionContext): string {
   const missing = ids.filter((_, n) => instances[n] === undefined);
   if (missing.length > 0) throw notFound(missing);
   const tags = params.structs('Tag');
-  for (const instance of instances)
-    for (const tag of tags) instance?.tags.set(tag.get('Key') ?? '', tag.get('Value') ?? '');
+  for (const instance of instances) {
+    if (instance === undefined) continue;
+    const changed: string[] = [];
+    for (const tag of tags) {
+      const key = tag.get('Key') ?? '';
+      const value = tag.get('Value') ?? '';
+      if (instance.tags.get(key) !== value) changed.push(key);
+      instance.tags.set(key, value);
+    }
+    // Setting a tag to the value it has changes nothing, and AWS publishes no event for it.
+    if (changed.length === 0) continue;
+    const version = (tagVersions.get(instance) ?? 0) + 1;
+    tagVersions.set(instance, version);
+    world.emit({
+      kind: 'tag-change',
+      instanceId: instance.id,
+      changedKeys: changed,
+      tags: Object.fromEntries(instance.tags),
+      version,
+      at: world.now(),
+    });
+  }
   return leaf('return', true) ?? '';
 }
+
+/** Each instance's tag version, as the tag-change event carries it. */
+const tagVersions = new WeakMap<object, number>();
 
 function describeLaunchTemplateVersions({ world, params }: ActionContext): string {
   const id = params.get('LaunchTemplateId');
@@ -553,6 +614,22 @@ function describeLaunchTemplateVersions({ world, params }: ActionContext): strin
         leaf('imageId', data?.imageId),
         leaf('instanceType', data?.instanceType),
         leaf('instanceInitiatedShutdownBehavior', data?.shutdownBehavior),
+        data?.securityGroupIds === undefined
+          ? undefined
+          : items('securityGroupIdSet', data.securityGroupIds, escapeXml),
+        data?.networkInterfaces === undefined
+          ? undefined
+          : items(
+              'networkInterfaceSet',
+              data.networkInterfaces,
+              (n) =>
+                leaf('associatePublicIpAddress', n.associatePublicIpAddress) +
+                leaf('deleteOnTermination', n.deleteOnTermination) +
+                leaf('deviceIndex', n.deviceIndex) +
+                // This list's members are <groupId>, not <item>.
+                (n.groups === undefined ? '' : el('groupSet', ...n.groups.map((g) => leaf('groupId', g)))) +
+                leaf('subnetId', n.subnetId),
+            ),
       )
     );
   });
@@ -571,7 +648,97 @@ function describeSubnets({ world, params }: ActionContext): string {
   );
 }
 
+/**
+ * Offerings per availability zone. The emulator has no catalogue: it offers the types the filter names
+ * (or a few common ones) in every zone, except those withdrawn with `withdrawOffering`.
+ */
+const commonTypes = ['m7i.large', 'm6i.large', 'c7i.large', 'm7g.large', 'c7g.large', 't3.micro'];
+
+function describeInstanceTypeOfferings({ world, params }: ActionContext): string {
+  const locationType = params.get('LocationType') ?? 'region';
+  if (locationType !== 'availability-zone')
+    throw new Ec2Fault(
+      'InvalidParameterValue',
+      `LocationType ${locationType} is not supported by this emulator (only availability-zone)`,
+    );
+  let types = commonTypes;
+  let zones = [...new Set(world.subnets.values())].sort();
+  for (const filter of params.structs('Filter')) {
+    const name = filter.get('Name') ?? '';
+    const values = filter.list('Value');
+    if (name === 'instance-type') types = values;
+    else if (name === 'location') zones = zones.filter((z) => values.includes(z));
+    else throw new Ec2Fault('InvalidParameterValue', `The filter '${name}' is invalid`);
+  }
+  const offerings = types.flatMap((t) =>
+    zones.filter((z) => world.isOffered(t, z)).map((z) => [t, z] as const),
+  );
+  return items(
+    'instanceTypeOfferingSet',
+    offerings,
+    ([t, z]) =>
+      `${leaf('instanceType', t)}${leaf('locationType', 'availability-zone')}${leaf('location', z)}`,
+  );
+}
+
 // ---- shared ----
+
+/**
+ * Where an instance is attached, from the request and its template, with EC2's refusals: interfaces
+ * (the request's, else the template's) carry the subnet and groups, so an instance-level subnet or
+ * security group beside them is InvalidParameterCombination — whether they came from the request or
+ * from the template.
+ */
+function networkOf(
+  params: QueryParams,
+  template: LaunchTemplateVersionData | undefined,
+): { subnetId: string | undefined; groups: readonly string[]; publicIp: boolean } {
+  const requested = params.structs('NetworkInterface').map((n): NetworkInterfaceSpec => {
+    const subnet = n.get('SubnetId');
+    const publicIp = n.bool('AssociatePublicIpAddress');
+    return {
+      deviceIndex: n.int('DeviceIndex') ?? 0,
+      groups: n.list('SecurityGroupId'),
+      ...(subnet !== undefined ? { subnetId: subnet } : {}),
+      ...(publicIp !== undefined ? { associatePublicIpAddress: publicIp } : {}),
+    };
+  });
+  const interfaces = requested.length > 0 ? requested : (template?.networkInterfaces ?? []);
+  const requestGroups = params.list('SecurityGroupId');
+  const instanceGroups = requestGroups.length > 0 ? requestGroups : (template?.securityGroupIds ?? []);
+  const subnetId = params.get('SubnetId');
+  if (interfaces.length === 0) return { subnetId, groups: instanceGroups, publicIp: false };
+  if (subnetId !== undefined)
+    throw new Ec2Fault(
+      'InvalidParameterCombination',
+      'Network interfaces and an instance-level subnet ID may not be specified on the same request',
+    );
+  if (instanceGroups.length > 0)
+    throw new Ec2Fault(
+      'InvalidParameterCombination',
+      'Network interfaces and an instance-level security groups may not be specified on the same request',
+    );
+  const primary = interfaces.find((n) => n.deviceIndex === 0);
+  return {
+    subnetId: primary?.subnetId,
+    groups: primary?.groups ?? [],
+    publicIp: primary?.associatePublicIpAddress === true,
+  };
+}
+
+/**
+ * The root volume's size and encryption. A mapping in the request replaces the template's for that
+ * device, field by field left out included: without its own `Encrypted` the volume is not encrypted
+ * (the emulated account has no default EBS encryption), whatever the template said.
+ */
+function rootVolumeOf(
+  mappings: readonly QueryParams[],
+  template: LaunchTemplateVersionData | undefined,
+): { sizeGb: number | undefined; encrypted: boolean } {
+  const ebs = mappings.find((m) => m.has('Ebs'));
+  if (ebs === undefined) return { sizeGb: undefined, encrypted: template?.rootVolumeEncrypted ?? false };
+  return { sizeGb: ebs.int('Ebs.VolumeSize'), encrypted: ebs.bool('Ebs.Encrypted') ?? false };
+}
 
 function launchTemplateOf(
   world: World,
@@ -662,6 +829,8 @@ function instanceXml(i: EmulatedInstance): string {
     leaf('subnetId', i.subnetId) +
     leaf('vpcId', vpcId) +
     leaf('privateIpAddress', ip) +
+    leaf('ipAddress', i.publicIpAddress) +
+    items('groupSet', i.securityGroupIds, (g) => `${leaf('groupId', g)}${leaf('groupName', g)}`) +
     (i.stateReason === undefined
       ? ''
       : el('stateReason', leaf('code', i.stateReason.code), leaf('message', i.stateReason.message))) +

@@ -52,6 +52,8 @@ export interface Ec2EmulatorOptions {
   readonly launchTemplates?: readonly LaunchTemplateSeed[];
   /** AMI id → architecture: launches of these images are checked against the instance type's. */
   readonly images?: Readonly<Record<string, ImageArchitecture>>;
+  /** AMI id → root snapshot size in GiB: a smaller root volume is refused (InvalidBlockDeviceMapping). */
+  readonly imageRootGb?: Readonly<Record<string, number>>;
   /** `false` turns throttling off; otherwise bucket overrides by name (an action, or `resource:<action>`). */
   readonly throttling?: false | Readonly<Record<string, BucketConfig>>;
   readonly now?: () => number;
@@ -113,6 +115,9 @@ export interface InstanceView {
   readonly tags: Readonly<Record<string, string>>;
   readonly volumeTags: Readonly<Record<string, string>>;
   readonly volumeSizeGb: number | undefined;
+  readonly volumeEncrypted: boolean;
+  readonly publicIpAddress: string | undefined;
+  readonly securityGroupIds: readonly string[];
   readonly clientToken: string | undefined;
   readonly launchTemplate: { id: string; version: number } | undefined;
   readonly fleetId: string | undefined;
@@ -163,6 +168,8 @@ export class Ec2Emulator {
       });
     for (const [imageId, architecture] of Object.entries(options.images ?? {}))
       world.images.set(imageId, architecture);
+    for (const [imageId, sizeGb] of Object.entries(options.imageRootGb ?? {}))
+      world.imageRootGb.set(imageId, sizeGb);
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -260,6 +267,11 @@ export class Ec2Emulator {
     else this.world.stop(instance, '', reason);
   }
 
+  /** The guest tags its own instance, as the agent does with CreateTags before a failed power-off. */
+  guestTag(instanceId: string, key: string, value: string): void {
+    this.world.mustGet(instanceId).tags.set(key, value);
+  }
+
   /** EC2 reclaims a spot instance: the two-minute warning, then termination. */
   interruptSpot(instanceId: string): void {
     const instance = this.world.mustGet(instanceId);
@@ -286,8 +298,14 @@ export class Ec2Emulator {
   }
 
   /** From now on, launches of `imageId` need an instance type of `architecture` (an image built by hand). */
-  registerImage(imageId: string, architecture: ImageArchitecture): void {
+  registerImage(imageId: string, architecture: ImageArchitecture, rootSnapshotGb?: number): void {
     this.world.images.set(imageId, architecture);
+    if (rootSnapshotGb !== undefined) this.world.imageRootGb.set(imageId, rootSnapshotGb);
+  }
+
+  /** EC2 stops offering (or never offered) the type in the zone: launches there are `Unsupported`. */
+  withdrawOffering(instanceType: string, availabilityZone: string): void {
+    this.world.unoffered.add(`${instanceType}|${availabilityZone}`);
   }
 
   addSubnet(subnetId: string, availabilityZone: string): void {
@@ -451,6 +469,9 @@ function view(i: EmulatedInstance): InstanceView {
     tags: Object.fromEntries(i.tags),
     volumeTags: Object.fromEntries(i.volumeTags),
     volumeSizeGb: i.volumeSizeGb,
+    volumeEncrypted: i.volumeEncrypted,
+    publicIpAddress: i.publicIpAddress,
+    securityGroupIds: i.securityGroupIds,
     clientToken: i.clientToken,
     launchTemplate: i.launchTemplate,
     fleetId: i.fleetId,

@@ -14,13 +14,35 @@ export type Ec2EmulatorEvent =
       readonly previousState: Ec2State | undefined;
       readonly at: number;
     }
-  | { readonly kind: 'spot-interruption-warning'; readonly instanceId: string; readonly at: number };
+  | { readonly kind: 'spot-interruption-warning'; readonly instanceId: string; readonly at: number }
+  /**
+   * CreateTags changed tags of an instance. AWS's tagging service publishes it as "Tag Change on
+   * Resource" (source `aws.tag`, best-effort delivery) with the keys changed and every tag after the
+   * change, for any tag change, not only ours.
+   */
+  | {
+      readonly kind: 'tag-change';
+      readonly instanceId: string;
+      readonly changedKeys: readonly string[];
+      readonly tags: Readonly<Record<string, string>>;
+      /** The resource's tag version: one more per change. */
+      readonly version: number;
+      readonly at: number;
+    };
 
 export type StateChangeDetail = { 'instance-id': string; state: Ec2State };
 export type SpotInterruptionDetail = { 'instance-id': string; 'instance-action': 'terminate' };
+export type TagChangeDetail = {
+  'changed-tag-keys': string[];
+  service: 'ec2';
+  'resource-type': 'instance';
+  version: number;
+  tags: Record<string, string>;
+};
 export type Ec2EventBridgeEvent =
   | EventBridgeEvent<'EC2 Instance State-change Notification', StateChangeDetail>
-  | EventBridgeEvent<'EC2 Spot Instance Interruption Warning', SpotInterruptionDetail>;
+  | EventBridgeEvent<'EC2 Spot Instance Interruption Warning', SpotInterruptionDetail>
+  | EventBridgeEvent<'Tag Change on Resource', TagChangeDetail>;
 
 export interface EventEnvelope {
   readonly region?: string;
@@ -43,6 +65,19 @@ export function toEventBridgeEvent(
     region,
     resources: [`arn:aws:ec2:${region}:${account}:instance/${event.instanceId}`],
   };
+  if (event.kind === 'tag-change')
+    return {
+      ...common,
+      source: 'aws.tag',
+      'detail-type': 'Tag Change on Resource',
+      detail: {
+        'changed-tag-keys': [...event.changedKeys],
+        service: 'ec2',
+        'resource-type': 'instance',
+        version: event.version,
+        tags: { ...event.tags },
+      },
+    };
   if (event.kind === 'state-change')
     return {
       ...common,

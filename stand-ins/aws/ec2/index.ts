@@ -15,6 +15,7 @@ export type {
   Ec2State,
   ImageArchitecture,
   LaunchTemplateVersionData,
+  NetworkInterfaceSpec,
   Timings,
 } from './world.js';
 export { defaultTimings } from './world.js';

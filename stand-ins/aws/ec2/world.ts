@@ -46,6 +46,11 @@ export interface EmulatedInstance {
   readonly tags: Map<string, string>;
   readonly volumeTags: Map<string, string>;
   readonly volumeSizeGb: number | undefined;
+  /** Whether the root volume is encrypted (the request's mapping, else the template's). */
+  readonly volumeEncrypted: boolean;
+  /** A public IPv4 address, when interface 0 asked for one. */
+  readonly publicIpAddress: string | undefined;
+  readonly securityGroupIds: readonly string[];
   readonly clientToken: string | undefined;
   readonly launchTemplate: { id: string; version: number } | undefined;
   readonly fleetId: string | undefined;
@@ -62,10 +67,25 @@ export interface CapacitySelector {
   readonly operation?: 'start' | 'launch';
 }
 
+/** A network interface as a launch template or a RunInstances request describes it. */
+export interface NetworkInterfaceSpec {
+  readonly deviceIndex: number;
+  readonly subnetId?: string;
+  readonly groups?: readonly string[];
+  readonly associatePublicIpAddress?: boolean;
+  readonly deleteOnTermination?: boolean;
+}
+
 export interface LaunchTemplateVersionData {
   readonly imageId: string;
   readonly instanceType?: string;
   readonly shutdownBehavior?: ShutdownBehavior;
+  /** Instance-level security groups (a template without network interfaces). */
+  readonly securityGroupIds?: readonly string[];
+  /** A template in public-IP mode carries its groups and the public address on interface 0. */
+  readonly networkInterfaces?: readonly NetworkInterfaceSpec[];
+  /** The root volume's encryption as the template sets it. */
+  readonly rootVolumeEncrypted?: boolean;
 }
 
 export interface LaunchTemplate {
@@ -108,6 +128,9 @@ export interface NewInstance {
   readonly tags?: ReadonlyMap<string, string>;
   readonly volumeTags?: ReadonlyMap<string, string>;
   readonly volumeSizeGb?: number;
+  readonly volumeEncrypted?: boolean;
+  readonly publicIp?: boolean;
+  readonly securityGroupIds?: readonly string[];
   readonly clientToken?: string;
   readonly launchTemplate?: { id: string; version: number };
   readonly fleetId?: string;
@@ -131,6 +154,10 @@ export class World {
   readonly templates: LaunchTemplate[] = [];
   /** AMI id → architecture, for the images whose architecture launches are checked against. */
   readonly images = new Map<string, ImageArchitecture>();
+  /** AMI id → size of its root snapshot in GiB: a smaller root volume is refused, as EC2 does. */
+  readonly imageRootGb = new Map<string, number>();
+  /** `type|zone` pairs EC2 does not offer (a type not yet in a zone): launches there are Unsupported. */
+  readonly unoffered = new Set<string>();
   /** Client token → what the first request with it did. */
   readonly tokens = new Map<string, { fingerprint: string; result: unknown }>();
   private readonly noCapacity: CapacitySelector[] = [];
@@ -221,6 +248,35 @@ export class World {
     );
   }
 
+  /** EC2's refusal of a root volume smaller than the image's snapshot. */
+  checkRootVolume(imageId: string, volumeSizeGb: number | undefined): void {
+    const snapshotGb = this.imageRootGb.get(imageId);
+    if (snapshotGb === undefined || volumeSizeGb === undefined || volumeSizeGb >= snapshotGb) return;
+    throw new Ec2Fault(
+      'InvalidBlockDeviceMapping',
+      `Volume of size ${volumeSizeGb}GB is smaller than snapshot '${snapshotOf(imageId)}', expect size >= ${snapshotGb}GB`,
+    );
+  }
+
+  // ---- instance type offerings ----
+
+  isOffered(instanceType: string, availabilityZone: string): boolean {
+    return !this.unoffered.has(`${instanceType}|${availabilityZone}`);
+  }
+
+  /** EC2's answer to a type it does not offer in the zone (HTTP 400, not a capacity error). */
+  unsupportedFault(instanceType: string, availabilityZone: string): Ec2Fault {
+    const others = [...new Set(this.subnets.values())]
+      .filter((z) => z !== availabilityZone && this.isOffered(instanceType, z))
+      .sort();
+    return new Ec2Fault(
+      'Unsupported',
+      `Your requested instance type (${instanceType}) is not supported in your requested Availability Zone ` +
+        `(${availabilityZone}). Please retry your request by not specifying an Availability Zone or choosing ` +
+        `${others.join(', ')}.`,
+    );
+  }
+
   // ---- launch templates ----
 
   template(by: { id?: string; name?: string }): LaunchTemplate {
@@ -259,6 +315,12 @@ export class World {
 
   // ---- instances ----
 
+  private publicIp(): string {
+    this.counter += 1;
+    // 198.51.100.0/24 is documentation space: nothing real answers there.
+    return `198.51.100.${this.counter % 250}`;
+  }
+
   get(instanceId: string): EmulatedInstance | undefined {
     const instance = this.instances.get(instanceId);
     if (instance === undefined || this.expired(instance)) return undefined;
@@ -296,6 +358,9 @@ export class World {
       tags: new Map(spec.tags ?? []),
       volumeTags: new Map(spec.volumeTags ?? []),
       volumeSizeGb: spec.volumeSizeGb,
+      volumeEncrypted: spec.volumeEncrypted ?? false,
+      publicIpAddress: spec.publicIp === true ? this.publicIp() : undefined,
+      securityGroupIds: [...(spec.securityGroupIds ?? [])],
       clientToken: spec.clientToken,
       launchTemplate: spec.launchTemplate,
       fleetId: spec.fleetId,
@@ -441,6 +506,11 @@ export class World {
 /** Graviton families carry a `g` after the generation (m7g, c7gn, t4g), and a1 is Graviton too. */
 export function architectureOfType(instanceType: string): ImageArchitecture {
   return /^([a-z]+\d+g[a-z]*|a1)\./.test(instanceType) ? 'arm64' : 'x86_64';
+}
+
+/** A stable snapshot id for an image, for error messages. */
+function snapshotOf(imageId: string): string {
+  return `snap-${imageId.slice(4).padEnd(17, '0')}`;
 }
 
 export function notFound(ids: readonly string[]): Ec2Fault {

@@ -1,12 +1,14 @@
 /**
  * Model-based test of the whole control plane: random sequences of jobs (bursts, matrices), webhook
  * deliveries that are delayed, duplicated, reordered or lost, cancellations, capacity errors, lost
- * claim races, clock advances, tuner and reconciler runs. After every step the invariants hold; at the
- * end, once everything has settled, every job has run exactly once and nothing is left behind.
+ * claim races, clock advances, tuner and reconciler runs, and the hot tier's own events: job-started
+ * tags from the instances (delayed, duplicated, before or after the webhooks), spot interruptions of
+ * idle hot runners, ageing out and the hot window closing. After every step the invariants hold; at
+ * the end, once everything has settled, every job has run exactly once and nothing is left behind.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { liveInstanceStates, servingStates } from '../../../scheduler/core/lifecycle.js';
+import { hotIdleStates, liveInstanceStates, servingStates } from '../../../scheduler/core/lifecycle.js';
 import { poolTarget } from '../../../scheduler/core/schedule.js';
 import type { JobRecord } from '../../../scheduler/core/types.js';
 import { World } from './world.js';
@@ -31,7 +33,10 @@ type Step =
   | { kind: 'finish'; index: number }
   | { kind: 'advance'; seconds: number }
   | { kind: 'tune' }
-  | { kind: 'reconcile' };
+  | { kind: 'reconcile' }
+  | { kind: 'tag'; index: number }
+  | { kind: 'tag-again'; index: number }
+  | { kind: 'interrupt'; index: number };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   {
@@ -69,6 +74,9 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'tune' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'reconcile' as const }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('tag' as const), index: fc.nat(20) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('tag-again' as const), index: fc.nat(20) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('interrupt' as const), index: fc.nat(5) }) },
 );
 
 const types = ['m7i.large', 'm6i.large', 'm7g.large'];
@@ -115,6 +123,12 @@ async function run(world: World, s: Step): Promise<void> {
       return world.tune();
     case 'reconcile':
       return world.reconcile();
+    case 'tag':
+      return world.deliverTag(s.index);
+    case 'tag-again':
+      return world.redeliverTag(s.index);
+    case 'interrupt':
+      return world.interruptIdle(s.index);
   }
 }
 
@@ -154,8 +168,9 @@ async function checkStepInvariants(world: World): Promise<void> {
     // `in_progress` webhook may still be on its way).
     const provided = records.filter(
       (r) =>
-        servingStates.includes(r.state) &&
+        (servingStates.includes(r.state) || hotIdleStates.includes(r.state)) &&
         r.servingJob === undefined &&
+        r.jobStartedAt === undefined &&
         world.agents.get(r.id)?.runner !== 'busy',
     ).length;
     // Waiting as far as the control plane can know: queued at GitHub, or cancelled there with the
@@ -171,10 +186,12 @@ async function checkStepInvariants(world: World): Promise<void> {
       }),
     );
     const waiting = remote.filter((j, i) => j?.status === 'queued' || unheard[i]).length;
+    // The hot tier adds at most its largest window's size (it drains only on the tuner's next run).
+    const hotBound = Math.max(0, ...(pool.hot?.windows.map((w) => w.max) ?? []));
     expect(
       provided,
       `pool ${pool.name}: ${provided} idle runners for ${waiting} waiting jobs`,
-    ).toBeLessThanOrEqual(waiting + poolTarget(pool, world.clock.now()));
+    ).toBeLessThanOrEqual(waiting + poolTarget(pool, world.clock.now()) + hotBound);
   }
 
   // Spot or on-demand only when the pool could not serve: a pool step that found nothing comes first.
@@ -201,7 +218,11 @@ async function checkSettled(world: World): Promise<void> {
 
   // Nothing left behind: no idle runner, no JIT config, no orphan instance, no stale record.
   const live = world.store.allInstances().filter((r) => r.state !== 'terminated');
-  expect(live.filter((r) => servingStates.includes(r.state)).map((r) => `${r.id}:${r.state}`)).toEqual([]);
+  expect(
+    live
+      .filter((r) => servingStates.includes(r.state) || hotIdleStates.includes(r.state))
+      .map((r) => `${r.id}:${r.state}`),
+  ).toEqual([]);
   expect(await world.jit.listPending()).toEqual([]);
   const registered = await world.github.listRunners({ kind: 'org', org: 'acme' }, 'wpr-');
   expect(registered.map((r) => r.name)).toEqual([]);
@@ -217,9 +238,14 @@ async function checkSettled(world: World): Promise<void> {
 
 describe('control plane model', () => {
   it('keeps its invariants through random sequences of jobs, faults and schedules', async () => {
+    // What the runs went through, so that a model that never reaches the hot tier's paths fails.
+    const reached = { hotHits: 0, jobStartedSignals: 0, hotRefills: 0, drainedOrAged: 0 };
     await fc.assert(
       fc.asyncProperty(fc.integer(), fc.array(step, { minLength: 5, maxLength: 60 }), async (seed, steps) => {
         const world = new World(mulberry32(seed));
+        // Deployed: the reconciler's first run sets its delivery cursor, as it does within a minute of a
+        // deploy (a delivery that fails later is redelivered however late the next run comes).
+        await world.reconcile();
         await world.tune();
         await world.tick();
         await world.tick();
@@ -231,9 +257,19 @@ describe('control plane model', () => {
         await world.quiesce();
         await checkStepInvariants(world);
         await checkSettled(world);
+        reached.hotHits += world.metrics.total('Pickups', { Tier: 'hot' });
+        reached.jobStartedSignals += world.metrics.total('JobStartedSignals');
+        reached.hotRefills += world.metrics.total('HotRefills');
+        reached.drainedOrAged += world.events.published.filter(
+          (e) => e.type === 'InstanceRetired' && /^hot (runner|tier)/.test(e.reason),
+        ).length;
       }),
-      { numRuns: Number(process.env.MODEL_RUNS ?? 1000) },
+      {
+        numRuns: Number(process.env.MODEL_RUNS ?? 1000),
+        ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}),
+      },
     );
+    for (const [what, count] of Object.entries(reached)) expect(count, what).toBeGreaterThan(0);
   }, 600_000);
 });
 

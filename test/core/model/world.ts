@@ -3,11 +3,18 @@
  * model-based test. The use cases run exactly as the handlers call them; the world adds what AWS and
  * GitHub would do around them: EC2 state-change events (derived from the compute fake's state),
  * instances that boot, warm up, fetch their JIT config and run one job, and webhook deliveries that
- * the test can delay, drop, duplicate or reorder.
+ * the test can delay, drop, duplicate or reorder. The x64 pool keeps a hot tier in a short window
+ * (Monday 09:00–09:30 UTC) with a short maximum idle age, so runs cross its closing and its ageing out;
+ * agents whose runner takes a job tag their instance (the job-started signal), and those tag events
+ * too can be delayed, duplicated or reordered.
  */
 import { tagKeys } from '../../../scheduler/adapters/tags.js';
 import type { CoreDeps } from '../../../scheduler/core/deps.js';
-import { handleInstanceStateChange } from '../../../scheduler/core/instance-events.js';
+import { handleJobStarted } from '../../../scheduler/core/hot-tier.js';
+import {
+  handleInstanceStateChange,
+  handleSpotInterruption,
+} from '../../../scheduler/core/instance-events.js';
 import { type PoolsConfig, validatePoolsConfig } from '../../../scheduler/core/pool-config.js';
 import { reconcile } from '../../../scheduler/core/reconcile.js';
 import { poolTarget } from '../../../scheduler/core/schedule.js';
@@ -39,6 +46,11 @@ export function modelConfig(): PoolsConfig {
         schedule: [
           { days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '08:00', to: '18:00', timezone: 'UTC', size: 4 },
         ],
+        hot: {
+          maximum: 3,
+          windows: [{ days: ['mon'], from: '09:00', to: '09:30', timezone: 'UTC', max: 2 }],
+          maxIdleMinutes: 10,
+        },
       },
       {
         name: 'linux-arm64',
@@ -85,6 +97,9 @@ export class World {
   readonly ec2Events: { instanceId: string; state: ObservedInstance['state'] }[] = [];
   readonly agents = new Map<string, AgentState>();
   readonly queuedJobs: number[] = [];
+  /** Job-started tags the agents set that have not reached the lifecycle handler yet. */
+  readonly tagEvents: { instanceId: string; at: number }[] = [];
+  readonly handledTags: { instanceId: string; at: number }[] = [];
   private readonly seenStates = new Map<string, ObservedInstance['state']>();
 
   constructor(random: () => number) {
@@ -160,6 +175,36 @@ export class World {
     }
   }
 
+  /** EventBridge brings one job-started tag change to the lifecycle handler. */
+  async deliverTag(index: number): Promise<void> {
+    const [tag] = this.tagEvents.splice(index % Math.max(1, this.tagEvents.length), 1);
+    if (tag === undefined) return;
+    await this.jobStarted(tag);
+    this.handledTags.push(tag);
+  }
+
+  /** EventBridge delivers at least once: a tag change already handled, again. */
+  async redeliverTag(index: number): Promise<void> {
+    const tag = this.handledTags[index % Math.max(1, this.handledTags.length)];
+    if (tag !== undefined) await this.jobStarted(tag);
+  }
+
+  private async jobStarted(tag: { instanceId: string; at: number }): Promise<void> {
+    await handleJobStarted(this.deps, this.config, { ...tag, deadline: this.clock.now() + 20_000 });
+  }
+
+  /** A spot interruption warning for an idle hot runner; EC2 reclaims it if the handler let it be. */
+  async interruptIdle(index: number): Promise<void> {
+    const idle = this.store.allInstances().filter((r) => r.state === 'idle');
+    const victim = idle[index % Math.max(1, idle.length)];
+    if (victim === undefined) return;
+    await handleSpotInterruption(this.deps, victim.id, {
+      config: this.config,
+      deadline: this.clock.now() + 20_000,
+    });
+    this.observeEc2();
+  }
+
   // ---- the instance side ----
 
   /** One step of every instance: boot, warm up, fetch the config, take a job, power off when done. */
@@ -197,6 +242,8 @@ export class World {
       if (outcome.kind === 'took-job') {
         agent.runner = 'busy';
         agent.jobsTaken.push(outcome.jobId);
+        // The runner's job-started hook tags the instance.
+        this.tagEvents.push({ instanceId, at: this.clock.now() });
       } else if (outcome.kind === 'not-registered') {
         this.powerOffAfterUse(instanceId, agent); // released: the runner was deleted
       }
@@ -253,7 +300,7 @@ export class World {
 
   /** Nothing in flight: no webhook or EC2 event waiting, every job finished, every pool ready at target. */
   private async settled(): Promise<boolean> {
-    if (this.inbox.length > 0 || this.ec2Events.length > 0) return false;
+    if (this.inbox.length > 0 || this.ec2Events.length > 0 || this.tagEvents.length > 0) return false;
     const repo = { owner: 'acme', name: 'app' };
     for (const id of this.queuedJobs) {
       const job = await this.github.getJob(repo, id);
@@ -274,8 +321,12 @@ export class World {
   /** Lets everything settle: deliveries, boots, jobs, schedules, until nothing changes. */
   async quiesce(): Promise<void> {
     this.compute.restoreCapacity();
+    // Past the hot window: the tier drains, so that settled means every pool ready at its target.
+    const windowEnd = Date.UTC(2026, 0, 5, 9, 30, 0);
+    if (this.clock.now() < windowEnd) this.clock.advance(windowEnd - this.clock.now());
     for (let round = 0; round < 60 && !(await this.settled()); round++) {
       while (this.inbox.length > 0) await this.deliver(0);
+      while (this.tagEvents.length > 0) await this.deliverTag(0);
       await this.deliverEc2Events();
       await this.tick();
       const busy = [...this.agents.values()].filter((a) => a.runner === 'busy').length;
@@ -287,6 +338,7 @@ export class World {
       await this.deliverEc2Events();
     }
     while (this.inbox.length > 0) await this.deliver(0);
+    while (this.tagEvents.length > 0) await this.deliverTag(0);
     await this.deliverEc2Events();
   }
 }

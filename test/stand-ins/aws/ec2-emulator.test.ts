@@ -4,6 +4,7 @@
  */
 import {
   CreateFleetCommand,
+  CreateTagsCommand,
   DescribeInstancesCommand,
   DescribeLaunchTemplateVersionsCommand,
   EC2Client,
@@ -478,7 +479,63 @@ describe('EC2 emulator: DescribeInstances', () => {
   });
 });
 
+describe('EC2 emulator: tag changes', () => {
+  it('publishes a tag change for CreateTags that changes a tag, none when nothing changes', async () => {
+    const { client, run, events } = await setup();
+    const [id] = await run();
+    events.length = 0;
+    const tag = (value: string) =>
+      client.send(
+        new CreateTagsCommand({ Resources: [id ?? ''], Tags: [{ Key: 'wpr:job-started', Value: value }] }),
+      );
+    await tag('2026-01-05T09:30:12Z');
+    await tag('2026-01-05T09:30:12Z'); // the same value: no change, no event
+    const changes = events.filter((e) => e.kind === 'tag-change');
+    expect(changes).toHaveLength(1);
+    expect(changes[0]).toMatchObject({
+      instanceId: id,
+      changedKeys: ['wpr:job-started'],
+      tags: { 'wpr:job-started': '2026-01-05T09:30:12Z' },
+      version: 1,
+    });
+    const missing = await client
+      .send(new CreateTagsCommand({ Resources: ['i-0000000000000dead'], Tags: [{ Key: 'k', Value: 'v' }] }))
+      .catch((e: EC2ServiceException) => e.name);
+    expect(missing).toBe('InvalidInstanceID.NotFound');
+  });
+});
+
 describe('toEventBridgeEvent', () => {
+  it('builds the tag-change event as the tagging service delivers it (source aws.tag)', () => {
+    const at = Date.UTC(2026, 0, 5, 9, 30, 12, 345);
+    expect(
+      toEventBridgeEvent({
+        kind: 'tag-change',
+        instanceId: 'i-0abc',
+        changedKeys: ['wpr:job-started'],
+        tags: { 'wpr:job-started': '2026-01-05T09:30:12Z', 'wpr:project': 'wpr' },
+        version: 3,
+        at,
+      }),
+    ).toEqual({
+      version: '0',
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      'detail-type': 'Tag Change on Resource',
+      source: 'aws.tag',
+      account: '123456789012',
+      time: '2026-01-05T09:30:12Z',
+      region: 'us-east-1',
+      resources: ['arn:aws:ec2:us-east-1:123456789012:instance/i-0abc'],
+      detail: {
+        'changed-tag-keys': ['wpr:job-started'],
+        service: 'ec2',
+        'resource-type': 'instance',
+        version: 3,
+        tags: { 'wpr:job-started': '2026-01-05T09:30:12Z', 'wpr:project': 'wpr' },
+      },
+    });
+  });
+
   it('builds the state-change and spot-warning events as EventBridge delivers them', () => {
     const at = Date.UTC(2026, 0, 5, 9, 30, 12, 345);
     expect(

@@ -12,6 +12,7 @@ describeComputeContract('InMemoryCompute', async ({ clock, project, subnetZones,
     boot: async (id) => compute.markRunning(id),
     powerOff: async (id) => compute.powerOff(id),
     inspect: async (id) => compute.instance(id),
+    guestTag: async (id, key, value) => compute.guestTag(id, key, value),
     foreignInstance: async (subnetId) =>
       compute.seedInstance({ instanceType: 't3.micro', subnetId, tags: { team: 'data' } }).id,
     totalInstances: async () => compute.allInstances().length,

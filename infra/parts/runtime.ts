@@ -1,17 +1,15 @@
 /**
- * RuntimeStack: everything that can be replaced or rolled back freely — the runner launch template and
+ * The runtime part: everything that can be replaced or rolled back freely — the runner launch template and
  * instance role, the four control-plane functions and their triggers (webhook API, EC2 event rules,
- * schedules), the dashboard and the alarms. State lives in the StatefulStack it is given.
+ * schedules), the dashboard and the alarms. State lives in the stateful part, referenced by name and ARN.
  */
-import { Stack, type StackProps } from 'aws-cdk-lib';
-import { Vpc } from 'aws-cdk-lib/aws-ec2';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import type { IInstanceProfile } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { asInterface } from '../as-interface.js';
-import type { DeploymentConfig } from '../config/deployment-config.js';
 import { ControlPlaneAccess } from '../constructs/control-plane-access.js';
 import { ControlPlaneFunctions } from '../constructs/control-plane-functions.js';
 import { ControlPlaneSchedules } from '../constructs/control-plane-schedules.js';
@@ -23,17 +21,24 @@ import { RunnerLaunchTemplate } from '../constructs/runner-launch-template.js';
 import { WebhookApi } from '../constructs/webhook-api.js';
 import { RunnerMetrics } from '../observability/runner-metrics.js';
 import { parameterNames } from '../parameter-names.js';
+import { importVpc, type ResolvedRunners } from '../runners-props.js';
 
-export interface RuntimeStackProps extends StackProps {
-  readonly config: DeploymentConfig;
+export interface RuntimePartProps {
+  readonly runners: ResolvedRunners;
   readonly tableName: string;
   readonly poolConfigParameterName: string;
   readonly webhookSecret: ISecret;
   readonly appSecret: ISecret;
   readonly eventBus: IEventBus;
+  readonly jitParameterKey: IKey;
+  /**
+   * The launch template names the x64 image parameter, for launches made from the template alone. EC2
+   * refuses it while the parameter does not exist, so only where the image is built in an earlier deploy.
+   */
+  readonly templateImageFromParameter: boolean;
 }
 
-export class RuntimeStack extends Stack {
+export class RuntimePart {
   readonly instanceRole: RunnerInstanceRole;
   readonly launchTemplate: RunnerLaunchTemplate;
   readonly functions: ControlPlaneFunctions;
@@ -43,77 +48,75 @@ export class RuntimeStack extends Stack {
   readonly alarms: RunnerAlarms;
   readonly dashboard: RunnerDashboard;
 
-  constructor(scope: Construct, id: string, props: RuntimeStackProps) {
-    super(scope, id, props);
-    const { config } = props;
-    const logRetention = config.observability.logRetentionDays as RetentionDays;
+  constructor(scope: Construct, props: RuntimePartProps) {
+    const { runners } = props;
+    const logRetention = runners.observability.logRetentionDays as RetentionDays;
 
-    // Attributes only, no lookup: synth needs no AWS access. Only the VPC id is used (security group).
-    const vpc = Vpc.fromVpcAttributes(this, 'Vpc', {
-      vpcId: config.network.vpcId,
-      availabilityZones: [...new Set(config.network.subnets.map((s) => s.availabilityZone))],
+    this.instanceRole = new RunnerInstanceRole(scope, 'RunnerInstanceRole', {
+      project: runners.project,
+      parameterPrefix: runners.parameterPrefix,
+      sessionManager: runners.runners.sessionManager,
+      jitParameterKey: props.jitParameterKey,
     });
-
-    this.instanceRole = new RunnerInstanceRole(this, 'RunnerInstanceRole', {
-      project: config.project,
-      parameterPrefix: config.parameterPrefix,
-      sessionManager: config.runners.sessionManager,
-    });
-    this.launchTemplate = new RunnerLaunchTemplate(this, 'RunnerLaunchTemplate', {
-      project: config.project,
-      parameterPrefix: config.parameterPrefix,
-      vpc,
+    this.launchTemplate = new RunnerLaunchTemplate(scope, 'RunnerLaunchTemplate', {
+      project: runners.project,
+      parameterPrefix: runners.parameterPrefix,
+      vpc: importVpc(scope, runners.network),
       instanceProfile: asInterface<IInstanceProfile>(this.instanceRole.instanceProfile),
-      assignPublicIp: config.network.assignPublicIp,
+      assignPublicIp: runners.network.assignPublicIp,
+      imageFromParameter: props.templateImageFromParameter,
     });
 
     const access = new ControlPlaneAccess({
-      project: config.project,
-      parameterPrefix: config.parameterPrefix,
+      project: runners.project,
+      parameterPrefix: runners.parameterPrefix,
       tableName: props.tableName,
       poolConfigParameterName: props.poolConfigParameterName,
       webhookSecret: props.webhookSecret,
       appSecret: props.appSecret,
       eventBus: props.eventBus,
+      jitParameterKey: props.jitParameterKey,
       launchTemplate: this.launchTemplate.launchTemplate,
       securityGroup: this.launchTemplate.securityGroup,
       instanceRole: this.instanceRole.role,
-      subnetIds: config.network.subnets.map((s) => s.id),
+      ...(runners.network.subnetIds === undefined ? {} : { subnetIds: runners.network.subnetIds }),
+      vpcId: runners.network.vpcId,
     });
-    this.functions = new ControlPlaneFunctions(this, 'ControlPlane', {
-      config,
+    this.functions = new ControlPlaneFunctions(scope, 'ControlPlane', {
+      runners,
       access,
       tableName: props.tableName,
       poolConfigParameterName: props.poolConfigParameterName,
       webhookSecretArn: props.webhookSecret.secretArn,
       appSecretArn: props.appSecret.secretArn,
       eventBusName: props.eventBus.eventBusName,
+      jitParameterKeyArn: props.jitParameterKey.keyArn,
       launchTemplateId: this.launchTemplate.launchTemplate.launchTemplateId ?? '',
-      imageParameterPrefix: parameterNames.amiDirectory(config.parameterPrefix),
+      imageParameterPrefix: parameterNames.amiDirectory(runners.parameterPrefix),
       rootDeviceName: this.launchTemplate.rootDeviceName,
       logRetention,
     });
 
-    this.webhookApi = new WebhookApi(this, 'WebhookApi', {
-      project: config.project,
+    this.webhookApi = new WebhookApi(scope, 'WebhookApi', {
+      project: runners.project,
       handler: this.functions.webhook.function,
-      throttleRateLimit: config.api.throttleRateLimit,
-      throttleBurstLimit: config.api.throttleBurstLimit,
+      throttleRateLimit: runners.api.throttleRateLimit,
+      throttleBurstLimit: runners.api.throttleBurstLimit,
       logRetention,
     });
-    this.instanceEvents = new InstanceEventRules(this, 'InstanceEvents', {
+    this.instanceEvents = new InstanceEventRules(scope, 'InstanceEvents', {
       handler: this.functions.lifecycle.function,
     });
-    this.schedules = new ControlPlaneSchedules(this, 'Schedules', {
-      project: config.project,
+    this.schedules = new ControlPlaneSchedules(scope, 'Schedules', {
+      project: runners.project,
       poolTuner: this.functions.poolTuner.function,
       reconciler: this.functions.reconciler.function,
     });
 
-    const metrics = new RunnerMetrics({ namespace: config.observability.metricsNamespace });
-    const poolNames = config.pools.pools.map((p) => p.name);
-    this.alarms = new RunnerAlarms(this, 'Alarms', {
-      project: config.project,
+    const metrics = new RunnerMetrics({ namespace: runners.observability.metricsNamespace });
+    const poolNames = runners.pools.names;
+    this.alarms = new RunnerAlarms(scope, 'Alarms', {
+      project: runners.project,
       metrics,
       poolNames,
       functions: this.functions.all,
@@ -121,14 +124,15 @@ export class RuntimeStack extends Stack {
       reconciler: this.functions.reconciler,
       webhookApi: this.webhookApi,
       lifecycleDeadLetters: this.instanceEvents.deadLetterQueue,
-      emails: config.alarms.emails,
-      pickupLatencyP95Seconds: config.alarms.pickupLatencyP95Seconds,
-      poolEmptyMinutes: config.alarms.poolEmptyMinutes,
-      stuckJobs: config.alarms.stuckJobs,
-      handlerErrors: config.alarms.handlerErrors,
+      emails: runners.alarms.emails,
+      pickupLatencyP95Seconds: runners.alarms.pickupLatencyP95Seconds,
+      poolEmptyMinutes: runners.alarms.poolEmptyMinutes,
+      stuckJobs: runners.alarms.stuckJobs,
+      handlerErrors: runners.alarms.handlerErrors,
+      rejectedWebhooks: runners.alarms.rejectedWebhooks,
     });
-    this.dashboard = new RunnerDashboard(this, 'Dashboard', {
-      project: config.project,
+    this.dashboard = new RunnerDashboard(scope, 'Dashboard', {
+      project: runners.project,
       metrics,
       poolNames,
       functions: this.functions.all,
