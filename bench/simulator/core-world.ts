@@ -10,7 +10,7 @@
  *            through EventBridge to the lifecycle handler; capacity outages come and go
  *   agent    first boot of a pool instance: warm up, power off; any other boot: poll for the JIT config
  *            for the grace period, run the runner once, power off when its job is done
- *   schedule the pool tuner every minute and the reconciler every two (infra/constructs/
+ *   schedule the pool tuner every minute and the reconciler every 30 s (infra/constructs/
  *            control-plane-schedules.ts)
  *
  * The bill follows EC2 states: compute while running, volumes while they exist.
@@ -18,7 +18,7 @@
 import { tagKeys } from '../../scheduler/adapters/tags.js';
 import { type CoreDeps, instanceOfRunner } from '../../scheduler/core/deps.js';
 import { type DemandHistory, demandMarker, serializeHistory } from '../../scheduler/core/forecast.js';
-import { handleJobStarted, tuneHotTier } from '../../scheduler/core/hot-tier.js';
+import { handleJobStarted } from '../../scheduler/core/hot-tier.js';
 import {
   type Ec2State,
   handleInstanceStateChange,
@@ -93,7 +93,9 @@ interface JobState {
 
 const repository = { owner: 'acme', name: 'app' } as const;
 const tunerPeriodS = 60;
-const reconcilerPeriodS = 120;
+// infra/constructs/control-plane-schedules.ts: the tuner every minute; the reconciler every minute,
+// asked for two passes 30 s apart (`reconcilerPasses`), i.e. every 30 s.
+const reconcilerPeriodS = 30;
 const settleMs = 5 * 60_000;
 
 export async function runCorePolicy(options: CoreRunOptions): Promise<PolicyRun> {
@@ -534,24 +536,15 @@ class CoreWorld implements Ec2Hooks {
       const results = await tunePools(this.deps, this.config, {
         ...(this.options.forecastLeadMs !== undefined && { forecastLeadMs: this.options.forecastLeadMs }),
       });
-      for (const pool of this.config.pools) {
-        if (pool.hot === undefined) continue;
-        const specs = new Map<string, string>();
-        for (const type of pool.instanceTypes)
-          specs.set(type, await this.deps.compute.currentSpec(pool, type));
-        const hot = await tuneHotTier(this.deps, pool, {
-          deadline: this.loop.now() + 50_000,
-          isCurrent: (i) => specs.get(i.instanceType) === i.spec,
-          launchLimit: this.config.settings.launchBatchSize,
-        });
+      for (const r of results) {
+        if (r.error !== undefined) this.count('tuner:pool-error');
+        const hot = r.hot;
         if (hot !== undefined) {
           this.hotTargets.push([this.loop.now(), hot.target]);
           this.counters.maxHotTarget = Math.max(this.counters.maxHotTarget ?? 0, hot.target);
           this.count('hot:replaced', hot.replaced);
           this.count('hot:drained', hot.drained);
         }
-      }
-      for (const r of results) {
         this.targets.push([this.loop.now(), r.target]);
         this.counters.maxTarget = Math.max(this.counters.maxTarget ?? 0, r.target);
         if (r.forecast !== undefined)
@@ -562,7 +555,10 @@ class CoreWorld implements Ec2Hooks {
 
   private reconcile(): void {
     this.loop.spawn('reconciler', async () => {
-      const report = await reconcile(this.deps, this.config, { deadline: this.loop.now() + 60_000 });
+      // A pass stops starting new work before the next one begins (handlers/reconciler.ts).
+      const report = await reconcile(this.deps, this.config, {
+        deadline: this.loop.now() + (reconcilerPeriodS - 5) * 1000,
+      });
       if (report.failures.length > 0) this.count('reconcile:failures', report.failures.length);
     });
   }
