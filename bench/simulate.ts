@@ -79,7 +79,7 @@ const program = new Command()
   .option('--maximum <n>', 'ours: pool maximum', positiveInt)
   .option(
     '--pending-sweep <seconds>',
-    'medians of pending → running to rerun every policy at, on the first seed (default 4.9,16.5; --quick: none)',
+    'medians of pending → running to rerun every policy at, on the first seed (e.g. 4.9,16.5)',
     secondsList,
   )
   .option(
@@ -203,6 +203,54 @@ function printResult(result: SimulationResult, seed: number): void {
   );
 }
 
+/**
+ * Writes simulation.json (and the chart) from the seeds run so far: after every seed, so that a long
+ * run stopped early keeps what it finished.
+ */
+function write(
+  out: string,
+  seeds: readonly number[],
+  results: readonly { seed: number; result: SimulationResult }[],
+): void {
+  const primary = results[0]?.result;
+  if (primary === undefined) return;
+  const bySeed = results.map(({ seed, result }) => seedRun(seed, result));
+  mkdirSync(out, { recursive: true });
+  const command = `tsx bench/simulate.ts ${process.argv.slice(2).join(' ')}`.trim();
+  const document = {
+    simulation: {
+      command,
+      seed: seeds[0],
+      seeds: results.map((r) => r.seed),
+      ...(results.length < seeds.length && { seedsAsked: seeds }),
+      trace: primary.trace,
+      sizing: primary.sizing,
+      incidents: primary.incidents,
+      policies: primary.policies,
+      runningPoolCurve: primary.runningCurve,
+      runningAtEqualP95: primary.runningAtEqualP95,
+      oursTuning: primary.oursTuning,
+      tieredTuning: primary.tieredTuning,
+      coldDiskPenalties,
+      coldDisk: primary.coldDisk,
+      pendingToRunning: primary.pendingToRunning,
+      goals: primary.goals,
+      explanations: primary.explanations,
+      policyNames: allPolicies,
+      bySeed: bySeed.map((r) => ({
+        seed: r.seed,
+        jobs: r.jobs,
+        incidents: r.incidents,
+        policies: compactPolicies(r),
+        goals: r.goals,
+      })),
+      spread: spreadOverSeeds(bySeed),
+    },
+  };
+  writeFileSync(join(out, 'simulation.json'), `${JSON.stringify(document, null, 2)}\n`);
+  writeFileSync(join(out, 'latency-vs-cost.svg'), primary.svg);
+}
+
 async function main(): Promise<void> {
   program.parse();
   const o = program.opts<Options>();
@@ -213,7 +261,7 @@ async function main(): Promise<void> {
     ...(o.maximum !== undefined && { oursMaximum: o.maximum }),
   };
   const seeds = o.seeds ?? (o.quick ? [o.seed] : [o.seed, o.seed + 1, o.seed + 2]);
-  const pendingSweep = o.pendingSweep ?? (o.quick ? [] : [4.9, 16.5]);
+  const pendingSweep = o.pendingSweep ?? [];
   const results: { seed: number; result: SimulationResult }[] = [];
   for (const [index, seed] of seeds.entries()) {
     console.log(`Seed ${seed}:`);
@@ -239,6 +287,7 @@ async function main(): Promise<void> {
       log: (line) => console.log(line),
     });
     results.push({ seed, result });
+    write(o.out, seeds, results);
   }
   const primary = results[0]?.result;
   if (primary === undefined) throw new Error('no seed was run');
@@ -289,39 +338,7 @@ async function main(): Promise<void> {
   console.log('\nWhy (first seed):');
   for (const line of primary.explanations) console.log(`  - ${line}`);
 
-  mkdirSync(o.out, { recursive: true });
-  const command = `tsx bench/simulate.ts ${process.argv.slice(2).join(' ')}`.trim();
-  const document = {
-    simulation: {
-      command,
-      seed: seeds[0],
-      seeds,
-      trace: primary.trace,
-      sizing: primary.sizing,
-      incidents: primary.incidents,
-      policies: primary.policies,
-      runningPoolCurve: primary.runningCurve,
-      runningAtEqualP95: primary.runningAtEqualP95,
-      oursTuning: primary.oursTuning,
-      tieredTuning: primary.tieredTuning,
-      coldDiskPenalties,
-      coldDisk: primary.coldDisk,
-      pendingToRunning: primary.pendingToRunning,
-      goals: primary.goals,
-      explanations: primary.explanations,
-      policyNames: allPolicies,
-      bySeed: bySeed.map((r) => ({
-        seed: r.seed,
-        jobs: r.jobs,
-        incidents: r.incidents,
-        policies: compactPolicies(r),
-        goals: r.goals,
-      })),
-      spread,
-    },
-  };
-  writeFileSync(join(o.out, 'simulation.json'), `${JSON.stringify(document, null, 2)}\n`);
-  writeFileSync(join(o.out, 'latency-vs-cost.svg'), primary.svg);
+  write(o.out, seeds, results);
   console.log(
     `\nWrote ${join(o.out, 'simulation.json')} and ${join(o.out, 'latency-vs-cost.svg')} in ${((performance.now() - began) / 1000).toFixed(0)} s`,
   );
