@@ -8,7 +8,12 @@ import type { JobOutcome, PolicyRun } from '../../bench/simulator/outcome.js';
 import { referencePrices } from '../../bench/simulator/prices.js';
 import { exponential, seededRandom } from '../../bench/simulator/random.js';
 import { referenceTimings } from '../../bench/simulator/reference-timings.js';
-import { coldDiskSweep, percentile } from '../../bench/simulator/report.js';
+import {
+  coldDiskSweep,
+  judgeTieredGoals,
+  type PolicySummary,
+  percentile,
+} from '../../bench/simulator/report.js';
 import { spread } from '../../bench/simulator/seeds.js';
 import { MintLimit } from '../../bench/simulator/sim-ports.js';
 import { runningPoolAtP95 } from '../../bench/simulator/sweeps.js';
@@ -176,5 +181,37 @@ describe('exponential', () => {
     let sum = 0;
     for (let i = 0; i < 50_000; i++) sum += draw(random);
     expect(sum / 50_000).toBeCloseTo(10, 0);
+  });
+});
+
+describe("tiered's goals", () => {
+  const summary = (over: Record<string, unknown>) =>
+    ({
+      p50S: 3,
+      p95S: 15,
+      costPerJob: 0.015,
+      hotHitRate: 0.8,
+      idleCostPerDay: 5,
+      byHotHit: { hit: { jobs: 80, p50S: 3, p95S: 8 }, missed: { jobs: 20, p50S: 19, p95S: 30 } },
+      ...over,
+    }) as unknown as PolicySummary;
+
+  it('are met at the bounds and say by how much they are missed', () => {
+    const met = judgeTieredGoals({
+      tiered: summary({}),
+      'running-idle-pool': summary({ costPerJob: 0.1 }),
+      'cold-spot': summary({ costPerJob: 0.005 }),
+    });
+    expect(met.map((g) => g.met)).toEqual([true, true, true, true]);
+    const missed = judgeTieredGoals({
+      tiered: summary({ p50S: 4.5, p95S: 22, costPerJob: 0.02 }),
+      'running-idle-pool': summary({ costPerJob: 0.1 }),
+      'cold-spot': summary({ costPerJob: 0.005 }),
+    });
+    expect(missed.map((g) => g.met)).toEqual([false, false, false, false]);
+    expect(missed[0]?.detail).toContain('1.5 s over');
+    expect(missed[1]?.detail).toContain('7.0 s over');
+    expect(missed[2]?.detail).toContain('20 %');
+    expect(missed[3]?.detail).toContain('4.00×');
   });
 });
