@@ -327,15 +327,28 @@ function spotOutage(sandbox: Sandbox, tracer: Tracer, jobs: number): { stop(): v
  * Octokit's throttling plugin queues requests in Bottleneck, which starts a queued request from
  * whatever callback freed its slot: in one process, another invocation's. Binding each request's fetch
  * to its caller's context, from the outermost request hook, keeps the call (and the CPU spent sending it)
- * on the invocation that made it. The Octokit is the adapter's own, reached through its private field.
+ * on the invocation that made it. The adapter reaches its Octokit through a source that may build a new
+ * one (a rotated App key): every Octokit the source hands out gets the hook, once.
  */
 function keepGitHubCallsInContext(sandbox: Sandbox): void {
-  const octokit = Reflect.get(sandbox.plane.deps.github, 'octokit') as Octokit | undefined;
-  if (octokit?.hook === undefined) throw new Error('the GitHub adapter no longer holds an `octokit` field');
-  octokit.hook.before('request', (options) => {
-    const fetch = (options.request?.fetch as typeof globalThis.fetch | undefined) ?? globalThis.fetch;
-    options.request = { ...options.request, fetch: AsyncResource.bind(fetch) };
-  });
+  const source = Reflect.get(sandbox.plane.deps.github, 'source') as
+    | { current: () => Promise<Octokit> }
+    | undefined;
+  if (typeof source?.current !== 'function')
+    throw new Error('the GitHub adapter no longer holds an Octokit `source`');
+  const hooked = new WeakSet<Octokit>();
+  const current = source.current.bind(source);
+  source.current = async () => {
+    const octokit = await current();
+    if (!hooked.has(octokit)) {
+      hooked.add(octokit);
+      octokit.hook.before('request', (options) => {
+        const fetch = (options.request?.fetch as typeof globalThis.fetch | undefined) ?? globalThis.fetch;
+        options.request = { ...options.request, fetch: AsyncResource.bind(fetch) };
+      });
+    }
+    return octokit;
+  };
 }
 
 async function warmPool(sandbox: Sandbox, size: number): Promise<void> {

@@ -9,6 +9,7 @@ import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { sign } from '@octokit/webhooks-methods';
 import type { CliIo } from '../../bin/cli/cli-io.js';
+import { sandboxOrg } from '../../bin/sandbox/stack.js';
 import { workflowJobPayload } from '../../stand-ins/github/workflow-job-payload.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -146,7 +147,7 @@ export function workflowJobBody(
         runnerGroupId: null,
         runnerGroupName: null,
       },
-      repository: { owner: options.owner ?? 'octo-org', name: 'octo-repo', id: 1_296_269 },
+      repository: { owner: options.owner ?? sandboxOrg, name: 'octo-repo', id: 1_296_269 },
       installationId: 1,
     }),
   );
