@@ -82,6 +82,7 @@ const program = new Command()
     'medians of pending → running to rerun every policy at, on the first seed (e.g. 4.9,16.5)',
     secondsList,
   )
+  .option('--no-tiered-variants', "skip tiered's variants (fill source, tier size) on the first seed")
   .option(
     '--ours-variants',
     "also run ours with other settings on the first seed (the stopped pool's tuning table)",
@@ -107,6 +108,7 @@ type Options = {
   maximum?: number;
   pendingSweep?: number[];
   oursVariants: boolean;
+  tieredVariants: boolean;
   webhookOutage?: number;
   out: string;
 };
@@ -280,7 +282,10 @@ async function main(): Promise<void> {
       ...(o.quick
         ? { runningScales: [0, 0.05, 0.25, 1] }
         : first
-          ? { tieredVariants, ...(o.oursVariants && { oursVariants: tuningVariants }) }
+          ? {
+              ...(o.tieredVariants && { tieredVariants }),
+              ...(o.oursVariants && { oursVariants: tuningVariants }),
+            }
           : {}),
       ...(first && { pendingToRunningMedians: pendingSweep }),
       ...(o.webhookOutage !== undefined && { webhookOutageHours: o.webhookOutage }),

@@ -1,17 +1,23 @@
 /**
  * A policy run through the real control plane: the core's use cases (handleWorkflowJob,
- * handleInstanceStateChange, tunePools, reconcile) exactly as the handlers call them, on the in-memory
- * fakes, on a simulated clock. The world plays everything around them:
+ * handleInstanceStateChange, handleSpotInterruption, handleJobStarted, tunePools, reconcile) exactly as
+ * the handlers call them, on the in-memory fakes, on a simulated clock. The world plays everything
+ * around them:
  *
- *   GitHub   jobs queued at the trace's times; webhooks delivered after a drawn delay (long tail
- *            included); a runner that connects takes the oldest matching queued job (the fake's rule);
- *            a job completes its trace duration after it started
+ *   GitHub   jobs queued at the trace's times; webhooks delivered after a drawn delay, held by the
+ *            seed's incidents (webhook-delivery.ts); a runner that connects takes the oldest matching
+ *            queued job, an idle one is handed a job the moment it is queued (the fake's rules); JIT
+ *            mints within the secondary limit (sim-ports.ts); a job completes its trace duration after
+ *            it started, plus the cold-disk penalty on an instance that never warmed up
  *   EC2      launched and started instances go pending → running, boot, and report every state change
- *            through EventBridge to the lifecycle handler; capacity outages come and go
+ *            through EventBridge to the lifecycle handler; capacity outages come and go; an idle runner
+ *            on spot may be reclaimed, two minutes after the interruption warning
  *   agent    first boot of a pool instance: warm up, power off; any other boot: poll for the JIT config
- *            for the grace period, run the runner once, power off when its job is done
- *   schedule the pool tuner every minute and the reconciler every 30 s (infra/constructs/
- *            control-plane-schedules.ts)
+ *            for the grace period, run the runner once, power off when its job is done; in a pool with a
+ *            hot tier, the runner's job-started hook tags the instance and the tag change reaches the
+ *            lifecycle handler (handleJobStarted), webhooks or not
+ *   schedule the pool tuner (which keeps the hot tier too) every minute and the reconciler every 30 s
+ *            (infra/constructs/control-plane-schedules.ts)
  *
  * The bill follows EC2 states: compute while running, volumes while they exist.
  */
