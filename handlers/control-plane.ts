@@ -11,6 +11,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
+import { abortAtCallDeadline, octokitAtCallDeadline } from '../scheduler/adapters/call-deadline.js';
 import { DynamoDbPoolStore } from '../scheduler/adapters/dynamodb-pool-store.js';
 import { createEc2Client } from '../scheduler/adapters/ec2-client.js';
 import { Ec2Compute } from '../scheduler/adapters/ec2-compute.js';
@@ -46,6 +47,16 @@ export interface ControlPlaneOverrides {
 
 const systemClock: Clock = { now: () => Date.now() };
 
+/** SDK attempts per call on the webhook path (the EC2 client's default elsewhere is 8). */
+export const webhookSdkAttempts = 2;
+/** Octokit on the webhook path: one retry of a 5xx, and a rate-limit wait only when it is short. */
+export const webhookGitHubRetries = {
+  serverErrorRetries: 1,
+  retryBaseMs: 250,
+  rateLimitRetries: 1,
+  maxRateLimitWaitSeconds: 1,
+} as const;
+
 const appSecretSchema = z.object({
   appId: z.coerce.number().int().positive(),
   installationId: z.coerce.number().int().positive(),
@@ -62,9 +73,15 @@ export async function buildControlPlane(
   overrides: ControlPlaneOverrides = {},
 ): Promise<ControlPlane> {
   const clock = overrides.clock ?? systemClock;
-  const region = settings.AWS_REGION;
-  const ssm = new SSMClient({ region });
-  const secrets = new SecretsManagerSecrets({ client: new SecretsManagerClient({ region }), clock });
+  // Every client call is aborted at the deadline the handler sets (the webhook's, inside GitHub's 10 s);
+  // on the webhook path retries are few and rate-limit waits short, so the deadline is what ends a call.
+  const webhook = handler === 'webhook';
+  const aws = { region: settings.AWS_REGION, ...(webhook && { maxAttempts: webhookSdkAttempts }) };
+  const ssm = abortAtCallDeadline(new SSMClient(aws));
+  const secrets = new SecretsManagerSecrets({
+    client: abortAtCallDeadline(new SecretsManagerClient(aws)),
+    clock,
+  });
 
   // The App key is read again on a TTL and whenever GitHub answers 401, so a rotated key reaches warm
   // containers too; the installation is fixed for the container's life (names and checks depend on it).
@@ -84,25 +101,28 @@ export async function buildControlPlane(
       return credentials;
     },
     build: (credentials) =>
-      createGitHubAppOctokit({
-        ...credentials,
-        baseUrl: settings.GITHUB_API_URL,
-        // One JIT mint per webhook: spacing writes a second apart would only add latency to the next
-        // invocation in a warm container; secondary rate limits are handled by the throttling plugin.
-        spaceWrites: false,
-        ...(settings.GITHUB_ACCEPT !== undefined && { accept: settings.GITHUB_ACCEPT }),
-      }),
+      octokitAtCallDeadline(
+        createGitHubAppOctokit({
+          ...credentials,
+          ...(webhook && webhookGitHubRetries),
+          baseUrl: settings.GITHUB_API_URL,
+          // One JIT mint per webhook: spacing writes a second apart would only add latency to the next
+          // invocation in a warm container; secondary rate limits are handled by the throttling plugin.
+          spaceWrites: false,
+          ...(settings.GITHUB_ACCEPT !== undefined && { accept: settings.GITHUB_ACCEPT }),
+        }),
+      ),
     clock,
   });
 
   const deps: CoreDeps = {
     store: new DynamoDbPoolStore({
-      client: new DynamoDBClient({ region }),
+      client: abortAtCallDeadline(new DynamoDBClient(aws), { records: true }),
       tableName: settings.TABLE_NAME,
       clock,
     }),
     compute: new Ec2Compute({
-      client: createEc2Client({ region }),
+      client: abortAtCallDeadline(createEc2Client(aws)),
       launchTemplate: { id: settings.LAUNCH_TEMPLATE_ID },
       // The image pipeline publishes each architecture's AMI id under the image prefix.
       images: {
@@ -124,7 +144,7 @@ export async function buildControlPlane(
     clock,
     metrics: overrides.metrics ?? new EmfMetrics(handler),
     events: new EventBridgeEvents({
-      client: new EventBridgeClient({ region }),
+      client: abortAtCallDeadline(new EventBridgeClient(aws)),
       eventBusName: settings.EVENT_BUS_NAME,
       clock,
     }),

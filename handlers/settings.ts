@@ -63,6 +63,12 @@ const settingsSchema = z.object({
     }),
   /** The webhook answers within GitHub's 10 s; provisioning stops starting new steps after this. */
   WEBHOOK_BUDGET_MS: z.coerce.number().int().min(500).max(9_000).default(6_500),
+  /**
+   * Every AWS and GitHub call of a webhook is aborted this long after it arrived: past the budget, so a
+   * step started inside it can finish, and short of GitHub's 10 s with room for the store's writes that
+   * record it (cut off 0.6 s later).
+   */
+  WEBHOOK_CALL_DEADLINE_MS: z.coerce.number().int().min(1_000).max(9_300).default(9_000),
   /** Largest webhook body accepted; workflow_job payloads are a few kilobytes. */
   WEBHOOK_MAX_BODY_BYTES: z.coerce.number().int().min(1_024).default(262_144),
   PROJECT_TAG: z.string().default('wpr'),
@@ -82,6 +88,10 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
   if (result.success) {
     if (result.data.RUNNER_SCOPE === 'org' && !result.data.GITHUB_ORG)
       throw new SettingsError('GITHUB_ORG: required when RUNNER_SCOPE is "org"');
+    if (result.data.WEBHOOK_CALL_DEADLINE_MS <= result.data.WEBHOOK_BUDGET_MS)
+      throw new SettingsError(
+        `WEBHOOK_CALL_DEADLINE_MS: must be over WEBHOOK_BUDGET_MS (${result.data.WEBHOOK_BUDGET_MS})`,
+      );
     return {
       ...result.data,
       IMAGE_PARAMETER_PREFIX: result.data.IMAGE_PARAMETER_PREFIX ?? `${result.data.PARAMETER_PREFIX}/ami`,

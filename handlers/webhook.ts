@@ -10,7 +10,8 @@ import middy from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
 import { createError } from '@middy/util';
 import { verify } from '@octokit/webhooks-methods';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { recordSlackMs, withCallDeadline } from '../scheduler/adapters/call-deadline.js';
 import type { Repository } from '../scheduler/core/types.js';
 import { handleWorkflowJob } from '../scheduler/core/workflow-job.js';
 import { buildControlPlane, type ControlPlane, lazyControlPlane } from './control-plane.js';
@@ -31,10 +32,27 @@ export function createWebhookHandler(plane: () => Promise<ControlPlane>) {
       if (status >= 500) logger?.error('webhook failed', { error: request.error as Error });
       else logger?.warn('webhook rejected', { status, reason: error?.message });
     })
-    .handler(async (event) => receive(await plane(), event));
+    .handler(async (event, context) =>
+      receive(await plane(), event, remainingMs(context as Partial<Context> | undefined)),
+    );
 }
 
-async function receive(plane: ControlPlane, event: APIGatewayProxyEventV2): Promise<Response> {
+/** The invocation's time left (a cold start builds the control plane inside it); unbounded if unknown. */
+function remainingMs(context: Partial<Context> | undefined): number {
+  return typeof context?.getRemainingTimeInMillis === 'function'
+    ? context.getRemainingTimeInMillis()
+    : Number.POSITIVE_INFINITY;
+}
+
+/** Kept back from the function's timeout: the answer and the last log line. */
+const timeoutReserveMs = 300;
+
+async function receive(
+  plane: ControlPlane,
+  event: APIGatewayProxyEventV2,
+  invocationLeftMs: number,
+): Promise<Response> {
+  const invocationEnds = Date.now() + invocationLeftMs;
   const { deps, settings, logger } = plane;
   const receivedAt = deps.clock.now();
   const body = rawBody(event, settings.WEBHOOK_MAX_BODY_BYTES);
@@ -68,11 +86,23 @@ async function receive(plane: ControlPlane, event: APIGatewayProxyEventV2): Prom
 
   logger.appendKeys({ jobId: job.jobId, deliveryId, action: job.action });
   try {
-    const config = await plane.configSource.load();
-    const outcome = await handleWorkflowJob(
-      deps,
-      { config, deadline: receivedAt + settings.WEBHOOK_BUDGET_MS, receivedAt },
-      job,
+    // No step starts after the budget; no AWS or GitHub call runs past the call deadline.
+    // Whichever comes first: the call deadline, or the function's own timeout (a cold start spent part
+    // of the invocation building the control plane).
+    const callLimitMs = Math.min(
+      receivedAt + settings.WEBHOOK_CALL_DEADLINE_MS - deps.clock.now(),
+      invocationEnds - timeoutReserveMs - recordSlackMs - Date.now(),
+    );
+    const outcome = await withCallDeadline(callLimitMs, async () =>
+      handleWorkflowJob(
+        deps,
+        {
+          config: await plane.configSource.load(),
+          deadline: receivedAt + settings.WEBHOOK_BUDGET_MS,
+          receivedAt,
+        },
+        job,
+      ),
     );
     const keys = {
       outcome: outcome.kind,
@@ -83,7 +113,9 @@ async function receive(plane: ControlPlane, event: APIGatewayProxyEventV2): Prom
     };
     logger.info('workflow_job handled', keys);
     deps.metrics.duration('WebhookDuration', deps.clock.now() - receivedAt, { Action: job.action });
-    return json(outcome.kind === 'provisioned' || outcome.kind === 'recorded' ? 200 : 202, keys);
+    // `covered`: the pool's runners already serve this job (a hot runner took it): nothing is pending.
+    const done = outcome.kind === 'provisioned' || outcome.kind === 'recorded' || outcome.kind === 'covered';
+    return json(done ? 200 : 202, keys);
   } finally {
     logger.removeKeys(['jobId', 'deliveryId', 'action']);
   }

@@ -17,6 +17,7 @@ const payloadSchema = z.object({
   workflow_job: z.object({
     id: z.number().int().positive(),
     run_id: z.number().int().positive(),
+    name: z.string().max(1_000).optional(),
     labels: z.array(z.string().max(200)).max(100),
     created_at: timestamp.optional(),
     started_at: timestamp.nullish(),
@@ -70,6 +71,7 @@ function toEvent(
     action,
     jobId: job.id,
     runId: job.run_id,
+    ...(job.name !== undefined && { name: job.name }),
     repository: { owner: repository.owner.login, name: repository.name },
     labels: job.labels,
     ...(job.created_at !== undefined && { createdAt: job.created_at }),

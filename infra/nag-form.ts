@@ -13,6 +13,8 @@ export function nagForm(resolved: unknown): string {
     if (ref !== undefined) return `<${ref}>`;
     const getAtt = (resolved as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt'];
     if (getAtt !== undefined) return `<${getAtt[0]}.${getAtt[1]}>`;
+    const sub = (resolved as { 'Fn::Sub'?: string })['Fn::Sub'];
+    if (typeof sub === 'string') return sub.replace(/\$\{([^}]+)\}/g, '<$1>');
     const importValue = (resolved as { 'Fn::ImportValue'?: string })['Fn::ImportValue'];
     if (importValue !== undefined) return importValue;
   }

@@ -210,9 +210,11 @@ export function resolveRunnerProps(props: WarmPoolRunnersProps, region?: string)
   const document: InstallationInput = {
     project: props.project ?? 'wpr',
     ...(props.parameterPrefix === undefined ? {} : { parameterPrefix: props.parameterPrefix }),
-    github: { ...props.github },
+    github: { ...props.github, ...githubPlaceholders(props.github) },
     network: {
-      vpcId: Token.isUnresolved(vpcIdOf(network)) ? placeholderVpcId : vpcIdOf(network),
+      // An IVpc's id is not checked: a lookup answers with a dummy id until the CLI has looked it up.
+      vpcId:
+        typeof network.vpc === 'string' && !Token.isUnresolved(network.vpc) ? network.vpc : placeholderVpcId,
       subnets: deployTimeSubnets ? [placeholderSubnet] : literalSubnets.map((s) => ({ ...s })),
       assignPublicIp: network.assignPublicIp ?? false,
     },
@@ -257,7 +259,12 @@ export function resolveRunnerProps(props: WarmPoolRunnersProps, region?: string)
   return {
     project: parsed.project,
     parameterPrefix: parsed.parameterPrefix ?? `/${parsed.project}`,
-    github: { ...parsed.github, runnerNamePrefix: parsed.github.runnerNamePrefix ?? parsed.project },
+    // Deploy-time values were checked as placeholders; the parts get the values themselves.
+    github: {
+      ...parsed.github,
+      ...deployTimeGithub(props.github),
+      runnerNamePrefix: parsed.github.runnerNamePrefix ?? parsed.project,
+    },
     network: resolveNetwork(network),
     pools: {
       document: deployTimePools ? (props.pools as string) : JSON.stringify(validatedPools(pools)),
@@ -276,6 +283,23 @@ export function resolveRunnerProps(props: WarmPoolRunnersProps, region?: string)
 /** The schema's superRefine already accepted the pools; parse again for defaults and the type. */
 function validatedPools(document: unknown): PoolsConfig {
   return installationSchema().shape.pools.parse(document) as PoolsConfig;
+}
+
+/** Valid stand-ins for the GitHub fields that are deploy-time values (CloudFormation parameters). */
+function githubPlaceholders(github: GitHubAppProps): Partial<Record<keyof GitHubAppProps, unknown>> {
+  return {
+    ...(Token.isUnresolved(github.organization) ? { organization: 'deploy-time' } : {}),
+    ...(Token.isUnresolved(github.appId) ? { appId: 1 } : {}),
+    ...(Token.isUnresolved(github.installationId) ? { installationId: 1 } : {}),
+  };
+}
+
+function deployTimeGithub(github: GitHubAppProps): Partial<GitHubAppProps> {
+  return {
+    ...(Token.isUnresolved(github.organization) ? { organization: github.organization } : {}),
+    ...(Token.isUnresolved(github.appId) ? { appId: github.appId } : {}),
+    ...(Token.isUnresolved(github.installationId) ? { installationId: github.installationId } : {}),
+  };
 }
 
 function alarmInput(alarms: NonNullable<WarmPoolRunnersProps['alarms']>): Record<string, unknown> {
@@ -310,10 +334,6 @@ function resolveNetwork(network: RunnerNetworkProps): ResolvedNetwork {
     zones: [Fn.select(1, firstPair)],
     assignPublicIp,
   };
-}
-
-function vpcIdOf(network: RunnerNetworkProps): string {
-  return typeof network.vpc === 'string' ? network.vpc : network.vpc.vpcId;
 }
 
 function vpcOf(network: RunnerNetworkProps): { vpc?: IVpc; vpcId: string } {

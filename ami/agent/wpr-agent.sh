@@ -667,6 +667,21 @@ on_event() {
   esac
 }
 
+# Reads at most one event line from the FIFO, waiting up to $1 seconds. A read that times out keeps what it
+# had read of a line (bash does, unbuffered, a byte at a time), so a line is never cut in two on a busy
+# machine: the rest completes it at the next read.
+pending_event=''
+read_event() {
+  local chunk='' status=0
+  IFS= read -r -t "$1" -u 4 chunk || status=$?
+  if ((status == 0)); then
+    on_event "$pending_event$chunk"
+    pending_event=''
+  elif ((status > 128)); then
+    pending_event+=$chunk
+  fi
+}
+
 stop_runner() {
   local deadline
   stop_reason=$1
@@ -714,7 +729,7 @@ idle_bound_now() {
 # kept hot). Past the maximum lifetime, counted from the agent's start a few seconds after boot: stopped,
 # job or not.
 watch_runner() {
-  local idle_s idle_source lifetime_s idle_deadline life_deadline line now_iso
+  local idle_s idle_source lifetime_s idle_deadline life_deadline now_iso
   idle_s=$(seconds_from_tag "$TAG_MAX_IDLE" "$max_idle_seconds")
   lifetime_s=$(seconds_from_tag "$TAG_MAX_LIFETIME" "$max_lifetime_seconds")
   idle_deadline=$((runner_started_ms + idle_s * 1000))
@@ -722,9 +737,7 @@ watch_runner() {
   log info runner-watching max_idle_s="$idle_s" max_lifetime_s="$lifetime_s"
   while kill -0 "$runner_pid" 2>/dev/null; do
     # A read with a timeout is the loop's sleep: no process per tick, and a hook's line wakes it at once.
-    if IFS= read -r -t 0.25 -u 4 line; then
-      on_event "$line"
-    fi
+    read_event 0.25
     clock
     if ((uptime_ms >= life_deadline)); then
       stop_runner max-lifetime
@@ -747,9 +760,10 @@ watch_runner() {
       break
     fi
   done
-  # Events the loop had no time for (a short job).
-  while IFS= read -r -t 0.01 -u 4 line; do
-    on_event "$line"
+  # Events the loop had no time for (a short job): every hook has written its whole line by now, so read
+  # while there is input (`-t 0` only looks), each read bounded all the same.
+  while read -r -t 0 -u 4; do
+    read_event 1
   done
 }
 

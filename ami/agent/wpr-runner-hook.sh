@@ -38,9 +38,20 @@ else
   echo "wpr: could not signal $event to the instance agent; the job goes on" >&2
 fi
 
+# Ready means systemd reports docker.service active (it is Type=notify: active once the daemon answers),
+# which also holds for a runner user docker would refuse; without that unit (socket activation, the test
+# sandbox), a daemon that answers.
+docker_ready() {
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled --quiet docker.service 2>/dev/null; then
+    systemctl is-active --quiet docker.service
+  else
+    docker info >/dev/null 2>&1
+  fi
+}
+
 if [[ $event == job-started ]] && command -v docker >/dev/null 2>&1; then
   waited=0
-  until docker info >/dev/null 2>&1; do
+  until docker_ready; do
     if ((waited >= 300)); then
       echo "wpr: docker is not answering after 30 s; the job goes on" >&2
       break

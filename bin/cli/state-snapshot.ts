@@ -6,10 +6,13 @@
  * Gotcha: GitHub binds runners to labels, not jobs, so an instance's job is the one its runner took
  * (`servingJob`) once known, and until then the one it was provided for.
  */
+
+import { hotRunnerHourlyUsd } from '../../scheduler/core/hot-sizing.js';
+import { currentHotTarget, hotMarker, isUntaken, parseHotRecord } from '../../scheduler/core/hot-tier.js';
 import { type JobState, jobStates } from '../../scheduler/core/lifecycle.js';
 import type { PoolsConfig } from '../../scheduler/core/pool-config.js';
 import { poolTarget } from '../../scheduler/core/schedule.js';
-import type { InstanceRecord, JobPhases, JobRecord } from '../../scheduler/core/types.js';
+import type { InstanceRecord, JobPhases, JobRecord, Tier } from '../../scheduler/core/types.js';
 import type { PoolStore } from '../../scheduler/ports/pool-store.js';
 
 export interface PoolSummary {
@@ -30,6 +33,26 @@ export interface PoolSummary {
   readonly fallback: number;
   /** Recycling after a job, or retiring. */
   readonly draining: number;
+  /** The hot tier, for a pool that keeps one. */
+  readonly hot?: HotSummary;
+}
+
+/** A pool's hot tier: registered idle runners against their target, what they served, what they cost. */
+export interface HotSummary {
+  /** The target now (the tuner's, clamped to the windows open now). */
+  readonly target: number;
+  /** Online, registered, waiting for any matching job. */
+  readonly idle: number;
+  /** Started for the tier, not yet online. */
+  readonly starting: number;
+  /** Started for the tier and now running a job. */
+  readonly busy: number;
+  /** Jobs of the snapshot picked up by each tier (the runner that took them). */
+  readonly hits: Readonly<Record<Tier, number>>;
+  /** What the tier's idle and starting runners cost a day at this size, USD. */
+  readonly usdPerDay: number;
+  /** What the tier has cost today so far (UTC day, as the tuner accrues it), USD. */
+  readonly spentTodayUsd?: number;
 }
 
 export interface InstanceSummary {
@@ -42,6 +65,8 @@ export interface InstanceSummary {
   readonly availabilityZone: string;
   /** The job its runner took, or else the job it was provided for. */
   readonly jobId?: number;
+  /** `hot`: started for the pool's hot tier. */
+  readonly tier?: 'hot';
   readonly launchedAt: number;
   readonly stateChangedAt: number;
 }
@@ -76,6 +101,8 @@ export interface JobSummary {
   readonly pool?: string;
   readonly state: JobState;
   readonly source?: string;
+  /** The tier of the runner that took it: hot, warm or cold. */
+  readonly pickupTier?: Tier;
   readonly instanceId?: string;
   readonly conclusion?: string;
   readonly phases: JobPhases;
@@ -115,9 +142,16 @@ export async function readSnapshot(
   const jobs = jobLists.flat().sort((a, b) => b.updatedAt - a.updatedAt || b.id - a.id);
   const jobCounts = Object.fromEntries(jobStates.map((s) => [s, 0])) as Record<JobState, number>;
   for (const job of jobs) jobCounts[job.state]++;
+  const hotRecords = new Map(
+    await Promise.all(
+      config.pools
+        .filter((p) => p.hot !== undefined)
+        .map(async (p) => [p.name, await store.getMarker(hotMarker(p.name))] as const),
+    ),
+  );
   return {
     now,
-    pools: summarizePools(config, instances, now),
+    pools: summarizePools(config, instances, now, { jobs, hotRecords }),
     instances: instances
       .map(summarizeInstance)
       .sort(
@@ -132,6 +166,11 @@ export function summarizePools(
   config: PoolsConfig,
   instances: readonly InstanceRecord[],
   now: number,
+  extra: {
+    readonly jobs?: readonly JobRecord[];
+    /** The tuner's hot-tier marker per pool (text as stored). */
+    readonly hotRecords?: ReadonlyMap<string, string | undefined>;
+  } = {},
 ): PoolSummary[] {
   return config.pools.map((pool) => {
     const mine = instances.filter((i) => i.pool === pool.name && i.state !== 'terminated');
@@ -150,8 +189,35 @@ export function summarizePools(
       fallback: mine.filter((i) => i.role === 'ephemeral' && !['recycling', 'retiring'].includes(i.state))
         .length,
       draining: mine.filter((i) => ['recycling', 'retiring'].includes(i.state)).length,
+      ...(pool.hot !== undefined && { hot: summarizeHot(pool, mine, now, extra) }),
     };
   });
+}
+
+function summarizeHot(
+  pool: PoolsConfig['pools'][number],
+  mine: readonly InstanceRecord[],
+  now: number,
+  extra: {
+    readonly jobs?: readonly JobRecord[];
+    readonly hotRecords?: ReadonlyMap<string, string | undefined>;
+  },
+): HotSummary {
+  const record = parseHotRecord(extra.hotRecords?.get(pool.name));
+  const hot = mine.filter((i) => i.tier === 'hot');
+  const idle = mine.filter((i) => i.state === 'idle').length;
+  const starting = hot.filter((i) => isUntaken(i) && i.state !== 'idle').length;
+  const hits: Record<Tier, number> = { hot: 0, warm: 0, cold: 0 };
+  for (const job of extra.jobs ?? []) if (job.pool === pool.name && job.pickupTier) hits[job.pickupTier]++;
+  return {
+    target: currentHotTarget(pool, now, record),
+    idle,
+    starting,
+    busy: hot.filter((i) => i.state === 'busy' || i.state === 'recycling').length,
+    hits,
+    usdPerDay: Math.round((idle + starting) * hotRunnerHourlyUsd(pool) * 24 * 100) / 100,
+    ...(record !== undefined && { spentTodayUsd: Math.round(record.spentUsd * 1000) / 1000 }),
+  };
 }
 
 function summarizeInstance(i: InstanceRecord): InstanceSummary {
@@ -165,6 +231,7 @@ function summarizeInstance(i: InstanceRecord): InstanceSummary {
     instanceType: i.instanceType,
     availabilityZone: i.availabilityZone,
     ...(jobId !== undefined && { jobId }),
+    ...(i.tier !== undefined && { tier: i.tier }),
     launchedAt: i.launchedAt,
     stateChangedAt: i.stateChangedAt,
   };
@@ -192,6 +259,7 @@ function summarizeJob(job: JobRecord): JobSummary {
     ...(job.pool !== undefined && { pool: job.pool }),
     state: job.state,
     ...(job.source !== undefined && { source: job.source }),
+    ...(job.pickupTier !== undefined && { pickupTier: job.pickupTier }),
     ...(job.instanceId !== undefined && { instanceId: job.instanceId }),
     ...(job.conclusion !== undefined && { conclusion: job.conclusion }),
     phases: job.phases,

@@ -123,6 +123,27 @@ export function formatStatus(report: StatusReport): string {
     '',
   );
 
+  const hot = report.pools.flatMap((p) => (p.hot === undefined ? [] : [{ name: p.name, ...p.hot }]));
+  if (hot.length > 0)
+    out.push(
+      'Hot tier (registered idle runners)',
+      textTable(hot, [
+        { header: 'pool', value: (h) => h.name },
+        { header: 'target', value: (h) => h.target, align: 'right' },
+        { header: 'idle', value: (h) => h.idle, align: 'right' },
+        { header: 'starting', value: (h) => h.starting, align: 'right' },
+        { header: 'busy', value: (h) => h.busy, align: 'right' },
+        { header: 'hits hot/warm/cold', value: (h) => `${h.hits.hot}/${h.hits.warm}/${h.hits.cold}` },
+        { header: '$/day', value: (h) => h.usdPerDay.toFixed(2), align: 'right' },
+        {
+          header: 'spent today',
+          value: (h) => (h.spentTodayUsd === undefined ? '' : `$${h.spentTodayUsd.toFixed(2)}`),
+          align: 'right',
+        },
+      ]),
+      '',
+    );
+
   out.push(`Instances (${report.instances.length} live)`);
   if (report.instances.length > 0)
     out.push(
@@ -133,6 +154,7 @@ export function formatStatus(report: StatusReport): string {
         { header: 'type', value: (i) => i.instanceType },
         { header: 'zone', value: (i) => i.availabilityZone },
         { header: 'market', value: (i) => (i.role === 'pool' ? 'pool' : i.market) },
+        { header: 'tier', value: (i) => i.tier ?? '' },
         { header: 'job', value: (i) => i.jobId },
       ]),
     );
@@ -160,6 +182,7 @@ export function formatStatus(report: StatusReport): string {
           value: (j) => (j.state === 'completed' ? (j.conclusion ?? 'completed') : j.state),
         },
         { header: 'runner', value: (j) => j.source },
+        { header: 'tier', value: (j) => j.pickupTier ?? '' },
         { header: 'to start', value: (j) => seconds(j.latency.queuedToRunning), align: 'right' },
       ]),
     );

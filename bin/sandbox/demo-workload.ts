@@ -4,6 +4,8 @@
  * minutes — the schedule raising a pool at 08:00, matrix bursts draining the warm pool and the
  * ladder falling back to spot, cancellations, an EC2 capacity shortage in one zone (other zone,
  * resize, spot), a lost webhook recovered by the reconciler, and the pools refilling in the evening.
+ * The x64 pool keeps a hot tier in working hours: two registered idle runners that take the first
+ * jobs of each burst at once, refilled as they are taken.
  *
  * Repeatable: every choice the workload makes (arrival times, labels, durations, which live jobs to
  * cancel) comes from a PRNG seeded by `seed`; the timeline is in the sandbox clock's time, so `speed`
@@ -13,6 +15,7 @@
  * It narrates from what the store says (targets, drained and refilled pools, fallbacks), not from
  * what it expects, so the lines a human reads are facts.
  */
+import { hotMarker } from '../../scheduler/core/hot-tier.js';
 import type { PoolsConfig } from '../../scheduler/core/pool-config.js';
 import type { JobRecord } from '../../scheduler/core/types.js';
 import { type PoolSummary, summarizePools } from '../cli/state-snapshot.js';
@@ -43,6 +46,8 @@ export interface DemoReport {
   readonly cancelled: number;
   /** Runner sources of the jobs the control plane provided for. */
   readonly sources: Record<string, number>;
+  /** Jobs by the tier of the runner that took them (hot: an idle registered runner took it at once). */
+  readonly tiers: Record<string, number>;
   /** Pools whose warm pool ran empty while jobs were in flight. */
   readonly drained: string[];
   /** Pools back at their target (ready, nothing warming) when the day ended. */
@@ -229,6 +234,7 @@ class DemoRun {
   private observing = false;
   private lastStatusAt = 0;
   private pools: PoolSummary[] = [];
+  private readonly hotOnline = new Set<string>();
 
   constructor(private readonly options: DemoOptions) {
     this.random = seededRandom(options.seed);
@@ -269,7 +275,12 @@ class DemoRun {
       `demo: day over — ${report.jobsCompleted} jobs done (${report.cancelled} cancelled); runners from ` +
         Object.entries(report.sources)
           .map(([source, n]) => `${source} ${n}`)
-          .join(', '),
+          .join(', ') +
+        `; picked up by tier: ${
+          Object.entries(report.tiers)
+            .map(([tier, n]) => `${tier} ${n}`)
+            .join(', ') || 'none recorded'
+        }`,
     );
     return report;
   }
@@ -283,6 +294,9 @@ class DemoRun {
     const sources: Record<string, number> = {};
     for (const job of jobs)
       if (job.source !== undefined) sources[job.source] = (sources[job.source] ?? 0) + 1;
+    const tiers: Record<string, number> = {};
+    for (const job of jobs)
+      if (job.pickupTier !== undefined) tiers[job.pickupTier] = (tiers[job.pickupTier] ?? 0) + 1;
     return {
       aborted,
       jobsQueued: this.jobIds.length,
@@ -290,6 +304,7 @@ class DemoRun {
         .length,
       cancelled: this.cancelled,
       sources,
+      tiers,
       drained: [...this.drained],
       refilled: this.pools.filter((p) => p.ready >= p.target && p.warming === 0).map((p) => p.name),
       ...(this.lostWebhook !== undefined && { lostWebhook: { ...this.lostWebhook } }),
@@ -350,6 +365,10 @@ class DemoRun {
   /** Jobs cancelled, queued ones first, as developers do after a new push. */
   private async cancelSome(count: number): Promise<void> {
     const status = (id: number) => this.sandbox.github.jobState(id)?.status;
+    const live = () => this.jobIds.filter((id) => status(id) === 'queued' || status(id) === 'in_progress');
+    // A burst's job ids are known once GitHub has delivered its webhooks; on a busy machine that can be
+    // after the moment planned for the cancellation, so wait for something to cancel a little while.
+    await this.until(() => live().length > 0, 60_000);
     const queued = this.jobIds.filter((id) => status(id) === 'queued');
     const running = this.jobIds.filter((id) => status(id) === 'in_progress');
     const chosen = this.sample(queued, count);
@@ -408,9 +427,27 @@ class DemoRun {
   private async look(): Promise<void> {
     const config: PoolsConfig = await this.sandbox.plane.configSource.load();
     const now = this.clock.now();
-    const instances = await this.sandbox.plane.deps.store.listLiveInstances();
-    this.pools = summarizePools(config, instances, now);
+    const store = this.sandbox.plane.deps.store;
+    const instances = await store.listLiveInstances();
+    const hotRecords = new Map(
+      await Promise.all(
+        config.pools
+          .filter((p) => p.hot !== undefined)
+          .map(async (p) => [p.name, await store.getMarker(hotMarker(p.name))] as const),
+      ),
+    );
+    this.pools = summarizePools(config, instances, now, { hotRecords });
     for (const pool of this.pools) {
+      if (pool.hot !== undefined) {
+        const online = pool.hot.idle >= pool.hot.target && pool.hot.target > 0;
+        if (online && !this.hotOnline.has(pool.name))
+          this.say(
+            `hot tier: ${pool.name} has ${pool.hot.idle} registered idle runners (target ${pool.hot.target}) — ` +
+              'the next jobs start at once, and each one taken is replaced',
+          );
+        if (online) this.hotOnline.add(pool.name);
+        else if (pool.hot.target === 0) this.hotOnline.delete(pool.name);
+      }
       if (!this.firstTargets.has(pool.name)) this.firstTargets.set(pool.name, pool.target);
       const before = this.targets.get(pool.name);
       if (before !== undefined && before !== pool.target)

@@ -3,8 +3,11 @@
  * ami/agent (warm up on the first boot of a pool instance, then power off; otherwise wait for this
  * instance's JIT config, take it, delete it, run the runner once, power off), with the runner played
  * by the GitHub emulator and the power-off by the EC2 emulator. It reads its config from the SSM peer
- * over the SSM API, exactly as the real agent does with the AWS CLI.
+ * over the SSM API, exactly as the real agent does with the AWS CLI. When its runner takes a job, it
+ * tags its own instance `wpr:job-started` over the EC2 API (the runner's job-started hook), which the
+ * EC2 peer publishes as a tag change for the lifecycle handler: the hot tier's webhook-independent signal.
  */
+import { CreateTagsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { DeleteParameterCommand, GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { tagKeys } from '../../scheduler/adapters/tags.js';
 import type { Ec2Emulator } from '../../stand-ins/aws/ec2/index.js';
@@ -14,6 +17,10 @@ export interface InstanceAgentOptions {
   readonly ec2: Ec2Emulator;
   readonly github: GitHubEmulator;
   readonly ssm: SSMClient;
+  /** The EC2 API, for the job-started tag; absent: the agent sets no tag. */
+  readonly ec2Client?: EC2Client;
+  /** The time written in the tag (the sandbox's clock). */
+  readonly now?: () => number;
   readonly parameterPrefix: string;
   /** How long the first-boot warm-up takes (reading the volume, pre-pulling images). */
   readonly warmupMs: number;
@@ -58,6 +65,7 @@ export class InstanceAgents {
     const config = await this.waitForConfig(instanceId);
     if (config === undefined) return this.powerOff(instanceId, 'no-config');
     const runner = this.options.github.connectRunner(config);
+    void runner.started.then((jobId) => (jobId === undefined ? undefined : this.tagJobStarted(instanceId)));
     const how = await runner.exited;
     return this.powerOff(instanceId, how === 'completed' ? 'ran-job' : 'runner-removed');
   }
@@ -82,6 +90,20 @@ export class InstanceAgents {
       await sleep(this.options.pollMs);
     }
     return undefined;
+  }
+
+  /** What the runner's job-started hook does: CreateTags on its own instance. Best effort, like the hook. */
+  private async tagJobStarted(instanceId: string): Promise<void> {
+    const client = this.options.ec2Client;
+    if (client === undefined || this.closed) return;
+    const at = new Date(this.options.now?.() ?? Date.now()).toISOString();
+    try {
+      await client.send(
+        new CreateTagsCommand({ Resources: [instanceId], Tags: [{ Key: tagKeys.jobStarted, Value: at }] }),
+      );
+    } catch {
+      // The hook never fails the job: the webhook path still marks the runner busy.
+    }
   }
 
   private powerOff(instanceId: string, outcome: AgentOutcome): AgentOutcome {

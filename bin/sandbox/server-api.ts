@@ -37,6 +37,8 @@ export const listedJobs = 200;
 export const startHistogramBounds = [5, 10, 15, 20, 30, 45, 60, 90, 120] as const;
 
 export const runnerSources = ['pool', 'pool-resized', 'spot', 'on-demand'] as const;
+/** The tier of the runner that took a job: hot (idle, registered), warm (stopped pool), cold (fresh launch). */
+export const pickupTiers = ['hot', 'warm', 'cold'] as const;
 
 export interface SandboxInfo {
   readonly speed: number;
@@ -82,6 +84,8 @@ export interface SandboxState extends ControlPlaneSnapshot {
     readonly phases: Record<LatencyPhase, Percentiles>;
     /** Time to start (queued → in progress) by runner source. */
     readonly timeToStartBySource: Record<string, Percentiles>;
+    /** Queued → running by the tier of the runner that took the job (hot, warm, cold). */
+    readonly timeToStartByTier: Record<string, Percentiles>;
     readonly histogram: {
       readonly boundsSeconds: readonly number[];
       readonly counts: Record<string, number[]>;
@@ -240,6 +244,16 @@ function buildState(
         runnerSources.map((s) => [
           s,
           percentiles(started(s).map((j) => j.latency.queuedToRunning as number)),
+        ]),
+      ),
+      timeToStartByTier: Object.fromEntries(
+        pickupTiers.map((tier) => [
+          tier,
+          percentiles(
+            jobs
+              .filter((j) => j.pickupTier === tier && j.latency.queuedToRunning !== undefined)
+              .map((j) => j.latency.queuedToRunning as number),
+          ),
         ]),
       ),
       histogram: {

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { buildControlPlane, type ControlPlane } from '../../handlers/control-plane.js';
 import { createLifecycleHandler } from '../../handlers/lifecycle.js';
@@ -21,6 +22,7 @@ import { readSettings } from '../../handlers/settings.js';
 import { createWebhookHandler } from '../../handlers/webhook.js';
 import type { Clock } from '../../scheduler/ports/clock.js';
 import type { Metrics } from '../../scheduler/ports/metrics.js';
+import { localClientConfig } from '../../stand-ins/aws/aws-json-server.js';
 import { type DynalitePeer, startDynalite } from '../../stand-ins/aws/dynalite.js';
 import {
   type Ec2Action,
@@ -40,6 +42,9 @@ export const sandboxSubnets = {
   'subnet-0a000000000000001': 'us-east-1a',
   'subnet-0b000000000000002': 'us-east-1b',
 } as const;
+
+/** The alias the deployment gives the JIT configs' KMS key (infra/constructs/jit-parameter-key.ts). */
+export const sandboxJitKey = 'alias/wpr/jit-configs';
 
 export const sandboxOrg = 'acme';
 const prefix = '/wpr';
@@ -68,6 +73,21 @@ export function defaultPoolConfig(): unknown {
             size: 6,
           },
         ],
+        // Two registered idle runners in working hours: the first jobs of a burst start at once.
+        hot: {
+          maximum: 2,
+          windows: [
+            {
+              days: ['mon', 'tue', 'wed', 'thu', 'fri'],
+              from: '08:00',
+              to: '19:00',
+              timezone: 'Europe/Paris',
+              min: 1,
+              max: 2,
+            },
+          ],
+          maxIdleMinutes: 60,
+        },
       },
       {
         name: 'linux-arm64',
@@ -254,6 +274,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     EVENT_BUS_NAME: 'wpr-events',
     ALLOWED_OWNERS: options.allowedOwners ?? '',
     SUBNET_ZONES: JSON.stringify(sandboxSubnets),
+    // As deployed: JIT configs are encrypted with the installation's own key (JitParameterKey).
+    JIT_PARAMETER_KEY_ID: sandboxJitKey,
     AWS_REGION: 'us-east-1',
   });
   const logger = new Logger({ serviceName: 'warm-pool-runners', logLevel: options.logLevel ?? 'WARN' });
@@ -280,10 +302,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 
   // EC2 → EventBridge → lifecycle handler, one event at a time in arrival order (as a rule's target
   // sees them, near enough); booting instances also start their agent.
+  const agentEc2 = new EC2Client({ ...localClientConfig(ec2.url), maxAttempts: 3 });
   const agents = new InstanceAgents({
     ec2,
     github,
     ssm: ssm.client,
+    ec2Client: agentEc2,
+    now,
     parameterPrefix: prefix,
     warmupMs: options.warmupMs ?? 2_000,
     configGraceMs: options.configGraceMs ?? 30_000,
@@ -383,6 +408,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       for (const t of timers) clearInterval(t);
       for (const t of bootTimers) clearTimeout(t);
       agents.close();
+      agentEc2.destroy();
       await github.idle();
       await Promise.allSettled([...inFlight]);
       await Promise.allSettled([...scheduledRuns]);

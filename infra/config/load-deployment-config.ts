@@ -1,7 +1,8 @@
 /**
  * The one place the CDK app reads its configuration from. Layers, later ones winning field by field:
  *   1. the `wpr` object in cdk.json's context (committed example or sandbox values),
- *   2. a JSON file named by the `WPR_CONFIG_FILE` environment variable (an installation's own file),
+ *   2. a JSON file named by the `WPR_CONFIG_FILE` environment variable (an installation's own file; line
+ *      and block comments allowed, as in docs/examples/deployment-config.jsonc),
  *   3. a JSON document in the `WPR_CONFIG` environment variable (CI: values kept in repository secrets).
  * Objects merge key by key; arrays and scalars replace. The merged document is validated once, and every
  * problem is reported together with the layers that were read, so the message says where to fix it.
@@ -58,7 +59,9 @@ export function loadDeploymentConfig(sources: ConfigSources): DeploymentConfig {
       problems.push(`${configFileVariable}: cannot read ${file} (${(error as Error).message})`);
     }
     const fromFile =
-      text === undefined ? undefined : parseLayer(text, `${configFileVariable} (${file})`, problems, false);
+      text === undefined
+        ? undefined
+        : parseLayer(withoutComments(text), `${configFileVariable} (${file})`, problems, false);
     if (fromFile !== undefined) {
       layers.push(`${configFileVariable} (${file})`);
       merged = deepMerge(merged, fromFile);
@@ -103,6 +106,35 @@ function parseLayer(
     return undefined;
   }
   return parsed;
+}
+
+/**
+ * JSON with comments → JSON: drops `// …` and `/* … *\/` outside strings, keeping line breaks so that a
+ * parse error still names the right line. Trailing commas stay an error.
+ */
+export function withoutComments(text: string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (c === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      const stop = end === -1 ? text.length : end + 2;
+      out += text.slice(i, stop).replace(/[^\n]/g, ' ');
+      i = stop;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

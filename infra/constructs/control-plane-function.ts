@@ -19,8 +19,12 @@ import { Construct } from 'constructs';
 
 export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** The Node.js runtime of every control-plane function. */
+/**
+ * The Node.js runtime of every control-plane function, and the bundle's esbuild target (the same major):
+ * docs/deploy.md, "Node.js versions", says how this, `engines`, CI and the guide agree.
+ */
 export const controlPlaneRuntime = Runtime.NODEJS_24_X;
+export const controlPlaneTarget = 'node24';
 
 export type HandlerName = 'webhook' | 'lifecycle' | 'pool-tuner' | 'reconciler';
 
@@ -94,7 +98,7 @@ export class ControlPlaneFunction extends Construct {
       bundling: {
         forceDockerBundling: false,
         format: OutputFormat.ESM,
-        target: 'node22',
+        target: controlPlaneTarget,
         platform: 'node',
         mainFields: ['module', 'main'],
         minify: true,

@@ -4,9 +4,13 @@
  *
  *   handler     JIT configs        EC2                                             secrets
  *   webhook     deliver            start, resize, launch (+spot fleets), terminate  webhook, App
- *   lifecycle   remove             launch replacements, terminate                  App
- *   pool-tuner  —                  launch, terminate                               App (see below)
+ *   lifecycle   deliver, remove    start, resize, launch (+spot fleets), terminate  App
+ *   pool-tuner  deliver, remove    start, resize, launch (+spot fleets), terminate  App
  *   reconciler  deliver, list      start, resize, launch (+spot fleets), terminate  App
+ *
+ * The lifecycle handler and the pool tuner start hot-tier runners (a job-started signal, an interrupted
+ * idle runner, a tier below its target) up the pool's fill ladder, exactly as the webhook starts a job's
+ * runner, and release idle ones (deregister, remove a config not yet taken).
  *
  * Every function reads the pool config, reads and writes the pool store, describes EC2 and publishes
  * lifecycle events; every function launches, so every one reads the AMI id of each architecture, which
@@ -142,10 +146,14 @@ export class ControlPlaneFunctions extends Construct {
     access.startInstances(this.webhook.role);
     access.changeInstanceTypes(this.webhook.role);
 
-    access.removeJitConfigs(this.lifecycle.role);
-    access.launchInstances(this.lifecycle.role, { fleets: false });
-
-    access.launchInstances(this.poolTuner.role, { fleets: false });
+    // Both start hot-tier runners (see the table above) and release idle ones.
+    for (const role of [this.lifecycle.role, this.poolTuner.role]) {
+      access.deliverJitConfigs(role);
+      access.removeJitConfigs(role);
+      access.launchInstances(role, { fleets: true });
+      access.startInstances(role);
+      access.changeInstanceTypes(role);
+    }
 
     access.deliverJitConfigs(this.reconciler.role);
     access.listJitConfigs(this.reconciler.role);

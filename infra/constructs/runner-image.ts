@@ -3,8 +3,9 @@
  * architecture. Each build starts from the current Amazon Linux 2023 (resolved from AWS's public SSM
  * parameter at build time, so every build picks up the latest base), installs the base packages, the
  * GitHub Actions runner at a pinned version verified by its SHA-256, and the instance agent with its
- * systemd unit; tests the image; and publishes the new AMI id to `<parameterPrefix>/ami/<arch>`, the SSM
- * parameter launch templates resolve (`resolve:ssm:`).
+ * systemd unit and the runner's job hooks (the job-started signal, ami/README.md); tests the image; and
+ * publishes the new AMI id to `<parameterPrefix>/ami/<arch>`, the SSM parameter launch templates resolve
+ * (`resolve:ssm:`).
  *
  * Why Amazon Linux 2023: a stopped pool instance is started for every job, so boot time is on the critical
  * path, and AL2023 is the fastest-booting general-purpose AMI; it ships the AWS CLI v2 and the SSM agent.

@@ -8,11 +8,12 @@
  * in a user's stack, the one-click template) the launch template names no image: every launch names the
  * AMI of its pool's architecture anyway, so the first deploy needs no image yet.
  */
-import { Annotations, DefaultStackSynthesizer, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Stack, Validations } from 'aws-cdk-lib';
 import { Subnet } from 'aws-cdk-lib/aws-ec2';
 import type { Construct } from 'constructs';
 import { ImageLifecycle } from '../constructs/image-lifecycle.js';
 import { RunnerImage } from '../constructs/runner-image.js';
+import { nagForm } from '../nag-form.js';
 import { importVpc, type ResolvedRunners } from '../runners-props.js';
 
 export interface ImagePartProps {
@@ -62,15 +63,19 @@ export class ImagePart {
           'EC2 Image Builder build and test instances need these AWS managed policies (SSM agent and ' +
           'Image Builder logging). This role is used only by image builds, never by runners.',
       });
+    // The asset bucket as the template names it (the synthesizer's: a bootstrap bucket, or a parameter).
     const stack = Stack.of(scope);
-    const assetBucket = Token.isUnresolved(stack.account)
-      ? `cdk-${DefaultStackSynthesizer.DEFAULT_QUALIFIER}-assets-<AWS::AccountId>-<AWS::Region>`
-      : `cdk-${DefaultStackSynthesizer.DEFAULT_QUALIFIER}-assets-${stack.account}-${stack.region}`;
+    const statements = (stack.resolve(
+      (buildRole.node.tryFindChild('DefaultPolicy') as { document?: unknown } | undefined)?.document,
+    ) ?? { Statement: [] }) as { Statement: { Resource?: unknown }[] };
+    const s3Resources = statements.Statement.flatMap((st) => [st.Resource ?? []].flat())
+      .map(nagForm)
+      .filter((r) => r.includes(':s3:::') && r.endsWith('/*'));
     for (const finding of [
       'Action::s3:GetObject*',
       'Action::s3:GetBucket*',
       'Action::s3:List*',
-      `Resource::arn:<AWS::Partition>:s3:::${assetBucket}/*`,
+      ...s3Resources.map((r) => `Resource::${r}`),
     ])
       Validations.of(buildRole).acknowledge({
         id: `AwsSolutions-IAM5[${finding}]`,

@@ -47,6 +47,7 @@
  * SDK error as cause. `launchedAt` of a launch is the Clock's time; `listInstances` reports EC2's
  * LaunchTime, which EC2 resets on every start.
  */
+
 import { createHash } from 'node:crypto';
 import {
   type _InstanceType,
@@ -81,9 +82,13 @@ import {
   type PoolLaunchRequest,
   type StartOutcome,
 } from '../ports/compute.js';
+import { callTimeLeft } from './call-deadline.js';
 import { capacityErrorCodes } from './ec2-client.js';
 import { spreadOver } from './ec2-spread.js';
 import { tagKeys } from './tags.js';
+
+/** A RunInstances takes up to about a second; one is not started with less time left under a deadline. */
+const minLaunchCallMs = 1_500;
 
 export type Architecture = PoolConfig['architecture'];
 
@@ -378,6 +383,10 @@ export class Ec2Compute implements Compute {
     const refusals: string[] = [];
     for (const instanceType of pool.instanceTypes)
       for (const subnetId of pool.subnets) {
+        // Under a call deadline (the webhook's), stop between launches rather than have one cut off
+        // mid-call, which could leave an instance launched that no one records.
+        if (callTimeLeft() < minLaunchCallMs)
+          return { kind: 'insufficient-capacity', message: summarize([...refusals, 'out of time']) };
         const spec = specOf(launch, instanceType);
         const result = await this.runInstances(
           {

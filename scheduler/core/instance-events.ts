@@ -23,7 +23,7 @@
 import type { CoreDeps } from './deps.js';
 import { hasHotTier, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
-import { retire } from './provision.js';
+import { handOverFailed, release, retire } from './provision.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { InstanceRecord } from './types.js';
 
@@ -76,8 +76,8 @@ export async function handleInstanceStateChange(
     case 'running':
       if (instance.state === 'launching') return move(deps, instance, 'warming');
       if (beforeStart) return { kind: 'no-change', state: instance.state };
-      if (instance.state === 'starting' && instance.tier === 'hot' && instance.servingJob === undefined)
-        return goIdle(deps, instance, change.at ?? now);
+      if (instance.tier === 'hot' && (instance.state === 'starting' || instance.state === 'claimed'))
+        return hotRunnerRunning(deps, instance, change.at ?? now);
       // `claimed`: the start was issued but the handler has not recorded it yet (a fast boot).
       if (instance.state === 'starting' || instance.state === 'busy' || instance.state === 'claimed') {
         await recordRunning(deps, instance, change.at ?? now);
@@ -96,6 +96,11 @@ export async function handleInstanceStateChange(
       if (instance.state === 'claimed' && instance.startIssuedAt === undefined)
         return { kind: 'no-change', state: instance.state }; // claimed, start not yet issued: still stopped
       if (beforeStart) return { kind: 'no-change', state: instance.state };
+      if (handOverFailed(instance)) {
+        // Started, but no runner config ever reached it: the agent powered off untouched. Still warm.
+        await release(deps, instance, {});
+        return { kind: 'transitioned', from: instance.state, to: 'ready' };
+      }
       if (['starting', 'busy', 'claimed', 'idle'].includes(instance.state)) {
         const outcome = await recycleInstance(
           deps,
@@ -173,20 +178,43 @@ async function recordRunning(deps: CoreDeps, instance: InstanceRecord, at: numbe
 
 /**
  * A hot runner's instance is running: its runner registers within seconds and waits for any matching
- * job. `starting@v → idle@v+1` once; a runner that took a job meanwhile moved it to busy, and then the
- * write loses and the runner is not idle.
+ * job. `starting@v → idle@v+1`. Booted before its start was recorded (still `claimed`): noted in place
+ * (`idleAt`), and the hand-over, which re-reads on the conflict this causes, moves it on to idle.
+ * Racing the hand-over's own write (claimed → starting between our read and our write) is a lost write
+ * here, so it is decided again on a fresh read. A runner that took a job meanwhile is busy: left alone.
  */
-async function goIdle(deps: CoreDeps, instance: InstanceRecord, at: number): Promise<InstanceEventOutcome> {
-  const result = await deps.store.transitionInstance({
-    id: instance.id,
-    from: 'starting',
-    expectedVersion: instance.version,
-    to: 'idle',
-    patch: { idleAt: Math.max(at, instance.startIssuedAt ?? at), stateChangedAt: deps.clock.now() },
-  });
-  return result.kind === 'ok'
-    ? { kind: 'transitioned', from: 'starting', to: 'idle' }
-    : { kind: 'no-change', state: instance.state };
+async function hotRunnerRunning(
+  deps: CoreDeps,
+  first: InstanceRecord,
+  at: number,
+): Promise<InstanceEventOutcome> {
+  let instance: InstanceRecord | undefined = first;
+  for (let attempt = 0; attempt < 3 && instance !== undefined; attempt++) {
+    if (instance.servingJob !== undefined || instance.jobStartedAt !== undefined)
+      return { kind: 'no-change', state: instance.state };
+    if (instance.state === 'starting') {
+      const result = await deps.store.transitionInstance({
+        id: instance.id,
+        from: 'starting',
+        expectedVersion: instance.version,
+        to: 'idle',
+        patch: { idleAt: Math.max(at, instance.startIssuedAt ?? at), stateChangedAt: deps.clock.now() },
+      });
+      if (result.kind === 'ok') return { kind: 'transitioned', from: 'starting', to: 'idle' };
+    } else if (instance.state === 'claimed') {
+      if (instance.idleAt !== undefined) return { kind: 'no-change', state: instance.state };
+      const result = await deps.store.transitionInstance({
+        id: instance.id,
+        from: 'claimed',
+        expectedVersion: instance.version,
+        to: 'claimed',
+        patch: { idleAt: at },
+      });
+      if (result.kind === 'ok') return { kind: 'no-change', state: 'claimed' };
+    } else return { kind: 'no-change', state: instance.state };
+    instance = await deps.store.getInstance(first.id);
+  }
+  return { kind: 'no-change', state: instance?.state ?? first.state };
 }
 
 /**

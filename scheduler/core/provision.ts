@@ -84,6 +84,8 @@ interface Purpose {
   readonly deadline: number;
   readonly jobId?: number;
   readonly runId?: number;
+  /** The job's name in its run: its re-run after a spot interruption goes to on-demand. */
+  readonly jobName?: string;
   readonly repository: Repository;
   /** EC2 client token base: a retried call never launches a second instance. */
   readonly token: string;
@@ -103,6 +105,7 @@ export async function provisionRunner(deps: CoreDeps, request: ProvisionRequest)
     deadline: request.deadline,
     jobId: job.id,
     runId: job.runId,
+    ...(job.name !== undefined && { jobName: job.name }),
     repository: job.repository,
     // One token per job, provisioning round (and market, added at launch).
     token: `${job.id}-${job.reprovisions}`,
@@ -160,7 +163,7 @@ async function climbLadder(deps: CoreDeps, request: Purpose): Promise<ProvisionO
     return { kind: 'pending', reason, attempts };
   }
 
-  const handedOver = await handOverRunner(deps, request, started.instance);
+  const handedOver = await handOverRunner(deps, request, started, outOfTime);
   if (!handedOver) {
     note(started.source, 'failed', {
       instanceId: started.instance.id,
@@ -249,14 +252,23 @@ function claimInstance(deps: CoreDeps, candidate: InstanceRecord, purpose: Purpo
   });
 }
 
+/**
+ * One re-run after an interruption per workflow run: `pending:<job id>` while GitHub refuses it (the run
+ * is still going), `requested:<job id>` once accepted.
+ */
 export function rerunMarker(runId: number): string {
-  return `rerun-on-demand#${runId}`;
+  return `rerun#${runId}`;
+}
+
+/** The re-run of this job of this run goes to on-demand capacity; its other jobs keep using spot. */
+export function onDemandMarker(runId: number, jobName: string): string {
+  return `rerun-on-demand#${runId}#${jobName}`;
 }
 
 async function avoidSpot(deps: CoreDeps, request: Purpose): Promise<boolean> {
   if (request.avoidSpot !== undefined) return request.avoidSpot;
-  if (request.runId === undefined || request.tier === 'hot') return false;
-  return (await deps.store.getMarker(rerunMarker(request.runId))) !== undefined;
+  if (request.runId === undefined || request.jobName === undefined || request.tier === 'hot') return false;
+  return (await deps.store.getMarker(onDemandMarker(request.runId, request.jobName))) !== undefined;
 }
 
 function zoneRefusedRecently(c: InstanceRecord, refused: Set<string>, now: number): boolean {
@@ -358,45 +370,128 @@ function ephemeralRecord(
   };
 }
 
+/** Mint and delivery tries per provisioning, while the deadline allows (a secondary limit, a throttle). */
+export const handOverAttempts = 2;
+/** Marks a started pool instance whose runner could not be handed over: it powers off untouched. */
+export const handOverFailedReason = 'runner hand-over failed';
+
 /**
- * Mints the JIT config and hands it to the instance, then records the start. When GitHub cannot
- * mint, the started instance is retired: it would boot, find no config and power off anyway.
+ * Mints the JIT config and hands it to the instance, then records the runner. A pool instance's start
+ * is recorded first (startIssuedAt on its claim), before any GitHub call, so a handler cut off during
+ * the hand-over never leaves a started instance unrecorded.
+ *
+ * When GitHub cannot mint or SSM cannot take the config (secondary limits and Parameter Store's
+ * throughput are both hit in a burst), the hand-over is tried again while time allows. A pool instance
+ * that still has no config is kept, not thrown away: without a config its agent powers off untouched,
+ * and the stopped event returns it to the pool (see instance-events.ts); the job waits for the reconciler.
+ * A one-shot instance has nothing to return to and is retired.
  */
-async function handOverRunner(deps: CoreDeps, request: Purpose, instance: InstanceRecord): Promise<boolean> {
+async function handOverRunner(
+  deps: CoreDeps,
+  request: Purpose,
+  started: Started,
+  outOfTime: () => boolean,
+): Promise<boolean> {
   const { pool } = request;
-  const name = runnerName(deps.runners, instance.id);
-  let config: JitConfig;
-  try {
-    config = await deps.github.createJitConfig(runnerScope(deps.runners, request.repository), {
-      runnerName: name,
-      labels: runnerLabels(pool),
+  let instance = started.instance;
+  if (instance.state === 'claimed') {
+    const recorded = await deps.store.transitionInstance({
+      id: instance.id,
+      from: 'claimed',
+      expectedVersion: instance.version,
+      to: 'claimed',
+      patch: { startIssuedAt: started.startIssuedAt, instanceType: instance.instanceType },
     });
-    await deps.jit.deliver(instance.id, config.encodedJitConfig);
-  } catch {
-    await retire(deps, instance, 'runner registration failed');
+    if (recorded.kind === 'ok') instance = recorded.record;
+  }
+  const name = runnerName(deps.runners, instance.id);
+  const scope = runnerScope(deps.runners, request.repository);
+  let config: JitConfig | undefined;
+  for (let attempt = 0; attempt < handOverAttempts && config === undefined; attempt++) {
+    if (attempt > 0 && outOfTime()) break;
+    let minted: JitConfig | undefined;
+    try {
+      minted = await deps.github.createJitConfig(scope, { runnerName: name, labels: runnerLabels(pool) });
+      await deps.jit.deliver(instance.id, minted.encodedJitConfig);
+      config = minted;
+    } catch {
+      deps.metrics.count('HandOverFailures', 1, { Pool: pool.name });
+      // A registration whose config did not reach the instance must not outlive it, nor block the name.
+      if (minted !== undefined) await withdrawRunner(deps, scope, instance.id, minted.runnerId);
+    }
+  }
+  if (config === undefined) {
+    if (instance.state !== 'claimed') await retire(deps, instance, 'runner registration failed');
+    else
+      await deps.store.transitionInstance({
+        id: instance.id,
+        from: 'claimed',
+        expectedVersion: instance.version,
+        to: 'claimed',
+        patch: { reason: handOverFailedReason, stateChangedAt: deps.clock.now() },
+      });
     return false;
   }
   const now = deps.clock.now();
   // A pool instance moves claimed → starting; a fresh launch is starting already and only learns its
   // runner id, without which a release could not ask GitHub whether the runner is busy before retiring it.
-  const recorded = await deps.store.transitionInstance({
-    id: instance.id,
-    from: instance.state,
-    expectedVersion: instance.version,
-    to: 'starting',
-    patch:
-      instance.state === 'claimed'
-        ? {
-            startIssuedAt: now,
-            stateChangedAt: now,
-            runnerId: config.runnerId,
-            instanceType: instance.instanceType,
-          }
-        : { runnerId: config.runnerId, stateChangedAt: instance.stateChangedAt },
-  });
-  // A conflict here means the runner already took a job (in_progress moved it to busy): fine.
-  void recorded;
+  let current = instance;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const recorded = await deps.store.transitionInstance({
+      id: current.id,
+      from: current.state,
+      expectedVersion: current.version,
+      to: 'starting',
+      patch:
+        current.state === 'claimed'
+          ? {
+              startIssuedAt: started.startIssuedAt,
+              stateChangedAt: now,
+              runnerId: config.runnerId,
+              instanceType: instance.instanceType,
+            }
+          : { runnerId: config.runnerId, stateChangedAt: current.stateChangedAt },
+    });
+    if (recorded.kind === 'ok') {
+      // The lifecycle handler saw a hot runner's instance running before this write: idle now.
+      if (recorded.record.tier === 'hot' && recorded.record.idleAt !== undefined)
+        await deps.store.transitionInstance({
+          id: current.id,
+          from: 'starting',
+          expectedVersion: recorded.record.version,
+          to: 'idle',
+          patch: { stateChangedAt: deps.clock.now() },
+        });
+      return true;
+    }
+    // Another writer touched it. Still claimed or starting (an in-place note such as the boot of a
+    // hot runner): write again on a fresh read, so the runner id is not lost. Anything else means
+    // the runner already took a job (in_progress moved it to busy): fine as it is.
+    const fresh = await deps.store.getInstance(current.id);
+    if (fresh === undefined || (fresh.state !== 'claimed' && fresh.state !== 'starting')) return true;
+    current = fresh;
+  }
   return true;
+}
+
+/** A started pool instance that never got a runner config: it can only power off untouched. */
+export function handOverFailed(instance: InstanceRecord): boolean {
+  return (
+    instance.state === 'claimed' &&
+    instance.runnerId === undefined &&
+    instance.reason === handOverFailedReason
+  );
+}
+
+/** Best effort: the config and the registration of a runner that was never handed over go away. */
+async function withdrawRunner(
+  deps: CoreDeps,
+  scope: ReturnType<typeof runnerScope>,
+  instanceId: string,
+  runnerId: number,
+): Promise<void> {
+  await deps.jit.remove(instanceId).catch(() => undefined);
+  await deps.github.deleteRunner(scope, runnerId).catch(() => undefined);
 }
 
 /** Back to the pool: the instance never left its stopped state. */
@@ -411,7 +506,7 @@ export async function release(
     expectedVersion: instance.version,
     to: 'ready',
     patch: { ...patch, stateChangedAt: deps.clock.now() },
-    clear: ['provisionedFor', 'runnerName', 'runnerId', 'startIssuedAt', 'tier'],
+    clear: ['provisionedFor', 'runnerName', 'runnerId', 'startIssuedAt', 'tier', 'reason'],
   });
 }
 

@@ -17,6 +17,7 @@ import { instanceOfRunner, type RunnerSettings } from './deps.js';
 import { agentFailed, startRecordSlackMs } from './instance-events.js';
 import { liveInstanceStates } from './lifecycle.js';
 import type { PoolsConfig } from './pool-config.js';
+import { handOverFailed } from './provision.js';
 import type { InstanceRecord, JobRecord } from './types.js';
 
 export interface ReconcileSnapshot {
@@ -55,6 +56,12 @@ export const claimStallMs = 120_000;
 export const leavingStallMs = 300_000;
 /** Idle runners younger than this are not surplus yet: their job's webhook may still be in flight. */
 export const idleSettleMs = 60_000;
+/**
+ * A job is given at most this many runners after its first, when it never took one: GitHub does not
+ * route some jobs to our runners at all (a repository outside the runner group), and each runner holds
+ * an instance until the claim timeout. Past the cap the job is no longer waiting for us.
+ */
+export const maxReprovisions = 3;
 /** A hot runner still `starting` this long after EC2 reports it running missed its event. */
 export const hotIdleMissedMs = 30_000;
 /** A running job whose instance is gone is checked with GitHub after this long. */
@@ -99,11 +106,22 @@ function instanceRepairs(s: ReconcileSnapshot): ReconcileAction[] {
           actions.push({ kind: 'retire', instance, reason: 'warm-up timed out' });
         break;
       case 'claimed':
+        if (handOverFailed(instance)) {
+          // Started without a runner config: it powers off untouched and goes back to the pool.
+          if (ec2.state === 'stopped' && age > idleSettleMs)
+            actions.push({ kind: 'release', instance, reason: 'powered off untouched (event missed)' });
+          else if (ec2.state !== 'stopped' && age > settings.claimTimeoutSeconds * 1000)
+            actions.push({ kind: 'retire', instance, reason: 'did not power off without a runner config' });
+        }
         // The handler writes the claim, then calls StartInstances, then records the start: one that died
         // in between leaves a claim with no start recorded whose instance may have booted (and powered
         // off again). EC2 resets LaunchTime on every start, so only an instance whose LaunchTime is from
         // before the claim is certainly untouched and may go back to the pool; any other is retired.
-        if (instance.startIssuedAt === undefined && age > claimStallMs)
+        else if (instance.startIssuedAt !== undefined) {
+          // Started, its hand-over never recorded either way: the handler died in between.
+          if (age > settings.claimTimeoutSeconds * 1000)
+            actions.push({ kind: 'retire', instance, reason: 'runner hand-over never recorded' });
+        } else if (instance.startIssuedAt === undefined && age > claimStallMs)
           actions.push(
             ec2.state === 'stopped' && neverStartedSince(ec2, instance.stateChangedAt)
               ? { kind: 'release', instance, reason: 'claim never started' }
@@ -180,7 +198,7 @@ function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
   for (const pool of s.config.pools) {
     const idle = s.instances
       .filter((i) => i.pool === pool.name && i.servingJob === undefined && !alreadyHandled.has(i.id))
-      .filter((i) => !busyOnGitHub.has(i.id))
+      .filter((i) => !busyOnGitHub.has(i.id) && !handOverFailed(i))
       .filter((i) => i.jobStartedAt === undefined)
       .filter(
         (i) =>
@@ -192,6 +210,7 @@ function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
     const hotTarget = s.hotTargets?.[pool.name] ?? 0;
     const waiting = s.jobs
       .filter((j) => j.pool === pool.name && (j.state === 'queued' || j.state === 'provisioned'))
+      .filter((j) => j.reprovisions <= maxReprovisions)
       .sort((a, b) => a.updatedAt - b.updatedAt || a.id - b.id);
     if (waiting.length > idle.length) {
       // Jobs without a runner of their own first, then those whose runner went elsewhere.

@@ -10,12 +10,12 @@
  * the webhook path keeps most of the App's rate limit. Oldest jobs first.
  */
 
-import type { HookDelivery } from '../ports/github-runners.js';
+import type { HookDelivery, RegisteredRunner, RunnerScope } from '../ports/github-runners.js';
 import { type CoreDeps, runnerScope } from './deps.js';
 import { hasHotTier, readHotTarget, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
-import { release, retire } from './provision.js';
-import { planReconcile, type ReconcileAction } from './reconcile-plan.js';
+import { handOverFailed, release, retire } from './provision.js';
+import { maxReprovisions, planReconcile, type ReconcileAction } from './reconcile-plan.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { JobRecord } from './types.js';
 import { provisionForJob } from './workflow-job.js';
@@ -54,24 +54,20 @@ export async function reconcile(
   config: PoolsConfig,
   options: ReconcileOptions,
 ): Promise<ReconcileReport> {
-  const scope = runnerScope(deps.runners, { owner: deps.runners.org ?? '', name: '' });
   const hotPools = config.pools.filter((p) => hasHotTier(deps, p));
   const hotTargets = Object.fromEntries(
     await Promise.all(hotPools.map(async (p) => [p.name, await readHotTarget(deps, p)] as const)),
   );
-  const [instances, observed, queued, provisioned, running, registeredRunners, pendingJit] =
-    await Promise.all([
-      deps.store.listLiveInstances(),
-      deps.compute.listInstances(),
-      deps.store.listJobs('queued'),
-      deps.store.listJobs('provisioned'),
-      deps.store.listJobs('running'),
-      // Repository-scoped runners are listed per repository; the org-wide listing covers the org scope.
-      deps.runners.scope === 'org'
-        ? deps.github.listRunners(scope, `${deps.runners.namePrefix}-`)
-        : Promise.resolve([]),
-      deps.jit.listPending(),
-    ]);
+  const [instances, observed, queued, provisioned, running, pendingJit] = await Promise.all([
+    deps.store.listLiveInstances(),
+    deps.compute.listInstances(),
+    deps.store.listJobs('queued'),
+    deps.store.listJobs('provisioned'),
+    deps.store.listJobs('running'),
+    deps.jit.listPending(),
+  ]);
+  const registered = await registeredRunners(deps, [...queued, ...provisioned, ...running]);
+  const registeredRunnerList = registered.map((r) => r.runner);
   const actions = planReconcile({
     now: deps.clock.now(),
     config,
@@ -79,7 +75,7 @@ export async function reconcile(
     instances,
     observed,
     jobs: [...queued, ...provisioned, ...running],
-    registeredRunners,
+    registeredRunners: registeredRunnerList,
     pendingJit,
     hotTargets,
   });
@@ -102,7 +98,7 @@ export async function reconcile(
   const failures: string[] = [];
   const carryOut = async (action: ReconcileAction) => {
     try {
-      const done = await apply(deps, config, action, options);
+      const done = await apply(deps, config, action, options, registered);
       report.push({ kind: action.kind, target: targetOf(action), reason: action.reason, done });
       if (done) countRepair(deps, action);
     } catch (error) {
@@ -154,6 +150,38 @@ export async function reconcile(
   return { actions: report, redelivered, failures };
 }
 
+interface ScopedRunner {
+  readonly runner: RegisteredRunner;
+  readonly scope: RunnerScope;
+}
+
+/** Repositories whose runners one run lists, in repository scope (one GitHub call each). */
+export const maxRepositoriesListed = 20;
+
+/**
+ * Our runners registered with GitHub, each with where it is registered. In organization scope one
+ * listing covers them all; in repository scope each repository has its own list, so the repositories of
+ * the jobs still in play are listed (the ones an orphan runner can belong to while its job waits).
+ */
+async function registeredRunners(deps: CoreDeps, jobs: readonly JobRecord[]): Promise<ScopedRunner[]> {
+  const prefix = `${deps.runners.namePrefix}-`;
+  if (deps.runners.scope === 'org') {
+    const scope = runnerScope(deps.runners, { owner: deps.runners.org ?? '', name: '' });
+    return (await deps.github.listRunners(scope, prefix)).map((runner) => ({ runner, scope }));
+  }
+  const repositories = new Map<string, JobRecord['repository']>();
+  for (const job of jobs)
+    repositories.set(`${job.repository.owner}/${job.repository.name}`.toLowerCase(), job.repository);
+  const listed = await Promise.allSettled(
+    [...repositories.values()].slice(0, maxRepositoriesListed).map(async (repository) => {
+      const scope = runnerScope(deps.runners, repository);
+      return (await deps.github.listRunners(scope, prefix)).map((runner) => ({ runner, scope }));
+    }),
+  );
+  // A repository that cannot be listed (renamed, deleted, App removed from it) hides only its own runners.
+  return listed.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+}
+
 function targetOf(action: ReconcileAction): string {
   if ('instance' in action) return action.instance.id;
   if ('instanceId' in action) return action.instanceId;
@@ -175,6 +203,7 @@ async function apply(
   config: PoolsConfig,
   action: ReconcileAction,
   options: ReconcileOptions,
+  registered: readonly ScopedRunner[],
 ): Promise<boolean> {
   switch (action.kind) {
     case 'mark-terminated': {
@@ -230,7 +259,10 @@ async function apply(
         return releaseUnusedRunner(deps, action.instance.id, action.reason);
       return retire(deps, action.instance, action.reason);
     case 'release':
-      if (action.instance.state === 'claimed' && action.instance.startIssuedAt === undefined) {
+      if (
+        action.instance.state === 'claimed' &&
+        (action.instance.startIssuedAt === undefined || handOverFailed(action.instance))
+      ) {
         await release(deps, action.instance, {});
         return true;
       }
@@ -244,7 +276,9 @@ async function apply(
       ]);
       return true;
     case 'delete-runner': {
-      const scope = runnerScope(deps.runners, { owner: deps.runners.org ?? '', name: '' });
+      // Where it is registered: the organization, or (repository scope) the repository it was listed in.
+      const scope = registered.find((r) => r.runner.id === action.runner.id)?.scope;
+      if (scope === undefined) return false;
       await deps.github.deleteRunner(scope, action.runner.id);
       await deps.events.publish([
         { type: 'OrphanReaped', kind: 'runner', id: action.runner.name, reason: action.reason },
@@ -338,6 +372,7 @@ async function reprovision(
 ): Promise<boolean> {
   const pool = config.pools.find((p) => p.name === job.pool);
   if (pool === undefined) return false;
+  if (job.reprovisions >= maxReprovisions) return abandon(deps, pool.name, job);
   const requeued = await deps.store.updateJob({
     id: job.id,
     expectedVersion: job.version,
@@ -348,6 +383,27 @@ async function reprovision(
   await deps.events.publish([{ type: 'JobReprovisioned', jobId: job.id, pool: pool.name, reason }]);
   const outcome = await provisionForJob(deps, { config, deadline: options.deadline }, pool, requeued.record);
   return outcome.kind === 'provisioned';
+}
+
+/** The job never took any of the runners it was given: stop giving it more, and say so once. */
+async function abandon(deps: CoreDeps, pool: string, job: JobRecord): Promise<boolean> {
+  const marked = await deps.store.updateJob({
+    id: job.id,
+    expectedVersion: job.version,
+    patch: { reprovisions: job.reprovisions + 1, updatedAt: deps.clock.now() },
+  });
+  if (marked.kind !== 'ok') return false;
+  deps.metrics.count('JobsAbandoned', 1, { Pool: pool });
+  await deps.events.publish([
+    {
+      type: 'JobAbandoned',
+      jobId: job.id,
+      pool,
+      repository: `${job.repository.owner}/${job.repository.name}`,
+      reprovisions: job.reprovisions,
+    },
+  ]);
+  return false;
 }
 
 /** Deliveries of one event tried this often (the original included) are given up on. */

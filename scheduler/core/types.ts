@@ -106,6 +106,8 @@ export interface JobPhases {
 export interface JobRecord {
   readonly id: number;
   readonly runId: number;
+  /** The job's name in its run (absent on records from before it was kept). */
+  readonly name?: string;
   readonly repository: Repository;
   readonly labels: readonly string[];
   /** The pool serving these labels, or absent when none does (the job is recorded and ignored). */
@@ -137,6 +139,8 @@ export interface WorkflowJobEvent {
   readonly action: 'queued' | 'waiting' | 'in_progress' | 'completed';
   readonly jobId: number;
   readonly runId: number;
+  /** The job's name in its workflow run: a re-run of the job (a new job id) keeps it. */
+  readonly name?: string;
   readonly repository: Repository;
   readonly labels: readonly string[];
   readonly createdAt?: number;

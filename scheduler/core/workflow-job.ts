@@ -11,15 +11,22 @@
  * provided for; an instance left idle by such a swap is released by the reconciler.
  */
 
+import { GitHubError } from '../ports/github-runners.js';
 import type { JobUpdate } from '../ports/pool-store.js';
 import { type CoreDeps, instanceOfRunner } from './deps.js';
 import { hasHotTier, isUntaken, readBalance, refillHotTier, tierOf } from './hot-tier.js';
 import { matchPool } from './labels.js';
 import { canTransitionJob, type JobState, jobProgress } from './lifecycle.js';
 import type { PoolConfig, PoolsConfig } from './pool-config.js';
-import { type ProvisionOutcome, provisionHotRunner, provisionRunner, rerunMarker } from './provision.js';
+import {
+  onDemandMarker,
+  type ProvisionOutcome,
+  provisionHotRunner,
+  provisionRunner,
+  rerunMarker,
+} from './provision.js';
 
-export { rerunMarker };
+export { onDemandMarker, rerunMarker };
 
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { InstanceRecord, JobRecord, WorkflowJobEvent } from './types.js';
@@ -63,6 +70,8 @@ export async function handleWorkflowJob(
   context: WorkflowJobContext,
   event: WorkflowJobEvent,
 ): Promise<WorkflowJobOutcome> {
+  // Any job of a run finishing (ours or not) may be the last one: a refused re-run can go now.
+  if (event.action === 'completed') await retryPendingRerun(deps, event);
   const pool = matchPool(context.config, event.labels);
   if (pool === undefined) return { kind: 'ignored', reason: 'no-pool' };
 
@@ -119,6 +128,7 @@ function newJobRecord(
   return {
     id: event.jobId,
     runId: event.runId,
+    ...(event.name !== undefined && { name: event.name }),
     repository: event.repository,
     labels: event.labels,
     pool: pool.name,
@@ -214,7 +224,7 @@ export async function provisionForJob(
     : await provisionRunner(deps, { pool, job, deadline: context.deadline });
   if (options.hotRefill) outcome.attempts.unshift({ step: 'hot', at: deps.clock.now(), outcome: 'ok' });
   if (outcome.kind === 'provisioned') {
-    await recordProvisioned(deps, job, {
+    const recorded = await recordProvisioned(deps, job, {
       attempts: outcome.attempts,
       patch: {
         source: outcome.source,
@@ -223,6 +233,10 @@ export async function provisionForJob(
         phases: { claimedAt: outcome.claimedAt, startIssuedAt: outcome.startIssuedAt },
       },
     });
+    // Cancelled while its runner was being provided: the `completed` found no instance to give back,
+    // so the runner is released now rather than after the reconciler's settle time.
+    if (recorded?.state === 'completed' && recorded.runnerName === undefined)
+      await releaseUnusedRunner(deps, outcome.instanceId, `job ${job.id} completed before pickup`);
     await deps.events.publish([
       {
         type: 'JobProvisioned',
@@ -269,7 +283,7 @@ async function recordProvisioned(
   deps: CoreDeps,
   job: JobRecord,
   update: Pick<JobUpdate, 'attempts' | 'patch'>,
-): Promise<void> {
+): Promise<JobRecord | undefined> {
   let current: JobRecord | undefined = job;
   for (let attempt = 0; attempt < 3 && current !== undefined; attempt++) {
     const written = await deps.store.updateJob({
@@ -278,9 +292,11 @@ async function recordProvisioned(
       ...(current.state === 'queued' && { to: 'provisioned' as const }),
       ...update,
     });
-    if (written.kind !== 'conflict') return;
+    if (written.kind === 'ok') return written.record;
+    if (written.kind !== 'conflict') return current;
     current = await deps.store.getJob(job.id);
   }
+  return current;
 }
 
 /**
@@ -428,18 +444,42 @@ async function finishJob(
     );
 }
 
-/** A job whose spot instance was reclaimed is re-run once, and its re-run goes to on-demand capacity. */
+/**
+ * A job whose spot instance was reclaimed is re-run once per run, and its re-run (the same job name in
+ * the same run) goes to on-demand capacity. GitHub refuses a job re-run while other jobs of its run are
+ * still going (403): the re-run is then kept pending and asked for again when a job of the run completes.
+ */
 async function rerunAfterInterruption(deps: CoreDeps, pool: PoolConfig, job: JobRecord): Promise<void> {
   if (!pool.fallback.rerunInterrupted) return;
   const marker = rerunMarker(job.runId);
   if ((await deps.store.getMarker(marker)) !== undefined) return; // once per run
-  await deps.store.putMarker(marker, String(job.id));
+  await deps.store.putMarker(marker, `pending:${job.id}`);
+  await requestRerun(deps, job, pool.name);
+}
+
+async function retryPendingRerun(deps: CoreDeps, event: WorkflowJobEvent): Promise<void> {
+  const state = await deps.store.getMarker(rerunMarker(event.runId));
+  const pending = state?.startsWith('pending:') ? Number(state.slice('pending:'.length)) : undefined;
+  if (pending === undefined) return;
+  const job = await deps.store.getJob(pending);
+  if (job === undefined) return;
+  await requestRerun(deps, job, job.pool ?? 'unknown');
+}
+
+async function requestRerun(deps: CoreDeps, job: JobRecord, pool: string): Promise<void> {
+  // Marked before asking: a re-run GitHub accepted but whose answer was lost still avoids spot.
+  if (job.name !== undefined) await deps.store.putMarker(onDemandMarker(job.runId, job.name), String(job.id));
   try {
     await deps.github.rerunJob(job.repository, job.id);
-    deps.metrics.count('InterruptedJobsRerun', 1, { Pool: pool.name });
-  } catch {
-    // GitHub refuses a job re-run while other jobs of its run are still going (403). The instance
-    // is recycled all the same; the re-run is then left to the people who own the workflow.
-    deps.metrics.count('InterruptedJobsRerunRefused', 1, { Pool: pool.name });
+  } catch (error) {
+    // 403: other jobs of the run are still going. Either way the re-run stays pending for the next
+    // completion in the run, and the instance is recycled all the same.
+    const refused = error instanceof GitHubError && error.status === 403;
+    deps.metrics.count(refused ? 'InterruptedJobsRerunRefused' : 'InterruptedJobsRerunFailed', 1, {
+      Pool: pool,
+    });
+    return;
   }
+  await deps.store.putMarker(rerunMarker(job.runId), `requested:${job.id}`);
+  deps.metrics.count('InterruptedJobsRerun', 1, { Pool: pool });
 }

@@ -11,6 +11,8 @@ export type DomainEvent =
   | { type: 'PoolResized'; pool: string; target: number; launched: number; retired: number }
   | { type: 'OrphanReaped'; kind: 'instance' | 'runner' | 'jit-config'; id: string; reason: string }
   | { type: 'JobReprovisioned'; jobId: number; pool: string; reason: string }
+  /** A job given runner after runner that it never took (e.g. its repository is outside the runner group). */
+  | { type: 'JobAbandoned'; jobId: number; pool: string; repository: string; reprovisions: number }
   | { type: 'DeliveryRedelivered'; deliveryId: number; guid: string };
 
 export interface Events {

@@ -326,7 +326,8 @@ export class GitHubEmulator {
     if (!auth.ok) return answer(error(401, auth.message), operation, 'invalid');
 
     const fault = this.faults.take(operation);
-    if (fault) return answer(faultReply(fault, route), operation, route.auth);
+    if (fault?.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    else if (fault) return answer(faultReply(fault, route), operation, route.auth);
 
     let body: unknown;
     if (raw.length > 0) {

@@ -426,6 +426,7 @@ export class InMemoryGitHub implements GitHubRunners {
       action,
       jobId: job.id,
       runId: job.runId,
+      name: job.name,
       repository: job.repository,
       labels: job.labels,
       createdAt: job.createdAt,

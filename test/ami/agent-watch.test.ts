@@ -6,7 +6,7 @@
  * whose hook never fires, or a runner that never gets one.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -69,7 +69,7 @@ describe.concurrent('the job-started signal', () => {
     const hookMs = Number(
       /^hook job-started exit=0 ms=(\d+)$/.exec(log.find((l) => l.startsWith('hook job-started')) ?? '')?.[1],
     );
-    expect(hookMs).toBeLessThan(1500);
+    expect(hookMs).toBeLessThan(2500);
     expect(events(exit.stdout, 'tag-failed')).toEqual(
       expect.arrayContaining([expect.objectContaining({ tag: 'wpr:job-started', attempts: '4' })]),
     );
@@ -92,12 +92,16 @@ describe.concurrent('the job-started signal', () => {
 
     const exit = await box.boot().exited;
 
+    // Refused once, and never asked again for that tag (a connection failure on a loaded machine may come
+    // first; it never reached EC2 and is retried, as it should be).
     expect(events(exit.stdout, 'tag-failed')).toEqual([
-      expect.objectContaining({ tag: 'wpr:job-started', attempts: '1', error: 'UnauthorizedOperation' }),
+      expect.objectContaining({ tag: 'wpr:job-started', error: 'UnauthorizedOperation' }),
     ]);
+    const jobStartedCalls = ec2
+      .calls('CreateTags')
+      .filter((c) => Object.values(c.params).includes('wpr:job-started'));
+    expect(jobStartedCalls.map((c) => c.error)).toEqual(['UnauthorizedOperation']);
     expect(await box.runnerLog()).toContain('job done');
-    // One refused job-started tag, then the reason.
-    expect(ec2.calls('CreateTags')).toHaveLength(2);
     expect(ec2.instance(instanceId)?.tags['wpr:agent-reason']).toBe('job-done');
   });
 
@@ -111,6 +115,48 @@ describe.concurrent('the job-started signal', () => {
       env: { PATH: '/usr/bin:/bin', WPR_AGENT_EVENTS: join(dir, 'missing') },
     });
     expect(result.stderr).toContain('could not signal job-started');
+  });
+
+  it('puts together a line that reaches it in two parts (a read cut short by its timeout keeps its part)', async () => {
+    const { box, instanceId } = await instanceWithConfig();
+    await box.setRunnerMode('idle');
+    const agent = box.boot({ WPR_MAX_IDLE_SECONDS: '30' });
+    await agent.waitForLine(/event=runner-watching/);
+    const fifo = join(box.dir, 'run', 'events');
+    const write = (text: string) =>
+      promisify(execFile)('bash', ['-c', 'printf "%s" "$1" >"$2"', '_', text, fifo]);
+    await write('job-sta');
+    // Longer than the loop's read timeout: the first part is read alone and must be kept.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await write('rted 2026-01-05T09:12:03.214Z\n');
+
+    const started = await agent.waitForLine(/event=job-started/);
+    await agent.waitForLine(/event=tagged tag=wpr:job-started/);
+    agent.process.kill('SIGTERM');
+    await agent.exited;
+
+    expect(started).toContain('at=2026-01-05T09:12:03.214Z source=hook');
+    expect(world.tag(instanceId, 'wpr:job-started')).toBe('2026-01-05T09:12:03.214Z');
+  });
+
+  it('before the job, waits for a docker daemon that is still starting (bounded), then exits 0', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wpr-hook-'));
+    world.onTeardown(() => rm(dir, { recursive: true, force: true }));
+    const hook = join(dir, 'job-started.sh');
+    await promisify(execFile)('ln', ['-s', hookPath, hook]);
+    // A docker that answers on its third `info`, as a daemon finishing its start.
+    await writeFile(
+      join(dir, 'docker'),
+      '#!/usr/bin/env bash\nn=$(($(cat "$0.count" 2>/dev/null || echo 0) + 1))\necho "$n" >"$0.count"\n((n >= 3))\n',
+      { mode: 0o755 },
+    );
+
+    const result = await promisify(execFile)('bash', ['-e', hook], {
+      env: { PATH: `${dir}:/usr/bin:/bin`, WPR_AGENT_EVENTS: join(dir, 'missing') },
+    });
+
+    expect(await readFile(join(dir, 'docker.count'), 'utf8')).toBe('3\n');
+    expect(result.stderr).not.toContain('docker is not answering');
   });
 
   it('ignores lines on the FIFO that are not hook events (the job can write to it too)', async () => {
@@ -174,20 +220,20 @@ describe.concurrent('the watchdogs', () => {
   });
 
   it('takes the idle bound from the instance tag, and re-reads it before stopping (a runner kept hot)', async () => {
-    const { box, instanceId } = await instanceWithConfig({ ...ephemeralTags, 'wpr:max-idle-seconds': '1' });
+    const { box, instanceId } = await instanceWithConfig({ ...ephemeralTags, 'wpr:max-idle-seconds': '2' });
     await box.setRunnerMode('idle');
     const agent = box.boot({ WPR_MAX_IDLE_SECONDS: '600' });
     const watching = await agent.waitForLine(/event=runner-watching/);
-    expect(watching).toContain('max_idle_s=1 ');
+    expect(watching).toContain('max_idle_s=2 ');
     // The control plane decides to keep this runner longer: it raises the tag.
-    box.imds.setTag('wpr:max-idle-seconds', '3');
+    box.imds.setTag('wpr:max-idle-seconds', '4');
 
     const exit = await agent.exited;
 
     expect(events(exit.stdout, 'idle-bound-extended')).toEqual([
-      expect.objectContaining({ max_idle_s: '3', source: 'tag' }),
+      expect.objectContaining({ max_idle_s: '4', source: 'tag' }),
     ]);
-    expect(Number(events(exit.stdout, 'runner-exited')[0]?.duration_ms)).toBeGreaterThanOrEqual(3000);
+    expect(Number(events(exit.stdout, 'runner-exited')[0]?.duration_ms)).toBeGreaterThanOrEqual(4000);
     expect(reason(instanceId)).toBe('idle-timeout');
   });
 
@@ -222,13 +268,13 @@ describe.concurrent('the watchdogs', () => {
   it('stops the runner past the maximum lifetime, job or not: max-lifetime', async () => {
     const { box, instanceId } = await instanceWithConfig({
       ...ephemeralTags,
-      'wpr:max-lifetime-seconds': '3',
+      'wpr:max-lifetime-seconds': '6',
     });
     await box.setRunnerMode('job', 60_000);
 
     const exit = await box.boot({ WPR_MAX_LIFETIME_SECONDS: '43200' }).exited;
 
-    expect(events(exit.stdout, 'runner-watching')[0]).toMatchObject({ max_lifetime_s: '3' });
+    expect(events(exit.stdout, 'runner-watching')[0]).toMatchObject({ max_lifetime_s: '6' });
     expect(world.tag(instanceId, 'wpr:job-started')).toMatch(/Z$/);
     expect(events(exit.stdout, 'runner-stopping')).toEqual([
       expect.objectContaining({ reason: 'max-lifetime' }),

@@ -30,6 +30,7 @@ import {
   subnetA,
   subnetB,
   testConfig,
+  withCompute,
 } from './support.js';
 
 const labels = ['self-hosted', 'linux', 'x64'];
@@ -103,6 +104,52 @@ describe('filling the hot tier', () => {
     expect(idle.every((i) => i.idleAt === monday0900)).toBe(true);
     expect(h.github.callsOf('createJitConfig')).toHaveLength(2);
     expect(await readHotTarget(h.deps, poolOf(h.config))).toBe(2);
+  });
+
+  it('goes idle even when its instance runs before the start is recorded (a fast boot), keeping its runner id', async () => {
+    const h = hotHarness({ windows: [{ ...window, max: 1 }] });
+    await readyInstances(h, [subnetA, subnetB]);
+    const deps = withCompute(h, {
+      start: async (id) => {
+        const started = await h.compute.start(id);
+        h.compute.markRunning(id);
+        await handleInstanceStateChange(h.deps, h.config, { instanceId: id, state: 'running' });
+        return started;
+      },
+    });
+    await tunePools(deps, h.config, { deadline: h.clock.now() + 30_000 });
+    const [hot] = (await live(h)).filter((i) => i.tier === 'hot');
+    expect(hot).toMatchObject({ state: 'idle', runnerId: expect.any(Number), idleAt: monday0900 });
+  });
+
+  it("goes idle when the hand-over records the start between the running event's read and its write", async () => {
+    const h = hotHarness();
+    await h.store.putInstance(
+      instance({
+        id: 'i-00000000000000h1',
+        state: 'claimed',
+        tier: 'hot',
+        version: 1,
+        runnerName: 'wpr-i-00000000000000h1',
+      }),
+    );
+    h.store.beforeNextWrite(async () => {
+      // The hand-over wins the race: claimed → starting, with its runner id.
+      await h.store.transitionInstance({
+        id: 'i-00000000000000h1',
+        from: 'claimed',
+        expectedVersion: 1,
+        to: 'starting',
+        patch: { runnerId: 7, startIssuedAt: monday0900 },
+      });
+    });
+    const outcome = await handleInstanceStateChange(h.deps, h.config, {
+      instanceId: 'i-00000000000000h1',
+      state: 'running',
+      at: monday0900 + 5_000,
+    });
+    expect(outcome).toEqual({ kind: 'transitioned', from: 'starting', to: 'idle' });
+    expect(await h.store.getInstance('i-00000000000000h1')).toMatchObject({ state: 'idle', runnerId: 7 });
   });
 
   it('follows the fill policy: spot first when the pool says so', async () => {

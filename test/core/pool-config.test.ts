@@ -287,6 +287,66 @@ describe('pool config: one rule at a time', () => {
   });
 });
 
+describe('pool config: the hot tier', () => {
+  const hotWindow = (overrides: Record<string, unknown> = {}) => ({
+    days: ['mon', 'tue'],
+    from: '08:00',
+    to: '19:00',
+    timezone: 'Europe/Paris',
+    max: 2,
+    ...overrides,
+  });
+
+  it('accepts a hot tier and applies its defaults', () => {
+    const result = validatePoolsConfig(onePool({ hot: { maximum: 3, windows: [hotWindow()] } }));
+    expect(result.ok && result.config.pools[0]?.hot).toEqual({
+      maximum: 3,
+      windows: [{ ...hotWindow(), min: 0 }],
+      outsideWindows: 0,
+      fill: ['pool', 'spot', 'on-demand'],
+      maxIdleMinutes: 240,
+    });
+    const model = validatePoolsConfig(
+      onePool({ hot: { maximum: 3, costModel: { valuePerWaitSecondUsd: 0.002 } } }),
+    );
+    expect(model.ok && model.config.pools[0]?.hot?.costModel).toEqual({
+      valuePerWaitSecondUsd: 0.002,
+      secondsSavedPerHit: 17,
+      jobMinutes: 10,
+    });
+  });
+
+  it('reports every problem of a hot tier at once, each naming the pool and the field', () => {
+    expect(
+      problems(
+        onePool({
+          hot: {
+            maximum: 2,
+            outsideWindows: 3,
+            fill: ['spot', 'spot'],
+            dailyBudgetUsd: -1,
+            windows: [hotWindow({ min: 3, max: 1 }), hotWindow({ max: 5, timezone: 'Mars/Olympus' })],
+          },
+        }),
+      ),
+    ).toEqual([
+      'pool "linux-x64": hot.windows[1].timezone: is not an IANA time zone (e.g. "Europe/Paris") (given "Mars/Olympus")',
+      'pool "linux-x64": hot.dailyBudgetUsd: Too small: expected number to be >0 (given -1)',
+      'pool "linux-x64": hot.outsideWindows: 3 is over the hot tier\'s maximum 2',
+      'pool "linux-x64": hot.fill: lists a source twice',
+      'pool "linux-x64": hot.windows[0].min: min 3 is over max 1',
+      'pool "linux-x64": hot.windows[1].max: 5 is over the hot tier\'s maximum 2',
+    ]);
+  });
+
+  it('refuses unknown sources, fields and a missing maximum', () => {
+    const found = problems(onePool({ hot: { fill: ['warm'], windows: [], extra: 1 } }));
+    expect(found.some((p) => /hot\.fill\[0\]/.test(p))).toBe(true);
+    expect(found.some((p) => /hot: .*"extra"/.test(p))).toBe(true);
+    expect(found.some((p) => /hot\.maximum/.test(p))).toBe(true);
+  });
+});
+
 describe('pool config: unknown fields are refused at every level', () => {
   it.each([
     ['the root', { ...onePool(), extra: 1 }, '(root): Unrecognized key: "extra"'],

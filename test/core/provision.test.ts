@@ -5,8 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CoreDeps } from '../../scheduler/core/deps.js';
+import { handleInstanceStateChange } from '../../scheduler/core/instance-events.js';
 import {
   capacityMemoryMs,
+  handOverAttempts,
+  handOverFailedReason,
   maxClaimAttempts,
   type ProvisionRequest,
   provisionRunner,
@@ -412,10 +415,10 @@ describe('provisionRunner: the fallback ladder', () => {
 });
 
 describe('provisionRunner: the runner hand-over', () => {
-  it('retires the started instance when GitHub cannot mint, and leaves the job pending', async () => {
+  it('keeps the warmed instance when GitHub cannot mint: started and recorded, never terminated', async () => {
     const h = makeHarness();
     const [a] = await readyInstances(h, [subnetA]);
-    h.github.injectFault('createJitConfig', { kind: 'server-error', status: 503 });
+    h.github.injectFault('createJitConfig', { kind: 'server-error', status: 503 }, handOverAttempts);
     const outcome = await provision(h, job());
 
     expect(outcome).toEqual({
@@ -432,29 +435,71 @@ describe('provisionRunner: the runner hand-over', () => {
         },
       ],
     });
+    // The start is on record before any GitHub call; the hand-over was tried twice.
     expect(await mustInstance(h, a?.id ?? '')).toMatchObject({
-      state: 'terminated',
-      reason: 'runner registration failed',
+      state: 'claimed',
+      startIssuedAt: now,
+      reason: handOverFailedReason,
     });
-    expect(h.compute.instance(a?.id ?? '')?.state).toBe('terminated');
+    expect(h.github.callsOf('createJitConfig')).toHaveLength(handOverAttempts);
+    expect(h.metrics.total('HandOverFailures')).toBe(handOverAttempts);
+    expect(h.compute.calls('terminate')).toEqual([]);
     expect(await h.jit.listPending()).toEqual([]);
-    expect(h.events.ofType('InstanceRetired')).toEqual([
-      { type: 'InstanceRetired', instanceId: a?.id, pool: 'linux-x64', reason: 'runner registration failed' },
-    ]);
+    expect(h.events.ofType('InstanceRetired')).toEqual([]);
+
+    // With no config its agent powers off untouched: the instance is back in the pool, still warm.
+    h.compute.markRunning(a?.id ?? '');
+    h.compute.powerOff(a?.id ?? '');
+    await handleInstanceStateChange(h.deps, h.config, { instanceId: a?.id ?? '', state: 'stopped', at: now });
+    const back = await mustInstance(h, a?.id ?? '');
+    expect(back.state).toBe('ready');
+    expect(back).not.toHaveProperty('provisionedFor');
+    expect(back).not.toHaveProperty('startIssuedAt');
+    expect(back).not.toHaveProperty('reason');
   });
 
-  it('retires the instance when the config cannot be delivered', async () => {
+  it('tries the hand-over again at once: a single failed mint still gives the job its runner', async () => {
+    const h = makeHarness();
+    const [a] = await readyInstances(h, [subnetA]);
+    h.github.injectFault('createJitConfig', { kind: 'secondary-rate-limit' });
+    const outcome = await provision(h, job());
+    expect(outcome).toMatchObject({ kind: 'provisioned', instanceId: a?.id, source: 'pool' });
+    expect(await mustInstance(h, a?.id ?? '')).toMatchObject({ state: 'starting', startIssuedAt: now });
+    expect(h.metrics.total('HandOverFailures')).toBe(1);
+  });
+
+  it('does not try again past the deadline', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA]);
+    h.github.injectFault('createJitConfig', { kind: 'server-error' });
+    const createJitConfig = h.github.createJitConfig.bind(h.github);
+    h.github.createJitConfig = async (...args) => {
+      h.clock.advance(9_000);
+      return createJitConfig(...args);
+    };
+    const outcome = await provision(h, job());
+    expect(outcome).toMatchObject({ kind: 'pending', reason: 'github-failed' });
+    expect(h.github.callsOf('createJitConfig')).toHaveLength(1);
+  });
+
+  it('keeps the instance when the config cannot be delivered, and withdraws the runners it minted', async () => {
     const h = makeHarness();
     const [a] = await readyInstances(h, [subnetA]);
     h.jit.failNext('deliver');
+    h.jit.failNext('deliver');
     const outcome = await provision(h, job());
     expect(outcome).toMatchObject({ kind: 'pending', reason: 'github-failed' });
-    expect((await mustInstance(h, a?.id ?? '')).state).toBe('terminated');
+    expect(await mustInstance(h, a?.id ?? '')).toMatchObject({
+      state: 'claimed',
+      reason: handOverFailedReason,
+    });
+    expect(await h.github.listRunners({ kind: 'org', org: 'acme' }, '')).toEqual([]);
+    expect(await h.jit.listPending()).toEqual([]);
   });
 
-  it('retires a spot instance whose runner cannot be minted', async () => {
+  it('retires a spot instance whose runner cannot be minted: it has no pool to return to', async () => {
     const h = makeHarness();
-    h.github.injectFault('createJitConfig', { kind: 'server-error' });
+    h.github.injectFault('createJitConfig', { kind: 'server-error' }, handOverAttempts);
     const outcome = await provision(h, job());
     expect(outcome).toMatchObject({ kind: 'pending', reason: 'github-failed' });
     const [launched] = h.compute.allInstances();

@@ -12,7 +12,12 @@ import {
   type ReconcileOptions,
   reconcile,
 } from '../../scheduler/core/reconcile.js';
-import { claimStallMs, idleSettleMs, leavingStallMs } from '../../scheduler/core/reconcile-plan.js';
+import {
+  claimStallMs,
+  idleSettleMs,
+  leavingStallMs,
+  maxReprovisions,
+} from '../../scheduler/core/reconcile-plan.js';
 import { launchPoolInstances } from '../../scheduler/core/recycle.js';
 import type { InstanceRecord } from '../../scheduler/core/types.js';
 import {
@@ -26,6 +31,7 @@ import {
   repository,
   subnetA,
   subnetB,
+  testConfig,
 } from './support.js';
 
 const org = { kind: 'org', org: 'acme' } as const;
@@ -60,6 +66,31 @@ async function started(h: Harness): Promise<InstanceRecord> {
 }
 
 describe('reconcile: instances', () => {
+  it('retires a started claim whose hand-over was never recorded (the handler died mid-way)', async () => {
+    const h = makeHarness();
+    const [ready] = await readyInstances(h, [subnetA]);
+    const claimed = await claim(h, ready);
+    await h.store.transitionInstance({
+      id: claimed.id,
+      from: 'claimed',
+      expectedVersion: claimed.version,
+      to: 'claimed',
+      patch: { startIssuedAt: h.clock.now() },
+    });
+    await h.compute.start(claimed.id);
+    h.compute.markRunning(claimed.id);
+    // A job is waiting, so the instance is not a surplus runner to release: only the timeout catches it.
+    await h.store.createJob(job({ id: 6_000 }));
+    h.clock.advance(h.config.settings.claimTimeoutSeconds * 1000 - 1);
+    expect((await run(h)).actions.filter((a) => a.kind !== 'check-job')).toEqual([]);
+    h.clock.advance(2);
+    const report = await run(h);
+    expect(report.actions.filter((a) => a.kind === 'retire')).toEqual([
+      { kind: 'retire', target: claimed.id, reason: 'runner hand-over never recorded', done: true },
+    ]);
+    expect((await mustInstance(h, claimed.id)).state).toBe('terminated');
+  });
+
   it('marks terminated an instance EC2 has terminated', async () => {
     const h = makeHarness();
     const [a] = await readyInstances(h, [subnetA]);
@@ -272,6 +303,45 @@ describe('reconcile: orphans', () => {
   });
 });
 
+describe('reconcile: repository-scoped runners', () => {
+  const repoRunners = { scope: 'repo', namePrefix: 'wpr' } as const;
+
+  it("reaps an orphan runner registered at a waiting job's repository, through the repository's path", async () => {
+    const h = makeHarness({ runners: repoRunners });
+    const scope = { kind: 'repo', repository } as const;
+    const orphan = await h.github.createJitConfig(scope, {
+      runnerName: 'wpr-i-0000000000000dead',
+      labels: ['linux', 'x64'],
+    });
+    // Someone else's runner in the same repository, and a repository no job of ours is in.
+    await h.github.createJitConfig(scope, { runnerName: 'theirs-1', labels: ['linux'] });
+    await h.store.createJob(job({ id: 5_000 }));
+    const report = await run(h);
+    expect(report.actions.filter((a) => a.kind === 'delete-runner')).toEqual([
+      { kind: 'delete-runner', target: 'wpr-i-0000000000000dead', reason: 'no live instance', done: true },
+    ]);
+    expect(h.github.callsOf('deleteRunner').map((c) => c.args)).toEqual([[scope, orphan.runnerId]]);
+    expect((await h.github.listRunners(scope, '')).map((r) => r.name)).toEqual(['theirs-1']);
+  });
+
+  it('lists each repository once, and one that cannot be listed hides only its own runners', async () => {
+    const h = makeHarness({ runners: repoRunners });
+    const other = { owner: 'acme', name: 'web' };
+    const orphan = await h.github.createJitConfig(
+      { kind: 'repo', repository: other },
+      { runnerName: 'wpr-i-0000000000000beef', labels: ['linux'] },
+    );
+    await h.store.createJob(job({ id: 5_001 }));
+    await h.store.createJob(job({ id: 5_002 }));
+    await h.store.createJob(job({ id: 5_003, repository: other }));
+    h.github.injectFault('listRunners', { kind: 'status', status: 404 });
+    await run(h);
+    expect(h.github.callsOf('listRunners')).toHaveLength(2);
+    // acme/app (listed first) failed; acme/web's orphan is still reaped.
+    expect(h.github.callsOf('deleteRunner').map((c) => c.args[1])).toEqual([orphan.runnerId]);
+  });
+});
+
 describe('reconcile: jobs without a runner', () => {
   const stale = (h: Harness) => h.clock.now() - h.config.settings.pendingJobSeconds * 1000 - 1;
 
@@ -286,6 +356,73 @@ describe('reconcile: jobs without a runner', () => {
     ]);
     expect(await mustJob(h, remote.id)).toMatchObject({ state: 'completed', conclusion: 'cancelled' });
     expect(h.compute.callCount('start')).toBe(0);
+  });
+
+  it('gives a job whose runner could not be handed over another runner, and returns the kept instance to the pool', async () => {
+    const h = makeHarness();
+    const [kept] = await readyInstances(h, [subnetA]);
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    await h.store.createJob(job({ id: remote.id }));
+    h.github.injectFault('createJitConfig', { kind: 'server-error' }, 2);
+    await provisionRunner(h.deps, {
+      pool: poolOf(h.config),
+      job: await mustJob(h, remote.id),
+      deadline: h.clock.now() + 8_000,
+    });
+    // Its agent found no config and powered off; the stopped event was missed.
+    h.compute.markRunning(kept?.id ?? '');
+    h.compute.powerOff(kept?.id ?? '');
+    h.clock.advance(Math.max(idleSettleMs, h.config.settings.pendingJobSeconds * 1000) + 1);
+    const report = await run(h);
+    expect(report.actions.map((a) => [a.kind, a.target, a.done])).toEqual([
+      ['release', kept?.id, true],
+      ['check-job', `job ${remote.id}`, true],
+    ]);
+    // Released first, then claimed again for the job: the warm instance serves it after all.
+    expect(await mustInstance(h, kept?.id ?? '')).toMatchObject({
+      state: 'starting',
+      provisionedFor: remote.id,
+    });
+    expect(h.compute.calls('terminate')).toEqual([]);
+  });
+
+  it('stops giving runners to a job that never takes one, reports it once, and checks it no more', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA, subnetB]);
+    // GitHub keeps the job queued: its repository is outside the runner group, no runner of ours gets it.
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    await h.store.createJob(job({ id: remote.id, updatedAt: stale(h), reprovisions: maxReprovisions }));
+    const report = await run(h);
+    expect(report.actions.map((a) => [a.kind, a.done])).toEqual([['check-job', false]]);
+    expect(h.compute.callCount('start')).toBe(0);
+    expect(h.compute.calls('launchEphemeral')).toEqual([]);
+    expect(h.events.ofType('JobAbandoned')).toEqual([
+      {
+        type: 'JobAbandoned',
+        jobId: remote.id,
+        pool: 'linux-x64',
+        repository: 'acme/app',
+        reprovisions: maxReprovisions,
+      },
+    ]);
+    expect(h.metrics.total('JobsAbandoned')).toBe(1);
+    expect(await mustJob(h, remote.id)).toMatchObject({ state: 'queued' });
+
+    h.clock.advance(h.config.settings.pendingJobSeconds * 1000 + 1);
+    const later = await run(h);
+    expect(later.actions).toEqual([]);
+    expect(h.github.callsOf('getJob')).toHaveLength(1);
+    expect(h.events.ofType('JobAbandoned')).toHaveLength(1);
+  });
+
+  it('gives a job that lost its runner another one while under the cap', async () => {
+    const h = makeHarness();
+    await readyInstances(h, [subnetA, subnetB]);
+    const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+    await h.store.createJob(job({ id: remote.id, updatedAt: stale(h), reprovisions: maxReprovisions - 1 }));
+    await run(h);
+    expect(h.compute.callCount('start')).toBe(1);
+    expect(await mustJob(h, remote.id)).toMatchObject({ reprovisions: maxReprovisions });
   });
 
   it('marks completed a job GitHub does not know', async () => {
@@ -353,6 +490,75 @@ describe('reconcile: jobs without a runner', () => {
     for (const id of [1, 2, 3]) await h.store.createJob(job({ id, updatedAt: stale(h) }));
     await run(h, { maxJobChecks: 2 });
     expect(h.github.callsOf('getJob')).toHaveLength(2);
+  });
+
+  it('checks every stuck job of a big burst in one run, several at a time, oldest first', async () => {
+    const h = makeHarness();
+    const ids: number[] = [];
+    for (let n = 0; n < 50; n++) {
+      const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+      h.github.cancelJob(remote.id); // GitHub answers at once; no runner needed
+      ids.push(remote.id);
+      await h.store.createJob(job({ id: remote.id, updatedAt: stale(h) - n }));
+    }
+    let inFlight = 0;
+    let most = 0;
+    const getJob = h.github.getJob.bind(h.github);
+    const deps = {
+      ...h.deps,
+      github: Object.assign(Object.create(h.github), {
+        getJob: async (...args: Parameters<typeof getJob>) => {
+          most = Math.max(most, ++inFlight);
+          await new Promise((resolve) => setImmediate(resolve));
+          inFlight--;
+          return getJob(...args);
+        },
+      }),
+    };
+    const report = await reconcile(deps, h.config, { deadline: h.clock.now() + 60_000 });
+    // Not twenty a run: all fifty, eight at a time (the default concurrency).
+    expect(report.actions.filter((a) => a.kind === 'check-job' && a.done)).toHaveLength(50);
+    expect(most).toBe(h.config.settings.reconcileConcurrency);
+    // Oldest first: the first batch holds the eight jobs waiting longest.
+    expect(report.actions.slice(0, 8).map((a) => a.target)).toEqual(
+      ids
+        .slice(-8)
+        .reverse()
+        .map((id) => `job ${id}`),
+    );
+    for (const id of ids) expect((await mustJob(h, id)).state).toBe('completed');
+  });
+
+  it('recovers a 500-job burst in one run where the former cap of twenty a run needed twenty-five', async () => {
+    const runsToRecover = async (options: Partial<ReconcileOptions>) => {
+      const h = makeHarness({ config: testConfig({ defaultSize: 0 }, { launchBatchSize: 100 }) });
+      for (let n = 0; n < 500; n++) {
+        const remote = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
+        await h.store.createJob(job({ id: remote.id, updatedAt: stale(h) }));
+      }
+      let runs = 0;
+      while ((await h.store.listJobs('queued')).length > 0 && runs < 40) {
+        await run(h, options);
+        h.clock.advance(30_000);
+        runs++;
+      }
+      return runs;
+    };
+    expect(await runsToRecover({})).toBe(1); // the next 30 s pass
+    expect(await runsToRecover({ maxJobChecks: 20 })).toBe(25); // fifty minutes at the former 2-minute cadence
+  }, 60_000);
+
+  it("keeps within the hour's GitHub request budget, and defers the rest to later runs", async () => {
+    const h = makeHarness({ config: testConfig({}, { reconcileGitHubRequestsPerHour: 12 }) });
+    for (let id = 1; id <= 10; id++) await h.store.createJob(job({ id, updatedAt: stale(h) }));
+    await run(h);
+    expect(h.github.callsOf('getJob')).toHaveLength(6); // 12 requests, 2 per check
+    expect(h.metrics.total('JobChecksDeferred')).toBe(4);
+    await run(h);
+    expect(h.github.callsOf('getJob'), 'the hour is spent').toHaveLength(6);
+    h.clock.advance(3_600_000);
+    await run(h);
+    expect(h.github.callsOf('getJob'), 'a new hour').toHaveLength(10);
   });
 
   it('checks a job long running on an instance that is gone, and leaves it running if GitHub says so', async () => {

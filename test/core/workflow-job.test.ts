@@ -366,6 +366,28 @@ describe('workflow_job in_progress and completed', () => {
     expect(h.compute.callCount('terminate')).toBe(0);
   });
 
+  it('releases the runner at once when the job is cancelled while its runner is being provided', async () => {
+    const h = makeHarness();
+    const [a] = await readyInstances(h, [subnetA, subnetB]);
+    const { jobId, queued } = queue(h);
+    // The cancel's `completed` arrives while the webhook for `queued` is minting the runner.
+    const createJitConfig = h.github.createJitConfig.bind(h.github);
+    h.github.createJitConfig = async (...args) => {
+      h.github.cancelJob(jobId);
+      await deliver(h, takeCompleted(h));
+      return createJitConfig(...args);
+    };
+    expect(await deliver(h, queued)).toMatchObject({ kind: 'provisioned', instanceId: a?.id });
+
+    expect(await mustJob(h, jobId)).toMatchObject({ state: 'completed', provisionedInstance: a?.id });
+    expect(await mustInstance(h, a?.id ?? '')).toMatchObject({
+      state: 'terminated',
+      reason: `job ${jobId} completed before pickup`,
+    });
+    expect(await h.github.listRunners({ kind: 'org', org: 'acme' }, 'wpr-')).toEqual([]);
+    expect(await h.jit.listPending()).toEqual([]);
+  });
+
   it('retires a started instance whose job was cancelled before pickup, and deletes its runner', async () => {
     const h = makeHarness();
     const [a] = await readyInstances(h, [subnetA, subnetB]);
@@ -408,7 +430,7 @@ describe('workflow_job after a spot interruption', () => {
     await deliver(h, must(events.find((e) => e.action === 'completed')));
 
     expect(h.github.callsOf('rerunJob').map((c) => c.args)).toEqual([[repository, jobId]]);
-    expect(await h.store.getMarker(rerunMarker(800))).toBe(String(jobId));
+    expect(await h.store.getMarker(rerunMarker(800))).toBe(`requested:${jobId}`);
     expect(h.metrics.total('InterruptedJobsRerun')).toBe(1);
     expect((await mustInstance(h, instanceId)).state).toBe('terminated');
 
@@ -461,6 +483,41 @@ describe('workflow_job after a spot interruption', () => {
     await deliver(h, takeCompleted(h));
     expect(h.metrics.total('InterruptedJobsRerunRefused')).toBe(1);
     expect((await mustInstance(h, instanceId)).state).toBe('terminated');
+  });
+
+  it('asks again for a re-run GitHub refused once the run finishes, and only that job skips spot', async () => {
+    const h = makeHarness();
+    // A sibling job of the run (another name) is still queued: GitHub refuses the re-run meanwhile.
+    const sibling = h.github.queueJob({ repository, labels: ['windows'], runId: 806, name: 'lint' });
+    h.github.takeEvents();
+    const { jobId } = await interruptedJob(h, 806);
+    h.github.finishJob(jobId, 'failure');
+    await deliver(h, takeCompleted(h));
+    expect(h.metrics.total('InterruptedJobsRerunRefused')).toBe(1);
+    expect(await h.store.getMarker(rerunMarker(806))).toBe(`pending:${jobId}`);
+
+    // The last job of the run completes (a job no pool serves): the re-run goes now.
+    h.github.cancelJob(sibling.id);
+    expect(await deliver(h, takeCompleted(h))).toEqual({ kind: 'ignored', reason: 'no-pool' });
+    expect(h.github.callsOf('rerunJob').map((c) => c.args)).toEqual([
+      [repository, jobId],
+      [repository, jobId],
+    ]);
+    expect(await h.store.getMarker(rerunMarker(806))).toBe(`requested:${jobId}`);
+    expect(h.metrics.total('InterruptedJobsRerun')).toBe(1);
+    const rerun = must(h.github.takeEvents().find((e) => e.action === 'queued'));
+    expect(await deliver(h, rerun)).toMatchObject({ kind: 'provisioned', source: 'on-demand' });
+  });
+
+  it('keeps spot for the other jobs of a run whose interrupted job was re-run', async () => {
+    const h = makeHarness();
+    const { jobId } = await interruptedJob(h, 807);
+    h.github.finishJob(jobId, 'failure');
+    await deliver(h, takeCompleted(h));
+    h.github.takeEvents();
+    const other = h.github.queueJob({ repository, labels, runId: 807, name: 'deploy' });
+    const queued = must(h.github.takeEvents().find((e) => e.jobId === other.id));
+    expect(await deliver(h, queued)).toMatchObject({ kind: 'provisioned', source: 'spot' });
   });
 
   it('does not re-run a failed job whose instance was not interrupted', async () => {

@@ -6,6 +6,9 @@
 import webhookExamples from '@octokit/webhooks-examples' with { type: 'json' };
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createWebhookHandler } from '../../handlers/webhook.js';
+import { callSignal } from '../../scheduler/adapters/call-deadline.js';
+import { handOverFailedReason } from '../../scheduler/core/provision.js';
+import { GitHubError } from '../../scheduler/ports/github-runners.js';
 import { workflowJobPayload } from '../../stand-ins/github/workflow-job-payload.js';
 import {
   type FakePlane,
@@ -16,6 +19,7 @@ import {
   sign,
   signedEvent,
   stateOf,
+  testPools,
   warmPools,
   webhookEvent,
 } from './support.js';
@@ -210,6 +214,34 @@ describe('webhook handler: accepted requests', () => {
     (e) => e.action === 'queued' && e.workflow_job.labels.includes('k8s'),
   ) as Example;
 
+  it("answers 200 `covered` when the pool's hot tier already has a runner for the job, and starts nothing", async () => {
+    const plane = fakePlane();
+    const source = plane.configSource as unknown as { set(doc: unknown): { ok: boolean } };
+    const [gpu, k8s] = testPools.pools;
+    // Target 0 now (no window): the idle runner left over covers this job alone.
+    expect(source.set({ pools: [gpu, { ...k8s, hot: { maximum: 1 } }] }).ok).toBe(true);
+    await plane.store.putInstance({
+      id: 'i-0000000000000abcd',
+      pool: 'k8s',
+      state: 'idle',
+      version: 1,
+      role: 'pool',
+      market: 'on-demand',
+      instanceType: 'm7i.large',
+      subnetId: 'subnet-0000000a',
+      availabilityZone: 'us-east-1a',
+      spec: 'current',
+      launchedAt: plane.clock.now(),
+      stateChangedAt: plane.clock.now(),
+      tier: 'hot',
+      idleAt: plane.clock.now(),
+    });
+    const response = await invoke(plane, signedEvent(queued));
+    expect(response.statusCode).toBe(200);
+    expect(JSON.parse(response.body ?? '{}')).toEqual({ outcome: 'covered', pool: 'k8s' });
+    expect(plane.compute.callCount('start') + plane.compute.callCount('launchEphemeral')).toBe(0);
+  });
+
   it('accepts the previous secret during a rotation', async () => {
     const plane = fakePlane();
     await warmPools(plane);
@@ -281,6 +313,47 @@ describe('webhook handler: accepted requests', () => {
     const job = await plane.store.getJob(queued.workflow_job.id);
     expect(job?.state).toBe('queued');
     expect(job?.attempts.at(-1)?.outcome).toBe('out-of-time');
+  });
+
+  it('aborts a GitHub call that hangs at the call deadline, keeping the started instance on record', async () => {
+    const plane = fakePlane({ WEBHOOK_BUDGET_MS: '500', WEBHOOK_CALL_DEADLINE_MS: '1000' });
+    await warmPools(plane);
+    // A GitHub that never answers: only the deadline's signal ends the call.
+    plane.github.createJitConfig = () =>
+      new Promise((_, reject) => {
+        const signal = callSignal();
+        const abort = () => reject(new GitHubError('create JIT config: AbortError: aborted'));
+        if (signal?.aborted) abort();
+        else signal?.addEventListener('abort', abort);
+      });
+    const started = Date.now();
+    const response = await invoke(plane, signedEvent(queued));
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(response.statusCode).toBe(202);
+    expect(JSON.parse(response.body ?? '{}')).toMatchObject({ outcome: 'pending', reason: 'github-failed' });
+    const [instance] = plane.store.allInstances().filter((i) => i.state === 'claimed');
+    expect(instance).toMatchObject({ reason: handOverFailedReason });
+    expect(instance?.startIssuedAt).toBeDefined();
+    expect(plane.compute.instance(instance?.id ?? '')?.state).toBe('pending');
+  });
+
+  it("ends its calls before the function's own timeout when a cold start used part of it", async () => {
+    const plane = fakePlane();
+    await warmPools(plane);
+    plane.github.createJitConfig = () =>
+      new Promise((_, reject) => {
+        const signal = callSignal();
+        const abort = () => reject(new GitHubError('create JIT config: AbortError: aborted'));
+        if (signal?.aborted) abort();
+        else signal?.addEventListener('abort', abort);
+      });
+    const started = Date.now();
+    const response = await createWebhookHandler(async () => plane)(signedEvent(queued), {
+      ...lambdaContext,
+      getRemainingTimeInMillis: () => 2_000,
+    });
+    expect(Date.now() - started).toBeLessThan(1_900);
+    expect(JSON.parse(response.body ?? '{}')).toMatchObject({ outcome: 'pending', reason: 'github-failed' });
   });
 
   it('never leaks internals: an unexpected fault is a bare 500', async () => {

@@ -3,11 +3,14 @@
  * naming the field, what was given and what is allowed, and the layers it was read from.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateDeploymentConfig } from '../../infra/config/deployment-config.js';
 import {
   InvalidDeploymentConfigError,
   loadDeploymentConfig,
+  withoutComments,
 } from '../../infra/config/load-deployment-config.js';
 import { cdkJson, exampleDocument, repositoryRoot } from './example-config.js';
 
@@ -184,6 +187,18 @@ describe('deployment configuration', () => {
     } catch (error) {
       expect((error as Error).message).not.toContain('s3cr3t');
     }
+  });
+
+  it('reads the commented starter file in docs/examples as it is, on its own', () => {
+    const starter = readFileSync(join(repositoryRoot, 'docs', 'examples', 'deployment-config.jsonc'), 'utf8');
+    expect(starter).toMatch(/^\/\/ /m); // it is commented: the comments are what a starter is for
+    const config = load({ WPR_CONFIG_FILE: 'starter.jsonc' }, { 'starter.jsonc': starter }, {});
+    expect(config.project).toBe('wpr');
+    expect(config.pools.pools.map((p) => p.name)).toEqual(['linux-x64']);
+    expect(config.github.organization).toBe('example-org');
+    // Comment markers inside strings are text, not comments.
+    const quoted = '{ "project": "a//b" /* gone */ }';
+    expect(JSON.parse(withoutComments(quoted))).toEqual({ project: 'a//b' });
   });
 
   it('reports an unreadable WPR_CONFIG_FILE', () => {

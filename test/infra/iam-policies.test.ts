@@ -320,7 +320,8 @@ describe('the JIT configs key (KMS)', () => {
   });
 
   it('lets the handlers that write JIT configs encrypt through SSM, and no handler decrypt', async () => {
-    for (const role of ['webhook', 'reconciler'] as const)
+    // Every handler provisions now: the lifecycle handler and the tuner start hot-tier runners.
+    for (const role of ['webhook', 'lifecycle', 'poolTuner', 'reconciler'] as const)
       expect(kmsStatements(policies[role]), role).toEqual([
         expect.objectContaining({
           Effect: 'Allow',
@@ -329,8 +330,6 @@ describe('the JIT configs key (KMS)', () => {
           Condition: throughSsmForJit,
         }),
       ]);
-    for (const role of ['lifecycle', 'poolTuner'] as const)
-      expect(kmsStatements(policies[role]), role).toEqual([]);
     const jit = viaSsm(`/wpr/jit/${instanceA}`);
     for (const role of ['webhook', 'lifecycle', 'poolTuner', 'reconciler'] as const)
       expect(await asRole(role, 'kms:Decrypt', keyArn(), jit), role).toBe('ImplicitlyDenied');
@@ -469,18 +468,15 @@ describe('control-plane roles on EC2', () => {
     ).toBe('ImplicitlyDenied');
   });
 
-  it('grant starts and spot fleets only to the handlers that provision jobs', async () => {
-    for (const role of ['lifecycle', 'poolTuner'] as const) {
+  it('grant starts to every handler that provisions runners (the lifecycle handler and the tuner refill hot tiers), project instances only', async () => {
+    for (const role of ['webhook', 'lifecycle', 'poolTuner', 'reconciler'] as const) {
       expect(await asRole(role, 'ec2:StartInstances', instanceArn(instanceA), projectInstance), role).toBe(
-        'ImplicitlyDenied',
+        'Allowed',
       );
-      expect(await asRole(role, 'ec2:CreateFleet', `arn:aws:ec2:${region}:${account}:fleet/*`), role).toBe(
+      expect(await asRole(role, 'ec2:StartInstances', instanceArn(instanceA)), `${role} untagged`).toBe(
         'ImplicitlyDenied',
       );
     }
-    expect(await asRole('reconciler', 'ec2:StartInstances', instanceArn(instanceA), projectInstance)).toBe(
-      'Allowed',
-    );
   });
 });
 
@@ -488,8 +484,8 @@ describe('control-plane roles on parameters and secrets', () => {
   const webhookSecret = `arn:aws:secretsmanager:${region}:${account}:secret:wpr/github/webhook-secret-AbCdEf`;
   const appSecret = `arn:aws:secretsmanager:${region}:${account}:secret:wpr/github/app-AbCdEf`;
 
-  it('write JIT configs (webhook, reconciler) but never read one back', async () => {
-    for (const role of ['webhook', 'reconciler'] as const) {
+  it('write JIT configs (every handler: all provision runners) but never read one back', async () => {
+    for (const role of ['webhook', 'lifecycle', 'poolTuner', 'reconciler'] as const) {
       expect(await asRole(role, 'ssm:PutParameter', jitOf(instanceA).arn), role).toBe('Allowed');
       expect(
         await asRole(role, 'ssm:AddTagsToResource', jitOf(instanceA).arn, {
@@ -499,8 +495,8 @@ describe('control-plane roles on parameters and secrets', () => {
       ).toBe('Allowed');
       expect(await asRole(role, 'ssm:GetParameter', jitOf(instanceA).arn), role).toBe('ImplicitlyDenied');
     }
-    expect(await asRole('poolTuner', 'ssm:PutParameter', jitOf(instanceA).arn)).toBe('ImplicitlyDenied');
     expect(await asRole('lifecycle', 'ssm:DeleteParameter', jitOf(instanceA).arn)).toBe('Allowed');
+    expect(await asRole('poolTuner', 'ssm:DeleteParameter', jitOf(instanceA).arn)).toBe('Allowed');
   });
 
   it('read the AMI id of each architecture, which every launch names, but never write one', async () => {

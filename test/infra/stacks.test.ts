@@ -152,6 +152,44 @@ describe('ImageStack (RunnerImage)', () => {
   });
 });
 
+describe('ImageLifecycle', () => {
+  it('deletes old runner AMIs with their snapshots, keeping the newest three and any launched recently', () => {
+    app.image.hasResourceProperties('AWS::ImageBuilder::LifecyclePolicy', {
+      ResourceType: 'AMI_IMAGE',
+      Status: 'ENABLED',
+      ResourceSelection: { TagMap: { 'wpr:project': 'wpr' } },
+      PolicyDetails: [
+        {
+          Action: { Type: 'DELETE', IncludeResources: { Amis: true, Snapshots: true } },
+          Filter: { Type: 'COUNT', Value: 3 },
+          ExclusionRules: { Amis: { LastLaunched: { Unit: 'DAYS', Value: 14 } } },
+        },
+      ],
+    });
+    // Its role: Image Builder only, with the managed policy AWS keeps for lifecycle execution.
+    app.image.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: Match.objectLike({
+        Statement: [Match.objectLike({ Principal: { Service: 'imagebuilder.amazonaws.com' } })],
+      }),
+      ManagedPolicyArns: [
+        {
+          'Fn::Join': [
+            '',
+            [
+              'arn:',
+              { Ref: 'AWS::Partition' },
+              ':iam::aws:policy/service-role/EC2ImageBuilderLifecycleExecutionPolicy',
+            ],
+          ],
+        },
+      ],
+    });
+    // The pipelines, and so the images they build, carry the tag the policy selects.
+    for (const pipeline of Object.values(resourcesOf(app.image, 'AWS::ImageBuilder::ImagePipeline')))
+      expect(pipeline.Properties.Tags).toMatchObject({ 'wpr:project': 'wpr' });
+  });
+});
+
 describe('RunnerLaunchTemplate', () => {
   it('requires IMDSv2 with hop limit 1, stops on shutdown and takes its image from SSM', () => {
     app.runtime.hasResourceProperties('AWS::EC2::LaunchTemplate', {
@@ -553,6 +591,30 @@ describe('RunnerAlarms', () => {
         }),
       ]),
     });
+  });
+
+  it('alarms on webhook deliveries rejected with 401 (a wrong secret) and on throttled functions', () => {
+    app.runtime.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'wpr-webhook-401',
+      Namespace: 'WarmPoolRunners',
+      MetricName: 'WebhooksRejected',
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 5,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Dimensions: Match.arrayWith([
+        { Name: 'Reason', Value: '401' },
+        { Name: 'service', Value: 'warm-pool-runners' },
+      ]),
+    });
+    for (const fn of ['webhook', 'lifecycle', 'pool-tuner', 'reconciler'])
+      app.runtime.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: `wpr-${fn}-throttles`,
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Throttles',
+        Threshold: 1,
+        Dimensions: [{ Name: 'FunctionName', Value: Match.anyValue() }],
+      });
   });
 
   it('alarms per pool on warm-ups that keep failing and on tuner errors, and on rejected pool configs', () => {

@@ -150,4 +150,25 @@ describe('GitHub Actions workflows', () => {
     expect(pipeline).toMatch(/on:\n {2}pull_request:\n {2}push:\n {4}branches: \[main\]/);
     expect(pipeline).toMatch(/concurrency:\n {2}group: pipeline-/);
   });
+
+  it('release the one-click template on a published release, through OIDC to one bucket, never with keys', () => {
+    const release = read('release.yml')
+      .split('\n')
+      .filter((line) => !/^\s*#/.test(line))
+      .join('\n');
+    expect(release).toMatch(/on:\n {2}release:\n {4}types: \[published\]/);
+    expect(release).toMatch(/^permissions:\n {2}contents: read\n/m);
+    // The one job that calls AWS asks for the OIDC token and may write to the release, nothing else.
+    expect(release.match(/id-token: write/g)).toHaveLength(1);
+    expect(release.match(/contents: write/g)).toHaveLength(1);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a JS placeholder
+    expect(release).toContain('role-to-assume: ${{ secrets.AWS_RELEASE_ROLE_ARN }}');
+    expect(release).toContain('environment: release');
+    for (const workflow of workflowFiles.map(read))
+      expect(workflow).not.toMatch(/aws-access-key-id|aws-secret-access-key|AWS_SECRET_ACCESS_KEY/);
+    // It ships what `npm run synth:one-click` synthesizes, packaged by the script the tests run.
+    expect(release).toContain('run: npm run synth:one-click');
+    expect(release).toContain('node scripts/package-release.mjs cdk.out.one-click dist/release');
+    expect(release).toMatch(/gh release upload "\$TAG"/);
+  });
 });

@@ -12,7 +12,7 @@ import {
   shortDay,
 } from '../../bin/sandbox/demo-workload.js';
 import { demoDayStart, scaledClock } from '../../bin/sandbox/scaled-clock.js';
-import { type Sandbox, startSandbox } from '../../bin/sandbox/stack.js';
+import { type Sandbox, sandboxJitKey, startSandbox } from '../../bin/sandbox/stack.js';
 
 describe('the demo plan', () => {
   it('is the same day for the same seed, and another day for another seed', () => {
@@ -80,6 +80,15 @@ describe('the short day at ×8', () => {
     expect(report.refilled.sort()).toEqual(['linux-arm64', 'linux-x64']);
     expect(report.jobsCompleted).toBe(report.jobsQueued);
     expect(report.cancelled).toBe(1);
+  });
+
+  it("writes every JIT config as a SecureString under the installation's own key", () => {
+    const writes = sandbox.ssm.calls('PutParameter').filter((c) => String(c.input.Name).includes('/jit/'));
+    expect(writes.length).toBeGreaterThan(0);
+    for (const write of writes) {
+      expect(write.input.Type).toBe('SecureString');
+      expect(write.input.KeyId).toBe(sandboxJitKey);
+    }
   });
 
   it('recovers the lost webhook through the reconciler', () => {

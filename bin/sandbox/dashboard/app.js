@@ -203,10 +203,41 @@
         setText(`[data-field="${field}"]`, pool[field], card);
       setText('[data-field="maximum"]', pool.maximum, card);
       setText('[data-field="draining"]', pool.draining, card);
+      renderHot(card, pool.hot);
       drawPoolChart(card.querySelector('svg'), pool.name, state);
     }
     for (const card of [...container.children])
       if (!state.pools.some((p) => p.name === card.dataset.pool)) card.remove();
+  }
+
+  /** The pool's hot tier: registered idle runners against their target, hits by tier, cost per day. */
+  function renderHot(card, hot) {
+    let row = card.querySelector('.hot-tier');
+    if (!hot) {
+      if (row) row.remove();
+      return;
+    }
+    if (!row) {
+      const item = (field, label) => h('span', {}, h('strong', { 'data-hot': field }, '–'), ` ${label}`);
+      row = h(
+        'div',
+        { class: 'hot-tier' },
+        h('span', { class: 'hot-label' }, 'hot tier'),
+        item('idle', 'idle'),
+        h('span', {}, '/ ', h('strong', { 'data-hot': 'target' }, '–'), ' target'),
+        item('starting', 'starting'),
+        item('busy', 'busy'),
+        item('hits', 'hits hot/warm/cold'),
+        item('cost', 'per day'),
+      );
+      card.querySelector('.counts').after(row);
+    }
+    setText('[data-hot="idle"]', hot.idle, row);
+    setText('[data-hot="target"]', hot.target, row);
+    setText('[data-hot="starting"]', hot.starting, row);
+    setText('[data-hot="busy"]', hot.busy, row);
+    setText('[data-hot="hits"]', `${hot.hits.hot}/${hot.hits.warm}/${hot.hits.cold}`, row);
+    setText('[data-hot="cost"]', usd(hot.usdPerDay), row);
   }
 
   function poolCard(pool) {
@@ -553,7 +584,7 @@
           h('td', {}, chip(i.state)),
           h('td', {}, i.instanceType),
           h('td', {}, i.availabilityZone),
-          h('td', {}, i.role === 'pool' ? 'pool' : i.market),
+          h('td', {}, (i.role === 'pool' ? 'pool' : i.market) + (i.tier === 'hot' ? ' · hot' : '')),
           h('td', { class: 'mono' }, i.jobId === undefined ? '' : String(i.jobId)),
         ),
       ),
@@ -581,7 +612,12 @@
           h('td', { class: 'mono' }, String(j.id)),
           h('td', {}, j.repository),
           h('td', {}, chip(state_, cls)),
-          h('td', {}, j.source ? chip(j.source, `src-${j.source}`) : ''),
+          h(
+            'td',
+            {},
+            j.source ? chip(j.source, `src-${j.source}`) : '',
+            j.pickupTier ? chip(j.pickupTier, `tier-${j.pickupTier}`) : '',
+          ),
           h('td', { class: 'num' }, ms(j.latency.queuedToRunning)),
           h('td', {}, bar),
         );

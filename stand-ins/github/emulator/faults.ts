@@ -15,7 +15,9 @@ export type EmulatorFault =
   /** A 200 whose body breaks GitHub's schema: proves the validating proxy catches a bad response. */
   | { readonly kind: 'invalid-response' }
   /** Any answer GitHub might give, e.g. an error whose message echoes something it should not. */
-  | { readonly kind: 'status'; readonly status: number; readonly message: string };
+  | { readonly kind: 'status'; readonly status: number; readonly message: string }
+  /** A slow GitHub: the request is answered as usual, after `delayMs`. */
+  | { readonly kind: 'slow'; readonly delayMs: number };
 
 export class Faults {
   private readonly armed: { operation: string; fault: EmulatorFault; remaining: number }[] = [];
@@ -41,7 +43,7 @@ export class Faults {
   }
 }
 
-export function faultReply(fault: EmulatorFault, route: Route): Reply {
+export function faultReply(fault: Exclude<EmulatorFault, { kind: 'slow' }>, route: Route): Reply {
   switch (fault.kind) {
     case 'server-error':
       return { status: fault.status ?? 502, body: { message: 'Server Error' } };
