@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { Ec2Emulator } from '../../stand-ins/aws/ec2/index.js';
+import { startSsmPeer } from '../../stand-ins/aws/ssm.js';
 import { events, fakeJitConfig, hookPath } from './agent-sandbox.js';
 import { agentWorld, ephemeralTags, expectSecretKept, jitName } from './agent-world.js';
 
@@ -79,11 +80,13 @@ describe.concurrent('the job-started signal', () => {
   });
 
   it('does not retry a tag the instance role may not set, and the job goes on', async () => {
-    // An EC2 of its own: the refusal would otherwise hit every test's CreateTags.
+    // An EC2 of its own: the refusal would otherwise hit every test's CreateTags. And an SSM of its own: EC2
+    // emulators number instances from 1 each, so this instance's id (and JIT parameter name) is another's.
     const ec2 = await Ec2Emulator.start({ throttling: false });
-    world.onTeardown(() => ec2.close());
-    const { box, instanceId } = await world.sandbox(ephemeralTags, { ec2Peer: ec2 });
-    world.ssm.put(jitName(instanceId), fakeJitConfig().encoded, { type: 'SecureString' });
+    const ssm = await startSsmPeer({ throttle: false });
+    world.onTeardown(() => Promise.all([ec2.close(), ssm.close()]).then(() => undefined));
+    const { box, instanceId } = await world.sandbox(ephemeralTags, { ec2Peer: ec2, ssmPeer: ssm });
+    ssm.put(jitName(instanceId), fakeJitConfig().encoded, { type: 'SecureString' });
     ec2.failNext('CreateTags', {
       code: 'UnauthorizedOperation',
       message: 'You are not authorized to perform this operation.',

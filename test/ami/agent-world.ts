@@ -21,7 +21,9 @@ export interface AgentWorld {
   /**
    * One instance: seeded in the EC2 emulator with its tags, which IMDS serves too. `awsAsScript` runs the
    * stand-in CLI as a Node script on every call, as a real binary would be; `ec2Peer` is an EC2 emulator of
-   * the test's own (for faults that would hit every test), `ec2Endpoint` an unreachable EC2.
+   * the test's own (for faults that would hit every test) — give it an `ssmPeer` of its own too: emulators
+   * number instances alike, so its instance ids, and the JIT parameters named by them, are another
+   * test's; `ec2Endpoint` is an unreachable EC2.
    */
   sandbox(
     tags: Record<string, string>,

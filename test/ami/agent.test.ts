@@ -121,7 +121,11 @@ describe.concurrent('first boot of a pool instance', () => {
 });
 
 describe.concurrent('a boot with a JIT config waiting', () => {
-  it('fetches it with decryption, deletes it, runs the runner once with it, powers off', async () => {
+  // The stand-in CLI runs as a Node script here, one process per call (GetParameter, DeleteParameter, two
+  // CreateTags): seconds each on a busy machine, hence the longer timeout.
+  it('fetches it with decryption, deletes it, runs the runner once with it, powers off', {
+    timeout: 90_000,
+  }, async () => {
     const { box, instanceId } = await sandbox(ephemeralTags, { awsAsScript: true });
     const secret = fakeJitConfig();
     world.ssm.put(jitName(instanceId), secret.encoded, { type: 'SecureString' });
