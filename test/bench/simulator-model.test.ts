@@ -22,6 +22,7 @@ import {
   referenceIncidents,
   WebhookDelivery,
 } from '../../bench/simulator/webhook-delivery.js';
+import { InMemoryGitHub } from '../../stand-ins/in-memory/in-memory-github.js';
 
 const minute = 60_000;
 const day = 24 * 60 * minute;
@@ -213,5 +214,23 @@ describe("tiered's goals", () => {
     expect(missed[1]?.detail).toContain('7.0 s over');
     expect(missed[2]?.detail).toContain('20 %');
     expect(missed[3]?.detail).toContain('4.00×');
+  });
+});
+
+describe('InMemoryGitHub.disconnect (a runner whose machine is gone)', () => {
+  it('takes an idle runner offline so it gets no job, and leaves a busy one alone', async () => {
+    const github = new InMemoryGitHub({ clock: { now: () => 0 } });
+    const scope = { kind: 'org', org: 'acme' } as const;
+    const repository = { owner: 'acme', name: 'app' };
+    await github.createJitConfig(scope, { runnerName: 'idle', labels: ['linux'] });
+    await github.createJitConfig(scope, { runnerName: 'busy', labels: ['linux'] });
+    expect(github.connect('busy').kind).toBe('idle');
+    const first = github.queueJob({ repository, labels: ['linux'] });
+    expect(github.connect('idle').kind).toBe('idle');
+    github.disconnect('idle');
+    github.disconnect('busy');
+    const second = github.queueJob({ repository, labels: ['linux'] });
+    expect((await github.getJob(repository, first.id))?.runnerName).toBe('busy');
+    expect((await github.getJob(repository, second.id))?.status).toBe('queued');
   });
 });
