@@ -1,24 +1,35 @@
 /**
  * A policy run through the real control plane: the core's use cases (handleWorkflowJob,
- * handleInstanceStateChange, tunePools, reconcile) exactly as the handlers call them, on the in-memory
- * fakes, on a simulated clock. The world plays everything around them:
+ * handleInstanceStateChange, handleSpotInterruption, handleJobStarted, tunePools, reconcile) exactly as
+ * the handlers call them, on the in-memory fakes, on a simulated clock. The world plays everything
+ * around them:
  *
- *   GitHub   jobs queued at the trace's times; webhooks delivered after a drawn delay (long tail
- *            included); a runner that connects takes the oldest matching queued job (the fake's rule);
- *            a job completes its trace duration after it started
+ *   GitHub   jobs queued at the trace's times; webhooks delivered after a drawn delay, held by the
+ *            seed's incidents (webhook-delivery.ts); a runner that connects takes the oldest matching
+ *            queued job, an idle one is handed a job the moment it is queued (the fake's rules); JIT
+ *            mints within the secondary limit (sim-ports.ts); a job completes its trace duration after
+ *            it started, plus the cold-disk penalty on an instance that never warmed up
  *   EC2      launched and started instances go pending → running, boot, and report every state change
- *            through EventBridge to the lifecycle handler; capacity outages come and go
+ *            through EventBridge to the lifecycle handler; capacity outages come and go; an idle runner
+ *            on spot may be reclaimed, two minutes after the interruption warning
  *   agent    first boot of a pool instance: warm up, power off; any other boot: poll for the JIT config
- *            for the grace period, run the runner once, power off when its job is done
- *   schedule the pool tuner every minute and the reconciler every two (infra/constructs/
- *            control-plane-schedules.ts)
+ *            for the grace period, run the runner once, power off when its job is done; in a pool with a
+ *            hot tier, the runner's job-started hook tags the instance and the tag change reaches the
+ *            lifecycle handler (handleJobStarted), webhooks or not
+ *   schedule the pool tuner (which keeps the hot tier too) every minute and the reconciler every 30 s
+ *            (infra/constructs/control-plane-schedules.ts)
  *
  * The bill follows EC2 states: compute while running, volumes while they exist.
  */
 import { tagKeys } from '../../scheduler/adapters/tags.js';
 import { type CoreDeps, instanceOfRunner } from '../../scheduler/core/deps.js';
 import { type DemandHistory, demandMarker, serializeHistory } from '../../scheduler/core/forecast.js';
-import { type Ec2State, handleInstanceStateChange } from '../../scheduler/core/instance-events.js';
+import { handleJobStarted } from '../../scheduler/core/hot-tier.js';
+import {
+  type Ec2State,
+  handleInstanceStateChange,
+  handleSpotInterruption,
+} from '../../scheduler/core/instance-events.js';
 import type { PoolsConfig } from '../../scheduler/core/pool-config.js';
 import { reconcile } from '../../scheduler/core/reconcile.js';
 import { tunePools } from '../../scheduler/core/tune-pools.js';
@@ -35,7 +46,7 @@ import { type OutageRates, planOutages } from './capacity.js';
 import { EventLoop } from './event-loop.js';
 import type { JobOutcome, PolicyRun, RanOn } from './outcome.js';
 import type { Prices } from './prices.js';
-import { type Random, seededRandom } from './random.js';
+import { exponential, type Random, seededRandom } from './random.js';
 import type { Timings } from './reference-timings.js';
 import {
   CountingEvents,
@@ -47,6 +58,7 @@ import {
   SimJitDelivery,
   SimPoolStore,
 } from './sim-ports.js';
+import { type Outage, planIncidents, WebhookDelivery } from './webhook-delivery.js';
 
 export const subnetZones: Readonly<Record<string, string>> = {
   'subnet-0000000a': 'us-east-1a',
@@ -70,19 +82,26 @@ export interface CoreRunOptions {
   readonly history?: Readonly<Record<string, DemandHistory>>;
   /** After the trace ends, how long to wait for the last jobs at most. */
   readonly drainMs?: number;
+  /** A long webhook outage on top of the reference incidents (a scenario). */
+  readonly webhookOutage?: Outage;
 }
 
 interface JobState {
   readonly trace: TraceJob;
   startedAt?: number;
   receivedAt?: number;
+  completedAt?: number;
   instanceId?: string;
+  hotHit?: boolean;
+  coldPenaltyS?: number;
   starts: number;
 }
 
 const repository = { owner: 'acme', name: 'app' } as const;
 const tunerPeriodS = 60;
-const reconcilerPeriodS = 120;
+// infra/constructs/control-plane-schedules.ts: the tuner every minute; the reconciler every minute,
+// asked for two passes 30 s apart (`reconcilerPasses`), i.e. every 30 s.
+const reconcilerPeriodS = 30;
 const settleMs = 5 * 60_000;
 
 export async function runCorePolicy(options: CoreRunOptions): Promise<PolicyRun> {
@@ -105,10 +124,18 @@ class CoreWorld implements Ec2Hooks {
   private readonly ec2Random: Random;
   private readonly gitHubRandom: Random;
   private readonly agentRandom: Random;
+  private readonly diskRandom: Random;
+  private readonly spotRandom: Random;
+  private readonly webhooks: WebhookDelivery;
   private readonly warmed = new Set<string>();
+  /** Instances whose runner is online and waiting for a job. */
+  private readonly idle = new Set<string>();
   private readonly jobs = new Map<number, JobState>();
   private readonly counters: Record<string, number> = {};
   private readonly targets: [number, number][] = [];
+  private readonly hotTargets: [number, number][] = [];
+  /** Whether a pool keeps a hot tier: then the agent's job-started signal is part of the product. */
+  private readonly hotTier: boolean;
   private queuing: TraceJob | undefined;
   private completed = 0;
 
@@ -117,6 +144,7 @@ class CoreWorld implements Ec2Hooks {
     const clock = this.loop.clock;
     this.timings = options.timings;
     this.config = options.config;
+    this.hotTier = options.config.pools.some((p) => p.hot !== undefined);
     this.store = new InMemoryPoolStore({ clock });
     this.compute = new InMemoryCompute({ clock, subnetZones });
     this.github = new InMemoryGitHub({ clock });
@@ -125,11 +153,29 @@ class CoreWorld implements Ec2Hooks {
     this.ec2Random = seededRandom(options.seed, `${options.policy}/ec2`);
     this.gitHubRandom = seededRandom(options.seed, `${options.policy}/github`);
     this.agentRandom = seededRandom(options.seed, `${options.policy}/agent`);
+    this.diskRandom = seededRandom(options.seed, `${options.policy}/disk`);
+    this.spotRandom = seededRandom(options.seed, `${options.policy}/spot`);
+    // One plan per seed, not per policy: every policy meets the same incidents.
+    const incidents = planIncidents(
+      this.timings.webhookIncidents,
+      { start: options.start, end: options.trace.end },
+      seededRandom(options.seed, 'webhook-incidents'),
+      options.webhookOutage,
+    );
+    this.webhooks = new WebhookDelivery(
+      this.timings.webhookDelivery,
+      incidents,
+      this.timings.webhookIncidents.drainSeconds,
+    );
+    this.counters['webhook-incidents'] = incidents.length;
+    this.counters['webhook-incident-minutes'] = Math.round(
+      incidents.reduce((sum, i) => sum + (i.to - i.from), 0) / 60_000,
+    );
     const latency = new Latency(this.loop, seededRandom(options.seed, `${options.policy}/latency`));
     this.deps = {
       store: new SimPoolStore(this.store, latency, this.timings),
       compute: new SimCompute(this.compute, latency, this.timings, this),
-      github: new SimGitHub(this.github, latency, this.timings),
+      github: new SimGitHub(this.github, latency, this.timings, clock, (name) => this.count(name)),
       jit: new SimJitDelivery(this.jit, latency, this.timings),
       clock,
       metrics: this.metrics,
@@ -165,12 +211,18 @@ class CoreWorld implements Ec2Hooks {
       if (job.starts > 1) startedTwice++;
       if (job.startedAt === undefined || job.instanceId === undefined) continue;
       const source = records.get(id)?.source;
+      const market = this.compute.instance(job.instanceId)?.market;
       outcomes.push({
         createdAt: job.trace.createdAt,
         startedAt: job.startedAt,
         ...(job.receivedAt !== undefined && { receivedAt: job.receivedAt }),
         ranOn: this.ranOn(job.instanceId),
-        poolHit: source === 'pool' || source === 'pool-resized',
+        poolHit: job.hotHit === true || source === 'pool' || source === 'pool-resized',
+        hotHit: job.hotHit === true,
+        ...(job.completedAt !== undefined && { completedAt: job.completedAt }),
+        workS: job.trace.durationS,
+        coldPenaltyS: job.coldPenaltyS ?? 0,
+        ...(market !== undefined && { market }),
       });
     }
     for (const [key, value] of [...this.metrics.counts, ...this.events.counts]) this.counters[key] = value;
@@ -184,8 +236,13 @@ class CoreWorld implements Ec2Hooks {
       end,
       counters: this.counters,
       targets: this.targets,
+      ...(this.hotTier && { hotTargets: this.hotTargets }),
       events: this.loop.events,
       wallMs: performance.now() - began,
+      incidents: {
+        count: this.counters['webhook-incidents'] ?? 0,
+        minutes: this.counters['webhook-incident-minutes'] ?? 0,
+      },
     };
   }
 
@@ -217,16 +274,27 @@ class CoreWorld implements Ec2Hooks {
         job.startedAt =
           this.loop.now() + (handedToIdle ? this.timings.runnerConnect(this.gitHubRandom) * 1000 : 0);
         if (handedToIdle) this.count('picked-by-idle-runner');
+        job.hotHit = handedToIdle;
         const instanceId = instanceOfRunner(this.deps.runners, event.runnerName);
+        let penaltyS = 0;
         if (instanceId !== undefined) {
           job.instanceId = instanceId;
+          this.idle.delete(instanceId);
+          this.ledger.setCategory(instanceId, this.loop.now(), 'job');
           this.ledger.served(instanceId);
+          // Only a pool instance that went through its warm-up boot has a hydrated disk and its
+          // images pulled; anything else reads its blocks from the snapshot as the job touches them.
+          if (!this.warmed.has(instanceId)) penaltyS = this.timings.coldDiskPenalty(this.diskRandom);
         }
-        this.loop.at(job.startedAt + job.trace.durationS * 1000, () => this.finish(event.jobId, instanceId));
+        job.coldPenaltyS = penaltyS;
+        const endsAt = job.startedAt + (job.trace.durationS + penaltyS) * 1000;
+        this.loop.at(endsAt, () => this.finish(event.jobId, instanceId));
+        if (instanceId !== undefined && this.hotTier) this.jobStartedSignal(instanceId, job.startedAt);
       }
     }
     const delay =
-      this.timings.webhookDelivery(this.gitHubRandom) + this.timings.handlerOverhead(this.gitHubRandom);
+      this.webhooks.delay(this.loop.now(), this.gitHubRandom) +
+      this.timings.handlerOverhead(this.gitHubRandom);
     this.loop.after(delay, () => this.webhook(event));
   }
 
@@ -234,13 +302,44 @@ class CoreWorld implements Ec2Hooks {
     const now = this.loop.now();
     const job = this.jobs.get(event.jobId);
     if (event.action === 'queued' && job !== undefined && job.receivedAt === undefined) job.receivedAt = now;
-    this.loop.spawn('webhook', () =>
-      handleWorkflowJob(this.deps, { config: this.config, deadline: now + 8_000, receivedAt: now }, event),
-    );
+    this.loop.spawn('webhook', async () => {
+      const outcome = await handleWorkflowJob(
+        this.deps,
+        { config: this.config, deadline: now + 8_000, receivedAt: now },
+        event,
+      );
+      this.count(`webhook:${event.action}:${outcome.kind}`);
+    });
+  }
+
+  /**
+   * The runner's job-started hook on the instance reports the job (the agent tags the instance; the tag
+   * change reaches the lifecycle handler through EventBridge), whatever GitHub's webhooks are doing.
+   */
+  private jobStartedSignal(instanceId: string, at: number): void {
+    const delay =
+      Math.max(0, (at - this.loop.now()) / 1000) +
+      this.timings.ec2OtherCall(this.agentRandom) +
+      this.timings.stateChangeEvent(this.ec2Random) +
+      this.timings.handlerOverhead(this.ec2Random);
+    this.loop.after(delay, () => {
+      const now = this.loop.now();
+      this.loop.spawn('job started', async () => {
+        const outcome = await handleJobStarted(this.deps, this.config, {
+          instanceId,
+          at,
+          deadline: now + 8_000,
+        });
+        const started = outcome.kind === 'marked-busy' && outcome.refill.kind === 'refilled';
+        this.count(`job-started:${outcome.kind}${started ? ':refilled' : ''}`);
+      });
+    });
   }
 
   private finish(jobId: number, instanceId: string | undefined): void {
     this.github.finishJob(jobId);
+    const job = this.jobs.get(jobId);
+    if (job !== undefined) job.completedAt = this.loop.now();
     this.completed++;
     // The runner exits with its job and the agent powers the instance off.
     if (instanceId !== undefined) this.powerOff(instanceId);
@@ -265,6 +364,9 @@ class CoreWorld implements Ec2Hooks {
   }
 
   terminated(instanceId: string): void {
+    this.idle.delete(instanceId);
+    // A runner whose machine is gone drops off GitHub (a deleted one is gone already).
+    this.github.disconnect(`${this.deps.runners.namePrefix}-${instanceId}`);
     this.ledger.close(instanceId, this.loop.now());
     this.stateChange(instanceId, 'terminated');
   }
@@ -356,11 +458,60 @@ class CoreWorld implements Ec2Hooks {
     const outcome = this.github.connect(`${this.deps.runners.namePrefix}-${instanceId}`);
     // `took-job` is seen through the in_progress event; an idle runner waits for a job to be queued.
     if (outcome.kind === 'not-registered') this.powerOff(instanceId);
+    if (outcome.kind === 'idle') this.waitIdle(instanceId);
+  }
+
+  /**
+   * A runner online with no job: its instance runs for nothing until a job is queued (booked as idle),
+   * and a spot one may be reclaimed meanwhile: EC2 warns two minutes ahead (EventBridge → the
+   * lifecycle handler) and then terminates it. A runner that takes a job within those two minutes is
+   * spared here: interruptions during a job, and the re-run they cause, are not modelled.
+   */
+  private waitIdle(instanceId: string): void {
+    this.idle.add(instanceId);
+    this.ledger.setCategory(instanceId, this.loop.now(), 'idle');
+    const instance = this.compute.instance(instanceId);
+    const perHour = this.timings.spotInterruptionPerHour;
+    if (instance?.market !== 'spot' || perHour <= 0) return;
+    const inS = exponential(3600 / perHour)(this.spotRandom);
+    this.loop.after(inS, () => {
+      if (!this.idle.has(instanceId) || !this.running(instanceId)) return;
+      this.count('spot:interruption-warning');
+      this.loop.after(this.timings.stateChangeEvent(this.ec2Random), () => {
+        const deadline = this.loop.now() + 8_000;
+        this.loop.spawn('spot interruption', async () => {
+          const outcome = await handleSpotInterruption(this.deps, instanceId, {
+            config: this.config,
+            deadline,
+          });
+          this.count(`spot-warning:${outcome.kind}`);
+        });
+      });
+      this.loop.after(120, () => {
+        if (!this.running(instanceId)) return;
+        if (!this.idle.has(instanceId)) {
+          this.count('spot:interruption-spared-busy');
+          return;
+        }
+        this.count('spot:interrupted-idle');
+        this.reclaim(instanceId);
+      });
+    });
+  }
+
+  /** EC2 takes the instance back: the runner on it drops off GitHub, the instance is gone. */
+  private reclaim(instanceId: string): void {
+    this.idle.delete(instanceId);
+    this.compute.setState(instanceId, 'terminated');
+    this.github.disconnect(`${this.deps.runners.namePrefix}-${instanceId}`);
+    this.ledger.close(instanceId, this.loop.now());
+    this.stateChange(instanceId, 'terminated');
   }
 
   private powerOff(instanceId: string): void {
     this.loop.after(this.timings.shutdown(this.agentRandom), () => {
       if (!this.running(instanceId)) return;
+      this.idle.delete(instanceId);
       this.compute.powerOff(instanceId);
       const state = this.compute.instance(instanceId)?.state ?? 'terminated';
       if (state === 'terminated') this.ledger.close(instanceId, this.loop.now());
@@ -392,6 +543,14 @@ class CoreWorld implements Ec2Hooks {
         ...(this.options.forecastLeadMs !== undefined && { forecastLeadMs: this.options.forecastLeadMs }),
       });
       for (const r of results) {
+        if (r.error !== undefined) this.count('tuner:pool-error');
+        const hot = r.hot;
+        if (hot !== undefined) {
+          this.hotTargets.push([this.loop.now(), hot.target]);
+          this.counters.maxHotTarget = Math.max(this.counters.maxHotTarget ?? 0, hot.target);
+          this.count('hot:replaced', hot.replaced);
+          this.count('hot:drained', hot.drained);
+        }
         this.targets.push([this.loop.now(), r.target]);
         this.counters.maxTarget = Math.max(this.counters.maxTarget ?? 0, r.target);
         if (r.forecast !== undefined)
@@ -402,7 +561,10 @@ class CoreWorld implements Ec2Hooks {
 
   private reconcile(): void {
     this.loop.spawn('reconciler', async () => {
-      const report = await reconcile(this.deps, this.config, { deadline: this.loop.now() + 60_000 });
+      // A pass stops starting new work before the next one begins (handlers/reconciler.ts).
+      const report = await reconcile(this.deps, this.config, {
+        deadline: this.loop.now() + (reconcilerPeriodS - 5) * 1000,
+      });
       if (report.failures.length > 0) this.count('reconcile:failures', report.failures.length);
     });
   }

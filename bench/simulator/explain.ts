@@ -43,14 +43,26 @@ export function explain(
   );
   const deliveries = sample(timings.webhookDelivery);
   const tail = deliveries.filter((d) => d > 60).length / deliveries.length;
+  const incidents = timings.webhookIncidents;
   lines.push(
-    `GitHub's webhook tail: ${(tail * 100).toFixed(1)} % of deliveries take over 60 s (p95 ${s(percentile(deliveries, 0.95))}). A job is found by a webhook-driven control plane only when its webhook arrives or when a runner provided for another job takes it (GitHub hands a runner the oldest queued job); the job whose runner was taken then waits for the reconciler (every 2 min, after pendingJobSeconds). A running pool's idle runners and their replacements need no webhook.`,
+    `GitHub's webhooks: outside incidents ${(tail * 100).toFixed(1)} % of deliveries take over 60 s (p95 ${s(percentile(deliveries, 0.95))}); incidents (${incidents.perDay} a day on average, median ${incidents.medianMinutes} min) hold every delivery until they end, which puts ~5 % of deliveries minutes late and the whole distribution's p95 at ~150 s (carbonrunner.io). A webhook-driven control plane finds a job only when its webhook arrives or when a runner provided for another job takes it; a hot tier's idle runners take jobs with no webhook, and the instance's own job-started signal refills them.`,
   );
   const ours = policies.ours;
   if (ours?.lateWithTimelyWebhookShare !== undefined)
     lines.push(
       `Ours: ${(ours.over60sShare * 100).toFixed(1)} % of jobs waited over 60 s; ${(ours.lateWithTimelyWebhookShare * 100).toFixed(0)} % of those had their own webhook on time (their runner was taken by an older job whose webhook was late).`,
     );
+  const tiered = policies.tiered;
+  if (tiered !== undefined) {
+    const hit = tiered.byHotHit.hit;
+    const missed = tiered.byHotHit.missed;
+    lines.push(
+      `Tiered: ${(tiered.hotHitRate * 100).toFixed(0)} % of jobs were taken by an idle hot runner at once, at p50 ${s(hit.p50S)} — the runner's own connect → assigned time (reference median ${s(connect)}, depot.dev's mean 3.7 s), the floor of any pickup in this model, so a p50 ≤ 3 s needs that step under 3 s. The other ${(100 - tiered.hotHitRate * 100).toFixed(0)} % (bursts beyond the tier, jobs in the minutes before a refill lands) started at p50 ${s(missed.p50S)}, p95 ${s(missed.p95S)}: a warm start or a spot launch, or a refill that takes the oldest waiting job when it comes online.`,
+    );
+    lines.push(
+      `Tiered's cost: ${usd(tiered.costPerJob)}/job, of which idle runners (the hot tier waiting, the small stopped pool) ${usd(tiered.cost.idle / Math.max(1, tiered.jobs))}; ${(tiered.coldDiskShare * 100).toFixed(0)} % of its jobs ran on a disk that was not pre-warmed (spot-filled hot runners), ${s(tiered.meanColdPenaltyS)} longer on average.`,
+    );
+  }
   const durations = trace.jobs.map((j) => j.durationS);
   const meanJob = durations.reduce((a, b) => a + b, 0) / Math.max(1, durations.length);
   const warm = sample(timings.warmUp).reduce((a, b) => a + b, 0) / 20_000;

@@ -8,6 +8,7 @@
  */
 import type { DemandHistory } from '../../scheduler/core/forecast.js';
 import { matchPool } from '../../scheduler/core/labels.js';
+import { localTime } from '../../scheduler/core/schedule.js';
 import { readTraceCsv } from '../traces/csv.js';
 import { defaultTraceOptions, generateTrace, type TraceOptions } from '../traces/generate.js';
 import { dayMs, type Trace } from '../traces/trace.js';
@@ -25,12 +26,31 @@ import {
   policyTitles,
   runningPoolConfig,
   stoppedStaticConfig,
+  tieredConfig,
 } from './policies.js';
 import { type Prices, referencePrices } from './prices.js';
 import { referenceTimings, type Timings } from './reference-timings.js';
-import { type CurvePoint, type Goal, judgeGoals, type PolicySummary, summarise } from './report.js';
+import {
+  type ColdDiskPoint,
+  type CurvePoint,
+  coldDiskSweep,
+  type Goal,
+  judgeGoals,
+  judgeTieredGoals,
+  type PolicySummary,
+  summarise,
+} from './report.js';
 import { runRunningPool } from './running-pool.js';
 import { type ChartPoint, latencyCostSvg } from './svg-chart.js';
+import {
+  type PendingSweep,
+  pendingToRunningAt,
+  type RunningAtP95,
+  runningPoolAtP95,
+  type SweepPoint,
+  sweepPoint,
+} from './sweeps.js';
+import type { Outage } from './webhook-delivery.js';
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -55,6 +75,28 @@ export interface SimulationOptions {
     | readonly Partial<PolicyTuning>[]
     | ((tuning: PolicyTuning) => readonly Partial<PolicyTuning>[]);
   readonly log?: (line: string) => void;
+  /** Other settings of tiered to run on the same trace (see `tieredVariants`). */
+  readonly tieredVariants?:
+    | readonly Partial<PolicyTuning>[]
+    | ((tuning: PolicyTuning) => readonly Partial<PolicyTuning>[]);
+  /** Medians of pending → running to rerun every policy at (REFERENCE: 4.9 s against 16.5 s). */
+  readonly pendingToRunningMedians?: readonly number[];
+  /** The policy whose p95 the running idle pool is sized to (default ours). */
+  readonly equalLatencyPolicy?: PolicyName;
+  /** Scenario: GitHub holds every webhook for this many hours from Tuesday 10:00 (organization time). */
+  readonly webhookOutageHours?: number;
+}
+
+/** The cold-disk penalties the report sweeps (seconds a job on a cold disk runs longer). */
+export const coldDiskPenalties: readonly number[] = [0, 30, 60, 120, 180, 300];
+
+/** Tuesday 10:00 in the organization's time zone, or the trace's first day's when it has no Tuesday. */
+function outageAt(trace: Trace, hours: number): Outage {
+  for (let day = trace.start; day < trace.end; day += dayMs) {
+    const noon = day + 12 * 3_600_000;
+    if (localTime(noon, trace.timeZone).weekday === 'tue') return { from: day + 10 * 3_600_000, hours };
+  }
+  return { from: trace.start + 10 * 3_600_000, hours };
 }
 
 export interface SimulationResult {
@@ -70,11 +112,47 @@ export interface SimulationResult {
   readonly policies: Record<string, PolicySummary>;
   readonly runningCurve: CurvePoint[];
   readonly oursTuning: OursVariant[];
+  /** Tiered with other settings on the same trace: fill source, tier size. */
+  readonly tieredTuning: TieredVariant[];
+  /** Per policy, the cold-disk penalty swept over `coldDiskPenalties` (re-priced after the run). */
+  readonly coldDisk: Record<string, ColdDiskPoint[]>;
+  /** The policies rerun with pending → running at other medians. */
+  readonly pendingToRunning: PendingSweep[];
+  /** The running idle pool sized to the p95 of `policy`, for cost at equal latency. */
+  readonly runningAtEqualP95?: RunningAtP95 & { readonly policy: string };
+  /** GitHub's webhook incidents in the simulated span (the same for every policy). */
+  readonly incidents: { readonly count: number; readonly minutes: number };
   readonly goals: Goal[];
   /** Why the figures are what they are (see explain.ts). */
   readonly explanations: string[];
   readonly runs: Record<string, PolicyRun>;
   readonly svg: string;
+}
+
+export interface TieredVariant {
+  readonly settings: Partial<PolicyTuning>;
+  readonly p50S: number;
+  readonly p95S: number;
+  readonly costPerJob: number;
+  readonly idleCostPerDay: number;
+  readonly hotHitRate: number;
+  readonly overWorkP95S: number;
+  readonly coldDiskShare: number;
+}
+
+/**
+ * The settings the tiered table compares: the hot tier filled from the stopped pool first (warm disks,
+ * on-demand price) instead of spot; the tier at half and at twice its size.
+ */
+export function tieredVariants(tuning: PolicyTuning): Partial<PolicyTuning>[] {
+  return [
+    { hotFill: ['pool', 'spot', 'on-demand'] },
+    {
+      hotMax: Math.max(1, Math.round(tuning.hotMax / 2)),
+      hotMin: Math.max(1, Math.round(tuning.hotMin / 2)),
+    },
+    { hotMax: tuning.hotMax * 2, hotMin: tuning.hotMin * 2 },
+  ];
 }
 
 export interface OursVariant {
@@ -106,12 +184,14 @@ export const allPolicies: readonly PolicyName[] = [
   'running-idle-pool',
   'stopped-static',
   'ours',
+  'tiered',
 ];
 const colors: Record<PolicyName, string> = {
   'cold-spot': '#4c78a8',
   'running-idle-pool': '#e45756',
   'stopped-static': '#f2a33a',
   ours: '#54a24b',
+  tiered: '#b279a2',
 };
 
 function shiftDate(date: string, days: number): string {
@@ -188,35 +268,47 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const historyWeeks = Math.round((historySpan.end - historySpan.start) / (7 * dayMs));
 
   const start = trace.start - 3_600_000; // an hour for the pools to fill before the first job
-  const base = { trace, seed: options.seed, timings, prices, start };
-  const runs: Record<string, PolicyRun> = {};
-  const run = async (name: PolicyName, go: () => Promise<PolicyRun>) => {
-    if (!wanted.has(name)) return;
-    log(`  ${name}: ${trace.jobs.length} jobs…`);
-    runs[name] = await go();
-    const r = runs[name];
-    log(`  ${name}: done in ${(r.wallMs / 1000).toFixed(1)} s (${r.events} events)`);
+  const base = { trace, seed: options.seed, prices, start };
+  const outage =
+    options.webhookOutageHours === undefined ? undefined : outageAt(trace, options.webhookOutageHours);
+  const scenario = outage === undefined ? {} : { webhookOutage: outage };
+  /** One policy on this trace, with the given timings (the reference ones, or a sweep's). */
+  const policyRun = (name: PolicyName, t: Timings, label: string = name): Promise<PolicyRun> => {
+    const common = { ...base, ...scenario, timings: t, policy: label };
+    switch (name) {
+      case 'cold-spot':
+        return runCorePolicy({ ...common, config: coldSpotConfig(trace, sizing), outages });
+      case 'running-idle-pool':
+        return runRunningPool({ ...common, config: runningPoolConfig(trace, sizing) });
+      case 'stopped-static':
+        return runCorePolicy({ ...common, config: stoppedStaticConfig(trace, sizing), outages });
+      case 'ours':
+        return runCorePolicy({
+          ...common,
+          config: ours,
+          outages,
+          forecastLeadMs: sizing.forecastLeadMinutes * 60_000,
+          history: histories,
+        });
+      case 'tiered':
+        return runCorePolicy({
+          ...common,
+          config: tieredConfig(trace, sizing),
+          outages,
+          forecastLeadMs: sizing.forecastLeadMinutes * 60_000,
+          history: histories,
+        });
+    }
   };
 
-  await run('cold-spot', () =>
-    runCorePolicy({ ...base, policy: 'cold-spot', config: coldSpotConfig(trace, sizing), outages }),
-  );
-  await run('running-idle-pool', () =>
-    runRunningPool({ ...base, policy: 'running-idle-pool', config: runningPoolConfig(trace, sizing) }),
-  );
-  await run('stopped-static', () =>
-    runCorePolicy({ ...base, policy: 'stopped-static', config: stoppedStaticConfig(trace, sizing), outages }),
-  );
-  await run('ours', () =>
-    runCorePolicy({
-      ...base,
-      policy: 'ours',
-      config: ours,
-      outages,
-      forecastLeadMs: sizing.forecastLeadMinutes * 60_000,
-      history: histories,
-    }),
-  );
+  const runs: Record<string, PolicyRun> = {};
+  for (const name of allPolicies) {
+    if (!wanted.has(name)) continue;
+    log(`  ${name}: ${trace.jobs.length} jobs…`);
+    const r = await policyRun(name, timings);
+    runs[name] = r;
+    log(`  ${name}: done in ${(r.wallMs / 1000).toFixed(1)} s (${r.events} events)`);
+  }
 
   const policies: Record<string, PolicySummary> = {};
   for (const [name, r] of Object.entries(runs))
@@ -230,6 +322,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           ? runs['running-idle-pool']
           : await runRunningPool({
               ...base,
+              ...scenario,
+              timings,
               policy: `running-idle-pool-x${scale}`,
               config: runningPoolConfig(trace, sizing, scale),
             });
@@ -246,6 +340,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     log(`  ours with ${JSON.stringify(variant)}…`);
     const r = await runCorePolicy({
       ...base,
+      ...scenario,
+      timings,
       policy: 'ours-variant',
       config: oursConfig(trace, tuning),
       outages,
@@ -265,7 +361,80 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     });
   }
 
-  const goals = judgeGoals(policies, runningCurve);
+  const tieredTuning: TieredVariant[] = [];
+  const tieredVariants =
+    typeof options.tieredVariants === 'function'
+      ? options.tieredVariants(sizing)
+      : (options.tieredVariants ?? []);
+  for (const variant of wanted.has('tiered') ? tieredVariants : []) {
+    const tuning = { ...sizing, ...variant };
+    log(`  tiered with ${JSON.stringify(variant)}…`);
+    const r = await runCorePolicy({
+      ...base,
+      ...scenario,
+      timings,
+      policy: 'tiered-variant',
+      config: tieredConfig(trace, tuning),
+      outages,
+      forecastLeadMs: tuning.forecastLeadMinutes * 60_000,
+      history: histories,
+    });
+    const v = summarise(r, '');
+    tieredTuning.push({
+      settings: variant,
+      p50S: v.p50S,
+      p95S: v.p95S,
+      costPerJob: v.costPerJob,
+      idleCostPerDay: v.idleCostPerDay,
+      hotHitRate: v.hotHitRate,
+      overWorkP95S: v.completed.overWorkP95S,
+      coldDiskShare: v.coldDiskShare,
+    });
+  }
+
+  const coldDisk: Record<string, ColdDiskPoint[]> = {};
+  for (const [name, r] of Object.entries(runs))
+    coldDisk[name] = coldDiskSweep(r, prices, sizing.volumeSizeGb, coldDiskPenalties);
+
+  const pendingToRunning: PendingSweep[] = [];
+  for (const medianS of options.pendingToRunningMedians ?? []) {
+    const swept = { ...timings, pendingToRunning: pendingToRunningAt(medianS) };
+    const points: Record<string, SweepPoint> = {};
+    for (const name of allPolicies) {
+      if (!wanted.has(name)) continue;
+      log(`  ${name} with pending → running at ${medianS} s…`);
+      points[name] = sweepPoint(await policyRun(name, swept, `${name}@pending-${medianS}`));
+    }
+    pendingToRunning.push({ medianS, policies: points });
+  }
+
+  const equalTo = options.equalLatencyPolicy ?? (wanted.has('tiered') ? 'tiered' : 'ours');
+  const target = policies[equalTo];
+  const runningAtEqualP95 =
+    target !== undefined && wanted.has('running-idle-pool')
+      ? {
+          policy: equalTo,
+          ...(await runningPoolAtP95(target.p95S, sizing.daySize, (scale) =>
+            runRunningPool({
+              ...base,
+              ...scenario,
+              timings,
+              policy: `running-idle-pool-at-p95-x${scale}`,
+              config: runningPoolConfig(trace, sizing, scale),
+            }),
+          )),
+        }
+      : undefined;
+
+  const goals = [
+    ...judgeTieredGoals(
+      policies,
+      runningAtEqualP95 !== undefined && runningAtEqualP95.policy === 'tiered'
+        ? runningAtEqualP95
+        : undefined,
+    ),
+    ...judgeGoals(policies, runningCurve),
+  ];
   const points: ChartPoint[] = Object.entries(policies).map(([name, p]) => ({
     label: policyTitles[name as PolicyName].replace(/ \(.*\)$/, ''),
     costPerJob: p.costPerJob,
@@ -290,6 +459,11 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     policies,
     runningCurve,
     oursTuning,
+    tieredTuning,
+    coldDisk,
+    pendingToRunning,
+    ...(runningAtEqualP95 !== undefined && { runningAtEqualP95 }),
+    incidents: Object.values(runs)[0]?.incidents ?? { count: 0, minutes: 0 },
     goals,
     explanations: explain(timings, prices, trace, policies, sizing.volumeSizeGb),
     runs,

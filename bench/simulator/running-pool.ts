@@ -11,8 +11,12 @@
  *   spot runner for it if the job is still queued then (terraform-aws-github-runner's scale-up with its
  *   queued-job check). A runner coming online takes the oldest queued job, else joins the idle runners;
  *   runners above the target are scaled down every minute. A job still waiting after a minute with no
- *   runner on its way gets one launched (the project's job-retry check), as our reconciler does.
- * - Runners are ephemeral: one job each, terminated when it ends.
+ *   runner on its way gets one launched (the project's job-retry check, which starts from the job's
+ *   webhook: a job whose webhook is held by an incident is not seen), as our reconciler does.
+ * - Each runner registers with a JIT config before its instance is launched, within GitHub's secondary
+ *   limit on mints (a refused one waits for the limit's window, as the scale-up's retry would).
+ * - Runners are ephemeral: one job each, terminated when it ends. Their disks are not pre-warmed, so
+ *   their jobs pay the cold-disk penalty.
  * Timings and prices are the same distributions the core-driven policies get.
  */
 import type { PoolsConfig } from '../../scheduler/core/pool-config.js';
@@ -25,6 +29,8 @@ import type { JobOutcome, PolicyRun } from './outcome.js';
 import type { Prices } from './prices.js';
 import { seededRandom } from './random.js';
 import type { Timings } from './reference-timings.js';
+import { MintLimit } from './sim-ports.js';
+import { type Outage, planIncidents, WebhookDelivery } from './webhook-delivery.js';
 
 export interface RunningPoolOptions {
   readonly policy: string;
@@ -36,6 +42,7 @@ export interface RunningPoolOptions {
   readonly prices: Prices;
   readonly start: number;
   readonly drainMs?: number;
+  readonly webhookOutage?: Outage;
 }
 
 interface Runner {
@@ -47,6 +54,8 @@ interface Runner {
 interface WaitingJob {
   readonly job: TraceJob;
   readonly index: number;
+  /** Its `queued` webhook reached the scale-up function. */
+  seen: boolean;
 }
 
 export async function runRunningPool(options: RunningPoolOptions): Promise<PolicyRun> {
@@ -57,6 +66,19 @@ export async function runRunningPool(options: RunningPoolOptions): Promise<Polic
   const loop = new EventLoop(options.start);
   const ledger = new Ledger(options.prices);
   const random = seededRandom(options.seed, `${options.policy}/world`);
+  const disk = seededRandom(options.seed, `${options.policy}/disk`);
+  const incidents = planIncidents(
+    timings.webhookIncidents,
+    { start: options.start, end: trace.end },
+    seededRandom(options.seed, 'webhook-incidents'),
+    options.webhookOutage,
+  );
+  const webhooks = new WebhookDelivery(
+    timings.webhookDelivery,
+    incidents,
+    timings.webhookIncidents.drainSeconds,
+  );
+  const mints = new MintLimit(timings.jitMintsPerMinute);
   const idle: Runner[] = [];
   const waiting: WaitingJob[] = [];
   let booting = 0;
@@ -78,7 +100,19 @@ export async function runRunningPool(options: RunningPoolOptions): Promise<Polic
     if (fromPool) booting++;
     else scalingUp++;
     count(fromPool ? 'launched:pool' : `launched:${market}`);
+    register(runner, market);
+  };
+
+  /** The runner's JIT config is minted within the secondary limit; its instance is launched at once. */
+  const register = (runner: Runner, market: Market) => {
+    if (!mints.take(loop.now())) {
+      count('github:mint-secondary-limit');
+      loop.at(mints.nextFree(loop.now()), () => register(runner, market));
+      return;
+    }
+    // The mint itself overlaps the boot (the runner reads its config once the instance is up).
     const api = market === 'spot' ? timings.createFleet(random) : timings.runInstances(random);
+    const { fromPool } = runner;
     loop.after(api, () => {
       ledger.open(runner.id, loop.now(), { market, volumeGb: pool.volumeSizeGb, category: 'idle' });
       loop.after(timings.pendingToRunning(random), () => {
@@ -106,13 +140,21 @@ export async function runRunningPool(options: RunningPoolOptions): Promise<Polic
   const assign = (w: WaitingJob, runner: Runner, at: number, hit: boolean) => {
     ledger.setCategory(runner.id, at, 'job');
     ledger.served(runner.id);
+    // A fresh instance: its volume loads from the snapshot as the job reads it.
+    const penaltyS = timings.coldDiskPenalty(disk);
+    const completedAt = at + (w.job.durationS + penaltyS) * 1000;
     outcomes[w.index] = {
       createdAt: w.job.createdAt,
       startedAt: at,
       ranOn: runner.fromPool ? 'pool' : runner.market === 'spot' ? 'spot' : 'on-demand',
       poolHit: hit,
+      hotHit: hit,
+      completedAt,
+      workS: w.job.durationS,
+      coldPenaltyS: penaltyS,
+      market: runner.market,
     };
-    loop.at(at + w.job.durationS * 1000, () => {
+    loop.at(completedAt, () => {
       completed++;
       loop.after(timings.shutdown(random), () => ledger.close(runner.id, loop.now()));
     });
@@ -126,21 +168,22 @@ export async function runRunningPool(options: RunningPoolOptions): Promise<Polic
     const runner = idle.shift();
     if (runner !== undefined) {
       // Handed to an idle runner by GitHub: only the runner's own pickup time.
-      assign({ job, index }, runner, loop.now() + timings.runnerConnect(random) * 1000, true);
+      assign({ job, index, seen: true }, runner, loop.now() + timings.runnerConnect(random) * 1000, true);
       topUp();
       return;
     }
-    const w = { job, index };
+    const w: WaitingJob = { job, index, seen: false };
     waiting.push(w);
-    const webhook = timings.webhookDelivery(random) + timings.handlerOverhead(random);
+    const webhook = webhooks.delay(loop.now(), random) + timings.handlerOverhead(random);
     loop.after(webhook, () => {
+      w.seen = true;
       if (waiting.includes(w)) launch('spot', false);
     });
   };
 
-  /** Jobs waiting over a minute with fewer runners on their way than jobs: one more each. */
+  /** Jobs seen waiting over a minute with fewer runners on their way than jobs: one more each. */
   const retry = () => {
-    const stale = waiting.filter((w) => loop.now() - w.job.createdAt > 60_000).length;
+    const stale = waiting.filter((w) => w.seen && loop.now() - w.job.createdAt > 60_000).length;
     const missing = Math.max(0, Math.min(stale, waiting.length - scalingUp - booting));
     for (let n = 0; n < missing; n++) launch('spot', false);
     count('retried', missing);
@@ -181,5 +224,9 @@ export async function runRunningPool(options: RunningPoolOptions): Promise<Polic
     targets,
     events: loop.events,
     wallMs: performance.now() - began,
+    incidents: {
+      count: incidents.length,
+      minutes: Math.round(incidents.reduce((sum, i) => sum + (i.to - i.from), 0) / 60_000),
+    },
   };
 }

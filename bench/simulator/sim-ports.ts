@@ -6,6 +6,7 @@
  * do on its own (boot a launched or started instance, report a termination).
  */
 import type { InstanceRole } from '../../scheduler/core/types.js';
+import type { Clock } from '../../scheduler/ports/clock.js';
 import type {
   ChangeTypeOutcome,
   Compute,
@@ -17,13 +18,14 @@ import type {
   StartOutcome,
 } from '../../scheduler/ports/compute.js';
 import type { DomainEvent, Events } from '../../scheduler/ports/events.js';
-import type {
-  GitHubJob,
-  GitHubRunners,
-  HookDelivery,
-  JitConfig,
-  RegisteredRunner,
-  RunnerScope,
+import {
+  GitHubError,
+  type GitHubJob,
+  type GitHubRunners,
+  type HookDelivery,
+  type JitConfig,
+  type RegisteredRunner,
+  type RunnerScope,
 } from '../../scheduler/ports/github-runners.js';
 import type { JitDelivery, PendingJitConfig } from '../../scheduler/ports/jit-delivery.js';
 import type { MetricDimensions, Metrics } from '../../scheduler/ports/metrics.js';
@@ -182,18 +184,68 @@ export class SimCompute implements Compute {
   }
 }
 
+/**
+ * GitHub's secondary rate limit on JIT config mints, per App (REFERENCE: 900 points a minute per
+ * endpoint, a POST costs 5, so ~180 mints a minute): the mints accepted in the last sliding minute.
+ * A refused request does not count (ASSUMPTION: GitHub does not document whether it does).
+ */
+export class MintLimit {
+  private readonly accepted: number[] = [];
+  private head = 0;
+
+  constructor(private readonly perMinute: number) {}
+
+  /** Whether a mint at `now` (epoch ms) is accepted; an accepted one counts from then on. */
+  take(now: number): boolean {
+    this.forget(now);
+    if (this.accepted.length - this.head >= this.perMinute) return false;
+    this.accepted.push(now);
+    return true;
+  }
+
+  /** The first instant a mint would be accepted again. */
+  nextFree(now: number): number {
+    this.forget(now);
+    if (this.accepted.length - this.head < this.perMinute) return now;
+    return (this.accepted[this.accepted.length - this.perMinute] as number) + 60_000;
+  }
+
+  private forget(now: number): void {
+    while (this.head < this.accepted.length && (this.accepted[this.head] as number) <= now - 60_000)
+      this.head++;
+    if (this.head > 4096) {
+      this.accepted.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}
+
 export class SimGitHub implements GitHubRunners {
+  private readonly mints: MintLimit;
+
   constructor(
     private readonly inner: InMemoryGitHub,
     private readonly latency: Latency,
     private readonly timings: Timings,
-  ) {}
+    private readonly clock: Clock,
+    private readonly count: (name: string) => void = () => {},
+  ) {
+    this.mints = new MintLimit(timings.jitMintsPerMinute);
+  }
 
+  /**
+   * Over the secondary limit GitHub answers 403 with a `retry-after` of about a minute; the adapter
+   * (scheduler/adapters/github-app-auth.ts) waits only up to 10 s for it, so the core sees the 403.
+   */
   async createJitConfig(
     scope: RunnerScope,
     request: { runnerName: string; labels: readonly string[] },
   ): Promise<JitConfig> {
     await this.latency.wait(this.timings.jitMint);
+    if (!this.mints.take(this.clock.now())) {
+      this.count('github:mint-secondary-limit');
+      throw new GitHubError('You have exceeded a secondary rate limit', 403);
+    }
     return this.inner.createJitConfig(scope, request);
   }
   async deleteRunner(scope: RunnerScope, runnerId: number): Promise<'deleted' | 'not-found'> {

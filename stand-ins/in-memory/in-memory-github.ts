@@ -277,6 +277,15 @@ export class InMemoryGitHub implements GitHubRunners {
     return { kind: 'took-job', jobId: job.id };
   }
 
+  /**
+   * The runner's machine is gone (terminated, reclaimed) without the runner being removed: GitHub shows
+   * it offline and hands it no more jobs. A busy runner's job is not touched.
+   */
+  disconnect(runnerName: string): void {
+    const runner = [...this.runners.values()].find((r) => r.name === runnerName);
+    if (runner !== undefined && !runner.busy) runner.status = 'offline';
+  }
+
   /** The job's steps finished: the job completes and its ephemeral runner is removed. */
   finishJob(jobId: number, conclusion: 'success' | 'failure' = 'success'): void {
     const job = this.mustJob(jobId);

@@ -20,6 +20,7 @@ import { referencePrices } from '../../bench/simulator/prices.js';
 import { constant } from '../../bench/simulator/random.js';
 import { referenceTimings, type Timings } from '../../bench/simulator/reference-timings.js';
 import { runRunningPool } from '../../bench/simulator/running-pool.js';
+import { noIncidents } from '../../bench/simulator/webhook-delivery.js';
 import { generateTrace } from '../../bench/traces/generate.js';
 import type { Trace } from '../../bench/traces/trace.js';
 
@@ -180,6 +181,10 @@ const fixed: Timings = {
   ec2OtherCall: constant(0.5),
   jitPoll: constant(1),
   jitGraceSeconds: 60,
+  webhookIncidents: noIncidents,
+  coldDiskPenalty: constant(0),
+  jitMintsPerMinute: 180,
+  spotInterruptionPerHour: 0,
 };
 
 describe('one job, by hand', () => {
@@ -209,7 +214,18 @@ describe('one job, by hand', () => {
     // Done T+618; `completed` webhook T+620 recycles it: TerminateInstances 0.5 s → terminated T+620.5.
     const run = await runCorePolicy({ ...base, policy: 'cold', config: coldSpotConfig(trace, sizing) });
     expect(run.jobs).toEqual([
-      { createdAt: T, startedAt: T + 18_000, receivedAt: T + 2_000, ranOn: 'spot', poolHit: false },
+      {
+        createdAt: T,
+        startedAt: T + 18_000,
+        receivedAt: T + 2_000,
+        ranOn: 'spot',
+        poolHit: false,
+        hotHit: false,
+        completedAt: T + 618_000,
+        workS: 600,
+        coldPenaltyS: 0,
+        market: 'spot',
+      },
     ]);
     expect(run.bill.compute).toBeCloseTo(spot * 610.5, 10);
     expect(run.bill.volume).toBeCloseTo(gbSecond * 615.5, 10);
@@ -227,7 +243,18 @@ describe('one job, by hand', () => {
       config: stoppedStaticConfig(trace, sizing),
     });
     expect(run.jobs).toEqual([
-      { createdAt: T, startedAt: T + 17_000, receivedAt: T + 2_000, ranOn: 'pool', poolHit: true },
+      {
+        createdAt: T,
+        startedAt: T + 17_000,
+        receivedAt: T + 2_000,
+        ranOn: 'pool',
+        poolHit: true,
+        hotHit: false,
+        completedAt: T + 617_000,
+        workS: 600,
+        coldPenaltyS: 0,
+        market: 'on-demand',
+      },
     ]);
     expect(run.bill.job).toBeCloseTo(od * 610.5 + gbSecond * 615.5, 10);
     const volumeIdle = (T + 4_000 - (T - hour + 2_000)) / 1000 + (run.end - (T + 62_000)) / 1000;
