@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { type CfnElement, type Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, type Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
@@ -105,6 +105,8 @@ export class ControlPlaneFunction extends Construct {
         sourceMap: true,
         sourcesContent: false,
         bundleAwsSDK: true,
+        // esbuild's per-bundle size summary is noise in every synth; its errors still show.
+        logLevel: LogLevel.ERROR,
         tsconfig: join(projectRoot, 'tsconfig.json'),
         banner:
           "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
