@@ -180,6 +180,8 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     // The schedules' last runs may have launched instances: let those settle too, so that no invocation
     // is still making calls when the phase is cut (the peers' logs and the attribution must match).
     await until(async () => quiescent(sandbox), 15_000);
+    // EC2 events of those last changes may still be in the lifecycle handler, mid-call.
+    await sandbox.lifecycleIdle();
     await sandbox.github.idle();
     const burstWindow = window(sandbox, tracer, burstStart);
     const failedDeliveries = sandbox.github

@@ -230,10 +230,16 @@ function startHotRunner(
   });
 }
 
-/** The tier a job was served from, by the runner that took it. */
-export function tierOf(instance: InstanceRecord | undefined): Tier | undefined {
+/**
+ * The tier a job was served from: `hot` when the runner that took it was already online when the job
+ * was queued — the job waited for no start. A hot-tier runner that a burst takes the moment it boots
+ * served a job that waited for its start like any other: warm when it came from the pool, cold when
+ * it was launched. GitHub's `created_at` is truncated to the second, hence the second of slack.
+ */
+export function tierOf(instance: InstanceRecord | undefined, queuedAt?: number): Tier | undefined {
   if (instance === undefined) return undefined;
-  if (instance.idleAt !== undefined) return 'hot';
+  if (instance.idleAt !== undefined && (queuedAt === undefined || queuedAt + 1_000 > instance.idleAt))
+    return 'hot';
   return instance.role === 'pool' ? 'warm' : 'cold';
 }
 

@@ -323,7 +323,7 @@ async function markInstanceBusy(
     to: 'busy',
     patch: { servingJob: job.id, ...(untaken && { stateChangedAt: deps.clock.now() }) },
   });
-  const tier = tierOf(instance);
+  const tier = tierOf(instance, job.phases.createdAt);
   if (tier !== undefined) {
     deps.metrics.count('Pickups', 1, { Pool: pool.name, Tier: tier });
     await deps.store.updateJob({

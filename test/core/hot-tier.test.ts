@@ -12,6 +12,7 @@ import {
   handleJobStarted,
   hotMarker,
   readHotTarget,
+  tierOf,
 } from '../../scheduler/core/hot-tier.js';
 import { handleInstanceStateChange, handleSpotInterruption } from '../../scheduler/core/instance-events.js';
 import { reconcile } from '../../scheduler/core/reconcile.js';
@@ -321,5 +322,23 @@ describe('the balance by count', () => {
       surplus: 0,
     });
     expect(balanceRunners(pool, instances, [], 0)).toMatchObject({ deficit: 0, surplus: 2 });
+  });
+});
+
+describe('the tier a job was served from', () => {
+  const instance = (patch: Partial<InstanceRecord>): InstanceRecord =>
+    ({ id: 'i-1', role: 'pool', tier: 'hot', ...patch }) as InstanceRecord;
+  const idleAt = Date.UTC(2026, 0, 5, 9, 0, 0, 400);
+
+  it('is hot only when the runner was online before the job was queued', () => {
+    expect(tierOf(instance({ idleAt }), idleAt + 60_000)).toBe('hot');
+    // GitHub's created_at is truncated to the second: the same second still counts.
+    expect(tierOf(instance({ idleAt }), idleAt - 400)).toBe('hot');
+  });
+
+  it("is the instance's own tier when a burst took the runner the moment it booted", () => {
+    expect(tierOf(instance({ idleAt }), idleAt - 20_000)).toBe('warm');
+    expect(tierOf(instance({ idleAt, role: 'ephemeral' }), idleAt - 20_000)).toBe('cold');
+    expect(tierOf(instance({ role: 'ephemeral' }), idleAt)).toBe('cold');
   });
 });
