@@ -21,24 +21,28 @@ function isTimeZone(zone: string): boolean {
   }
 }
 
+/** A window of the week: `days` between `from` and `to` in `timezone`; each kind adds what it sets. */
+const windowTimes = {
+  days: z.array(z.enum(weekdays)).min(1, { message: 'must name at least one day' }),
+  from: clockTime,
+  to: clockTime,
+  timezone: z.string().refine(isTimeZone, { message: 'is not an IANA time zone (e.g. "Europe/Paris")' }),
+};
+const notEmpty = (w: { from: string; to: string }) => w.from !== w.to;
+const notEmptyProblem = {
+  message: '"from" and "to" are equal: the window would be empty',
+  path: ['to'],
+  // Also when other fields of the window are wrong: every problem is reported in one pass.
+  when: (payload: { value: unknown }) => {
+    const w = payload.value as { from?: unknown; to?: unknown } | null;
+    return clockTime.safeParse(w?.from).success && clockTime.safeParse(w?.to).success;
+  },
+};
+
 const windowSchema = z
-  .object({
-    days: z.array(z.enum(weekdays)).min(1, { message: 'must name at least one day' }),
-    from: clockTime,
-    to: clockTime,
-    timezone: z.string().refine(isTimeZone, { message: 'is not an IANA time zone (e.g. "Europe/Paris")' }),
-    size: z.number().int().min(0),
-  })
+  .object({ ...windowTimes, size: z.number().int().min(0) })
   .strict()
-  .refine((w) => w.from !== w.to, {
-    message: '"from" and "to" are equal: the window would be empty',
-    path: ['to'],
-    // Also when other fields of the window are wrong: every problem is reported in one pass.
-    when: (payload) => {
-      const w = payload.value as { from?: unknown; to?: unknown } | null;
-      return clockTime.safeParse(w?.from).success && clockTime.safeParse(w?.to).success;
-    },
-  });
+  .refine(notEmpty, notEmptyProblem);
 
 // Graviton families carry a `g` after the generation (m7g, c7gn, t4g, r8g), except the first one (a1);
 // the rest are x86.
@@ -53,23 +57,9 @@ export function architectureOfType(instanceType: string): 'x64' | 'arm64' {
  * in between by the cost model (or `max` when the pool has no cost model).
  */
 const hotWindowSchema = z
-  .object({
-    days: z.array(z.enum(weekdays)).min(1, { message: 'must name at least one day' }),
-    from: clockTime,
-    to: clockTime,
-    timezone: z.string().refine(isTimeZone, { message: 'is not an IANA time zone (e.g. "Europe/Paris")' }),
-    min: z.number().int().min(0).default(0),
-    max: z.number().int().min(0),
-  })
+  .object({ ...windowTimes, min: z.number().int().min(0).default(0), max: z.number().int().min(0) })
   .strict()
-  .refine((w) => w.from !== w.to, {
-    message: '"from" and "to" are equal: the window would be empty',
-    path: ['to'],
-    when: (payload) => {
-      const w = payload.value as { from?: unknown; to?: unknown } | null;
-      return clockTime.safeParse(w?.from).success && clockTime.safeParse(w?.to).success;
-    },
-  });
+  .refine(notEmpty, notEmptyProblem);
 
 export const hotFillSources = ['pool', 'spot', 'on-demand'] as const;
 
