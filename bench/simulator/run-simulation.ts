@@ -8,6 +8,7 @@
  */
 import type { DemandHistory } from '../../scheduler/core/forecast.js';
 import { matchPool } from '../../scheduler/core/labels.js';
+import type { PoolsConfig } from '../../scheduler/core/pool-config.js';
 import { localTime } from '../../scheduler/core/schedule.js';
 import { readTraceCsv } from '../traces/csv.js';
 import { defaultTraceOptions, generateTrace, type TraceOptions } from '../traces/generate.js';
@@ -332,23 +333,32 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     }
   }
 
-  const oursTuning: OursVariant[] = [];
-  const variants =
-    typeof options.oursVariants === 'function' ? options.oursVariants(sizing) : (options.oursVariants ?? []);
-  for (const variant of variants) {
+  // One run of a policy with some settings changed from the sizing, for the tuning tables.
+  const runVariant = async (
+    policy: 'ours-variant' | 'tiered-variant',
+    variant: Partial<PolicyTuning>,
+    configFor: (trace: Trace, tuning: PolicyTuning) => PoolsConfig,
+  ) => {
     const tuning = { ...sizing, ...variant };
-    log(`  ours with ${JSON.stringify(variant)}…`);
+    log(`  ${policy === 'ours-variant' ? 'ours' : 'tiered'} with ${JSON.stringify(variant)}…`);
     const r = await runCorePolicy({
       ...base,
       ...scenario,
       timings,
-      policy: 'ours-variant',
-      config: oursConfig(trace, tuning),
+      policy,
+      config: configFor(trace, tuning),
       outages,
       forecastLeadMs: tuning.forecastLeadMinutes * 60_000,
       history: histories,
     });
-    const v = summarise(r, '');
+    return { r, v: summarise(r, '') };
+  };
+
+  const oursTuning: OursVariant[] = [];
+  const variants =
+    typeof options.oursVariants === 'function' ? options.oursVariants(sizing) : (options.oursVariants ?? []);
+  for (const variant of variants) {
+    const { r, v } = await runVariant('ours-variant', variant, oursConfig);
     oursTuning.push({
       settings: variant,
       p50S: v.p50S,
@@ -367,19 +377,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       ? options.tieredVariants(sizing)
       : (options.tieredVariants ?? []);
   for (const variant of wanted.has('tiered') ? tieredVariants : []) {
-    const tuning = { ...sizing, ...variant };
-    log(`  tiered with ${JSON.stringify(variant)}…`);
-    const r = await runCorePolicy({
-      ...base,
-      ...scenario,
-      timings,
-      policy: 'tiered-variant',
-      config: tieredConfig(trace, tuning),
-      outages,
-      forecastLeadMs: tuning.forecastLeadMinutes * 60_000,
-      history: histories,
-    });
-    const v = summarise(r, '');
+    const { v } = await runVariant('tiered-variant', variant, tieredConfig);
     tieredTuning.push({
       settings: variant,
       p50S: v.p50S,
