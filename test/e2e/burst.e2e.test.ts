@@ -7,36 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, startSandbox } from '../../bin/sandbox/stack.js';
-import { waitFor } from './wait.js';
+import { e2eConfig, labels, pool, repository, seeded, waitFor } from './support.js';
 
-const pool = 'linux-x64';
-const labels = ['self-hosted', 'linux', 'x64'];
-const repository = { owner: 'acme', name: 'app' };
-
-const config = {
-  pools: [
-    {
-      name: pool,
-      labels: ['linux', 'x64'],
-      architecture: 'x64',
-      instanceTypes: ['m7i.large', 'm6i.large'],
-      subnets: ['subnet-0a000000000000001', 'subnet-0b000000000000002'],
-      defaultSize: 5,
-      maximum: 10,
-    },
-  ],
-  settings: { pendingJobSeconds: 5, claimTimeoutSeconds: 30 },
-};
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+const config = e2eConfig({ defaultSize: 5 }, { pendingJobSeconds: 5, claimTimeoutSeconds: 30 });
 
 describe('end to end: a burst with faults', () => {
   let sandbox: Sandbox;

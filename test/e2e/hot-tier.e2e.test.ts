@@ -7,28 +7,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, startSandbox } from '../../bin/sandbox/stack.js';
-import { waitFor } from './wait.js';
+import { e2eConfig, labels, pool, repository, waitFor } from './support.js';
 
-const pool = 'linux-x64';
-const labels = ['self-hosted', 'linux', 'x64'];
-const repository = { owner: 'acme', name: 'app' };
-
-const config = {
-  pools: [
-    {
-      name: pool,
-      labels: ['linux', 'x64'],
-      architecture: 'x64',
-      instanceTypes: ['m7i.large', 'm6i.large'],
-      subnets: ['subnet-0a000000000000001', 'subnet-0b000000000000002'],
-      defaultSize: 3,
-      maximum: 10,
-      // Outside any window, so the test does not depend on the day it runs.
-      hot: { maximum: 2, outsideWindows: 2 },
-    },
-  ],
-  settings: { pendingJobSeconds: 30, claimTimeoutSeconds: 120 },
-};
+const config = e2eConfig(
+  {
+    defaultSize: 3,
+    // Outside any window, so the test does not depend on the day it runs.
+    hot: { maximum: 2, outsideWindows: 2 },
+  },
+  { pendingJobSeconds: 30, claimTimeoutSeconds: 120 },
+);
 
 describe('end to end: the hot tier', () => {
   let sandbox: Sandbox;

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, startSandbox } from '../../bin/sandbox/stack.js';
 import type { InMemoryMetrics } from '../../stand-ins/in-memory/in-memory-metrics.js';
-import { waitFor } from './wait.js';
+import { waitFor } from './support.js';
 
 const config = {
   pools: [
