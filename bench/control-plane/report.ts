@@ -122,7 +122,19 @@ export interface ControlPlaneReport {
     readonly agents: Record<string, number>;
   };
   /** Peer logs against the tracer's attribution: logged = attributed + unattributed when nothing is missed. */
-  readonly reconciliation: Record<string, { logged: number; attributed: number; unattributed: number }>;
+  readonly reconciliation: Record<
+    string,
+    {
+      logged: number;
+      attributed: number;
+      unattributed: number;
+      /**
+       * Calls that failed with no answer (e.g. a kept-alive socket the peer had closed: the SDK retries
+       * on a new one). Each may or may not have reached the peer's log.
+       */
+      unanswered: number;
+    }
+  >;
   readonly sources: Record<string, number>;
   /** From the job records' ladder attempts. */
   readonly ladder: {
@@ -417,6 +429,9 @@ function reconcile(window: PhaseWindow): ControlPlaneReport['reconciliation'] {
         logged: Object.values(window.peerCalls[peer]).reduce((a, b) => a + b, 0),
         attributed: attributed.filter((c) => c.peer === peer).length,
         unattributed: window.unattributed.filter((c) => c.peer === peer).length,
+        unanswered: [...attributed, ...window.unattributed].filter(
+          (c) => c.peer === peer && c.failed && c.status === undefined,
+        ).length,
       },
     ]),
   );

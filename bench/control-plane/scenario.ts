@@ -14,6 +14,7 @@ import { AsyncResource } from 'node:async_hooks';
 import { loadavg } from 'node:os';
 import type { Octokit } from '@octokit/rest';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { seededRandom } from '../../bin/sandbox/seeded-random.js';
 import {
   type HandlerInstrument,
   type HandlerInvocation,
@@ -94,7 +95,7 @@ export interface ScenarioResult {
 
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   const { log } = options;
-  const random = seeded(options.seed);
+  const random = seededRandom(options.seed);
   const metrics = new InMemoryMetrics();
   const jobsPerInstance = new Map<string, number>();
   const memory = sampleMemory();
@@ -154,6 +155,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const matrices = matrixSizes(options.jobs, random);
     log(`burst: ${options.jobs} jobs in matrices of ${matrices.join(', ')} over ${options.arrivalMs} ms`);
     phase = 'burst';
+    // No invocation of the warm-up may still be running at the cut: its calls would count on one side.
+    await sandbox.lifecycleIdle();
+    await sandbox.github.idle();
+    await until(() => tracer?.callsInFlight() === 0, 5_000);
     const burstStart = snapshot(sandbox, tracer);
     schedules.start();
     const outage = options.spotOutage ? spotOutage(sandbox, tracer, options.jobs) : undefined;
@@ -183,6 +188,8 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     // EC2 events of those last changes may still be in the lifecycle handler, mid-call.
     await sandbox.lifecycleIdle();
     await sandbox.github.idle();
+    // A call counts at the peer once it arrives, in the attribution once it is sent: none in between.
+    await until(() => tracer?.callsInFlight() === 0, 5_000);
     const burstWindow = window(sandbox, tracer, burstStart);
     const failedDeliveries = sandbox.github
       .deliveryLog()
@@ -193,6 +200,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     await warmPool(sandbox, options.poolSize);
     phase = 'probe';
     serial = new Semaphore(1);
+    await sandbox.lifecycleIdle();
+    await sandbox.github.idle();
+    await until(() => tracer?.callsInFlight() === 0, 5_000);
     const probeStart = snapshot(sandbox, tracer);
     const probeIds: number[] = [];
     for (let n = 0; n < options.probeJobs; n++) {
@@ -206,6 +216,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     }
     await sandbox.lifecycleIdle();
     await sandbox.github.idle();
+    await until(() => tracer?.callsInFlight() === 0, 5_000);
     const probeWindow = window(sandbox, tracer, probeStart);
     phase = 'after';
     serial = undefined;
@@ -541,16 +552,6 @@ function between([min, max]: readonly [number, number], random: () => number): n
 function withoutLog(options: ScenarioOptions): Omit<ScenarioOptions, 'log'> {
   const { log: _, ...rest } = options;
   return rest;
-}
-
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 function sleep(ms: number): Promise<void> {

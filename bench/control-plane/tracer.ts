@@ -250,6 +250,14 @@ export class Tracer {
     this.record(request, peer, `${request.method} ${path.replace(/\/\d+(?=\/|$)/g, '/{id}')}`);
   }
 
+  /** Calls sent and not yet answered (or failed): a phase is cut only when there are none. */
+  callsInFlight(): number {
+    let open = this.unattributed.filter((c) => c.end === undefined).length;
+    for (const invocation of this.invocations)
+      open += invocation.calls.filter((c) => c.end === undefined).length;
+    return open;
+  }
+
   private finish(call: OutboundCall | undefined, failed = false, status?: number): void {
     if (call === undefined || call.end !== undefined) return;
     call.end = performance.now();

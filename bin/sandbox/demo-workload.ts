@@ -20,6 +20,7 @@ import type { PoolsConfig } from '../../scheduler/core/pool-config.js';
 import type { JobRecord } from '../../scheduler/core/types.js';
 import { type PoolSummary, summarizePools } from '../cli/state-snapshot.js';
 import type { ScaledClock } from './scaled-clock.js';
+import { seededRandom } from './seeded-random.js';
 import type { Sandbox } from './stack.js';
 
 export interface DemoOptions {
@@ -186,18 +187,6 @@ interface Step {
   /** Sandbox-clock ms after the workload starts. */
   readonly at: number;
   readonly run: () => Promise<void> | void;
-}
-
-/** Seeded uniform [0, 1): mulberry32, small and good enough to shape a workload. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 export class DemoAbortedError extends Error {

@@ -5,6 +5,7 @@
  * empty. Run against the DynamoDB adapter on dynalite and against the in-memory fake.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom as seeded } from '../../bin/sandbox/seeded-random.js';
 import { DynamoDbPoolStore } from '../../scheduler/adapters/dynamodb-pool-store.js';
 import type { PoolStore } from '../../scheduler/ports/pool-store.js';
 import { type DynalitePeer, startDynalite } from '../../stand-ins/aws/dynalite.js';
@@ -15,18 +16,6 @@ const pool = 'linux-x64';
 const instances = 50;
 const claimers = 200;
 const candidatesPerQuery = 5;
-
-/** mulberry32: a small seeded generator, so a failing interleaving of choices can be replayed. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ClaimOutcome {
   readonly jobId: number;

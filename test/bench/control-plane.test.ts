@@ -48,10 +48,13 @@ describe('control-plane benchmark', () => {
     expect(report.hotPath.operations.github?.['POST /orgs/acme/actions/runners/generate-jitconfig']).toBe(1);
     expect(report.serial.jobs).toBeGreaterThan(0);
 
-    // What the handlers were seen to call is what the peers logged, less the agents' own requests.
+    // What the handlers were seen to call is what the peers logged, less the agents' own requests; a
+    // call that failed with no answer may not have reached the peer.
     for (const peer of ['github', 'ec2', 'dynamodb', 'eventBridge'] as const) {
-      const { logged, attributed, unattributed } = report.reconciliation[peer] ?? {};
-      expect(logged, peer).toBe((attributed ?? Number.NaN) + (unattributed ?? Number.NaN));
+      const { logged, attributed, unattributed, unanswered } = report.reconciliation[peer] ?? {};
+      const sent = (attributed ?? Number.NaN) + (unattributed ?? Number.NaN);
+      expect(logged, peer).toBeLessThanOrEqual(sent);
+      expect(logged, peer).toBeGreaterThanOrEqual(sent - (unanswered ?? Number.NaN));
     }
     expect(report.goals.map((g) => g.goal)).toEqual([
       'GitHub calls per job, hot path',

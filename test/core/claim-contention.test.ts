@@ -4,6 +4,7 @@
  * must get a pool instance while ready ones remain, none twice, without giving up for spot.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom as seeded } from '../../bin/sandbox/seeded-random.js';
 import { DynamoDbPoolStore } from '../../scheduler/adapters/dynamodb-pool-store.js';
 import type { CoreDeps } from '../../scheduler/core/deps.js';
 import { provisionRunner } from '../../scheduler/core/provision.js';
@@ -17,18 +18,6 @@ beforeAll(async () => {
   peer = await startDynalite({ indexLagMs: lagMs });
 });
 afterAll(() => peer.close());
-
-/** mulberry32, seeded: a failing interleaving of choices can be replayed. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function burst(jobs: number, ready: number, seed: number) {
   const h = makeHarness();

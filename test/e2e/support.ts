@@ -1,5 +1,7 @@
 /** What the end-to-end tests share: one x64 pool on two subnets, a seeded PRNG, and polling. */
 
+export { seededRandom as seeded } from '../../bin/sandbox/seeded-random.js';
+
 export const pool = 'linux-x64';
 export const labels = ['self-hosted', 'linux', 'x64'];
 export const repository = { owner: 'acme', name: 'app' };
@@ -22,17 +24,6 @@ export function e2eConfig(
       },
     ],
     settings,
-  };
-}
-
-/** A small seeded PRNG (mulberry32), so that a failing run replays exactly. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
 }
 

@@ -4,14 +4,9 @@
  * drained by a burst, the ladder falling back, the lost webhook recovered, and the pools refilled.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type DemoReport,
-  planDay,
-  runDemoWorkload,
-  seededRandom,
-  shortDay,
-} from '../../bin/sandbox/demo-workload.js';
+import { type DemoReport, planDay, runDemoWorkload, shortDay } from '../../bin/sandbox/demo-workload.js';
 import { demoDayStart, scaledClock } from '../../bin/sandbox/scaled-clock.js';
+import { seededRandom } from '../../bin/sandbox/seeded-random.js';
 import { type Sandbox, sandboxJitKey, startSandbox } from '../../bin/sandbox/stack.js';
 
 describe('the demo plan', () => {

@@ -8,6 +8,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { seededRandom as mulberry32 } from '../../../bin/sandbox/seeded-random.js';
 import { hotIdleStates, liveInstanceStates, servingStates } from '../../../scheduler/core/lifecycle.js';
 import { poolTarget } from '../../../scheduler/core/schedule.js';
 import type { JobRecord } from '../../../scheduler/core/types.js';
@@ -274,15 +275,3 @@ describe('control plane model', () => {
     for (const [what, count] of Object.entries(reached)) expect(count, what).toBeGreaterThan(0);
   }, 600_000);
 });
-
-/** A small seeded PRNG, so that a failing run replays exactly. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
