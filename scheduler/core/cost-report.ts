@@ -15,7 +15,7 @@
 import type { CostReportEvent, Events } from '../ports/events.js';
 import type { Metrics } from '../ports/metrics.js';
 import type { PoolStore } from '../ports/pool-store.js';
-import { type CostAttribution, CostAccumulator, topRepositories } from './cost-attribution.js';
+import { CostAccumulator, type CostAttribution, topRepositories } from './cost-attribution.js';
 import { dayBounds, type OverheadUsage, usageDay } from './cost-usage.js';
 import type { PoolsConfig } from './pool-config.js';
 
@@ -36,7 +36,8 @@ export function daysBetween(from: string, to: string): string[] {
   const end = dayBounds(to).from;
   if (end < start) throw new RangeError(`the range ends (${to}) before it starts (${from})`);
   const count = (end - start) / 86_400_000 + 1;
-  if (count > maxReportDays) throw new RangeError(`a report covers at most ${maxReportDays} days (asked ${count})`);
+  if (count > maxReportDays)
+    throw new RangeError(`a report covers at most ${maxReportDays} days (asked ${count})`);
   return Array.from({ length: count }, (_, i) => usageDay(start + i * 86_400_000));
 }
 

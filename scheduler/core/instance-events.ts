@@ -164,7 +164,8 @@ async function move(
   // Terminated from outside (spot reclaimed, a person): booked here. One the control plane was already
   // recycling or retiring is booked by that writer, whichever of the two records `terminated`.
   const leaving = instance.state === 'recycling' || instance.state === 'retiring';
-  if (result.kind === 'ok' && to === 'terminated' && !leaving) await bookInstanceUsage(deps, instance, at ?? now);
+  if (result.kind === 'ok' && to === 'terminated' && !leaving)
+    await bookInstanceUsage(deps, instance, at ?? now);
   return result.kind === 'ok'
     ? { kind: 'transitioned', from: instance.state, to }
     : { kind: 'no-change', state: instance.state };

@@ -3,8 +3,9 @@
  * checked against the expected state and version; losing that check is an expected outcome
  * (`conflict`), returned as a value. No transactions: none are needed.
  */
-import type { InstanceState, JobState } from '../core/lifecycle.js';
+
 import type { OverheadUsage } from '../core/cost-usage.js';
+import type { InstanceState, JobState } from '../core/lifecycle.js';
 import type { InstanceRecord, JobRecord } from '../core/types.js';
 
 export type WriteResult<T> = { kind: 'ok'; record: T } | { kind: 'conflict' } | { kind: 'not-found' };
