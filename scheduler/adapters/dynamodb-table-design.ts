@@ -6,6 +6,9 @@
  * - instance  pk `INSTANCE#<id>`  sk `INSTANCE`
  * - job       pk `JOB#<id>`       sk `JOB`        (GitHub job id, a number)
  * - marker    pk `MARKER#<name>`  sk `MARKER`
+ * - quota     pk `QUOTA#<pool>`   sk `<key>`      (`repo#owner/name`, `org#owner`, `day#<date>#repo#…`):
+ *   `count` (N, changed by ADD under a condition), `updatedAt` (N), `waiting` (NS of job ids). One
+ *   partition per pool: the reconciler reads a pool's counters with one base-table query, no index.
  *
  * Indexes are sparse: an item carries an index's key attributes only while it belongs in it, so a
  * query reads exactly the items it wants and never filters.
@@ -65,6 +68,7 @@ export const poolStoreTable = {
     instance: (id: string) => ({ pk: `INSTANCE#${id}`, sk: 'INSTANCE' }),
     job: (id: number) => ({ pk: `JOB#${id}`, sk: 'JOB' }),
     marker: (name: string) => ({ pk: `MARKER#${name}`, sk: 'MARKER' }),
+    quota: (pool: string, key: string) => ({ pk: `QUOTA#${pool}`, sk: key }),
   },
 } as const satisfies {
   readonly partitionKey: KeyAttribute;
