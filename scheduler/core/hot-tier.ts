@@ -166,7 +166,9 @@ export async function readBalance(
     deps.store.listJobs('provisioned'),
     hotTarget === undefined ? readHotTarget(deps, pool) : Promise.resolve(hotTarget),
   ]);
-  return balanceRunners(pool, instances, [...queued, ...provisioned], target);
+  // A job waiting on a quota needs no runner yet: starting one for it would serve it past its quota.
+  const waiting = [...queued, ...provisioned].filter((j) => j.quotaWait === undefined);
+  return balanceRunners(pool, instances, waiting, target);
 }
 
 export type HotRefillOutcome =
