@@ -133,13 +133,10 @@ const quotasSchema = z
     /** Every organization's quota (the repository owner's), unless `organizations` names it. */
     organization: quotaLimitSchema.optional(),
     /** Per-repository overrides, `"owner/name": { … }`; fields left out fall back to `repository`. */
-    repositories: z
-      .record(z.string().regex(repositoryName, { message: 'is not "owner/name"' }), quotaLimitSchema)
-      .default({}),
+    // Names are checked in quotaChecks: a record key's own error would not say what was wrong.
+    repositories: z.record(z.string(), quotaLimitSchema).default({}),
     /** Per-organization overrides, `"owner": { … }`; fields left out fall back to `organization`. */
-    organizations: z
-      .record(z.string().regex(ownerName, { message: 'is not a GitHub owner name' }), quotaLimitSchema)
-      .default({}),
+    organizations: z.record(z.string(), quotaLimitSchema).default({}),
   })
   .strict();
 
@@ -323,6 +320,10 @@ function quotaChecks(raw: unknown, issue: (message: string, path: (string | numb
   for (const field of ['repositories', 'organizations'] as const) {
     const seen = new Map<string, string>();
     for (const [name] of overrides(field)) {
+      if (field === 'repositories' && !repositoryName.test(name))
+        issue(`"${name}" is not "owner/name"`, [field, name]);
+      if (field === 'organizations' && !ownerName.test(name))
+        issue(`"${name}" is not a GitHub owner name`, [field, name]);
       const twin = seen.get(name.toLowerCase());
       if (twin !== undefined)
         issue(`"${name}" and "${twin}" name the same (names ignore case)`, [field, name]);
