@@ -118,6 +118,15 @@ export class SimPoolStore implements PoolStore {
   stopWaitingOnQuota(...args: Parameters<PoolStore['stopWaitingOnQuota']>) {
     return this.call(() => this.inner.stopWaitingOnQuota(...args));
   }
+  listJobsUpdated(...args: Parameters<PoolStore['listJobsUpdated']>) {
+    return this.call(() => this.inner.listJobsUpdated(...args));
+  }
+  addUsage(...args: Parameters<PoolStore['addUsage']>) {
+    return this.call(() => this.inner.addUsage(...args));
+  }
+  getUsage(day: string) {
+    return this.call(() => this.inner.getUsage(day));
+  }
   getMarker(name: string) {
     return this.call(() => this.inner.getMarker(name));
   }

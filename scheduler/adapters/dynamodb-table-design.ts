@@ -9,6 +9,8 @@
  * - quota     pk `QUOTA#<pool>`   sk `<key>`      (`repo#owner/name`, `org#owner`, `day#<date>#repo#…`):
  *   `count` (N, changed by ADD under a condition), `updatedAt` (N), `waiting` (NS of job ids). One
  *   partition per pool: the reconciler reads a pool's counters with one base-table query, no index.
+ * - usage     pk `USAGE#<day>`    sk `USAGE`      (a UTC day's overhead counters, `u|<pool>|<category>|
+ *             <market>|<type>` seconds, each added to with `ADD`; see usage-counter.ts)
  *
  * Indexes are sparse: an item carries an index's key attributes only while it belongs in it, so a
  * query reads exactly the items it wants and never filters.
@@ -69,6 +71,7 @@ export const poolStoreTable = {
     job: (id: number) => ({ pk: `JOB#${id}`, sk: 'JOB' }),
     marker: (name: string) => ({ pk: `MARKER#${name}`, sk: 'MARKER' }),
     quota: (pool: string, key: string) => ({ pk: `QUOTA#${pool}`, sk: key }),
+    usage: (day: string) => ({ pk: `USAGE#${day}`, sk: 'USAGE' }),
   },
 } as const satisfies {
   readonly partitionKey: KeyAttribute;

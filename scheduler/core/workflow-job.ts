@@ -471,7 +471,7 @@ async function finishJob(
     if (instance !== undefined) {
       if (instance.interruptedAt !== undefined && event.conclusion !== 'success')
         await rerunAfterInterruption(deps, pool, job);
-      await recycleInstance(deps, context.config, instance, 'job completed');
+      await recycleInstance(deps, context.config, instance, 'job completed', job.id);
       // Its units are back: a job of its repository or organization waiting on a quota goes now.
       if (instance.quotaHolds?.length)
         await serveWaitingJobs(deps, context.config, pool, { deadline: context.deadline, limit: 1 });
