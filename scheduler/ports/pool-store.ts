@@ -24,6 +24,7 @@ export const clearableInstanceFields: readonly (keyof InstancePatch)[] = [
   'servingJob',
   'runnerName',
   'runnerId',
+  'runnerFor',
   'startIssuedAt',
   'capacityErrorAt',
   'interruptedAt',
