@@ -21,7 +21,7 @@ import { OctokitGitHubRunners } from '../scheduler/adapters/github-runners.js';
 import { SecretsManagerSecrets } from '../scheduler/adapters/secrets-manager-secrets.js';
 import { SsmConfigSource } from '../scheduler/adapters/ssm-config-source.js';
 import { SsmJitDelivery } from '../scheduler/adapters/ssm-jit-delivery.js';
-import type { CoreDeps, RunnerSettings } from '../scheduler/core/deps.js';
+import { type CoreDeps, poolOwnerProblems, type RunnerSettings } from '../scheduler/core/deps.js';
 import type { Clock } from '../scheduler/ports/clock.js';
 import type { ConfigSource } from '../scheduler/ports/config-source.js';
 import { GitHubError, type GitHubRunners, type RunnerScope } from '../scheduler/ports/github-runners.js';
@@ -172,7 +172,14 @@ export async function buildControlPlane(
   return {
     settings,
     deps,
-    configSource: new SsmConfigSource({ client: ssm, parameterName: settings.POOL_CONFIG_PARAMETER, clock }),
+    configSource: new SsmConfigSource({
+      client: ssm,
+      parameterName: settings.POOL_CONFIG_PARAMETER,
+      clock,
+      // A hot pool needs an organization its idle runners register with: without one, the config is
+      // rejected (and the last good one kept), as any other config mistake.
+      check: (config) => poolOwnerProblems(owners.runners, config.pools),
+    }),
     webhookSecrets: () => secrets.getWebhookSecrets(settings.WEBHOOK_SECRET_ARN),
     owners,
     logger: overrides.logger ?? createLogger(handler),

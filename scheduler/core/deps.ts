@@ -142,18 +142,18 @@ export function poolOwnerProblems(
       // One owner: unchanged from a single-organization deployment (no hot tier in repository scope).
       if (settings.owners.length > 1 && hotOwner(settings, pool) === undefined)
         problems.push(
-          `pools.${pool.name}.hot.organization: required when the deployment serves several owners (${served.join(', ')}); name the organization its hot runners register with`,
+          `pool "${pool.name}": hot.organization: required when the deployment serves several owners (${served.join(', ')}); name the organization its hot runners register with`,
         );
       continue;
     }
     const owner = settings.owners.find((o) => o.owner.toLowerCase() === named.toLowerCase());
     if (owner === undefined)
       problems.push(
-        `pools.${pool.name}.hot.organization: "${named}" is not served by this deployment (served: ${served.join(', ') || 'none'})`,
+        `pool "${pool.name}": hot.organization: "${named}" is not served by this deployment (served: ${served.join(', ') || 'none'})`,
       );
     else if (owner.scope !== 'org')
       problems.push(
-        `pools.${pool.name}.hot.organization: "${named}" registers runners with repositories, and a hot runner needs an organization`,
+        `pool "${pool.name}": hot.organization: "${named}" registers runners with repositories, and a hot runner needs an organization`,
       );
   }
   return problems;
