@@ -19,6 +19,7 @@
  */
 import type { LaunchedInstance } from '../ports/compute.js';
 import { type JitConfig, type RunnerScope, UnknownRunnerGroupError } from '../ports/github-runners.js';
+import { bookInstanceUsage } from './cost-usage.js';
 import { type CoreDeps, runnerName, runnerScope } from './deps.js';
 import { runnerLabels } from './labels.js';
 import type { PoolConfig } from './pool-config.js';
@@ -590,6 +591,7 @@ export async function retire(deps: CoreDeps, instance: InstanceRecord, reason: s
     to: 'terminated',
     patch: { stateChangedAt: deps.clock.now() },
   });
+  await bookInstanceUsage(deps, instance, now);
   await deps.events.publish([
     { type: 'InstanceRetired', instanceId: instance.id, pool: instance.pool, reason },
   ]);

@@ -9,6 +9,7 @@
  * the instance already recycling or terminated and does nothing.
  */
 import { GitHubError, type RunnerScope } from '../ports/github-runners.js';
+import { bookInstanceUsage } from './cost-usage.js';
 import { type CoreDeps, runnerScope } from './deps.js';
 import { poolCapacityStates } from './lifecycle.js';
 import type { PoolsConfig } from './pool-config.js';
@@ -27,6 +28,8 @@ export async function recycleInstance(
   config: PoolsConfig,
   instance: InstanceRecord,
   reason: string,
+  /** The job its runner ran, when the caller knows it and the record may not (a lost `in_progress`). */
+  servedJob?: number,
 ): Promise<RecycleOutcome> {
   if (instance.state === 'recycling' || instance.state === 'retiring' || instance.state === 'terminated')
     return { kind: 'already-gone' };
@@ -48,6 +51,8 @@ export async function recycleInstance(
     to: 'terminated',
     patch: { stateChangedAt: deps.clock.now() },
   });
+  // Billing stops with the terminate call: the run ends when the recycle began.
+  await bookInstanceUsage(deps, instance, now, servedJob);
   const replacementLaunched =
     instance.role === 'pool' ? await refillPool(deps, config, instance.pool) : false;
   await deps.events.publish([

@@ -432,7 +432,7 @@ async function finishJob(
     if (instance !== undefined) {
       if (instance.interruptedAt !== undefined && event.conclusion !== 'success')
         await rerunAfterInterruption(deps, pool, job);
-      await recycleInstance(deps, context.config, instance, 'job completed');
+      await recycleInstance(deps, context.config, instance, 'job completed', job.id);
     }
     return;
   }
