@@ -48,6 +48,12 @@ export interface InstanceRecord {
   readonly servingJob?: number;
   readonly runnerName?: string;
   readonly runnerId?: number;
+  /**
+   * The repository whose job (or, for a hot runner, the organization: `name` empty) the runner was
+   * registered for: its owner says which organization or repository to deregister it from, even once
+   * the job record is gone.
+   */
+  readonly runnerFor?: Repository;
   /** When StartInstances was accepted; absent while only claimed. */
   readonly startIssuedAt?: number;
   /** Last start refused for capacity, used to prefer other zones. */

@@ -14,7 +14,7 @@
 import { GitHubError } from '../ports/github-runners.js';
 import type { JobUpdate } from '../ports/pool-store.js';
 import { type CoreDeps, instanceOfRunner } from './deps.js';
-import { hasHotTier, isUntaken, readBalance, refillHotTier, tierOf } from './hot-tier.js';
+import { isUntaken, readBalance, refillHotTier, servedByHotTier, tierOf } from './hot-tier.js';
 import { matchPool, sizeOfJob } from './labels.js';
 import { canTransitionJob, type JobState, jobProgress } from './lifecycle.js';
 import type { PoolConfig, PoolsConfig } from './pool-config.js';
@@ -110,7 +110,7 @@ export async function handleWorkflowJob(
       return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
     case 'queued':
       // A sized job needs a runner carrying its size label: the hot tier's runners cannot take it.
-      return hasHotTier(deps, pool) && sizeOfJob(pool, job.labels) === undefined
+      return servedByHotTier(deps, pool, job) && sizeOfJob(pool, job.labels) === undefined
         ? provisionWithHotTier(deps, context, pool, job)
         : provisionForJob(deps, context, pool, job);
     case 'running':
@@ -373,7 +373,7 @@ async function markInstanceBusy(
   if (marked.kind === 'ok') await chargeRunningJob(deps, pool, marked.record, job.id);
   // Only the write that took the runner accounts for it: a repeated `in_progress` finds it busy.
   if (marked.kind !== 'ok' || !untaken) return;
-  if (hasHotTier(deps, pool)) {
+  if (servedByHotTier(deps, pool, job)) {
     await refillHotTier(deps, pool, {
       deadline: context.deadline,
       limit: 1,

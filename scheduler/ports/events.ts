@@ -25,6 +25,8 @@ export type DomainEvent =
   | { type: 'JobReprovisioned'; jobId: number; pool: string; reason: string }
   /** A job given runner after runner that it never took (e.g. its repository is outside the runner group). */
   | { type: 'JobAbandoned'; jobId: number; pool: string; repository: string; reprovisions: number }
+  /** A pool's runner group does not exist in an organization it serves: its jobs stay pending. */
+  | { type: 'RunnerGroupMissing'; pool: string; organization: string; group: string }
   | { type: 'DeliveryRedelivered'; deliveryId: number; guid: string }
   /** A day's cost per repository (top N + `other`) and per organization (see docs/cost.md). */
   | CostReportEvent;

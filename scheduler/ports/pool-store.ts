@@ -26,6 +26,7 @@ export const clearableInstanceFields: readonly (keyof InstancePatch)[] = [
   'servingJob',
   'runnerName',
   'runnerId',
+  'runnerFor',
   'startIssuedAt',
   'capacityErrorAt',
   'interruptedAt',
