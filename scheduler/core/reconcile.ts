@@ -11,10 +11,12 @@
  */
 
 import type { HookDelivery, RegisteredRunner, RunnerScope } from '../ports/github-runners.js';
-import { type CoreDeps, runnerScope } from './deps.js';
+import { type CoreDeps, ownerRunners } from './deps.js';
 import { hasHotTier, readHotTarget, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
 import { handOverFailed, release, retire } from './provision.js';
+import { serveWaitingJobs } from './quota-waiters.js';
+import { hasQuotas, planQuotaRepairs, releaseHolds } from './quotas.js';
 import { maxReprovisions, planReconcile, type ReconcileAction } from './reconcile-plan.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { JobRecord } from './types.js';
@@ -22,7 +24,7 @@ import { provisionForJob } from './workflow-job.js';
 
 export interface ReconcileReport {
   readonly actions: readonly {
-    kind: ReconcileAction['kind'] | 'hot-refill';
+    kind: ReconcileAction['kind'] | 'hot-refill' | 'repair-quota' | 'serve-waiting';
     target: string;
     reason: string;
     done: boolean;
@@ -66,7 +68,11 @@ export async function reconcile(
     deps.store.listJobs('running'),
     deps.jit.listPending(),
   ]);
-  const registered = await registeredRunners(deps, [...queued, ...provisioned, ...running]);
+  const { registered, failures: listingFailures } = await registeredRunners(deps, [
+    ...queued,
+    ...provisioned,
+    ...running,
+  ]);
   const registeredRunnerList = registered.map((r) => r.runner);
   const actions = planReconcile({
     now: deps.clock.now(),
@@ -84,9 +90,17 @@ export async function reconcile(
   const pendingMs = config.settings.pendingJobSeconds * 1000;
   for (const pool of config.pools) {
     const stuck = queued.filter(
-      (j) => j.pool === pool.name && deps.clock.now() - j.updatedAt > pendingMs,
+      (j) => j.pool === pool.name && j.quotaWait === undefined && deps.clock.now() - j.updatedAt > pendingMs,
     ).length;
     deps.metrics.gauge('StuckJobs', stuck, { Pool: pool.name });
+    if (hasQuotas(pool))
+      deps.metrics.gauge(
+        'JobsWaitingOnQuota',
+        queued.filter((j) => j.pool === pool.name && j.quotaWait).length,
+        {
+          Pool: pool.name,
+        },
+      );
   }
 
   const report: {
@@ -95,7 +109,7 @@ export async function reconcile(
     reason: string;
     done: boolean;
   }[] = [];
-  const failures: string[] = [];
+  const failures: string[] = [...listingFailures];
   const carryOut = async (action: ReconcileAction) => {
     try {
       const done = await apply(deps, config, action, options, registered);
@@ -122,6 +136,38 @@ export async function reconcile(
   for (let i = 0; i < allowed.length && deps.clock.now() < options.deadline; i += concurrency)
     await Promise.all(allowed.slice(i, i + concurrency).map(carryOut));
   if (allowed.length > 0) await spendGitHubBudget(deps, budget, allowed.length * requestsPerJobCheck);
+
+  // Quota counters that drifted from the instances holding them (a handler died between two writes)
+  // are set right; then jobs waiting on a quota with a unit free are served.
+  for (const pool of config.pools.filter(hasQuotas))
+    try {
+      const counters = await deps.store.listQuotas(pool.name);
+      for (const repair of planQuotaRepairs(deps.clock.now(), pool.name, instances, counters)) {
+        const done =
+          (await deps.store.repairQuota(
+            pool.name,
+            repair.key,
+            repair.seen,
+            repair.count,
+            deps.clock.now(),
+          )) === 'ok';
+        report.push({
+          kind: 'repair-quota',
+          target: `${pool.name} ${repair.key}`,
+          reason: `counted ${repair.seen?.count ?? 0}, instances hold ${repair.count}`,
+          done,
+        });
+        if (done) deps.metrics.count('QuotaCountersRepaired', 1, { Pool: pool.name });
+      }
+      const served = await serveWaitingJobs(deps, config, pool, {
+        deadline: options.deadline,
+        limit: config.settings.launchBatchSize,
+      });
+      if (served > 0)
+        report.push({ kind: 'serve-waiting', target: pool.name, reason: 'quota free', done: true });
+    } catch (error) {
+      failures.push(`quotas ${pool.name}: ${(error as Error).message}`);
+    }
 
   // Hot tiers short of their target (a refill that found no capacity, a runner lost): start the rest.
   for (const pool of hotPools)
@@ -159,27 +205,47 @@ interface ScopedRunner {
 export const maxRepositoriesListed = 20;
 
 /**
- * Our runners registered with GitHub, each with where it is registered. In organization scope one
- * listing covers them all; in repository scope each repository has its own list, so the repositories of
- * the jobs still in play are listed (the ones an orphan runner can belong to while its job waits).
+ * Our runners registered with GitHub, each with where it is registered. Each organization served in
+ * organization scope is one listing, under its own name prefix; in repository scope each repository
+ * has its own list, so the repositories of the jobs still in play are listed (the ones an orphan runner
+ * can belong to while its job waits). A listing that fails (an App removed from an organization, a
+ * repository renamed) hides only its own runners and is reported; absence never leads to an action.
  */
-async function registeredRunners(deps: CoreDeps, jobs: readonly JobRecord[]): Promise<ScopedRunner[]> {
-  const prefix = `${deps.runners.namePrefix}-`;
-  if (deps.runners.scope === 'org') {
-    const scope = runnerScope(deps.runners, { owner: deps.runners.org ?? '', name: '' });
-    return (await deps.github.listRunners(scope, prefix)).map((runner) => ({ runner, scope }));
+async function registeredRunners(
+  deps: CoreDeps,
+  jobs: readonly JobRecord[],
+): Promise<{ registered: ScopedRunner[]; failures: string[] }> {
+  const listings: { scope: RunnerScope; prefix: string; where: string }[] = [];
+  for (const owner of deps.runners.owners)
+    if (owner.scope === 'org')
+      listings.push({
+        scope: { kind: 'org', org: owner.owner },
+        prefix: `${owner.namePrefix}-`,
+        where: `organization ${owner.owner}`,
+      });
+  const repositories = new Map<string, { scope: RunnerScope; prefix: string; where: string }>();
+  for (const job of jobs) {
+    const owner = ownerRunners(deps.runners, job.repository.owner);
+    const key = `${job.repository.owner}/${job.repository.name}`.toLowerCase();
+    if (owner?.scope === 'repo' && !repositories.has(key))
+      repositories.set(key, {
+        scope: { kind: 'repo', repository: job.repository },
+        prefix: `${owner.namePrefix}-`,
+        where: `repository ${key}`,
+      });
   }
-  const repositories = new Map<string, JobRecord['repository']>();
-  for (const job of jobs)
-    repositories.set(`${job.repository.owner}/${job.repository.name}`.toLowerCase(), job.repository);
+  listings.push(...[...repositories.values()].slice(0, maxRepositoriesListed));
   const listed = await Promise.allSettled(
-    [...repositories.values()].slice(0, maxRepositoriesListed).map(async (repository) => {
-      const scope = runnerScope(deps.runners, repository);
-      return (await deps.github.listRunners(scope, prefix)).map((runner) => ({ runner, scope }));
-    }),
+    listings.map(async ({ scope, prefix }) =>
+      (await deps.github.listRunners(scope, prefix)).map((runner) => ({ runner, scope })),
+    ),
   );
-  // A repository that cannot be listed (renamed, deleted, App removed from it) hides only its own runners.
-  return listed.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+  const failures = listed.flatMap((r, i) =>
+    r.status === 'rejected'
+      ? [`list runners of ${listings[i]?.where}: ${(r.reason as Error | undefined)?.message ?? r.reason}`]
+      : [],
+  );
+  return { registered: listed.flatMap((r) => (r.status === 'fulfilled' ? r.value : [])), failures };
 }
 
 function targetOf(action: ReconcileAction): string {
@@ -214,6 +280,7 @@ async function apply(
         to: 'terminated',
         patch: { reason: action.reason, stateChangedAt: deps.clock.now() },
       });
+      if (r.kind === 'ok') await releaseHolds(deps, action.instance);
       return r.kind === 'ok';
     }
     case 'mark-idle': {

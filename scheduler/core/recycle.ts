@@ -8,13 +8,14 @@
  * Both the `completed` webhook and the EC2 `stopped` event lead here; whichever comes second finds
  * the instance already recycling or terminated and does nothing.
  */
-import { GitHubError } from '../ports/github-runners.js';
+import { GitHubError, type RunnerScope } from '../ports/github-runners.js';
 import { bookInstanceUsage } from './cost-usage.js';
 import { type CoreDeps, runnerScope } from './deps.js';
 import { poolCapacityStates } from './lifecycle.js';
 import type { PoolsConfig } from './pool-config.js';
 import { planLaunchSubnets } from './pool-plan.js';
 import { release, retire } from './provision.js';
+import { releaseHolds } from './quotas.js';
 import { poolTarget } from './schedule.js';
 import type { InstanceRecord } from './types.js';
 
@@ -43,6 +44,7 @@ export async function recycleInstance(
     patch: { reason, stateChangedAt: now },
   });
   if (recycling.kind !== 'ok') return { kind: 'lost-race' };
+  await releaseHolds(deps, instance);
   await deps.compute.terminate([instance.id]);
   await deps.store.transitionInstance({
     id: instance.id,
@@ -146,12 +148,10 @@ export async function releaseUnusedRunner(
   if (instance.state !== 'starting' && instance.state !== 'claimed' && instance.state !== 'idle')
     return false;
   if (instance.runnerId !== undefined) {
-    const job =
-      instance.provisionedFor === undefined ? undefined : await deps.store.getJob(instance.provisionedFor);
-    if (job !== undefined || deps.runners.scope === 'org') {
-      const repository = job?.repository ?? { owner: deps.runners.org ?? '', name: '' };
+    const scope = await registeredScope(deps, instance);
+    if (scope !== undefined) {
       try {
-        await deps.github.deleteRunner(runnerScope(deps.runners, repository), instance.runnerId);
+        await deps.github.deleteRunner(scope, instance.runnerId);
       } catch (error) {
         if (error instanceof GitHubError && error.status === 422) return false; // it is running a job
         throw error;
@@ -161,4 +161,22 @@ export async function releaseUnusedRunner(
   const retired = await retire(deps, instance, reason);
   if (retired) await deps.jit.remove(instance.id);
   return retired;
+}
+
+/**
+ * Where an instance's runner is registered: from the repository it was registered for (kept on the
+ * instance, so it outlives the job record), else, for records from before that was kept, from the job it
+ * was provided for. Undefined when neither says (a repository-scope runner whose job is gone): GitHub
+ * removes an ephemeral runner that never connects after a day, and the reconciler's listing finds it.
+ */
+async function registeredScope(deps: CoreDeps, instance: InstanceRecord): Promise<RunnerScope | undefined> {
+  if (instance.runnerFor !== undefined) return runnerScope(deps.runners, instance.runnerFor);
+  const job =
+    instance.provisionedFor === undefined ? undefined : await deps.store.getJob(instance.provisionedFor);
+  if (job !== undefined) return runnerScope(deps.runners, job.repository);
+  // Only one organization: its runner is registered there whatever the job was.
+  const [only] = deps.runners.owners;
+  return deps.runners.owners.length === 1 && only?.scope === 'org'
+    ? runnerScope(deps.runners, { owner: only.owner, name: '' })
+    : undefined;
 }

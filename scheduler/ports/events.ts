@@ -5,6 +5,18 @@
 export type DomainEvent =
   | { type: 'JobProvisioned'; jobId: number; pool: string; instanceId: string; source: string }
   | { type: 'JobPending'; jobId: number; pool: string; reason: string }
+  /** A job over a quota: it stays queued and is served when the repository or organization frees a unit. */
+  | {
+      type: 'JobWaitingOnQuota';
+      jobId: number;
+      pool: string;
+      repository: string;
+      quota: 'repository' | 'organization' | 'repository-day' | 'organization-day';
+      /** The repository (`owner/name`) or organization the quota belongs to. */
+      subject: string;
+      limit: number;
+      held: number;
+    }
   | { type: 'FallbackTaken'; jobId: number; pool: string; step: string; reason: string }
   | { type: 'InstanceRecycled'; instanceId: string; pool: string; replacementLaunched: boolean }
   | { type: 'InstanceRetired'; instanceId: string; pool: string; reason: string }
@@ -13,6 +25,8 @@ export type DomainEvent =
   | { type: 'JobReprovisioned'; jobId: number; pool: string; reason: string }
   /** A job given runner after runner that it never took (e.g. its repository is outside the runner group). */
   | { type: 'JobAbandoned'; jobId: number; pool: string; repository: string; reprovisions: number }
+  /** A pool's runner group does not exist in an organization it serves: its jobs stay pending. */
+  | { type: 'RunnerGroupMissing'; pool: string; organization: string; group: string }
   | { type: 'DeliveryRedelivered'; deliveryId: number; guid: string }
   /** A day's cost per repository (top N + `other`) and per organization (see docs/cost.md). */
   | CostReportEvent;
