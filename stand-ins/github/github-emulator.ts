@@ -88,6 +88,10 @@ export interface RecordedRequest {
   /** Whether the request came under the GHES `/api/v3` prefix. */
   readonly ghesPrefix: boolean;
   readonly auth: 'app-jwt' | 'installation-token' | 'none' | 'invalid';
+  /** The App the request authenticated as (its JWT, or its installation's token). */
+  readonly appId?: number;
+  /** The installation whose token the request carried. */
+  readonly installationId?: number;
   readonly accept: string | undefined;
   /** Wall-clock arrival time, for retry spacing checks. */
   readonly receivedAt: number;
@@ -111,7 +115,7 @@ export class GitHubEmulator {
   private readonly webhooks: Webhooks;
   private readonly runnerHost: RunnerHost;
   private readonly routes: Route[];
-  private readonly limits: RateLimits;
+  private limits: RateLimits;
   private readonly appIds: readonly number[];
 
   private constructor(
@@ -214,6 +218,11 @@ export class GitHubEmulator {
   /** Points an App's webhook (the first App's by default) elsewhere; undefined: deliveries fail to connect. */
   setWebhook(webhook: { url: string; secret: string } | undefined, appId = this.firstAppId()): void {
     this.webhooks.setTarget(appId, webhook);
+  }
+
+  /** Replaces the rate limits (and forgets their windows and counters), e.g. between tests. */
+  setLimits(limits: EmulatorLimits): void {
+    this.limits = new RateLimits(limits, this.state.now);
   }
 
   /**
@@ -355,6 +364,7 @@ export class GitHubEmulator {
     const ghesPrefix = url.pathname.startsWith('/api/v3/');
     const path = ghesPrefix ? url.pathname.slice('/api/v3'.length) : url.pathname;
     const method = (req.method ?? 'GET').toUpperCase();
+    let who: { appId?: number; installationId?: number } = {};
     const record = (status: number, operation: string | undefined, auth: RecordedRequest['auth']) =>
       this.requests.push({
         method,
@@ -363,6 +373,7 @@ export class GitHubEmulator {
         status,
         ghesPrefix,
         auth,
+        ...who,
         accept: req.headers.accept,
         receivedAt: Date.now(),
       });
@@ -379,6 +390,7 @@ export class GitHubEmulator {
     const auth = this.auth.authenticate(req.headers.authorization ?? '', route.auth);
     if (!auth.ok) return answer(error(401, auth.message), operation, 'invalid');
     const { appId, installationId } = auth;
+    who = installationId === undefined ? { appId } : { appId, installationId };
 
     // Every authenticated request costs one from its bucket; its answer carries the bucket's headers.
     const charged = this.limits.charge(
