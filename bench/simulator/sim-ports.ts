@@ -97,6 +97,15 @@ export class SimPoolStore implements PoolStore {
   listJobs(...args: Parameters<PoolStore['listJobs']>) {
     return this.call(() => this.inner.listJobs(...args));
   }
+  listJobsUpdated(...args: Parameters<PoolStore['listJobsUpdated']>) {
+    return this.call(() => this.inner.listJobsUpdated(...args));
+  }
+  addUsage(...args: Parameters<PoolStore['addUsage']>) {
+    return this.call(() => this.inner.addUsage(...args));
+  }
+  getUsage(day: string) {
+    return this.call(() => this.inner.getUsage(day));
+  }
   getMarker(name: string) {
     return this.call(() => this.inner.getMarker(name));
   }

@@ -6,6 +6,8 @@
  * - instance  pk `INSTANCE#<id>`  sk `INSTANCE`
  * - job       pk `JOB#<id>`       sk `JOB`        (GitHub job id, a number)
  * - marker    pk `MARKER#<name>`  sk `MARKER`
+ * - usage     pk `USAGE#<day>`    sk `USAGE`      (a UTC day's overhead counters, `u|<pool>|<category>|
+ *             <market>|<type>` seconds, each added to with `ADD`; see usage-counter.ts)
  *
  * Indexes are sparse: an item carries an index's key attributes only while it belongs in it, so a
  * query reads exactly the items it wants and never filters.
@@ -65,6 +67,7 @@ export const poolStoreTable = {
     instance: (id: string) => ({ pk: `INSTANCE#${id}`, sk: 'INSTANCE' }),
     job: (id: number) => ({ pk: `JOB#${id}`, sk: 'JOB' }),
     marker: (name: string) => ({ pk: `MARKER#${name}`, sk: 'MARKER' }),
+    usage: (day: string) => ({ pk: `USAGE#${day}`, sk: 'USAGE' }),
   },
 } as const satisfies {
   readonly partitionKey: KeyAttribute;

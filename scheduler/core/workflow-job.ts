@@ -14,7 +14,7 @@
 import { GitHubError } from '../ports/github-runners.js';
 import type { JobUpdate } from '../ports/pool-store.js';
 import { type CoreDeps, instanceOfRunner } from './deps.js';
-import { hasHotTier, isUntaken, readBalance, refillHotTier, tierOf } from './hot-tier.js';
+import { isUntaken, readBalance, refillHotTier, servedByHotTier, tierOf } from './hot-tier.js';
 import { matchPool } from './labels.js';
 import { canTransitionJob, type JobState, jobProgress } from './lifecycle.js';
 import type { PoolConfig, PoolsConfig } from './pool-config.js';
@@ -99,7 +99,7 @@ export async function handleWorkflowJob(
     case 'waiting':
       return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
     case 'queued':
-      return hasHotTier(deps, pool)
+      return servedByHotTier(deps, pool, job)
         ? provisionWithHotTier(deps, context, pool, job)
         : provisionForJob(deps, context, pool, job);
     case 'running':
@@ -334,7 +334,7 @@ async function markInstanceBusy(
   }
   // Only the write that took the runner accounts for it: a repeated `in_progress` finds it busy.
   if (marked.kind !== 'ok' || !untaken) return;
-  if (hasHotTier(deps, pool)) {
+  if (servedByHotTier(deps, pool, job)) {
     await refillHotTier(deps, pool, {
       deadline: context.deadline,
       limit: 1,
@@ -432,7 +432,7 @@ async function finishJob(
     if (instance !== undefined) {
       if (instance.interruptedAt !== undefined && event.conclusion !== 'success')
         await rerunAfterInterruption(deps, pool, job);
-      await recycleInstance(deps, context.config, instance, 'job completed');
+      await recycleInstance(deps, context.config, instance, 'job completed', job.id);
     }
     return;
   }
