@@ -188,9 +188,11 @@ export async function readBalance(
     hotTarget === undefined ? readHotTarget(deps, pool) : Promise.resolve(hotTarget),
   ]);
   // One owner: every runner and job of the pool is that owner's (records from before owners were kept
-  // carry none), so nothing is filtered.
+  // carry none), so nothing is filtered. A job waiting on a quota needs no runner yet: starting one for
+  // it would serve it past its quota.
   const owner = deps.runners.owners.length > 1 ? hotOwner(deps.runners, pool)?.owner : undefined;
-  return balanceRunners(pool, instances, [...queued, ...provisioned], target, owner);
+  const waiting = [...queued, ...provisioned].filter((j) => j.quotaWait === undefined);
+  return balanceRunners(pool, instances, waiting, target, owner);
 }
 
 export type HotRefillOutcome =

@@ -15,7 +15,7 @@ import { GitHubError } from '../ports/github-runners.js';
 import type { JobUpdate } from '../ports/pool-store.js';
 import { type CoreDeps, instanceOfRunner } from './deps.js';
 import { isUntaken, readBalance, refillHotTier, servedByHotTier, tierOf } from './hot-tier.js';
-import { matchPool } from './labels.js';
+import { matchPool, sizeOfJob } from './labels.js';
 import { canTransitionJob, type JobState, jobProgress } from './lifecycle.js';
 import type { PoolConfig, PoolsConfig } from './pool-config.js';
 import {
@@ -28,6 +28,16 @@ import {
 
 export { onDemandMarker, rerunMarker };
 
+import { serveWaitingJobs } from './quota-waiters.js';
+import {
+  chargeRunningJob,
+  giveBack,
+  hasQuotas,
+  type QuotaGate,
+  recordQuotaWait,
+  takeQuotas,
+  waitKeyOf,
+} from './quotas.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { InstanceRecord, JobRecord, WorkflowJobEvent } from './types.js';
 
@@ -99,7 +109,8 @@ export async function handleWorkflowJob(
     case 'waiting':
       return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
     case 'queued':
-      return servedByHotTier(deps, pool, job)
+      // A sized job needs a runner carrying its size label: the hot tier's runners cannot take it.
+      return servedByHotTier(deps, pool, job) && sizeOfJob(pool, job.labels) === undefined
         ? provisionWithHotTier(deps, context, pool, job)
         : provisionForJob(deps, context, pool, job);
     case 'running':
@@ -213,6 +224,17 @@ export async function provisionForJob(
   job: JobRecord,
   options: { readonly hotRefill?: boolean } = {},
 ): Promise<WorkflowJobOutcome> {
+  // A refill of the hot tier is for the tier, not this job: it takes no quota (the job a hot runner
+  // takes is charged at its `in_progress`). The job's own runner takes its units first, or waits.
+  let gate: QuotaGate = { kind: 'open', holds: [], dayKeys: [] };
+  if (!options.hotRefill && hasQuotas(pool)) {
+    gate = await takeQuotas(deps, pool, job);
+    if (gate.kind === 'waiting') {
+      await recordQuotaWait(deps, pool, job, gate.wait);
+      return { kind: 'pending', jobId: job.id, pool: pool.name, reason: `quota: ${gate.wait.quota}` };
+    }
+  }
+  const size = sizeOfJob(pool, job.labels);
   const outcome: ProvisionOutcome = options.hotRefill
     ? await provisionHotRunner(deps, {
         pool,
@@ -221,7 +243,13 @@ export async function provisionForJob(
         token: `${job.id}-${job.reprovisions}-hot`,
         repository: job.repository,
       })
-    : await provisionRunner(deps, { pool, job, deadline: context.deadline });
+    : await provisionRunner(deps, {
+        pool,
+        job,
+        deadline: context.deadline,
+        quotaHolds: gate.holds,
+        ...(size !== undefined && { size }),
+      });
   if (options.hotRefill) outcome.attempts.unshift({ step: 'hot', at: deps.clock.now(), outcome: 'ok' });
   if (outcome.kind === 'provisioned') {
     const recorded = await recordProvisioned(deps, job, {
@@ -231,8 +259,15 @@ export async function provisionForJob(
         provisionedInstance: outcome.instanceId,
         updatedAt: deps.clock.now(),
         phases: { claimedAt: outcome.claimedAt, startIssuedAt: outcome.startIssuedAt },
+        ...(gate.kind === 'open' && gate.day !== undefined && { quotaDay: gate.day }),
       },
+      ...(job.quotaWait !== undefined && { clear: ['quotaWait'] as const }),
     });
+    const waitedOn = waitKeyOf(job);
+    if (waitedOn !== undefined && job.quotaWait !== undefined) {
+      await deps.store.stopWaitingOnQuota(pool.name, waitedOn, job.id);
+      deps.metrics.duration('QuotaWait', deps.clock.now() - job.quotaWait.since, { Pool: pool.name });
+    }
     // Cancelled while its runner was being provided: the `completed` found no instance to give back,
     // so the runner is released now rather than after the reconciler's settle time.
     if (recorded?.state === 'completed' && recorded.runnerName === undefined)
@@ -263,6 +298,8 @@ export async function provisionForJob(
       source: outcome.source,
     };
   }
+  // No runner got the units: they go back at once.
+  if (gate.kind === 'open') await giveBack(deps, pool.name, [...gate.holds, ...gate.dayKeys]);
   await deps.store.updateJob({
     id: job.id,
     expectedVersion: job.version,
@@ -282,7 +319,7 @@ export async function provisionForJob(
 async function recordProvisioned(
   deps: CoreDeps,
   job: JobRecord,
-  update: Pick<JobUpdate, 'attempts' | 'patch'>,
+  update: Pick<JobUpdate, 'attempts' | 'patch' | 'clear'>,
 ): Promise<JobRecord | undefined> {
   let current: JobRecord | undefined = job;
   for (let attempt = 0; attempt < 3 && current !== undefined; attempt++) {
@@ -332,6 +369,8 @@ async function markInstanceBusy(
       patch: { pickupTier: tier },
     });
   }
+  // The runner's instance now holds the units of the job it runs (a hot hit is counted here).
+  if (marked.kind === 'ok') await chargeRunningJob(deps, pool, marked.record, job.id);
   // Only the write that took the runner accounts for it: a repeated `in_progress` finds it busy.
   if (marked.kind !== 'ok' || !untaken) return;
   if (servedByHotTier(deps, pool, job)) {
@@ -433,6 +472,9 @@ async function finishJob(
       if (instance.interruptedAt !== undefined && event.conclusion !== 'success')
         await rerunAfterInterruption(deps, pool, job);
       await recycleInstance(deps, context.config, instance, 'job completed', job.id);
+      // Its units are back: a job of its repository or organization waiting on a quota goes now.
+      if (instance.quotaHolds?.length)
+        await serveWaitingJobs(deps, context.config, pool, { deadline: context.deadline, limit: 1 });
     }
     return;
   }
