@@ -97,11 +97,17 @@ export class SimPoolStore implements PoolStore {
   listJobs(...args: Parameters<PoolStore['listJobs']>) {
     return this.call(() => this.inner.listJobs(...args));
   }
+  listWaitingJobs(...args: Parameters<PoolStore['listWaitingJobs']>) {
+    return this.call(() => this.inner.listWaitingJobs(...args));
+  }
   getMarker(name: string) {
     return this.call(() => this.inner.getMarker(name));
   }
   putMarker(name: string, value: string) {
     return this.call(() => this.inner.putMarker(name, value));
+  }
+  addToCounter(name: string, delta: number) {
+    return this.call(() => this.inner.addToCounter(name, delta));
   }
 }
 
