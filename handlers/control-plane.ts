@@ -21,12 +21,14 @@ import { OctokitGitHubRunners } from '../scheduler/adapters/github-runners.js';
 import { SecretsManagerSecrets } from '../scheduler/adapters/secrets-manager-secrets.js';
 import { SsmConfigSource } from '../scheduler/adapters/ssm-config-source.js';
 import { SsmJitDelivery } from '../scheduler/adapters/ssm-jit-delivery.js';
-import type { CoreDeps, RunnerSettings } from '../scheduler/core/deps.js';
+import { type CoreDeps, poolOwnerProblems, type RunnerSettings } from '../scheduler/core/deps.js';
 import type { Clock } from '../scheduler/ports/clock.js';
 import type { ConfigSource } from '../scheduler/ports/config-source.js';
+import { GitHubError, type GitHubRunners, type RunnerScope } from '../scheduler/ports/github-runners.js';
 import type { Metrics } from '../scheduler/ports/metrics.js';
+import { type DeploymentOwners, multiAppOwners, singleAppOwners } from './deployment-owners.js';
 import { createLogger, EmfMetrics } from './observability.js';
-import type { HandlerSettings } from './settings.js';
+import type { GitHubAppSettings, HandlerSettings } from './settings.js';
 
 export interface ControlPlane {
   readonly settings: HandlerSettings;
@@ -34,8 +36,8 @@ export interface ControlPlane {
   readonly configSource: ConfigSource;
   /** The webhook secret and, during a rotation, the previous one. */
   readonly webhookSecrets: () => Promise<string[]>;
-  /** The App installation this deployment serves; deliveries for any other are refused. */
-  readonly installationId: number;
+  /** The installations and owners this deployment serves; deliveries for any other pair are refused. */
+  readonly owners: DeploymentOwners;
   readonly logger: Logger;
 }
 
@@ -59,7 +61,8 @@ export const webhookGitHubRetries = {
 
 const appSecretSchema = z.object({
   appId: z.coerce.number().int().positive(),
-  installationId: z.coerce.number().int().positive(),
+  /** The single App's installation; with GITHUB_APPS the installations are in the settings. */
+  installationId: z.coerce.number().int().positive().optional(),
   privateKey: z.string().includes('PRIVATE KEY', { message: 'must be a PEM private key' }),
 });
 
@@ -83,37 +86,51 @@ export async function buildControlPlane(
     clock,
   });
 
+  const octokitOptions = {
+    ...(webhook && webhookGitHubRetries),
+    baseUrl: settings.GITHUB_API_URL,
+    // One JIT mint per webhook: spacing writes a second apart would only add latency to the next
+    // invocation in a warm container; secondary rate limits are handled by the throttling plugin.
+    spaceWrites: false,
+    ...(settings.GITHUB_ACCEPT !== undefined && { accept: settings.GITHUB_ACCEPT }),
+  };
   // The App key is read again on a TTL and whenever GitHub answers 401, so a rotated key reaches warm
-  // containers too; the installation is fixed for the container's life (names and checks depend on it).
-  const readApp = async ({ fresh }: { fresh: boolean }) =>
-    parseAppSecret(
-      settings.GITHUB_APP_SECRET_ARN,
-      await secrets.getSecret(settings.GITHUB_APP_SECRET_ARN, { fresh }),
+  // containers too; the installations are fixed for the container's life (names and checks depend on them).
+  const readApp = async (arn: string, { fresh }: { fresh: boolean }) =>
+    parseAppSecret(arn, await secrets.getSecret(arn, { fresh }));
+  const installationClient = (arn: string, installationId: number) =>
+    new OctokitGitHubRunners(
+      new RenewingGitHubApp({
+        read: async (how) => {
+          const credentials = await readApp(arn, how);
+          if (settings.GITHUB_APPS === undefined && credentials.installationId !== installationId)
+            throw new AppSecretError(
+              `GitHub App secret ${arn} names another installation; redeploy to change it`,
+            );
+          return { appId: credentials.appId, privateKey: credentials.privateKey, installationId };
+        },
+        build: (credentials) =>
+          octokitAtCallDeadline(createGitHubAppOctokit({ ...credentials, ...octokitOptions })),
+        clock,
+      }),
     );
-  const app = await readApp({ fresh: false });
-  const github = new RenewingGitHubApp({
-    read: async (how) => {
-      const credentials = await readApp(how);
-      if (credentials.installationId !== app.installationId)
-        throw new AppSecretError(
-          `GitHub App secret ${settings.GITHUB_APP_SECRET_ARN} names another installation; redeploy to change it`,
-        );
-      return credentials;
-    },
-    build: (credentials) =>
-      octokitAtCallDeadline(
-        createGitHubAppOctokit({
-          ...credentials,
-          ...(webhook && webhookGitHubRetries),
-          baseUrl: settings.GITHUB_API_URL,
-          // One JIT mint per webhook: spacing writes a second apart would only add latency to the next
-          // invocation in a warm container; secondary rate limits are handled by the throttling plugin.
-          spaceWrites: false,
-          ...(settings.GITHUB_ACCEPT !== undefined && { accept: settings.GITHUB_ACCEPT }),
-        }),
-      ),
-    clock,
-  });
+
+  let github: GitHubRunners;
+  let owners: DeploymentOwners;
+  if (settings.GITHUB_APPS === undefined) {
+    const arn = settings.GITHUB_APP_SECRET_ARN ?? '';
+    const app = await readApp(arn, { fresh: false });
+    if (app.installationId === undefined)
+      throw new AppSecretError(`GitHub App secret ${arn} is invalid: installationId`);
+    github = installationClient(arn, app.installationId);
+    owners = singleAppOwners(settings, app.installationId);
+  } else {
+    const apps = settings.GITHUB_APPS;
+    // Fail the cold start on an unreadable or malformed secret, not the first call that needs it.
+    await Promise.all(apps.map((app) => readApp(app.secretArn, { fresh: false })));
+    github = routeByOwner(apps, installationClient);
+    owners = multiAppOwners(settings, apps);
+  }
 
   const deps: CoreDeps = {
     store: new DynamoDbPoolStore({
@@ -136,7 +153,7 @@ export async function buildControlPlane(
       clock,
       subnetZones: settings.SUBNET_ZONES,
     }),
-    github: new OctokitGitHubRunners(github),
+    github,
     jit: new SsmJitDelivery({
       client: ssm,
       prefix: settings.PARAMETER_PREFIX,
@@ -150,30 +167,72 @@ export async function buildControlPlane(
       clock,
     }),
     random: () => randomInt(0, 2 ** 32) / 2 ** 32,
-    runners: runnerSettings(settings, app.installationId),
+    runners: owners.runners,
   };
   return {
     settings,
     deps,
-    configSource: new SsmConfigSource({ client: ssm, parameterName: settings.POOL_CONFIG_PARAMETER, clock }),
+    configSource: new SsmConfigSource({
+      client: ssm,
+      parameterName: settings.POOL_CONFIG_PARAMETER,
+      clock,
+      // A hot pool needs an organization its idle runners register with: without one, the config is
+      // rejected (and the last good one kept), as any other config mistake.
+      check: (config) => poolOwnerProblems(owners.runners, config.pools),
+    }),
     webhookSecrets: () => secrets.getWebhookSecrets(settings.WEBHOOK_SECRET_ARN),
-    installationId: app.installationId,
+    owners,
     logger: overrides.logger ?? createLogger(handler),
   };
 }
 
 /**
- * Where and under which names this deployment registers runners. Names carry the App installation id
- * (`<prefix>-<installation>-<instance id>`): two deployments in one organization (two Apps, each its own
- * installation) may share a prefix, and each must recognise only its own runners, or each one's orphan
- * reaping deletes the other's runners.
+ * Where and under which names a single-App deployment registers runners. Names carry the App
+ * installation id (`<prefix>-<installation>-<instance id>`): two deployments in one organization (two
+ * Apps, each its own installation) may share a prefix, and each must recognise only its own runners, or
+ * each one's orphan reaping deletes the other's runners.
  */
 export function runnerSettings(settings: HandlerSettings, installationId: number): RunnerSettings {
+  return singleAppOwners(settings, installationId).runners;
+}
+
+/**
+ * Several Apps behind the one GitHubRunners port: every call goes to the home installation of the owner
+ * it concerns (the first configured for that owner); webhook deliveries are listed from the first App
+ * with a webhook. The router with per-App budgets (scheduler/adapters/github-apps.ts) replaces this.
+ */
+function routeByOwner(
+  apps: readonly GitHubAppSettings[],
+  client: (secretArn: string, installationId: number) => GitHubRunners,
+): GitHubRunners {
+  const byOwner = new Map<string, GitHubRunners>();
+  for (const app of apps)
+    for (const installation of app.installations) {
+      const key = installation.owner.toLowerCase();
+      if (!byOwner.has(key)) byOwner.set(key, client(app.secretArn, installation.id));
+    }
+  const hooks = apps.find((app) => app.webhook);
+  const hookInstallation = hooks?.installations[0];
+  const deliveries =
+    hooks === undefined || hookInstallation === undefined
+      ? undefined
+      : client(hooks.secretArn, hookInstallation.id);
+  const forOwner = (owner: string): GitHubRunners => {
+    const routed = byOwner.get(owner.toLowerCase());
+    if (routed === undefined) throw new GitHubError(`no App installation serves ${owner}`, 404);
+    return routed;
+  };
+  const ownerOf = (scope: RunnerScope) => (scope.kind === 'org' ? scope.org : scope.repository.owner);
   return {
-    scope: settings.RUNNER_SCOPE,
-    namePrefix: `${settings.RUNNER_NAME_PREFIX}-${installationId}`,
-    ...(settings.GITHUB_ORG !== undefined && { org: settings.GITHUB_ORG }),
-    ...(settings.RUNNER_GROUP !== undefined && { runnerGroup: settings.RUNNER_GROUP }),
+    createJitConfig: (scope, request) => forOwner(ownerOf(scope)).createJitConfig(scope, request),
+    deleteRunner: (scope, runnerId) => forOwner(ownerOf(scope)).deleteRunner(scope, runnerId),
+    listRunners: (scope, prefix) => forOwner(ownerOf(scope)).listRunners(scope, prefix),
+    getJob: (repository, jobId) => forOwner(repository.owner).getJob(repository, jobId),
+    rerunJob: (repository, jobId) => forOwner(repository.owner).rerunJob(repository, jobId),
+    listDeliveries: async (since) => (deliveries === undefined ? [] : deliveries.listDeliveries(since)),
+    redeliver: async (id) => {
+      if (deliveries !== undefined) await deliveries.redeliver(id);
+    },
   };
 }
 

@@ -15,6 +15,85 @@ const commaList = z
       .filter((v) => v.length > 0),
   );
 
+/** A GitHub account login: letters, digits and single dashes, at most 39 characters. */
+const ownerLogin = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/, {
+  message: 'is not a GitHub organization or user name',
+});
+
+/**
+ * One GitHub App of a deployment that serves several organizations: its secret (`{ appId, privateKey }`)
+ * and the installations it serves. `runners: "repo"` is a repository-level install (a user account, or
+ * an organization that granted only selected repositories): its runners register with each job's
+ * repository instead of the organization.
+ */
+const githubAppSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, {
+      message: 'must be 1-32 lowercase letters, digits or dashes',
+    }),
+    secretArn: z.string().min(1),
+    /** Whether this App's webhook delivers `workflow_job` events (its deliveries are redelivered when they fail). */
+    webhook: z.boolean(),
+    installations: z
+      .array(
+        z
+          .object({
+            id: z.number().int().positive(),
+            owner: ownerLogin,
+            runners: z.enum(['org', 'repo']).default('org'),
+          })
+          .strict(),
+      )
+      .min(1, { message: 'an App needs at least one installation' }),
+  })
+  .strict();
+
+export type GitHubAppSettings = z.infer<typeof githubAppSchema>;
+
+/** `GITHUB_APPS`: JSON, then the Apps' cross-checks, every problem reported at once. */
+const githubAppsSetting = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON array of Apps' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.array(githubAppSchema).min(1, { message: 'must list at least one App' }))
+  .superRefine((apps, ctx) => {
+    for (const problem of appProblems(apps)) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+function appProblems(apps: readonly GitHubAppSettings[]): string[] {
+  const problems: string[] = [];
+  const twice = <T>(values: readonly T[]) => [...new Set(values.filter((v, i) => values.indexOf(v) !== i))];
+  for (const name of twice(apps.map((a) => a.name))) problems.push(`App name "${name}" is listed twice`);
+  for (const arn of twice(apps.map((a) => a.secretArn)))
+    problems.push(`secret ${arn} is named by two Apps (each App has its own key)`);
+  // Installation ids are unique across GitHub: one listed twice is a typo, and would route one owner's
+  // calls through another's installation.
+  for (const id of twice(apps.flatMap((a) => a.installations.map((i) => i.id))))
+    problems.push(`installation ${id} is listed twice`);
+  for (const app of apps)
+    for (const owner of twice(app.installations.map((i) => i.owner.toLowerCase())))
+      problems.push(
+        `App "${app.name}": owner ${owner} is listed twice (an App is installed once per account)`,
+      );
+  const scopes = new Map<string, Set<string>>();
+  for (const i of apps.flatMap((a) => a.installations))
+    scopes.set(i.owner.toLowerCase(), (scopes.get(i.owner.toLowerCase()) ?? new Set()).add(i.runners));
+  for (const [owner, kinds] of scopes)
+    if (kinds.size > 1)
+      problems.push(
+        `owner ${owner}: its installations disagree on runners ("org" and "repo"); runners register in one place`,
+      );
+  if (!apps.some((a) => a.webhook))
+    problems.push('no App has "webhook": true: nothing would deliver workflow_job events');
+  return problems;
+}
+
 const parameterPath = (example: string) =>
   z.string().regex(/^\/[A-Za-z0-9_.\-/]+[^/]$/, { message: `must look like "${example}"` });
 
@@ -33,7 +112,10 @@ const settingsSchema = z.object({
     .default('/dev/xvda'),
   POOL_CONFIG_PARAMETER: z.string().min(1),
   WEBHOOK_SECRET_ARN: z.string().min(1),
-  GITHUB_APP_SECRET_ARN: z.string().min(1),
+  /** The single App's secret (it names its installation); absent when GITHUB_APPS lists the Apps. */
+  GITHUB_APP_SECRET_ARN: z.string().min(1).optional(),
+  /** Several Apps and organizations (see githubAppSchema); the single App of GITHUB_APP_SECRET_ARN when unset. */
+  GITHUB_APPS: githubAppsSetting.optional(),
   GITHUB_API_URL: z.url().default('https://api.github.com'),
   /** Accept header for GitHub API calls; Octokit's default when unset. */
   GITHUB_ACCEPT: z.string().optional(),
@@ -90,19 +172,40 @@ export class SettingsError extends Error {
 
 export function readSettings(env: Readonly<Record<string, string | undefined>>): HandlerSettings {
   const result = settingsSchema.safeParse(env);
-  if (result.success) {
-    if (result.data.RUNNER_SCOPE === 'org' && !result.data.GITHUB_ORG)
-      throw new SettingsError('GITHUB_ORG: required when RUNNER_SCOPE is "org"');
-    if (result.data.WEBHOOK_CALL_DEADLINE_MS <= result.data.WEBHOOK_BUDGET_MS)
-      throw new SettingsError(
-        `WEBHOOK_CALL_DEADLINE_MS: must be over WEBHOOK_BUDGET_MS (${result.data.WEBHOOK_BUDGET_MS})`,
+  const problems = result.success ? [] : result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  problems.push(...appSourceProblems(env, result.success ? result.data : undefined));
+  if (result.success && result.data.WEBHOOK_CALL_DEADLINE_MS <= result.data.WEBHOOK_BUDGET_MS)
+    problems.push(
+      `WEBHOOK_CALL_DEADLINE_MS: must be over WEBHOOK_BUDGET_MS (${result.data.WEBHOOK_BUDGET_MS})`,
+    );
+  if (!result.success || problems.length > 0)
+    throw new SettingsError(`invalid handler settings:\n  ${problems.join('\n  ')}`);
+  return {
+    ...result.data,
+    IMAGE_PARAMETER_PREFIX: result.data.IMAGE_PARAMETER_PREFIX ?? `${result.data.PARAMETER_PREFIX}/ami`,
+  };
+}
+
+/**
+ * One way to name the Apps: GITHUB_APPS, or the single App (GITHUB_APP_SECRET_ARN, GITHUB_ORG,
+ * RUNNER_SCOPE). Mixing them is refused rather than guessed at: each installation names its owner and
+ * where its runners register.
+ */
+function appSourceProblems(
+  env: Readonly<Record<string, string | undefined>>,
+  parsed: z.infer<typeof settingsSchema> | undefined,
+): string[] {
+  const set = (name: string) => env[name] !== undefined && env[name] !== '';
+  if (set('GITHUB_APPS'))
+    return ['GITHUB_APP_SECRET_ARN', 'GITHUB_ORG', 'RUNNER_SCOPE']
+      .filter(set)
+      .map(
+        (name) => `${name}: not used with GITHUB_APPS (each App names its secret, owners and runner scope)`,
       );
-    return {
-      ...result.data,
-      IMAGE_PARAMETER_PREFIX: result.data.IMAGE_PARAMETER_PREFIX ?? `${result.data.PARAMETER_PREFIX}/ami`,
-    };
-  }
-  throw new SettingsError(
-    `invalid handler settings:\n  ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n  ')}`,
-  );
+  const problems: string[] = [];
+  if (!set('GITHUB_APP_SECRET_ARN'))
+    problems.push('GITHUB_APP_SECRET_ARN: required unless GITHUB_APPS is set');
+  if ((parsed?.RUNNER_SCOPE ?? env.RUNNER_SCOPE ?? 'org') === 'org' && !set('GITHUB_ORG'))
+    problems.push('GITHUB_ORG: required when RUNNER_SCOPE is "org"');
+  return problems;
 }

@@ -1,9 +1,9 @@
 /**
  * POST /workflow_job (API Gateway HTTP API). In this order, each step before the next so that bad
  * input costs little and changes nothing: body size (413) and presence (400), signature against the current and
- * previous secret (401), event type (ping 200, others 202 ignored), payload (400), the deployment's own
- * installation and organization (403, always: a signed delivery for another installation of the App, or
- * for another owner, is never acted on), allowlist (403), then the core. The core is time-boxed well inside GitHub's 10 s: when the budget runs out the job
+ * previous secret (401), event type (ping 200, others 202 ignored), payload (400), a configured
+ * (installation, owner) pair (403, always: a signed delivery from an installation the deployment does not
+ * list, or for an owner that installation does not serve, is never acted on), allowlist (403), then the core. The core is time-boxed well inside GitHub's 10 s: when the budget runs out the job
  * stays pending for the reconciler, and the response never waits on a retry loop.
  */
 import middy from '@middy/core';
@@ -15,6 +15,7 @@ import { recordSlackMs, withCallDeadline } from '../scheduler/adapters/call-dead
 import type { Repository } from '../scheduler/core/types.js';
 import { handleWorkflowJob } from '../scheduler/core/workflow-job.js';
 import { buildControlPlane, type ControlPlane, lazyControlPlane } from './control-plane.js';
+import { refusal } from './deployment-owners.js';
 import { readSettings } from './settings.js';
 import { parseWorkflowJobDelivery } from './workflow-job-payload.js';
 
@@ -69,18 +70,8 @@ async function receive(
   if (type !== 'workflow_job') return json(202, { ignored: `event ${type ?? '(none)'}` });
 
   const { job, installationId } = parseWorkflowJobDelivery(body, deliveryId);
-  if (installationId !== plane.installationId)
-    throw createError(
-      403,
-      installationId === undefined
-        ? 'delivery names no installation'
-        : `installation ${installationId} is not this deployment's`,
-    );
-  if (
-    settings.RUNNER_SCOPE === 'org' &&
-    job.repository.owner.toLowerCase() !== settings.GITHUB_ORG?.toLowerCase()
-  )
-    throw createError(403, `owner ${job.repository.owner} is not this deployment's organization`);
+  const refused = refusal(plane.owners, installationId, job.repository.owner);
+  if (refused !== undefined) throw createError(403, refused);
   if (!allowed(job.repository, settings.ALLOWED_OWNERS, settings.ALLOWED_REPOSITORIES))
     throw createError(403, `repository ${job.repository.owner}/${job.repository.name} is not allowed`);
 

@@ -98,6 +98,8 @@ interface JobState {
 }
 
 const repository = { owner: 'acme', name: 'app' } as const;
+/** The simulated deployment's runner name prefix (one organization, one installation). */
+const runnerPrefix = 'wpr';
 const tunerPeriodS = 60;
 // infra/constructs/control-plane-schedules.ts: the tuner every minute; the reconciler every minute,
 // asked for two passes 30 s apart (`reconcilerPasses`), i.e. every 30 s.
@@ -181,7 +183,7 @@ class CoreWorld implements Ec2Hooks {
       metrics: this.metrics,
       events: this.events,
       random: seededRandom(options.seed, `${options.policy}/core`),
-      runners: { scope: 'org', org: repository.owner, namePrefix: 'wpr' },
+      runners: { owners: [{ owner: repository.owner, scope: 'org', namePrefix: runnerPrefix }] },
     };
     this.github.subscribe((event) => this.onGitHubEvent(event));
   }
@@ -366,7 +368,7 @@ class CoreWorld implements Ec2Hooks {
   terminated(instanceId: string): void {
     this.idle.delete(instanceId);
     // A runner whose machine is gone drops off GitHub (a deleted one is gone already).
-    this.github.disconnect(`${this.deps.runners.namePrefix}-${instanceId}`);
+    this.github.disconnect(`${runnerPrefix}-${instanceId}`);
     this.ledger.close(instanceId, this.loop.now());
     this.stateChange(instanceId, 'terminated');
   }
@@ -455,7 +457,7 @@ class CoreWorld implements Ec2Hooks {
 
   private connect(instanceId: string): void {
     if (!this.running(instanceId)) return;
-    const outcome = this.github.connect(`${this.deps.runners.namePrefix}-${instanceId}`);
+    const outcome = this.github.connect(`${runnerPrefix}-${instanceId}`);
     // `took-job` is seen through the in_progress event; an idle runner waits for a job to be queued.
     if (outcome.kind === 'not-registered') this.powerOff(instanceId);
     if (outcome.kind === 'idle') this.waitIdle(instanceId);
@@ -503,7 +505,7 @@ class CoreWorld implements Ec2Hooks {
   private reclaim(instanceId: string): void {
     this.idle.delete(instanceId);
     this.compute.setState(instanceId, 'terminated');
-    this.github.disconnect(`${this.deps.runners.namePrefix}-${instanceId}`);
+    this.github.disconnect(`${runnerPrefix}-${instanceId}`);
     this.ledger.close(instanceId, this.loop.now());
     this.stateChange(instanceId, 'terminated');
   }

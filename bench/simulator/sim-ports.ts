@@ -100,6 +100,15 @@ export class SimPoolStore implements PoolStore {
   listWaitingJobs(...args: Parameters<PoolStore['listWaitingJobs']>) {
     return this.call(() => this.inner.listWaitingJobs(...args));
   }
+  listJobsUpdated(...args: Parameters<PoolStore['listJobsUpdated']>) {
+    return this.call(() => this.inner.listJobsUpdated(...args));
+  }
+  addUsage(...args: Parameters<PoolStore['addUsage']>) {
+    return this.call(() => this.inner.addUsage(...args));
+  }
+  getUsage(day: string) {
+    return this.call(() => this.inner.getUsage(day));
+  }
   getMarker(name: string) {
     return this.call(() => this.inner.getMarker(name));
   }

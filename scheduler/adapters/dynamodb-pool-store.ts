@@ -27,6 +27,7 @@ import {
   type QueryCommandInput,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import type { OverheadUsage } from '../core/cost-usage.js';
 import {
   assertInstanceTransition,
   canTransitionJob,
@@ -39,11 +40,21 @@ import type { Clock } from '../ports/clock.js';
 import {
   clearableInstanceFields,
   type InstanceTransition,
+  type JobPage,
+  type JobRangeQuery,
   type JobUpdate,
   type PoolStore,
+  type UsageTotals,
   type WriteResult,
 } from '../ports/pool-store.js';
 import { poolStoreTable } from './dynamodb-table-design.js';
+import {
+  decodeJobCursor,
+  encodeJobCursor,
+  parseUsageAttribute,
+  usageAttribute,
+  usageLines,
+} from './usage-counter.js';
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';
@@ -276,6 +287,79 @@ export class DynamoDbPoolStore implements PoolStore {
     return items.map((item) => toJob(item));
   }
 
+  async listJobsUpdated(query: JobRangeQuery): Promise<JobPage> {
+    const { indexName, partitionKey, sortKey } = indexes.jobsByState;
+    const startKey = query.cursor === undefined ? undefined : decodeJobCursor(query.cursor);
+    const pageSize = checkRange(query);
+    if (query.to <= query.from) return { jobs: [] };
+    try {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: indexName,
+          // updatedAt is whole milliseconds: [from, to) is BETWEEN from AND to - 1.
+          KeyConditionExpression: '#s = :s AND #u BETWEEN :from AND :last',
+          ExpressionAttributeNames: { '#s': partitionKey.name, '#u': sortKey.name },
+          ExpressionAttributeValues: {
+            ':s': { S: query.state },
+            ':from': { N: String(query.from) },
+            ':last': { N: String(query.to - 1) },
+          },
+          ScanIndexForward: true,
+          Limit: pageSize,
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      const jobs = (page.Items ?? []).filter((item) => !this.isExpired(item)).map((item) => toJob(item));
+      return page.LastEvaluatedKey === undefined
+        ? { jobs }
+        : { jobs, cursor: encodeJobCursor(page.LastEvaluatedKey) };
+    } catch (error) {
+      throw storeError('listJobsUpdated', error);
+    }
+  }
+
+  async addUsage(day: string, lines: readonly OverheadUsage[]): Promise<void> {
+    const merged = usageLines(day, lines);
+    // An UpdateExpression is at most 4 KB: a few dozen counters per call is well inside it.
+    for (let i = 0; i < merged.length; i += 25) {
+      const chunk = merged.slice(i, i + 25);
+      const names: Record<string, string> = { '#ttl': ttlAttribute };
+      const values: Record<string, AttributeValue> = { ':ttl': { N: String(this.expiry()) } };
+      const adds = chunk.map((line, n) => {
+        names[`#a${n}`] = usageAttribute(line);
+        values[`:a${n}`] = { N: String(line.seconds) };
+        return `#a${n} :a${n}`;
+      });
+      try {
+        // t0 the lifecycle handler and the webhook both end an instance of the pool; ADD sums both.
+        await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.tableName,
+            Key: key(itemKeys.usage(day)),
+            UpdateExpression: `ADD ${adds.join(', ')} SET #ttl = if_not_exists(#ttl, :ttl)`,
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+          }),
+        );
+      } catch (error) {
+        throw storeError('addUsage', error);
+      }
+    }
+  }
+
+  async getUsage(day: string): Promise<UsageTotals> {
+    usageLines(day, []);
+    const item = await this.read('getUsage', itemKeys.usage(day));
+    if (item === undefined) return [];
+    const lines: OverheadUsage[] = [];
+    for (const [name, value] of Object.entries(item)) {
+      const parsed = parseUsageAttribute(name, Number(value.N));
+      if (parsed !== undefined) lines.push(parsed);
+    }
+    return usageLines(day, lines);
+  }
+
   async getMarker(name: string): Promise<string | undefined> {
     const item = await this.read('getMarker', itemKeys.marker(name));
     return item?.value?.S;
@@ -477,6 +561,15 @@ class UpdateBuilder {
   private path(path: string | readonly string[]): string {
     return typeof path === 'string' ? this.name(path) : path.map((p) => this.name(p)).join('.');
   }
+}
+
+function checkRange(query: JobRangeQuery): number {
+  const pageSize = query.pageSize ?? 500;
+  if (!Number.isSafeInteger(query.from) || !Number.isSafeInteger(query.to))
+    throw new RangeError(`listJobsUpdated: from and to must be whole epoch milliseconds`);
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 1000)
+    throw new RangeError(`listJobsUpdated: pageSize ${pageSize} is not between 1 and 1000`);
+  return pageSize;
 }
 
 function key(itemKey: Record<string, string>): Item {

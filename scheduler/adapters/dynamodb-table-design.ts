@@ -5,7 +5,9 @@
  * Items (every attribute of a record is stored under its own name, plus the keys below):
  * - instance  pk `INSTANCE#<id>`  sk `INSTANCE`
  * - job       pk `JOB#<id>`       sk `JOB`        (GitHub job id, a number)
- * - marker    pk `MARKER#<name>`  sk `MARKER`     (`value`, a string)
+ * - marker    pk `MARKER#<name>`  sk `MARKER`
+ * - usage     pk `USAGE#<day>`    sk `USAGE`      (a UTC day's overhead counters, `u|<pool>|<category>|
+ *             <market>|<type>` seconds, each added to with `ADD`; see usage-counter.ts)
  * - counter   pk `COUNTER#<name>` sk `COUNTER`    (`counter`, a number changed only by atomic ADD)
  *
  * Indexes are sparse: an item carries an index's key attributes only while it belongs in it, so a
@@ -73,6 +75,7 @@ export const poolStoreTable = {
     job: (id: number) => ({ pk: `JOB#${id}`, sk: 'JOB' }),
     marker: (name: string) => ({ pk: `MARKER#${name}`, sk: 'MARKER' }),
     counter: (name: string) => ({ pk: `COUNTER#${name}`, sk: 'COUNTER' }),
+    usage: (day: string) => ({ pk: `USAGE#${day}`, sk: 'USAGE' }),
   },
 } as const satisfies {
   readonly partitionKey: KeyAttribute;

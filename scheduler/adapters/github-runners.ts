@@ -28,6 +28,7 @@ import {
   type JitConfig,
   type RegisteredRunner,
   type RunnerScope,
+  UnknownRunnerGroupError,
 } from '../ports/github-runners.js';
 
 /** Where the adapter gets its client: one that can be rebuilt when the App's credentials change. */
@@ -220,8 +221,7 @@ export class OctokitGitHubRunners implements GitHubRunners {
     const byName = new Map(groups.map((g) => [g.name.toLowerCase(), g.id]));
     this.groupIds.set(key, byName);
     const id = byName.get(name.toLowerCase());
-    if (id === undefined)
-      throw new GitHubError(`runner group "${name}" not found in organization ${org}`, 404);
+    if (id === undefined) throw new UnknownRunnerGroupError(org, name);
     return id;
   }
 

@@ -21,7 +21,12 @@ import {
   paginateGetParameterHistory,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import { InvalidPoolConfigError, type PoolsConfig, parsePoolsConfig } from '../core/pool-config.js';
+import {
+  type ConfigValidation,
+  InvalidPoolConfigError,
+  type PoolsConfig,
+  parsePoolsConfig,
+} from '../core/pool-config.js';
 import type { Clock } from '../ports/clock.js';
 import type { ConfigSource } from '../ports/config-source.js';
 
@@ -35,6 +40,11 @@ export interface SsmConfigSourceOptions {
   readonly clock: Clock;
   /** How long a read is reused; 30 s by default. */
   readonly ttlMs?: number;
+  /**
+   * Problems of a well-formed config under this deployment (e.g. a hot pool with no organization to
+   * register with): reported and rejected like the document's own problems.
+   */
+  readonly check?: (config: PoolsConfig) => readonly string[];
 }
 
 export class SsmConfigSource implements ConfigSource {
@@ -42,6 +52,7 @@ export class SsmConfigSource implements ConfigSource {
   private readonly parameterName: string;
   private readonly clock: Clock;
   private readonly ttlMs: number;
+  private readonly check: (config: PoolsConfig) => readonly string[];
   private good: PoolsConfig | undefined;
   private fetchedAt: number | undefined;
   private seenVersion: string | undefined;
@@ -54,6 +65,14 @@ export class SsmConfigSource implements ConfigSource {
     this.parameterName = options.parameterName;
     this.clock = options.clock;
     this.ttlMs = options.ttlMs ?? 30_000;
+    this.check = options.check ?? (() => []);
+  }
+
+  private validate(text: string): ConfigValidation {
+    const result = parsePoolsConfig(text);
+    if (!result.ok) return result;
+    const problems = this.check(result.config);
+    return problems.length === 0 ? result : { ok: false, problems: [...problems] };
   }
 
   load(): Promise<PoolsConfig> {
@@ -106,7 +125,7 @@ export class SsmConfigSource implements ConfigSource {
                   `(root): ${this.parameterName} is a SecureString; the pool config is a String parameter`,
                 ],
               }
-            : parsePoolsConfig(document.text);
+            : this.validate(document.text);
       if (result.ok) {
         this.good = result.config;
         this.lastProblems = [];
@@ -136,7 +155,7 @@ export class SsmConfigSource implements ConfigSource {
     }
     for (const version of versions.sort((a, b) => (b.Version ?? 0) - (a.Version ?? 0))) {
       if (version.Type === 'SecureString') continue;
-      const result = parsePoolsConfig(version.Value ?? '');
+      const result = this.validate(version.Value ?? '');
       if (result.ok) return result.config;
     }
     return undefined;

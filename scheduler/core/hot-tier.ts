@@ -23,7 +23,7 @@
  * repository); a surplus idle runner is released by deregistering it first (GitHub refuses with 422
  * while it runs a job, and then it is busy, not surplus).
  */
-import type { CoreDeps } from './deps.js';
+import { type CoreDeps, hotOwner } from './deps.js';
 import { demandMarker, demandTimeZone, parseHistory } from './forecast.js';
 import { budgetDay, type HotSizing, pastPeaks, sizeHotTier } from './hot-sizing.js';
 import { hotIdleStates, untakenRunnerStates } from './lifecycle.js';
@@ -76,9 +76,32 @@ export function parseHotRecord(text: string | undefined): HotTierRecord | undefi
   }
 }
 
-/** Whether the pool keeps a hot tier under these runner settings. */
+/**
+ * Whether the pool keeps a hot tier under these runner settings: its runners need an organization to
+ * register with before any job exists (the pool's `hot.organization`, or the deployment's only one).
+ */
 export function hasHotTier(deps: Pick<CoreDeps, 'runners'>, pool: PoolConfig): boolean {
-  return pool.hot !== undefined && deps.runners.scope === 'org';
+  return hotOwner(deps.runners, pool)?.scope === 'org';
+}
+
+/**
+ * Whether a job is one the pool's hot runners can take: they are registered with one organization, so
+ * a job of another owner is served by the plain ladder (and does not count against the tier).
+ */
+export function servedByHotTier(deps: Pick<CoreDeps, 'runners'>, pool: PoolConfig, job: JobRecord): boolean {
+  const owner = hotOwner(deps.runners, pool);
+  return owner?.scope === 'org' && sameOwner(owner.owner, job.repository.owner);
+}
+
+/** Whether a runner of the pool is one of its hot organization's (the only ones the tier pairs). */
+export function hotTierRunner(deps: Pick<CoreDeps, 'runners'>, pool: PoolConfig, instance: InstanceRecord) {
+  const owner = hotOwner(deps.runners, pool);
+  if (owner?.scope !== 'org') return false;
+  return deps.runners.owners.length <= 1 || sameOwner(owner.owner, instance.runnerFor?.owner);
+}
+
+function sameOwner(a: string, b: string | undefined): boolean {
+  return b !== undefined && a.toLowerCase() === b.toLowerCase();
 }
 
 /**
@@ -134,14 +157,19 @@ export function balanceRunners(
   instances: readonly InstanceRecord[],
   jobs: readonly JobRecord[],
   hotTarget: number,
+  owner?: string,
 ): RunnerBalance {
-  const mine = instances.filter((i) => i.pool === pool.name);
+  // Several owners: only runners registered with the hot organization can take its jobs, and only its
+  // jobs can take them; the other owners' runners and jobs are matched one to one by the ladder.
+  const ours = (o: string | undefined) => owner === undefined || sameOwner(owner, o);
+  const mine = instances.filter((i) => i.pool === pool.name && ours(i.runnerFor?.owner));
   const untaken = mine.filter(isUntaken);
   const takenUnknown = mine.filter(
     (i) => i.state === 'busy' && i.servingJob === undefined && i.jobStartedAt !== undefined,
   ).length;
   const waiting = jobs.filter(
-    (j) => j.pool === pool.name && (j.state === 'queued' || j.state === 'provisioned'),
+    (j) =>
+      j.pool === pool.name && (j.state === 'queued' || j.state === 'provisioned') && ours(j.repository.owner),
   ).length;
   const needed = Math.max(0, waiting - takenUnknown) + hotTarget;
   return {
@@ -172,14 +200,18 @@ export async function readBalance(
     deps.store.listPoolInstances(pool.name),
     hotTarget === undefined ? readHotTarget(deps, pool) : Promise.resolve(hotTarget),
   ]);
+  // One owner: every runner and job of the pool is that owner's (records from before owners were kept
+  // carry none), so nothing is filtered.
+  const owner = deps.runners.owners.length > 1 ? hotOwner(deps.runners, pool)?.owner : undefined;
+  // Other owners' jobs are filtered out after the read, so a bounded read would undercount: read all.
   const enough =
-    options.deficitUpTo === undefined
+    options.deficitUpTo === undefined || owner !== undefined
       ? undefined
       : balanceRunners(pool, instances, [], 0).untaken.length +
         takenUnknownOf(pool, instances) +
         Math.max(1, options.deficitUpTo);
   const waiting = await deps.store.listWaitingJobs(pool.name, enough);
-  return balanceRunners(pool, instances, waiting, target);
+  return balanceRunners(pool, instances, waiting, target, owner);
 }
 
 function takenUnknownOf(pool: PoolConfig, instances: readonly InstanceRecord[]): number {
@@ -342,7 +374,11 @@ function startHotRunner(
     pool,
     deadline: options.deadline,
     token: `${options.token}-${n}`,
-    repository: options.job?.repository ?? { owner: deps.runners.org ?? '', name: '' },
+    // Registered with the organization: the job's repository, when there is one, only labels the launch.
+    repository:
+      options.job !== undefined && servedByHotTier(deps, pool, options.job)
+        ? options.job.repository
+        : { owner: hotOwner(deps.runners, pool)?.owner ?? '', name: '' },
     ...(options.job !== undefined && { job: options.job }),
   });
 }
@@ -391,7 +427,7 @@ export async function handleJobStarted(
   if (marked.kind !== 'ok') return { kind: 'no-change', state: instance.state };
   const pool = config.pools.find((p) => p.name === instance.pool);
   deps.metrics.count('JobStartedSignals', 1, { Pool: instance.pool });
-  if (pool === undefined || !hasHotTier(deps, pool))
+  if (pool === undefined || !hotTierRunner(deps, pool, instance))
     return { kind: 'marked-busy', refill: { kind: 'no-hot-tier' } };
   // The runner's half of its job's one start: the job's `queued` may have started it already.
   if ((await pairStart(deps, pool.name, 'runner')) === 'second')

@@ -20,6 +20,7 @@
  * instance costs one store read and nothing else (the pool config is loaded only when a recycle needs
  * it, EC2 is asked for the agent's reason only for a pool instance that stopped while warming).
  */
+import { bookInstanceUsage } from './cost-usage.js';
 import type { CoreDeps } from './deps.js';
 import { hasHotTier, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
@@ -91,7 +92,7 @@ export async function handleInstanceStateChange(
         // instead of running the job.
         const reason = await deps.compute.agentReason(instance.id);
         if (agentFailed(reason)) return retireFailedWarmUp(deps, instance, reason);
-        return move(deps, instance, 'ready');
+        return move(deps, instance, 'ready', undefined, change.at);
       }
       if (instance.state === 'claimed' && instance.startIssuedAt === undefined)
         return { kind: 'no-change', state: instance.state }; // claimed, start not yet issued: still stopped
@@ -121,6 +122,7 @@ export async function handleInstanceStateChange(
         instance,
         'terminated',
         `terminated outside the control plane while ${instance.state}`,
+        change.at,
       );
     default:
       return { kind: 'no-change', state: instance.state };
@@ -144,14 +146,26 @@ async function move(
   instance: InstanceRecord,
   to: 'warming' | 'ready' | 'terminated',
   reason?: string,
+  /** When EC2 says the change happened (the warm-up's end, for cost). */
+  at?: number,
 ): Promise<InstanceEventOutcome> {
+  const now = deps.clock.now();
   const result = await deps.store.transitionInstance({
     id: instance.id,
     from: instance.state,
     expectedVersion: instance.version,
     to,
-    patch: { stateChangedAt: deps.clock.now(), ...(reason !== undefined && { reason }) },
+    patch: {
+      stateChangedAt: now,
+      ...(reason !== undefined && { reason }),
+      ...(to === 'ready' && { readyAt: Math.min(at ?? now, now) }),
+    },
   });
+  // Terminated from outside (spot reclaimed, a person): booked here. One the control plane was already
+  // recycling or retiring is booked by that writer, whichever of the two records `terminated`.
+  const leaving = instance.state === 'recycling' || instance.state === 'retiring';
+  if (result.kind === 'ok' && to === 'terminated' && !leaving)
+    await bookInstanceUsage(deps, instance, at ?? now);
   return result.kind === 'ok'
     ? { kind: 'transitioned', from: instance.state, to }
     : { kind: 'no-change', state: instance.state };

@@ -67,8 +67,18 @@ export const hotFillSources = ['pool', 'spot', 'on-demand'] as const;
  * The hot tier: registered idle runners kept RUNNING so that GitHub hands a queued job to one at
  * once. Absent: the pool has no hot tier and behaves as a stopped pool with spot/on-demand fallback.
  */
+/** A GitHub account login: letters, digits and single dashes, at most 39 characters. */
+const ownerLogin = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/, {
+  message: 'is not a GitHub organization name',
+});
+
 const hotSchema = z
   .object({
+    /**
+     * The organization its idle runners register with (they exist before any job names one). Absent:
+     * the deployment's only organization; required when the deployment serves several.
+     */
+    organization: ownerLogin.optional(),
     windows: z.array(hotWindowSchema).default([]),
     /** Idle runners kept while no window is open; zero unless configured. */
     outsideWindows: z.number().int().min(0).default(0),
@@ -152,6 +162,11 @@ const poolSchema = z
     /** Container images the agent pre-pulls while warming. */
     prePullImages: z.array(z.string().min(1)).default([]),
     hot: hotSchema.optional(),
+    /**
+     * The runner group its runners join in each organization it serves (organization scope), by name;
+     * the deployment's default group when absent.
+     */
+    runnerGroup: z.string().trim().min(1).max(100).optional(),
   })
   .strict();
 

@@ -18,7 +18,8 @@
  * so minting and delivering overlap the boot and stay off the pickup's critical path.
  */
 import type { LaunchedInstance } from '../ports/compute.js';
-import type { JitConfig } from '../ports/github-runners.js';
+import { type JitConfig, type RunnerScope, UnknownRunnerGroupError } from '../ports/github-runners.js';
+import { bookInstanceUsage } from './cost-usage.js';
 import { type CoreDeps, runnerName, runnerScope } from './deps.js';
 import { runnerLabels } from './labels.js';
 import type { PoolConfig } from './pool-config.js';
@@ -57,7 +58,11 @@ export type ProvisionOutcome =
       claimedAt: number;
       startIssuedAt: number;
     }
-  | { kind: 'pending'; reason: 'exhausted' | 'out-of-time' | 'github-failed'; attempts: LadderAttempt[] };
+  | {
+      kind: 'pending';
+      reason: 'exhausted' | 'out-of-time' | 'github-failed' | 'unserved-owner';
+      attempts: LadderAttempt[];
+    };
 
 export interface ProvisionRequest {
   readonly pool: PoolConfig;
@@ -139,6 +144,17 @@ export async function provisionHotRunner(deps: CoreDeps, request: HotFillRequest
 async function climbLadder(deps: CoreDeps, request: Purpose): Promise<ProvisionOutcome> {
   const { pool } = request;
   const attempts: LadderAttempt[] = [];
+  // Checked before anything starts: a runner with nowhere to register would only cost an instance.
+  if (runnerScope(deps.runners, request.repository, pool) === undefined) {
+    deps.metrics.count('UnservedOwner', 1, { Pool: pool.name });
+    attempts.push({
+      step: 'pending',
+      at: deps.clock.now(),
+      outcome: 'skipped',
+      detail: `owner ${request.repository.owner} is not served by this deployment`,
+    });
+    return { kind: 'pending', reason: 'unserved-owner', attempts };
+  }
   const outOfTime = () => deps.clock.now() >= request.deadline;
   const note = (step: LadderStep, outcome: LadderAttempt['outcome'], extra: Partial<LadderAttempt> = {}) => {
     attempts.push({ step, at: deps.clock.now(), outcome, ...extra });
@@ -254,6 +270,16 @@ async function claimFromPool(
   return undefined;
 }
 
+/** The runner's name and where it registers, recorded on the instance before any GitHub call. */
+function runnerIdentity(
+  deps: CoreDeps,
+  purpose: Purpose,
+  instanceId: string,
+): { runnerName?: string; runnerFor: Repository } {
+  const name = runnerName(deps.runners, purpose.repository.owner, instanceId);
+  return { ...(name !== undefined && { runnerName: name }), runnerFor: purpose.repository };
+}
+
 /** Two webhooks may pick the same candidate: ready@v → claimed@v+1 succeeds for exactly one. */
 function claimInstance(deps: CoreDeps, candidate: InstanceRecord, purpose: Purpose, claimedAt: number) {
   return deps.store.transitionInstance({
@@ -264,7 +290,7 @@ function claimInstance(deps: CoreDeps, candidate: InstanceRecord, purpose: Purpo
     patch: {
       ...(purpose.jobId !== undefined && { provisionedFor: purpose.jobId }),
       ...(purpose.tier !== undefined && { tier: purpose.tier }),
-      runnerName: runnerName(deps.runners, candidate.id),
+      ...runnerIdentity(deps, purpose, candidate.id),
       stateChangedAt: claimedAt,
     },
   });
@@ -383,7 +409,7 @@ function ephemeralRecord(
     stateChangedAt: now,
     ...(purpose.jobId !== undefined && { provisionedFor: purpose.jobId }),
     ...(purpose.tier !== undefined && { tier: purpose.tier }),
-    runnerName: runnerName(deps.runners, launched.id),
+    ...runnerIdentity(deps, purpose, launched.id),
     startIssuedAt: now,
   };
 }
@@ -422,8 +448,10 @@ async function handOverRunner(
     });
     if (recorded.kind === 'ok') instance = recorded.record;
   }
-  const name = runnerName(deps.runners, instance.id);
-  const scope = runnerScope(deps.runners, request.repository);
+  const name = runnerName(deps.runners, request.repository.owner, instance.id);
+  const scope = runnerScope(deps.runners, request.repository, pool);
+  // Both were checked before the ladder started; the owner's settings do not change within a call.
+  if (name === undefined || scope === undefined) throw new Error('runner owner is not served');
   let config: JitConfig | undefined;
   for (let attempt = 0; attempt < handOverAttempts && config === undefined; attempt++) {
     if (attempt > 0 && outOfTime()) break;
@@ -432,8 +460,9 @@ async function handOverRunner(
       minted = await deps.github.createJitConfig(scope, { runnerName: name, labels: runnerLabels(pool) });
       await deps.jit.deliver(instance.id, minted.encodedJitConfig);
       config = minted;
-    } catch {
+    } catch (error) {
       deps.metrics.count('HandOverFailures', 1, { Pool: pool.name });
+      if (error instanceof UnknownRunnerGroupError) await reportUnknownGroup(deps, pool, error);
       // A registration whose config did not reach the instance must not outlive it, nor block the name.
       if (minted !== undefined) await withdrawRunner(deps, scope, instance.id, minted.runnerId);
     }
@@ -492,6 +521,21 @@ async function handOverRunner(
   return true;
 }
 
+/**
+ * A runner group the pool names does not exist in the organization: a config mistake, not a transient
+ * failure. Counted and published so an alarm or a subscriber names the group; the job stays pending.
+ */
+async function reportUnknownGroup(
+  deps: CoreDeps,
+  pool: PoolConfig,
+  error: UnknownRunnerGroupError,
+): Promise<void> {
+  deps.metrics.count('UnknownRunnerGroup', 1, { Pool: pool.name });
+  await deps.events
+    .publish([{ type: 'RunnerGroupMissing', pool: pool.name, organization: error.org, group: error.group }])
+    .catch(() => undefined);
+}
+
 /** A started pool instance that never got a runner config: it can only power off untouched. */
 export function handOverFailed(instance: InstanceRecord): boolean {
   return (
@@ -504,7 +548,7 @@ export function handOverFailed(instance: InstanceRecord): boolean {
 /** Best effort: the config and the registration of a runner that was never handed over go away. */
 async function withdrawRunner(
   deps: CoreDeps,
-  scope: ReturnType<typeof runnerScope>,
+  scope: RunnerScope,
   instanceId: string,
   runnerId: number,
 ): Promise<void> {
@@ -524,7 +568,7 @@ export async function release(
     expectedVersion: instance.version,
     to: 'ready',
     patch: { ...patch, stateChangedAt: deps.clock.now() },
-    clear: ['provisionedFor', 'runnerName', 'runnerId', 'startIssuedAt', 'tier', 'reason'],
+    clear: ['provisionedFor', 'runnerName', 'runnerId', 'runnerFor', 'startIssuedAt', 'tier', 'reason'],
   });
 }
 
@@ -547,6 +591,7 @@ export async function retire(deps: CoreDeps, instance: InstanceRecord, reason: s
     to: 'terminated',
     patch: { stateChangedAt: deps.clock.now() },
   });
+  await bookInstanceUsage(deps, instance, now);
   await deps.events.publish([
     { type: 'InstanceRetired', instanceId: instance.id, pool: instance.pool, reason },
   ]);

@@ -13,7 +13,7 @@
 import type { ObservedInstance } from '../ports/compute.js';
 import type { RegisteredRunner } from '../ports/github-runners.js';
 import type { PendingJitConfig } from '../ports/jit-delivery.js';
-import { instanceOfRunner, type RunnerSettings } from './deps.js';
+import { hotOwner, instanceOfRunner, type RunnerSettings } from './deps.js';
 import { agentFailed, startRecordSlackMs } from './instance-events.js';
 import { liveInstanceStates, servingStates } from './lifecycle.js';
 import type { PoolsConfig } from './pool-config.js';
@@ -223,50 +223,76 @@ function orphanInstances(s: ReconcileSnapshot): ReconcileAction[] {
 /** Per pool: idle runners against jobs still waiting for one. */
 function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
   const actions: ReconcileAction[] = [];
-  const pendingMs = s.config.settings.pendingJobSeconds * 1000;
   const alreadyHandled = new Set(instanceRepairs(s).map((a) => ('instance' in a ? a.instance.id : '')));
   // GitHub knows first when a runner takes a job; its `in_progress` webhook may still be on its way.
   const busyOnGitHub = new Set(
     s.registeredRunners.filter((r) => r.busy).map((r) => instanceOfRunner(s.runners, r.name)),
   );
+  // Runners registered with one owner take only that owner's jobs: with several owners, each is balanced
+  // on its own (one owner: everything is that owner's, records from before owners were kept included).
+  const several = s.runners.owners.length > 1;
+  const ownerKey = (owner: string | undefined) => (several ? (owner ?? '').toLowerCase() : '');
   for (const pool of s.config.pools) {
-    const idle = s.instances
-      .filter((i) => i.pool === pool.name && i.servingJob === undefined && !alreadyHandled.has(i.id))
-      .filter((i) => !busyOnGitHub.has(i.id) && !handOverFailed(i))
-      .filter((i) => i.jobStartedAt === undefined)
-      .filter(
-        (i) =>
-          i.state === 'starting' ||
-          i.state === 'idle' ||
-          (i.state === 'claimed' && i.startIssuedAt !== undefined),
-      )
-      .sort((a, b) => a.stateChangedAt - b.stateChangedAt);
-    const hotTarget = s.hotTargets?.[pool.name] ?? 0;
-    const waiting = s.jobs
-      .filter((j) => j.pool === pool.name && (j.state === 'queued' || j.state === 'provisioned'))
-      .filter((j) => j.reprovisions <= maxReprovisions)
-      .sort((a, b) => a.updatedAt - b.updatedAt || a.id - b.id);
-    if (waiting.length > idle.length) {
-      // Jobs without a runner of their own first, then those whose runner went elsewhere.
-      const unserved = [...waiting].sort(
-        (a, b) => Number(a.state === 'provisioned') - Number(b.state === 'provisioned'),
-      );
-      for (const job of unserved.slice(0, waiting.length - idle.length))
-        if (s.now - job.updatedAt > pendingMs)
-          actions.push({
-            kind: 'check-job',
-            job,
-            reason: job.state === 'queued' ? 'no runner yet' : 'its runner is gone',
-          });
-    } else if (idle.length > waiting.length + hotTarget) {
-      for (const instance of idle.slice(0, idle.length - waiting.length - hotTarget))
-        if (s.now - instance.stateChangedAt > idleSettleMs)
-          actions.push({
-            kind: 'release',
-            instance,
-            reason: 'runner not needed: its job was cancelled or taken',
-          });
-    }
+    const hotKey = ownerKey(hotOwner(s.runners, pool)?.owner);
+    const owners = new Set<string>([
+      ...s.instances.filter((i) => i.pool === pool.name).map((i) => ownerKey(i.runnerFor?.owner)),
+      ...s.jobs.filter((j) => j.pool === pool.name).map((j) => ownerKey(j.repository.owner)),
+    ]);
+    for (const owner of owners)
+      actions.push(...balanceOwner(s, pool, owner, owner === hotKey, ownerKey, alreadyHandled, busyOnGitHub));
+  }
+  return actions;
+}
+
+function balanceOwner(
+  s: ReconcileSnapshot,
+  pool: ReconcileSnapshot['config']['pools'][number],
+  owner: string,
+  hot: boolean,
+  ownerKey: (owner: string | undefined) => string,
+  alreadyHandled: ReadonlySet<string>,
+  busyOnGitHub: ReadonlySet<string | undefined>,
+): ReconcileAction[] {
+  const actions: ReconcileAction[] = [];
+  const pendingMs = s.config.settings.pendingJobSeconds * 1000;
+  const idle = s.instances
+    .filter((i) => i.pool === pool.name && ownerKey(i.runnerFor?.owner) === owner)
+    .filter((i) => i.servingJob === undefined && !alreadyHandled.has(i.id))
+    .filter((i) => !busyOnGitHub.has(i.id) && !handOverFailed(i))
+    .filter((i) => i.jobStartedAt === undefined)
+    .filter(
+      (i) =>
+        i.state === 'starting' ||
+        i.state === 'idle' ||
+        (i.state === 'claimed' && i.startIssuedAt !== undefined),
+    )
+    .sort((a, b) => a.stateChangedAt - b.stateChangedAt);
+  const hotTarget = hot ? (s.hotTargets?.[pool.name] ?? 0) : 0;
+  const waiting = s.jobs
+    .filter((j) => j.pool === pool.name && ownerKey(j.repository.owner) === owner)
+    .filter((j) => j.state === 'queued' || j.state === 'provisioned')
+    .filter((j) => j.reprovisions <= maxReprovisions)
+    .sort((a, b) => a.updatedAt - b.updatedAt || a.id - b.id);
+  if (waiting.length > idle.length) {
+    // Jobs without a runner of their own first, then those whose runner went elsewhere.
+    const unserved = [...waiting].sort(
+      (a, b) => Number(a.state === 'provisioned') - Number(b.state === 'provisioned'),
+    );
+    for (const job of unserved.slice(0, waiting.length - idle.length))
+      if (s.now - job.updatedAt > pendingMs)
+        actions.push({
+          kind: 'check-job',
+          job,
+          reason: job.state === 'queued' ? 'no runner yet' : 'its runner is gone',
+        });
+  } else if (idle.length > waiting.length + hotTarget) {
+    for (const instance of idle.slice(0, idle.length - waiting.length - hotTarget))
+      if (s.now - instance.stateChangedAt > idleSettleMs)
+        actions.push({
+          kind: 'release',
+          instance,
+          reason: 'runner not needed: its job was cancelled or taken',
+        });
   }
   return actions;
 }

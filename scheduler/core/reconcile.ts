@@ -11,7 +11,7 @@
  */
 
 import type { HookDelivery, RegisteredRunner, RunnerScope } from '../ports/github-runners.js';
-import { type CoreDeps, runnerScope } from './deps.js';
+import { type CoreDeps, ownerRunners } from './deps.js';
 import { hasHotTier, readHotTarget, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
 import { handOverFailed, release, retire } from './provision.js';
@@ -66,7 +66,11 @@ export async function reconcile(
     deps.store.listJobs('running'),
     deps.jit.listPending(),
   ]);
-  const registered = await registeredRunners(deps, [...queued, ...provisioned, ...running]);
+  const { registered, failures: listingFailures } = await registeredRunners(deps, [
+    ...queued,
+    ...provisioned,
+    ...running,
+  ]);
   const registeredRunnerList = registered.map((r) => r.runner);
   const actions = planReconcile({
     now: deps.clock.now(),
@@ -95,7 +99,7 @@ export async function reconcile(
     reason: string;
     done: boolean;
   }[] = [];
-  const failures: string[] = [];
+  const failures: string[] = [...listingFailures];
   const carryOut = async (action: ReconcileAction) => {
     try {
       const done = await apply(deps, config, action, options, registered);
@@ -159,27 +163,47 @@ interface ScopedRunner {
 export const maxRepositoriesListed = 20;
 
 /**
- * Our runners registered with GitHub, each with where it is registered. In organization scope one
- * listing covers them all; in repository scope each repository has its own list, so the repositories of
- * the jobs still in play are listed (the ones an orphan runner can belong to while its job waits).
+ * Our runners registered with GitHub, each with where it is registered. Each organization served in
+ * organization scope is one listing, under its own name prefix; in repository scope each repository
+ * has its own list, so the repositories of the jobs still in play are listed (the ones an orphan runner
+ * can belong to while its job waits). A listing that fails (an App removed from an organization, a
+ * repository renamed) hides only its own runners and is reported; absence never leads to an action.
  */
-async function registeredRunners(deps: CoreDeps, jobs: readonly JobRecord[]): Promise<ScopedRunner[]> {
-  const prefix = `${deps.runners.namePrefix}-`;
-  if (deps.runners.scope === 'org') {
-    const scope = runnerScope(deps.runners, { owner: deps.runners.org ?? '', name: '' });
-    return (await deps.github.listRunners(scope, prefix)).map((runner) => ({ runner, scope }));
+async function registeredRunners(
+  deps: CoreDeps,
+  jobs: readonly JobRecord[],
+): Promise<{ registered: ScopedRunner[]; failures: string[] }> {
+  const listings: { scope: RunnerScope; prefix: string; where: string }[] = [];
+  for (const owner of deps.runners.owners)
+    if (owner.scope === 'org')
+      listings.push({
+        scope: { kind: 'org', org: owner.owner },
+        prefix: `${owner.namePrefix}-`,
+        where: `organization ${owner.owner}`,
+      });
+  const repositories = new Map<string, { scope: RunnerScope; prefix: string; where: string }>();
+  for (const job of jobs) {
+    const owner = ownerRunners(deps.runners, job.repository.owner);
+    const key = `${job.repository.owner}/${job.repository.name}`.toLowerCase();
+    if (owner?.scope === 'repo' && !repositories.has(key))
+      repositories.set(key, {
+        scope: { kind: 'repo', repository: job.repository },
+        prefix: `${owner.namePrefix}-`,
+        where: `repository ${key}`,
+      });
   }
-  const repositories = new Map<string, JobRecord['repository']>();
-  for (const job of jobs)
-    repositories.set(`${job.repository.owner}/${job.repository.name}`.toLowerCase(), job.repository);
+  listings.push(...[...repositories.values()].slice(0, maxRepositoriesListed));
   const listed = await Promise.allSettled(
-    [...repositories.values()].slice(0, maxRepositoriesListed).map(async (repository) => {
-      const scope = runnerScope(deps.runners, repository);
-      return (await deps.github.listRunners(scope, prefix)).map((runner) => ({ runner, scope }));
-    }),
+    listings.map(async ({ scope, prefix }) =>
+      (await deps.github.listRunners(scope, prefix)).map((runner) => ({ runner, scope })),
+    ),
   );
-  // A repository that cannot be listed (renamed, deleted, App removed from it) hides only its own runners.
-  return listed.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+  const failures = listed.flatMap((r, i) =>
+    r.status === 'rejected'
+      ? [`list runners of ${listings[i]?.where}: ${(r.reason as Error | undefined)?.message ?? r.reason}`]
+      : [],
+  );
+  return { registered: listed.flatMap((r) => (r.status === 'fulfilled' ? r.value : [])), failures };
 }
 
 function targetOf(action: ReconcileAction): string {

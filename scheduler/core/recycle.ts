@@ -8,7 +8,8 @@
  * Both the `completed` webhook and the EC2 `stopped` event lead here; whichever comes second finds
  * the instance already recycling or terminated and does nothing.
  */
-import { GitHubError } from '../ports/github-runners.js';
+import { GitHubError, type RunnerScope } from '../ports/github-runners.js';
+import { bookInstanceUsage } from './cost-usage.js';
 import { type CoreDeps, runnerScope } from './deps.js';
 import { poolCapacityStates } from './lifecycle.js';
 import type { PoolsConfig } from './pool-config.js';
@@ -27,6 +28,8 @@ export async function recycleInstance(
   config: PoolsConfig,
   instance: InstanceRecord,
   reason: string,
+  /** The job its runner ran, when the caller knows it and the record may not (a lost `in_progress`). */
+  servedJob?: number,
 ): Promise<RecycleOutcome> {
   if (instance.state === 'recycling' || instance.state === 'retiring' || instance.state === 'terminated')
     return { kind: 'already-gone' };
@@ -48,6 +51,8 @@ export async function recycleInstance(
     to: 'terminated',
     patch: { stateChangedAt: deps.clock.now() },
   });
+  // Billing stops with the terminate call: the run ends when the recycle began.
+  await bookInstanceUsage(deps, instance, now, servedJob);
   const replacementLaunched =
     instance.role === 'pool' ? await refillPool(deps, config, instance.pool) : false;
   await deps.events.publish([
@@ -141,12 +146,10 @@ export async function releaseUnusedRunner(
   if (instance.state !== 'starting' && instance.state !== 'claimed' && instance.state !== 'idle')
     return false;
   if (instance.runnerId !== undefined) {
-    const job =
-      instance.provisionedFor === undefined ? undefined : await deps.store.getJob(instance.provisionedFor);
-    if (job !== undefined || deps.runners.scope === 'org') {
-      const repository = job?.repository ?? { owner: deps.runners.org ?? '', name: '' };
+    const scope = await registeredScope(deps, instance);
+    if (scope !== undefined) {
       try {
-        await deps.github.deleteRunner(runnerScope(deps.runners, repository), instance.runnerId);
+        await deps.github.deleteRunner(scope, instance.runnerId);
       } catch (error) {
         if (error instanceof GitHubError && error.status === 422) return false; // it is running a job
         throw error;
@@ -156,4 +159,22 @@ export async function releaseUnusedRunner(
   const retired = await retire(deps, instance, reason);
   if (retired) await deps.jit.remove(instance.id);
   return retired;
+}
+
+/**
+ * Where an instance's runner is registered: from the repository it was registered for (kept on the
+ * instance, so it outlives the job record), else, for records from before that was kept, from the job it
+ * was provided for. Undefined when neither says (a repository-scope runner whose job is gone): GitHub
+ * removes an ephemeral runner that never connects after a day, and the reconciler's listing finds it.
+ */
+async function registeredScope(deps: CoreDeps, instance: InstanceRecord): Promise<RunnerScope | undefined> {
+  if (instance.runnerFor !== undefined) return runnerScope(deps.runners, instance.runnerFor);
+  const job =
+    instance.provisionedFor === undefined ? undefined : await deps.store.getJob(instance.provisionedFor);
+  if (job !== undefined) return runnerScope(deps.runners, job.repository);
+  // Only one organization: its runner is registered there whatever the job was.
+  const [only] = deps.runners.owners;
+  return deps.runners.owners.length === 1 && only?.scope === 'org'
+    ? runnerScope(deps.runners, { owner: only.owner, name: '' })
+    : undefined;
 }

@@ -2,6 +2,7 @@
  * Domain records. Times are epoch milliseconds from the Clock port; GitHub job ids are numbers.
  * Records carry a `version` that every conditional write checks and bumps.
  */
+import type { JobUsage } from './cost-usage.js';
 import type { InstanceState, JobState } from './lifecycle.js';
 
 export type Architecture = 'x64' | 'arm64';
@@ -39,12 +40,20 @@ export interface InstanceRecord {
   readonly spec: string;
   readonly launchedAt: number;
   readonly stateChangedAt: number;
+  /** When a pool instance finished warming up and joined the pool (its warm-up's end, for cost). */
+  readonly readyAt?: number;
   /** The job this instance was provided for (GitHub may hand its runner a different job). */
   readonly provisionedFor?: number;
   /** The job the runner on it actually took, from `in_progress`. */
   readonly servingJob?: number;
   readonly runnerName?: string;
   readonly runnerId?: number;
+  /**
+   * The repository whose job (or, for a hot runner, the organization: `name` empty) the runner was
+   * registered for: its owner says which organization or repository to deregister it from, even once
+   * the job record is gone.
+   */
+  readonly runnerFor?: Repository;
   /** When StartInstances was accepted; absent while only claimed. */
   readonly startIssuedAt?: number;
   /** Last start refused for capacity, used to prefer other zones. */
@@ -130,6 +139,8 @@ export interface JobRecord {
   /** Delivery ids seen for this job, for idempotency on redelivery. */
   readonly deliveries: readonly string[];
   readonly updatedAt: number;
+  /** The instance time the job's run took, booked when its instance ended (cost-usage.ts). */
+  readonly usage?: JobUsage;
   readonly expiresAt?: number;
 }
 

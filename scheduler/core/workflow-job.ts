@@ -15,12 +15,13 @@ import { GitHubError } from '../ports/github-runners.js';
 import type { JobUpdate } from '../ports/pool-store.js';
 import { type CoreDeps, instanceOfRunner } from './deps.js';
 import {
-  hasHotTier,
+  hotTierRunner,
   hotUntaken,
   isUntaken,
   pairStart,
   readHotTarget,
   refillForPair,
+  servedByHotTier,
   tierOf,
 } from './hot-tier.js';
 import { matchPool } from './labels.js';
@@ -110,7 +111,7 @@ export async function handleWorkflowJob(
     case 'waiting':
       return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
     case 'queued':
-      return hasHotTier(deps, pool)
+      return servedByHotTier(deps, pool, job)
         ? provisionWithHotTier(deps, context, pool, job)
         : provisionForJob(deps, context, pool, job);
     case 'running':
@@ -248,7 +249,10 @@ export async function provisionForJob(
         repository: job.repository,
       })
     : await provisionRunner(deps, { pool, job, deadline: context.deadline });
-  if (options.hotRefill) outcome.attempts.unshift({ step: 'hot', at: deps.clock.now(), outcome: 'ok' });
+  if (options.hotRefill) {
+    outcome.attempts.unshift({ step: 'hot', at: deps.clock.now(), outcome: 'ok' });
+    if (outcome.kind === 'provisioned') deps.metrics.count('HotRefills', 1, { Pool: pool.name });
+  }
   if (outcome.kind === 'provisioned') {
     const recorded = await recordProvisioned(deps, job, {
       attempts: outcome.attempts,
@@ -341,7 +345,8 @@ async function markInstanceBusy(
   recordPickup(deps, pool, job, instance);
   if (instance === undefined) return;
   if (!isUntaken(instance) && !(instance.state === 'busy' && instance.servingJob === undefined)) {
-    await pairPickup(deps, context, pool, job, instance, { took: false, jobHalf: pairing.jobHalf });
+    if (servedByHotTier(deps, pool, job))
+      await pairPickup(deps, context, pool, job, instance, { took: false, jobHalf: pairing.jobHalf });
     return;
   }
   // The runner is busy with this job from now on. The agent's tag may move it to busy between our read
@@ -374,11 +379,18 @@ async function markInstanceBusy(
     });
   }
   // Only the write that took the runner accounts for it: a repeated `in_progress` finds it busy.
+  // Only a job of the hot organization pairs its halves; another owner's job and runner are matched
+  // one to one by the ladder, as in a pool without a hot tier.
   const runnerPool = context.config.pools.find((p) => p.name === instance.pool);
-  if (hasHotTier(deps, pool) || (runnerPool !== undefined && hasHotTier(deps, runnerPool)))
-    await pairPickup(deps, context, pool, job, instance, { took, jobHalf: pairing.jobHalf });
-  // A runner of a pool without a hot tier, provided for another job: that job gets one now.
-  if (runnerPool === undefined || hasHotTier(deps, runnerPool)) return;
+  const hotJob = servedByHotTier(deps, pool, job);
+  const hotRunner = runnerPool !== undefined && hotTierRunner(deps, runnerPool, instance);
+  if (hotJob || hotRunner)
+    await pairPickup(deps, context, pool, job, instance, {
+      took: took && hotRunner,
+      jobHalf: pairing.jobHalf && hotJob,
+    });
+  // A runner provided for another job, outside the tier's pairing: that job gets one now.
+  if (runnerPool === undefined || hotRunner) return;
   if (took && instance.provisionedFor !== undefined && instance.provisionedFor !== job.id)
     await replaceTakenRunner(deps, context, runnerPool, instance.provisionedFor, job);
 }
@@ -404,10 +416,10 @@ async function pairPickup(
     await refill(pool, `hot-after-${instance.id}`);
     return;
   }
-  if (halves.took && runnerPool !== undefined && hasHotTier(deps, runnerPool))
+  if (halves.took && runnerPool !== undefined)
     if ((await pairStart(deps, runnerPool.name, 'runner')) === 'first')
       await refill(runnerPool, `hot-after-${instance.id}`);
-  if (halves.jobHalf && hasHotTier(deps, pool))
+  if (halves.jobHalf)
     if ((await pairStart(deps, pool.name, 'job')) === 'first') await refill(pool, `hot-for-${job.id}`);
 }
 
@@ -497,7 +509,7 @@ async function finishJob(
     if (instance !== undefined) {
       if (instance.interruptedAt !== undefined && event.conclusion !== 'success')
         await rerunAfterInterruption(deps, pool, job);
-      await recycleInstance(deps, context.config, instance, 'job completed');
+      await recycleInstance(deps, context.config, instance, 'job completed', job.id);
     }
     return;
   }

@@ -13,7 +13,29 @@ export type DomainEvent =
   | { type: 'JobReprovisioned'; jobId: number; pool: string; reason: string }
   /** A job given runner after runner that it never took (e.g. its repository is outside the runner group). */
   | { type: 'JobAbandoned'; jobId: number; pool: string; repository: string; reprovisions: number }
-  | { type: 'DeliveryRedelivered'; deliveryId: number; guid: string };
+  /** A pool's runner group does not exist in an organization it serves: its jobs stay pending. */
+  | { type: 'RunnerGroupMissing'; pool: string; organization: string; group: string }
+  | { type: 'DeliveryRedelivered'; deliveryId: number; guid: string }
+  /** A day's cost per repository (top N + `other`) and per organization (see docs/cost.md). */
+  | CostReportEvent;
+
+/** Cents are whole and sum to `totalCents` (largest-remainder rounding). */
+export interface CostReportEvent {
+  type: 'CostReport';
+  /** The UTC day reported, `YYYY-MM-DD`; `to` is present when a range was reported. */
+  day: string;
+  to?: string;
+  currency: 'USD';
+  totalCents: number;
+  jobs: number;
+  jobsWithoutUsage: number;
+  instanceSeconds: { pool: number; spot: number; 'on-demand': number };
+  overhead: { category: string; seconds: number; usd: number }[];
+  repositories: { repository: string; costCents: number; jobs: number }[];
+  organizations: { organization: string; costCents: number; jobs: number }[];
+  /** Prices that stood in for unknown ones. */
+  assumptions: readonly string[];
+}
 
 export interface Events {
   publish(events: readonly DomainEvent[]): Promise<void>;

@@ -58,12 +58,23 @@ export interface GitHubRunners {
 }
 
 export class GitHubError extends Error {
-  override readonly name = 'GitHubError';
+  override readonly name: string = 'GitHubError';
   constructor(
     message: string,
     readonly status?: number,
     options?: ErrorOptions,
   ) {
     super(message, options);
+  }
+}
+
+/** The runner group a scope names does not exist in its organization (a config mistake, not a fault of GitHub's). */
+export class UnknownRunnerGroupError extends GitHubError {
+  override readonly name = 'UnknownRunnerGroupError';
+  constructor(
+    readonly org: string,
+    readonly group: string,
+  ) {
+    super(`runner group "${group}" does not exist in organization ${org}`, 404);
   }
 }

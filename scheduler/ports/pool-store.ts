@@ -3,6 +3,8 @@
  * checked against the expected state and version; losing that check is an expected outcome
  * (`conflict`), returned as a value. No transactions: none are needed.
  */
+
+import type { OverheadUsage } from '../core/cost-usage.js';
 import type { InstanceState, JobState } from '../core/lifecycle.js';
 import type { InstanceRecord, JobRecord } from '../core/types.js';
 
@@ -24,6 +26,7 @@ export const clearableInstanceFields: readonly (keyof InstancePatch)[] = [
   'servingJob',
   'runnerName',
   'runnerId',
+  'runnerFor',
   'startIssuedAt',
   'capacityErrorAt',
   'interruptedAt',
@@ -54,6 +57,26 @@ export interface JobUpdate {
   readonly deliveryId?: string;
 }
 
+/** One page of a ranged job query; `cursor` is absent on the last page. */
+export interface JobPage {
+  readonly jobs: readonly JobRecord[];
+  readonly cursor?: string;
+}
+
+export interface JobRangeQuery {
+  readonly state: JobState;
+  /** `updatedAt` from (inclusive) and to (exclusive), epoch ms. */
+  readonly from: number;
+  readonly to: number;
+  /** At most this many jobs per page (default 500). */
+  readonly pageSize?: number;
+  /** From the previous page; an unknown or malformed cursor is an error. */
+  readonly cursor?: string;
+}
+
+/** A day's overhead counter summed per (pool, category, market, instance type). */
+export type UsageTotals = readonly OverheadUsage[];
+
 export interface PoolStore {
   /** Creates an instance record; `exists` when one with that id is already there. */
   putInstance(record: InstanceRecord): Promise<'created' | 'exists'>;
@@ -77,6 +100,20 @@ export interface PoolStore {
    * order (an index query on that pool alone: its cost follows `limit`, not the whole backlog).
    */
   listWaitingJobs(pool: string, limit?: number): Promise<JobRecord[]>;
+
+  /**
+   * Jobs in a state whose `updatedAt` is in [from, to), oldest first, a page at a time (an index range
+   * query): a day of completed jobs is read in bounded memory however many there are.
+   */
+  listJobsUpdated(query: JobRangeQuery): Promise<JobPage>;
+
+  /**
+   * Adds seconds to the day's usage counter (`YYYY-MM-DD`, UTC), one atomic add per line: concurrent
+   * writers never lose each other's seconds. Lines with the same (pool, category, market, type) add up.
+   */
+  addUsage(day: string, lines: readonly OverheadUsage[]): Promise<void>;
+  /** The day's counter, one line per (pool, category, market, type); empty for a day with none. */
+  getUsage(day: string): Promise<UsageTotals>;
 
   /** A small named record (e.g. the reconciler's delivery cursor). */
   getMarker(name: string): Promise<string | undefined>;

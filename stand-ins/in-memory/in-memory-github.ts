@@ -27,6 +27,7 @@ import {
   type JitConfig,
   type RegisteredRunner,
   type RunnerScope,
+  UnknownRunnerGroupError,
 } from '../../scheduler/ports/github-runners.js';
 
 export type GitHubMethod = keyof GitHubRunners;
@@ -355,8 +356,7 @@ export class InMemoryGitHub implements GitHubRunners {
   private groupId(org: string, name: string | undefined): number {
     if (name === undefined) return defaultGroupId;
     const id = this.orgGroups(org).get(name.toLowerCase());
-    if (id === undefined)
-      throw new GitHubError(`runner group "${name}" not found in organization ${org}`, 404);
+    if (id === undefined) throw new UnknownRunnerGroupError(org, name);
     return id;
   }
 

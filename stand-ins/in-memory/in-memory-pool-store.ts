@@ -19,6 +19,7 @@
  *   makes the next call throw, for store faults.
  */
 
+import { mergeUsage, type OverheadUsage } from '../../scheduler/core/cost-usage.js';
 import {
   assertInstanceTransition,
   canTransitionJob,
@@ -31,8 +32,11 @@ import {
   clearableInstanceFields,
   type InstancePatch,
   type InstanceTransition,
+  type JobPage,
+  type JobRangeQuery,
   type JobUpdate,
   type PoolStore,
+  type UsageTotals,
   type WriteResult,
 } from '../../scheduler/ports/pool-store.js';
 
@@ -58,6 +62,8 @@ export class InMemoryPoolStore implements PoolStore {
   private readonly jobs = new Map<number, JobRecord>();
   private readonly markers = new Map<string, string>();
   private readonly counters = new Map<string, number>();
+  /** Day → counter attribute → seconds, as the adapter's one item per day. */
+  private readonly usage = new Map<string, Map<string, OverheadUsage>>();
   private readonly clock: Clock;
   private readonly retentionSeconds: number;
   private readonly beforeWrite: WriteHook | undefined;
@@ -203,6 +209,56 @@ export class InMemoryPoolStore implements PoolStore {
       )
       .sort((a, b) => compare(String(a.id), String(b.id)));
     return (limit === undefined ? found : found.slice(0, Math.max(0, limit))).map(snapshot);
+  }
+
+  async listJobsUpdated(query: JobRangeQuery): Promise<JobPage> {
+    this.maybeFail();
+    const pageSize = query.pageSize ?? 500;
+    if (!Number.isSafeInteger(query.from) || !Number.isSafeInteger(query.to))
+      throw new RangeError(`listJobsUpdated: from and to must be whole epoch milliseconds`);
+    if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 1000)
+      throw new RangeError(`listJobsUpdated: pageSize ${pageSize} is not between 1 and 1000`);
+    // The cursor is the last (updatedAt, id) handed out, as the index's sort key and the item key.
+    let after: { updatedAt: number; id: number } | undefined;
+    if (query.cursor !== undefined) {
+      const match = /^(\d+):(\d+)$/.exec(query.cursor);
+      if (match === null)
+        throw new RangeError('listJobsUpdated: the cursor is not one this store handed out');
+      after = { updatedAt: Number(match[1]), id: Number(match[2]) };
+    }
+    const inRange = [...this.jobs.values()]
+      .filter((j) => j.state === query.state && j.updatedAt >= query.from && j.updatedAt < query.to)
+      .sort((a, b) => a.updatedAt - b.updatedAt || a.id - b.id)
+      .filter(
+        (j) =>
+          after === undefined ||
+          j.updatedAt > after.updatedAt ||
+          (j.updatedAt === after.updatedAt && j.id > after.id),
+      );
+    const page = inRange.slice(0, pageSize);
+    const last = page.at(-1);
+    // As DynamoDB: a full page hands out a cursor even when nothing follows; expired items are dropped.
+    const jobs = page.filter((j) => !this.expired(j)).map(snapshot);
+    return page.length === pageSize && last !== undefined
+      ? { jobs, cursor: `${last.updatedAt}:${last.id}` }
+      : { jobs };
+  }
+
+  async addUsage(day: string, lines: readonly OverheadUsage[]): Promise<void> {
+    this.maybeFail();
+    const merged = mergeUsage(day, lines);
+    const counter = this.usage.get(day) ?? new Map<string, OverheadUsage>();
+    for (const line of merged) {
+      const key = [line.pool, line.category, line.market, line.instanceType].join('|');
+      counter.set(key, { ...line, seconds: (counter.get(key)?.seconds ?? 0) + line.seconds });
+    }
+    this.usage.set(day, counter);
+  }
+
+  async getUsage(day: string): Promise<UsageTotals> {
+    this.maybeFail();
+    mergeUsage(day, []);
+    return mergeUsage(day, [...(this.usage.get(day)?.values() ?? [])]).map(snapshot);
   }
 
   async getMarker(name: string): Promise<string | undefined> {

@@ -44,6 +44,22 @@ export const sampleEvents: readonly DomainEvent[] = [
   { type: 'OrphanReaped', kind: 'jit-config', id: 'i-0a1b2c3d4e5f60004', reason: 'instance gone' },
   { type: 'JobReprovisioned', jobId: 9_004, pool: 'linux-x64', reason: 'no runner after 60 s' },
   { type: 'DeliveryRedelivered', deliveryId: 12_345_678, guid: '0b9a7c30-1f2e-11ef-8d4a-5c1b2a3d4e5f' },
+  {
+    type: 'CostReport',
+    day: '2026-01-05',
+    currency: 'USD',
+    totalCents: 1_234,
+    jobs: 42,
+    jobsWithoutUsage: 1,
+    instanceSeconds: { pool: 3_600, spot: 1_200, 'on-demand': 60 },
+    overhead: [{ category: 'warmup', seconds: 600, usd: 0.0168 }],
+    repositories: [
+      { repository: 'acme/widgets', costCents: 1_000, jobs: 40 },
+      { repository: 'other', costCents: 234, jobs: 2 },
+    ],
+    organizations: [{ organization: 'acme', costCents: 1_234, jobs: 42 }],
+    assumptions: [],
+  },
 ];
 
 const byContent = (events: readonly DomainEvent[]) => [...events].map((e) => JSON.stringify(e)).sort();

@@ -7,7 +7,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Repository } from '../../scheduler/core/types.js';
-import { GitHubError, type GitHubRunners, type RunnerScope } from '../../scheduler/ports/github-runners.js';
+import {
+  GitHubError,
+  type GitHubRunners,
+  type RunnerScope,
+  UnknownRunnerGroupError,
+} from '../../scheduler/ports/github-runners.js';
 
 export interface GitHubRunnersContractSubject {
   readonly github: GitHubRunners;
@@ -76,6 +81,9 @@ export function describeGitHubRunnersContract(
           s.github.createJitConfig(scope, { runnerName: 'wpr-x-1', labels: ['linux-x64'] }),
         );
         expect(error).toBeInstanceOf(GitHubError);
+        // A config mistake the core counts and reports by name, not a transient failure.
+        expect(error).toBeInstanceOf(UnknownRunnerGroupError);
+        expect(error).toMatchObject({ org: s.org, group: 'no-such-group', status: 404 });
         expect(await s.github.listRunners(org, 'wpr-')).toEqual([]);
       });
 

@@ -8,6 +8,7 @@ import { IllegalTransitionError } from '../../scheduler/core/lifecycle.js';
 import type { InstanceRecord, JobRecord } from '../../scheduler/core/types.js';
 import type { Clock } from '../../scheduler/ports/clock.js';
 import type { PoolStore } from '../../scheduler/ports/pool-store.js';
+import { describeUsageContract } from './pool-store-usage.contract.js';
 
 export interface PoolStoreSubject {
   readonly store: PoolStore;
@@ -563,6 +564,8 @@ export function describePoolStoreContract(
         expect(await store.getJob(101)).toStrictEqual(job({ id: 101 }));
       });
     });
+
+    describeUsageContract(() => ({ store, advance: (ms) => clock.advance(ms), start }), job);
 
     describe('markers', () => {
       it('reads back the last value written', async () => {

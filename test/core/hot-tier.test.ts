@@ -164,7 +164,7 @@ describe('filling the hot tier', () => {
   it('keeps no hot tier for repository-scoped runners', async () => {
     const h = makeHarness({
       config: testConfig({ hot: { maximum: 4, windows: [{ ...window, max: 2 }] } }),
-      runners: { scope: 'repo', namePrefix: 'wpr' },
+      runners: { owners: [], anyOwner: { scope: 'repo', namePrefix: 'wpr' } },
     });
     const [result] = await tune(h);
     expect(result?.hot).toBeUndefined();

@@ -100,7 +100,7 @@ describe('provisionRunner: the pool', () => {
   });
 
   it('registers with the repository when runners are repository-scoped', async () => {
-    const h = makeHarness({ runners: { scope: 'repo', namePrefix: 'wpr' } });
+    const h = makeHarness({ runners: { owners: [], anyOwner: { scope: 'repo', namePrefix: 'wpr' } } });
     await readyInstances(h, [subnetA]);
     const j = job();
     await provision(h, j);

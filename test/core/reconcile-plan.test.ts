@@ -25,7 +25,7 @@ function snapshot(overrides: Partial<ReconcileSnapshot> = {}): ReconcileSnapshot
   return {
     now,
     config,
-    runners: { scope: 'org', org: 'acme', namePrefix: 'wpr' },
+    runners: { owners: [{ owner: 'acme', scope: 'org', namePrefix: 'wpr' }] },
     instances: [],
     observed: [],
     jobs: [],

@@ -317,7 +317,7 @@ describe('reconcile: orphans', () => {
 });
 
 describe('reconcile: repository-scoped runners', () => {
-  const repoRunners = { scope: 'repo', namePrefix: 'wpr' } as const;
+  const repoRunners = { owners: [], anyOwner: { scope: 'repo', namePrefix: 'wpr' } } as const;
 
   it("reaps an orphan runner registered at a waiting job's repository, through the repository's path", async () => {
     const h = makeHarness({ runners: repoRunners });

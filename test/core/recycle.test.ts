@@ -228,7 +228,7 @@ describe('releaseUnusedRunner', () => {
   });
 
   it('deletes a repository runner in the repository of the job it was provided for', async () => {
-    const h = makeHarness({ runners: { scope: 'repo', namePrefix: 'wpr' } });
+    const h = makeHarness({ runners: { owners: [], anyOwner: { scope: 'repo', namePrefix: 'wpr' } } });
     await readyInstances(h, [subnetA]);
     const instance = await provisioned(h, 72);
     expect(await releaseUnusedRunner(h.deps, instance.id, 'x')).toBe(true);

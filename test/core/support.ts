@@ -111,7 +111,7 @@ export function makeHarness(options: HarnessOptions = {}): Harness {
     metrics,
     events,
     random: options.random ?? (() => 0),
-    runners: options.runners ?? { scope: 'org', org: 'acme', namePrefix: 'wpr' },
+    runners: options.runners ?? { owners: [{ owner: 'acme', scope: 'org', namePrefix: 'wpr' }] },
   };
   return {
     clock,

@@ -16,7 +16,7 @@ describe('runner names per installation', () => {
     const { settings } = fakePlane();
     const a = runnerSettings(settings, 1);
     const b = runnerSettings(settings, 22);
-    const name = runnerName(b, 'i-0123456789abcdef0');
+    const name = runnerName(b, 'octo-org', 'i-0123456789abcdef0');
     expect(name).toBe('wpr-22-i-0123456789abcdef0');
     expect(instanceOfRunner(b, name)).toBe('i-0123456789abcdef0');
     expect(instanceOfRunner(a, name)).toBeUndefined();
@@ -34,12 +34,12 @@ describe('runner names per installation', () => {
     const labels = ['self-hosted', 'k8s'];
     // The other deployment's runner, for an instance only its own store knows.
     const other = await github.createJitConfig(scope, {
-      runnerName: runnerName(theirs, 'i-0000000000000000b'),
+      runnerName: `${runnerName(theirs, 'octo-org', 'i-0000000000000000b')}`,
       labels,
     });
     // Ours, for an instance that is gone.
     const orphan = await github.createJitConfig(scope, {
-      runnerName: runnerName(mine, 'i-0000000000000000a'),
+      runnerName: `${runnerName(mine, 'octo-org', 'i-0000000000000000a')}`,
       labels,
     });
 
@@ -51,7 +51,7 @@ describe('runner names per installation', () => {
     expect(left).toContain(other.runnerId);
     expect(left).not.toContain(orphan.runnerId);
     expect(report.actions.filter((a) => a.kind === 'delete-runner').map((a) => a.target)).toEqual([
-      runnerName(mine, 'i-0000000000000000a'),
+      runnerName(mine, 'octo-org', 'i-0000000000000000a'),
     ]);
   });
 });

@@ -84,7 +84,7 @@ export function fakePlane(env: Record<string, string> = {}): FakePlane {
     metrics,
     events: new InMemoryEvents(),
     random: () => 0.5,
-    runners: { scope: 'org', org: 'octo-org', namePrefix: 'wpr' },
+    runners: { owners: [{ owner: 'octo-org', scope: 'org', namePrefix: 'wpr' }] },
   };
   const settings = readSettings({
     TABLE_NAME: 'runners',
@@ -102,7 +102,7 @@ export function fakePlane(env: Record<string, string> = {}): FakePlane {
     deps,
     configSource: new StaticConfigSource(testPools),
     webhookSecrets: async () => [webhookSecret, previousSecret],
-    installationId: deploymentInstallation,
+    owners: { installations: [{ id: deploymentInstallation, owner: deploymentOrg }], runners: deps.runners },
     logger: new Logger({ serviceName: 'test', logLevel: 'DEBUG' }),
     clock,
     store,

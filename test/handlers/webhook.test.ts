@@ -199,7 +199,7 @@ describe('webhook handler: rejections change nothing', () => {
 
   it("403 for a delivery of this installation about another organization's repository", async () => {
     const elsewhere = { ...queued, repository: { ...queued.repository, owner: { login: 'acme' } } };
-    await expectRejected(signedEvent(elsewhere), 403, /owner acme is not this deployment's organization/);
+    await expectRejected(signedEvent(elsewhere), 403, /owner acme is not served by installation 1/);
   });
 
   it('403 for a repository outside the allowlist', async () => {

@@ -139,7 +139,7 @@ export class World {
       metrics: this.metrics,
       events: this.events,
       random,
-      runners: { scope: 'org', org: 'acme', namePrefix: 'wpr' },
+      runners: { owners: [{ owner: 'acme', scope: 'org', namePrefix: 'wpr' }] },
     };
     this.github.subscribe((event) => this.inbox.push(event));
   }
