@@ -7,13 +7,23 @@
  *
  *   tsx bench/control-plane.ts            1,000 jobs over a pool of 100 (a few minutes)
  *   tsx bench/control-plane.ts --quick    200 jobs over a pool of 40 (well under a minute)
+ *   tsx bench/control-plane.ts --scenario scale      a day of 20,000 jobs: its busiest 10 minutes with
+ *                                                     one App, then two (about 12 minutes)
+ *   tsx bench/control-plane.ts --scenario recovery   500 jobs, 10 % of webhooks lost (a few minutes)
  *
  * Exits non-zero when a job was lost or ran twice; goals missed are reported, not fatal.
  */
-import { Command, InvalidArgumentError } from 'commander';
-import { presets } from './control-plane/presets.js';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  type BurstRecoveryReport,
+  formatBurstRecovery,
+  runBurstRecovery,
+} from './control-plane/burst-recovery.js';
+import { presets, recoveryPresets, scalePresets } from './control-plane/presets.js';
 import { buildReport, type ControlPlaneReport, formatReport } from './control-plane/report.js';
-import { defaultResultsDir, writeLatest } from './control-plane/results.js';
+import { defaultResultsDir, writeLatest, writeScenarios } from './control-plane/results.js';
+import { runScaleScenario, type ScaleOptions } from './control-plane/scale.js';
+import { buildScaleReport, formatScaleReport, type ScaleReport } from './control-plane/scale-report.js';
 import { runScenario, type ScenarioOptions } from './control-plane/scenario.js';
 
 export interface ControlPlaneBenchOptions extends Partial<Omit<ScenarioOptions, 'log'>> {
@@ -28,6 +38,28 @@ export async function runControlPlaneBench(
   const { preset = 'full', log = () => undefined, ...overrides } = options;
   const result = await runScenario({ ...presets[preset], seed: 1, ...overrides, log });
   return buildReport(result);
+}
+
+export interface ScaleBenchOptions extends Partial<Omit<ScaleOptions, 'log'>> {
+  readonly preset?: keyof typeof scalePresets;
+  readonly log?: (line: string) => void;
+}
+
+/** The scale scenario at a preset's size (overridable field by field), one App count after another. */
+export async function runScaleBench(options: ScaleBenchOptions = {}): Promise<ScaleReport> {
+  const { preset = 'scale', log = () => undefined, ...overrides } = options;
+  return buildScaleReport(await runScaleScenario({ ...scalePresets[preset], seed: 1, ...overrides, log }));
+}
+
+export interface RecoveryBenchOptions extends Partial<Omit<Parameters<typeof runBurstRecovery>[0], 'log'>> {
+  readonly preset?: keyof typeof recoveryPresets;
+  readonly log?: (line: string) => void;
+}
+
+/** The burst-recovery scenario at a preset's size. */
+export async function runRecoveryBench(options: RecoveryBenchOptions = {}): Promise<BurstRecoveryReport> {
+  const { preset = 'recovery', log = () => undefined, ...overrides } = options;
+  return runBurstRecovery({ ...recoveryPresets[preset], seed: 1, ...overrides, log });
 }
 
 function positiveInt(value: string): number {
@@ -47,12 +79,33 @@ function scale(value: string): number {
   return n;
 }
 
+function appCounts(value: string): number[] {
+  const counts = value.split(',').map((v) => Number(v.trim()));
+  if (counts.length === 0 || counts.some((n) => !Number.isInteger(n) || n < 1 || n > 4))
+    throw new InvalidArgumentError(`"${value}" is not a list of App counts from 1 to 4 (e.g. 1,2)`);
+  return counts;
+}
+
+function share(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n < 1)) throw new InvalidArgumentError(`"${value}" is not a share in [0, 1)`);
+  return n;
+}
+
 async function main(): Promise<void> {
   const program = new Command()
     .name('bench:control-plane')
     .description('The control plane against its peers: handler time, calls per job, conflicts, duplicates.')
-    .option('--quick', '200 jobs over a pool of 40 (under a minute)', false)
-    .option('--jobs <n>', 'jobs in the burst', positiveInt)
+    .addOption(
+      new Option('--scenario <name>', 'burst, scale (one App against two) or recovery (lost webhooks)')
+        .choices(['burst', 'scale', 'recovery'])
+        .default('burst'),
+    )
+    .option('--quick', 'the smaller size of the scenario (burst: 200 jobs, under a minute)', false)
+    .option('--jobs <n>', 'jobs in the burst (scale: in the day)', positiveInt)
+    .option('--apps <list>', 'scale: the App counts compared, one sandbox each (default 1,2)', appCounts)
+    .option('--window <minutes>', "scale: how much of the day's busiest part runs", positiveInt)
+    .option('--lost <share>', 'recovery: share of webhook deliveries lost (default 0.1)', share)
     .option('--pool <n>', 'ready instances when the burst starts', positiveInt)
     .option('--probe <n>', 'jobs replayed one invocation at a time', positiveInt)
     .option('--concurrency <n>', "webhook invocations at once during the burst, or 'unbounded'", concurrency)
@@ -66,6 +119,10 @@ async function main(): Promise<void> {
     .option('--out <dir>', 'where latest.json goes', defaultResultsDir)
     .parse();
   const o = program.opts<{
+    scenario: 'burst' | 'scale' | 'recovery';
+    apps?: number[];
+    window?: number;
+    lost?: number;
     quick: boolean;
     jobs?: number;
     pool?: number;
@@ -78,6 +135,47 @@ async function main(): Promise<void> {
   }>();
   const began = performance.now();
   const log = (line: string) => console.log(`[${((performance.now() - began) / 1000).toFixed(1)} s] ${line}`);
+  const command = `tsx bench/control-plane.ts ${process.argv.slice(2).join(' ')}`.trim();
+  if (o.scenario === 'scale') {
+    const report = await runScaleBench({
+      preset: o.quick ? 'scale-quick' : 'scale',
+      seed: o.seed,
+      ...(o.jobs !== undefined && { jobs: o.jobs }),
+      ...(o.apps !== undefined && { appCounts: o.apps }),
+      ...(o.window !== undefined && { windowMinutes: o.window }),
+      ...(o.pool !== undefined && { poolSize: o.pool }),
+      ...(o.concurrency !== undefined && { concurrency: o.concurrency }),
+      ...(o.timeScale !== undefined && { timeScale: o.timeScale }),
+      log,
+    });
+    console.log(`\n${formatScaleReport(report)}\n`);
+    writeScenarios(o.out, command, { scale: report });
+    console.log(
+      `Wrote controlPlane.scale to ${o.out}/latest.json in ${((performance.now() - began) / 1000).toFixed(0)} s`,
+    );
+    if (report.duplicates > 0 || report.lost > 0) process.exitCode = 1;
+    return;
+  }
+  if (o.scenario === 'recovery') {
+    const report = await runRecoveryBench({
+      preset: 'recovery',
+      seed: o.seed,
+      ...(o.quick && { jobs: 200, poolSize: 40 }),
+      ...(o.jobs !== undefined && { jobs: o.jobs }),
+      ...(o.pool !== undefined && { poolSize: o.pool }),
+      ...(o.lost !== undefined && { lostShare: o.lost }),
+      ...(o.concurrency !== undefined && { concurrency: o.concurrency }),
+      ...(o.timeScale !== undefined && { timeScale: o.timeScale }),
+      log,
+    });
+    console.log(`\n${formatBurstRecovery(report)}\n`);
+    writeScenarios(o.out, command, { burstRecovery: report });
+    console.log(
+      `Wrote controlPlane.burstRecovery to ${o.out}/latest.json in ${((performance.now() - began) / 1000).toFixed(0)} s`,
+    );
+    if (report.duplicates > 0 || report.lost > 0) process.exitCode = 1;
+    return;
+  }
   const report = await runControlPlaneBench({
     preset: o.quick ? 'quick' : 'full',
     seed: o.seed,
@@ -90,7 +188,6 @@ async function main(): Promise<void> {
     log,
   });
   console.log(`\n${formatReport(report)}\n`);
-  const command = `tsx bench/control-plane.ts ${process.argv.slice(2).join(' ')}`.trim();
   const latest = writeLatest(o.out, command, report);
   console.log(
     `Wrote ${o.out}/latest.json in ${((performance.now() - began) / 1000).toFixed(0)} s` +

@@ -118,7 +118,11 @@ async function main(): Promise<void> {
     statSync(`${o.out}/simulation.json`).mtimeMs >= began;
   const previous = readLatest(o.out);
   const controlPlane =
-    previous !== undefined && Date.parse(previous.generatedAt) >= began ? previous.controlPlane : null;
+    previous?.controlPlane != null &&
+    'jobs' in previous.controlPlane &&
+    Date.parse(previous.generatedAt) >= began
+      ? previous.controlPlane
+      : null;
   if (controlPlane === null) console.log(`  control plane: no figures from this run`);
   const command = `tsx bench/run.ts ${process.argv.slice(2).join(' ')}`.trim();
   const latest = writeLatest(o.out, command, controlPlane, { includeSimulation: fresh });

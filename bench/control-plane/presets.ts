@@ -2,6 +2,8 @@
  * The benchmark's sizes. `full` is the issue's burst (1,000 jobs over a pool of 100, within 10 minutes
  * on a 2-core machine); `quick` fits `npm run bench -- --quick` into a minute; `tiny` is for the test.
  */
+import type { BurstRecoveryOptions } from './burst-recovery.js';
+import type { ScaleOptions } from './scale.js';
 import type { ScenarioOptions } from './scenario.js';
 
 export type Preset = 'full' | 'quick' | 'tiny';
@@ -27,5 +29,76 @@ export const presets: Readonly<Record<Preset, Sizing>> = {
     arrivalMs: 200,
     jobDurationMs: [50, 150],
     timeoutMs: 30_000,
+  },
+};
+
+type ScaleSizing = Omit<ScaleOptions, 'log' | 'seed'>;
+
+const scaleCommon = {
+  jobs: 20_000,
+  // A minute lasts 30 s: GitHub's 180 mints a minute are 6 a second of wall time, which this machine can
+  // ask for; at a much smaller factor the single process, not GitHub, would set the pace.
+  timeScale: 0.5,
+  appCounts: [1],
+  organizations: ['acme'],
+  jitMintsPerMinutePerApp: 180,
+  // Jobs end soon after they start: a job's length changes neither mints nor describe calls, only how
+  // many instances are alive at once.
+  jobDurationMs: [2_000, 10_000] as const,
+  concurrency: 16,
+  reconcilerEveryMs: 30_000,
+  tunerEveryMs: 60_000,
+};
+
+/**
+ * The scale scenario's sizes: `scale` is the issue's day (20,000 jobs) with its busiest 10 minutes run
+ * once per App count; `scale-quick` its busiest 3 minutes; `scale-tiny` a 120-job day for the test.
+ */
+export const scalePresets: Readonly<Record<'scale' | 'scale-quick' | 'scale-tiny', ScaleSizing>> = {
+  scale: { ...scaleCommon, windowMinutes: 10, poolSize: 100, timeoutMs: 420_000 },
+  'scale-quick': { ...scaleCommon, windowMinutes: 3, poolSize: 60, timeoutMs: 240_000 },
+  'scale-tiny': {
+    ...scaleCommon,
+    jobs: 120,
+    windowMinutes: 1,
+    timeScale: 0.1,
+    poolSize: 10,
+    jobDurationMs: [1_000, 3_000],
+    timeoutMs: 60_000,
+  },
+};
+
+type RecoverySizing = Omit<BurstRecoveryOptions, 'log' | 'seed'>;
+
+const recoveryCommon = {
+  lostShare: 0.1,
+  concurrency: 16,
+  reconcilerEveryMs: 30_000,
+  tunerEveryMs: 60_000,
+  jobDurationMs: [5_000, 30_000] as const,
+};
+
+/**
+ * The burst-recovery scenario's sizes: `recovery` is the issue's 500-job burst in real time (the
+ * reconciler's 30 s cadence is the figure, and a compressed clock would stretch the single process's
+ * backlog by as much); `recovery-tiny` is for the test.
+ */
+export const recoveryPresets: Readonly<Record<'recovery' | 'recovery-tiny', RecoverySizing>> = {
+  recovery: {
+    ...recoveryCommon,
+    jobs: 500,
+    poolSize: 100,
+    timeScale: 1,
+    arrivalMs: 10_000,
+    timeoutMs: 600_000,
+  },
+  'recovery-tiny': {
+    ...recoveryCommon,
+    jobs: 20,
+    poolSize: 10,
+    timeScale: 0.1,
+    arrivalMs: 2_000,
+    jobDurationMs: [1_000, 3_000],
+    timeoutMs: 60_000,
   },
 };

@@ -465,7 +465,10 @@ function flatCounts(counts: Record<string, Record<string, number>>): Record<stri
  * A GitHub job started more than once, a runner that ran two jobs, an instance whose runner ran two
  * jobs: each is a duplicate.
  */
-function duplicateCount(jobs: readonly JobOutcome[], jobsPerInstance: ReadonlyMap<string, number>): number {
+export function duplicateCount(
+  jobs: readonly JobOutcome[],
+  jobsPerInstance: ReadonlyMap<string, number>,
+): number {
   const startedTwice = jobs.filter((j) => j.starts > 1).length;
   const runners = new Map<string, number>();
   for (const j of jobs) if (j.runnerName) runners.set(j.runnerName, (runners.get(j.runnerName) ?? 0) + 1);

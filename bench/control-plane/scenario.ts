@@ -282,7 +282,7 @@ export function matrixSizes(jobs: number, random: () => number): number[] {
   return sizes;
 }
 
-function describe(invocation: HandlerInvocation): InvocationInfo {
+export function describe(invocation: HandlerInvocation): InvocationInfo {
   if (invocation.handler === 'webhook') {
     const payload = webhookPayload(invocation.event);
     return {
@@ -346,7 +346,7 @@ function spotOutage(sandbox: Sandbox, tracer: Tracer, jobs: number): { stop(): v
  * on the invocation that made it. The adapter reaches its Octokit through a source that may build a new
  * one (a rotated App key): every Octokit the source hands out gets the hook, once.
  */
-function keepGitHubCallsInContext(sandbox: Sandbox): void {
+export function keepGitHubCallsInContext(sandbox: Sandbox): void {
   const source = Reflect.get(sandbox.plane.deps.github, 'source') as
     | { current: () => Promise<Octokit> }
     | undefined;
@@ -367,7 +367,7 @@ function keepGitHubCallsInContext(sandbox: Sandbox): void {
   };
 }
 
-async function warmPool(sandbox: Sandbox, size: number): Promise<void> {
+export async function warmPool(sandbox: Sandbox, size: number): Promise<void> {
   const { store } = sandbox.plane.deps;
   const ready = async () => (await store.listReady(poolName, size + 10)).length >= size;
   const deadline = Date.now() + 120_000;
@@ -380,7 +380,7 @@ async function warmPool(sandbox: Sandbox, size: number): Promise<void> {
 }
 
 /** Every job completed at GitHub, and its `completed` webhook was answered. */
-function allAnswered(sandbox: Sandbox, jobIds: readonly number[]): boolean {
+export function allAnswered(sandbox: Sandbox, jobIds: readonly number[]): boolean {
   if (!jobIds.every((id) => sandbox.github.jobState(id)?.status === 'completed')) return false;
   const answered = new Set(
     sandbox.github
@@ -392,12 +392,12 @@ function allAnswered(sandbox: Sandbox, jobIds: readonly number[]): boolean {
 }
 
 /** No instance between states: every one is stopped (in the pool) or gone. */
-async function quiescent(sandbox: Sandbox): Promise<boolean> {
+export async function quiescent(sandbox: Sandbox): Promise<boolean> {
   await sandbox.lifecycleIdle();
   return sandbox.ec2.instances().every((i) => i.state === 'stopped' || i.state === 'terminated');
 }
 
-async function jobOutcomes(sandbox: Sandbox, ids: readonly number[]): Promise<JobOutcome[]> {
+export async function jobOutcomes(sandbox: Sandbox, ids: readonly number[]): Promise<JobOutcome[]> {
   const starts = new Map<number, number>();
   for (const d of sandbox.github.deliveryLog())
     if (d.action === 'in_progress' && !d.redelivery && d.jobId !== undefined)
@@ -459,19 +459,32 @@ function window(sandbox: Sandbox, tracer: Tracer, start: Snapshot): PhaseWindow 
 }
 
 /**
- * The tuner's and reconciler's schedules, scaled down with EC2's time: the tuner every 2 s and the
- * reconciler every 3 s, never two runs of one at once.
+ * The tuner's and reconciler's schedules, scaled down with EC2's time: by default the tuner every 2 s
+ * and the reconciler every 3 s, never two runs of one at once. `onRun` hears of each run as it starts.
  */
-class Schedules {
+export class Schedules {
   private timers: NodeJS.Timeout[] = [];
   private readonly running = new Set<Promise<unknown>>();
 
-  constructor(private readonly sandbox: Sandbox) {}
+  constructor(
+    private readonly sandbox: Pick<Sandbox, 'runTuner' | 'runReconciler'>,
+    private readonly every_: { readonly tunerMs: number; readonly reconcilerMs: number } = {
+      tunerMs: 2_000,
+      reconcilerMs: 3_000,
+    },
+    private readonly onRun: (schedule: 'tuner' | 'reconciler') => void = () => undefined,
+  ) {}
 
   start(): void {
     this.timers = [
-      this.every(2_000, () => this.sandbox.runTuner()),
-      this.every(3_000, () => this.sandbox.runReconciler()),
+      this.every(this.every_.tunerMs, () => {
+        this.onRun('tuner');
+        return this.sandbox.runTuner();
+      }),
+      this.every(this.every_.reconcilerMs, () => {
+        this.onRun('reconciler');
+        return this.sandbox.runReconciler();
+      }),
     ];
   }
 
@@ -501,7 +514,7 @@ class Schedules {
 }
 
 /** At most `slots` holders at once; the others wait in arrival order. */
-class Semaphore {
+export class Semaphore {
   private held = 0;
   private readonly waiting: (() => void)[] = [];
 
@@ -521,7 +534,7 @@ class Semaphore {
   }
 }
 
-function sampleMemory(): { stop(): number } {
+export function sampleMemory(): { stop(): number } {
   let peak = process.memoryUsage().rss;
   const timer = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);
@@ -536,7 +549,10 @@ function sampleMemory(): { stop(): number } {
   };
 }
 
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await condition()) return true;
@@ -554,6 +570,6 @@ function withoutLog(options: ScenarioOptions): Omit<ScenarioOptions, 'log'> {
   return rest;
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,6 +5,7 @@ export interface Distribution {
   readonly mean: number;
   readonly p50: number;
   readonly p90: number;
+  readonly p95: number;
   readonly p99: number;
   readonly max: number;
 }
@@ -24,6 +25,7 @@ export function distribution(samples: readonly number[], digits = 1): Distributi
     mean: round(sorted.length === 0 ? 0 : sum / sorted.length, digits),
     p50: round(percentile(sorted, 0.5), digits),
     p90: round(percentile(sorted, 0.9), digits),
+    p95: round(percentile(sorted, 0.95), digits),
     p99: round(percentile(sorted, 0.99), digits),
     max: round(sorted.at(-1) ?? 0, digits),
   };

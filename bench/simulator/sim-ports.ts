@@ -100,6 +100,27 @@ export class SimPoolStore implements PoolStore {
   listWaitingJobs(...args: Parameters<PoolStore['listWaitingJobs']>) {
     return this.call(() => this.inner.listWaitingJobs(...args));
   }
+  takeQuota(...args: Parameters<PoolStore['takeQuota']>) {
+    return this.call(() => this.inner.takeQuota(...args));
+  }
+  chargeQuota(...args: Parameters<PoolStore['chargeQuota']>) {
+    return this.call(() => this.inner.chargeQuota(...args));
+  }
+  giveBackQuota(...args: Parameters<PoolStore['giveBackQuota']>) {
+    return this.call(() => this.inner.giveBackQuota(...args));
+  }
+  listQuotas(pool: string) {
+    return this.call(() => this.inner.listQuotas(pool));
+  }
+  repairQuota(...args: Parameters<PoolStore['repairQuota']>) {
+    return this.call(() => this.inner.repairQuota(...args));
+  }
+  waitOnQuota(...args: Parameters<PoolStore['waitOnQuota']>) {
+    return this.call(() => this.inner.waitOnQuota(...args));
+  }
+  stopWaitingOnQuota(...args: Parameters<PoolStore['stopWaitingOnQuota']>) {
+    return this.call(() => this.inner.stopWaitingOnQuota(...args));
+  }
   listJobsUpdated(...args: Parameters<PoolStore['listJobsUpdated']>) {
     return this.call(() => this.inner.listJobsUpdated(...args));
   }

@@ -49,7 +49,6 @@ export const sandboxJitKey = 'alias/wpr/jit-configs';
 export const sandboxOrg = 'acme';
 const prefix = '/wpr';
 const appId = 4242;
-const installationId = 1;
 /** What the image pipeline publishes to `<prefix>/ami/<arch>`; the x64 one is also the launch template's. */
 const sandboxImages = { x64: 'ami-0123456789abcdef0', arm64: 'ami-0fedcba9876543210' } as const;
 
@@ -109,6 +108,17 @@ export function defaultPoolConfig(): unknown {
 }
 
 export interface SandboxOptions {
+  /**
+   * The organizations the deployment serves, each an installation of every App; `['acme']` by default.
+   * One organization and one App keep the single-App settings (GITHUB_APP_SECRET_ARN, GITHUB_ORG);
+   * anything more is configured through GITHUB_APPS, as a deployment of several organizations is.
+   */
+  readonly organizations?: readonly (string | SandboxOwner)[];
+  /**
+   * GitHub Apps (1 by default), each installed in every organization; only the first has a webhook
+   * (a second App adds JIT mint capacity, not deliveries).
+   */
+  readonly apps?: number;
   /** Port of the HTTP server (webhook, API, dashboard); 0 picks a free one. */
   readonly port?: number;
   readonly webhookSecret?: string;
@@ -169,7 +179,23 @@ export interface PeerCallCounts {
   readonly eventBridge: Record<string, number>;
 }
 
+/** An account the sandbox serves; `runners: 'repo'` is a repository-level install (e.g. a user account). */
+export interface SandboxOwner {
+  readonly owner: string;
+  readonly runners: 'org' | 'repo';
+}
+
+/** One App installation of the sandbox, as GITHUB_APPS names it. */
+export interface SandboxInstallation {
+  readonly app: string;
+  readonly id: number;
+  readonly owner: string;
+  readonly runners: 'org' | 'repo';
+}
+
 export interface Sandbox {
+  /** Every installation, App by App: its id is what the emulator's deliveries carry. */
+  readonly installations: readonly SandboxInstallation[];
   readonly url: string;
   readonly webhookUrl: string;
   readonly webhookSecret: string;
@@ -234,10 +260,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     images: { [sandboxImages.x64]: 'x86_64', [sandboxImages.arm64]: 'arm64' },
     throttling: false,
   });
+  const organizations = (options.organizations ?? [sandboxOrg]).map((o) =>
+    typeof o === 'string' ? { owner: o, runners: 'org' as const } : o,
+  );
+  const apps = sandboxApps(options.apps ?? 1, organizations);
+  if (apps.length > 1) throw new Error('the GitHub emulator serves one App: `apps` must be 1');
+  const [mainApp] = apps;
+  if (mainApp === undefined) throw new Error('`apps` must be at least 1');
   const github = await GitHubEmulator.start({
-    appId,
+    appId: mainApp.appId,
     appPublicKey: keys.publicKey,
-    installations: { [installationId]: sandboxOrg },
+    installations: Object.fromEntries(mainApp.installations.map((i) => [i.id, i.owner])),
     ...(options.webhookTimeoutMs !== undefined && { webhookTimeoutMs: options.webhookTimeoutMs }),
     now,
   });
@@ -246,7 +279,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   // Seed what the stateful stack holds in AWS: the pool config, the webhook secret, the App's key.
   ssm.put(`${prefix}/pools`, JSON.stringify(options.poolConfig ?? defaultPoolConfig()));
   secrets.put('wpr/webhook-secret', webhookSecret);
-  secrets.put('wpr/github-app', JSON.stringify({ appId, installationId, privateKey: keys.privateKey }));
+  const single = apps.length === 1 && organizations.length === 1 && organizations[0]?.runners === 'org';
+  for (const app of apps)
+    secrets.put(
+      app.secretArn,
+      // The single App's secret names its installation, as a single-App deployment's does.
+      JSON.stringify({
+        appId: app.appId,
+        ...(single && { installationId: app.installations[0]?.id }),
+        privateKey: keys.privateKey,
+      }),
+    );
   // And what the image stack's pipelines publish: one AMI id per architecture.
   ssm.put(`${prefix}/ami/x64`, sandboxImages.x64);
   ssm.put(`${prefix}/ami/arm64`, sandboxImages.arm64);
@@ -267,10 +310,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     PARAMETER_PREFIX: prefix,
     POOL_CONFIG_PARAMETER: `${prefix}/pools`,
     WEBHOOK_SECRET_ARN: 'wpr/webhook-secret',
-    GITHUB_APP_SECRET_ARN: 'wpr/github-app',
+    ...(single
+      ? { GITHUB_APP_SECRET_ARN: mainApp.secretArn, GITHUB_ORG: organizations[0]?.owner, RUNNER_SCOPE: 'org' }
+      : {
+          GITHUB_APPS: JSON.stringify(
+            apps.map(({ name, secretArn, webhook, installations }) => ({
+              name,
+              secretArn,
+              webhook,
+              installations,
+            })),
+          ),
+        }),
     GITHUB_API_URL: github.url,
-    GITHUB_ORG: sandboxOrg,
-    RUNNER_SCOPE: 'org',
     RUNNER_NAME_PREFIX: 'wpr',
     LAUNCH_TEMPLATE_ID: 'lt-0123456789abcdef0',
     DEPLOYMENT_ID: 'sandbox',
@@ -385,6 +437,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   }
 
   return {
+    installations: apps.flatMap((app) => app.installations.map((i) => ({ app: app.name, ...i }))),
     url,
     webhookUrl: `${url}/workflow_job`,
     webhookSecret,
@@ -435,6 +488,22 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       await Promise.all([dynamo.close(), ssm.close(), secrets.close(), events.close()]);
     },
   };
+}
+
+/**
+ * The sandbox's Apps: App k (from 0) is `app-<k+1>` with id 4242 + k and secret `wpr/github-app` (then
+ * `wpr/github-app-<k+1>`); its installation in organization j is `100 k + j + 1`, so the single App in
+ * one organization keeps installation 1.
+ */
+function sandboxApps(count: number, organizations: readonly SandboxOwner[]) {
+  if (organizations.length === 0) throw new Error('`organizations` must name at least one organization');
+  return Array.from({ length: count }, (_, k) => ({
+    name: `app-${k + 1}`,
+    appId: appId + k,
+    secretArn: k === 0 ? 'wpr/github-app' : `wpr/github-app-${k + 1}`,
+    webhook: k === 0,
+    installations: organizations.map(({ owner, runners }, j) => ({ id: 100 * k + j + 1, owner, runners })),
+  }));
 }
 
 function countBy(keys: readonly string[]): Record<string, number> {

@@ -6,6 +6,9 @@
  * - instance  pk `INSTANCE#<id>`  sk `INSTANCE`
  * - job       pk `JOB#<id>`       sk `JOB`        (GitHub job id, a number)
  * - marker    pk `MARKER#<name>`  sk `MARKER`
+ * - quota     pk `QUOTA#<pool>`   sk `<key>`      (`repo#owner/name`, `org#owner`, `day#<date>#repo#…`):
+ *   `count` (N, changed by ADD under a condition), `updatedAt` (N), `waiting` (NS of job ids). One
+ *   partition per pool: the reconciler reads a pool's counters with one base-table query, no index.
  * - usage     pk `USAGE#<day>`    sk `USAGE`      (a UTC day's overhead counters, `u|<pool>|<category>|
  *             <market>|<type>` seconds, each added to with `ADD`; see usage-counter.ts)
  * - counter   pk `COUNTER#<name>` sk `COUNTER`    (`counter`, a number changed only by atomic ADD)
@@ -75,6 +78,7 @@ export const poolStoreTable = {
     job: (id: number) => ({ pk: `JOB#${id}`, sk: 'JOB' }),
     marker: (name: string) => ({ pk: `MARKER#${name}`, sk: 'MARKER' }),
     counter: (name: string) => ({ pk: `COUNTER#${name}`, sk: 'COUNTER' }),
+    quota: (pool: string, key: string) => ({ pk: `QUOTA#${pool}`, sk: key }),
     usage: (day: string) => ({ pk: `USAGE#${day}`, sk: 'USAGE' }),
   },
 } as const satisfies {

@@ -201,7 +201,8 @@ export async function readBalance(
     hotTarget === undefined ? readHotTarget(deps, pool) : Promise.resolve(hotTarget),
   ]);
   // One owner: every runner and job of the pool is that owner's (records from before owners were kept
-  // carry none), so nothing is filtered.
+  // carry none), so nothing is filtered. A job waiting on a quota needs no runner yet: starting one for
+  // it would serve it past its quota.
   const owner = deps.runners.owners.length > 1 ? hotOwner(deps.runners, pool)?.owner : undefined;
   // Other owners' jobs are filtered out after the read, so a bounded read would undercount: read all.
   const enough =
@@ -210,7 +211,9 @@ export async function readBalance(
       : balanceRunners(pool, instances, [], 0).untaken.length +
         takenUnknownOf(pool, instances) +
         Math.max(1, options.deficitUpTo);
-  const waiting = await deps.store.listWaitingJobs(pool.name, enough);
+  const waiting = (await deps.store.listWaitingJobs(pool.name, enough)).filter(
+    (j) => j.quotaWait === undefined,
+  );
   return balanceRunners(pool, instances, waiting, target, owner);
 }
 

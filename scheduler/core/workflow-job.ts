@@ -24,7 +24,7 @@ import {
   servedByHotTier,
   tierOf,
 } from './hot-tier.js';
-import { matchPool } from './labels.js';
+import { matchPool, sizeOfJob } from './labels.js';
 import { canTransitionJob, type JobState, jobProgress } from './lifecycle.js';
 import type { PoolConfig, PoolsConfig } from './pool-config.js';
 import {
@@ -37,6 +37,16 @@ import {
 
 export { onDemandMarker, rerunMarker };
 
+import { serveWaitingJobs } from './quota-waiters.js';
+import {
+  chargeRunningJob,
+  giveBack,
+  hasQuotas,
+  type QuotaGate,
+  recordQuotaWait,
+  takeQuotas,
+  waitKeyOf,
+} from './quotas.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { InstanceRecord, JobRecord, WorkflowJobEvent } from './types.js';
 
@@ -111,7 +121,8 @@ export async function handleWorkflowJob(
     case 'waiting':
       return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
     case 'queued':
-      return servedByHotTier(deps, pool, job)
+      // A sized job needs a runner carrying its size label: the hot tier's runners cannot take it.
+      return servedByHotTier(deps, pool, job) && sizeOfJob(pool, job.labels) === undefined
         ? provisionWithHotTier(deps, context, pool, job)
         : provisionForJob(deps, context, pool, job);
     case 'running':
@@ -240,6 +251,17 @@ export async function provisionForJob(
   job: JobRecord,
   options: { readonly hotRefill?: boolean } = {},
 ): Promise<WorkflowJobOutcome> {
+  // A refill of the hot tier is for the tier, not this job: it takes no quota (the job a hot runner
+  // takes is charged at its `in_progress`). The job's own runner takes its units first, or waits.
+  let gate: QuotaGate = { kind: 'open', holds: [], dayKeys: [] };
+  if (!options.hotRefill && hasQuotas(pool)) {
+    gate = await takeQuotas(deps, pool, job);
+    if (gate.kind === 'waiting') {
+      await recordQuotaWait(deps, pool, job, gate.wait);
+      return { kind: 'pending', jobId: job.id, pool: pool.name, reason: `quota: ${gate.wait.quota}` };
+    }
+  }
+  const size = sizeOfJob(pool, job.labels);
   const outcome: ProvisionOutcome = options.hotRefill
     ? await provisionHotRunner(deps, {
         pool,
@@ -248,7 +270,13 @@ export async function provisionForJob(
         token: `${job.id}-${job.reprovisions}-hot`,
         repository: job.repository,
       })
-    : await provisionRunner(deps, { pool, job, deadline: context.deadline });
+    : await provisionRunner(deps, {
+        pool,
+        job,
+        deadline: context.deadline,
+        quotaHolds: gate.holds,
+        ...(size !== undefined && { size }),
+      });
   if (options.hotRefill) {
     outcome.attempts.unshift({ step: 'hot', at: deps.clock.now(), outcome: 'ok' });
     if (outcome.kind === 'provisioned') deps.metrics.count('HotRefills', 1, { Pool: pool.name });
@@ -261,8 +289,15 @@ export async function provisionForJob(
         provisionedInstance: outcome.instanceId,
         updatedAt: deps.clock.now(),
         phases: { claimedAt: outcome.claimedAt, startIssuedAt: outcome.startIssuedAt },
+        ...(gate.kind === 'open' && gate.day !== undefined && { quotaDay: gate.day }),
       },
+      ...(job.quotaWait !== undefined && { clear: ['quotaWait'] as const }),
     });
+    const waitedOn = waitKeyOf(job);
+    if (waitedOn !== undefined && job.quotaWait !== undefined) {
+      await deps.store.stopWaitingOnQuota(pool.name, waitedOn, job.id);
+      deps.metrics.duration('QuotaWait', deps.clock.now() - job.quotaWait.since, { Pool: pool.name });
+    }
     // Cancelled while its runner was being provided: the `completed` found no instance to give back,
     // so the runner is released now rather than after the reconciler's settle time.
     if (recorded?.state === 'completed' && recorded.runnerName === undefined)
@@ -293,6 +328,8 @@ export async function provisionForJob(
       source: outcome.source,
     };
   }
+  // No runner got the units: they go back at once.
+  if (gate.kind === 'open') await giveBack(deps, pool.name, [...gate.holds, ...gate.dayKeys]);
   await deps.store.updateJob({
     id: job.id,
     expectedVersion: job.version,
@@ -312,7 +349,7 @@ export async function provisionForJob(
 async function recordProvisioned(
   deps: CoreDeps,
   job: JobRecord,
-  update: Pick<JobUpdate, 'attempts' | 'patch'>,
+  update: Pick<JobUpdate, 'attempts' | 'patch' | 'clear'>,
 ): Promise<JobRecord | undefined> {
   let current: JobRecord | undefined = job;
   for (let attempt = 0; attempt < 3 && current !== undefined; attempt++) {
@@ -353,6 +390,7 @@ async function markInstanceBusy(
   // and our write: then write again on a fresh read, so that it still learns which job it runs.
   let current: InstanceRecord | undefined = instance;
   let took = false;
+  let busy: InstanceRecord | undefined;
   for (let attempt = 0; attempt < 3 && current !== undefined; attempt++) {
     const untaken = isUntaken(current);
     if (!untaken && !(current.state === 'busy' && current.servingJob === undefined)) break;
@@ -365,6 +403,7 @@ async function markInstanceBusy(
     });
     if (marked.kind !== 'conflict') {
       took = marked.kind === 'ok' && untaken;
+      if (marked.kind === 'ok') busy = marked.record;
       break;
     }
     current = await deps.store.getInstance(instance.id);
@@ -378,6 +417,8 @@ async function markInstanceBusy(
       patch: { pickupTier: tier },
     });
   }
+  // The runner's instance now holds the units of the job it runs (a hot hit is counted here).
+  if (busy !== undefined) await chargeRunningJob(deps, pool, busy, job.id);
   // Only the write that took the runner accounts for it: a repeated `in_progress` finds it busy.
   // Only a job of the hot organization pairs its halves; another owner's job and runner are matched
   // one to one by the ladder, as in a pool without a hot tier.
@@ -510,6 +551,9 @@ async function finishJob(
       if (instance.interruptedAt !== undefined && event.conclusion !== 'success')
         await rerunAfterInterruption(deps, pool, job);
       await recycleInstance(deps, context.config, instance, 'job completed', job.id);
+      // Its units are back: a job of its repository or organization waiting on a quota goes now.
+      if (instance.quotaHolds?.length)
+        await serveWaitingJobs(deps, context.config, pool, { deadline: context.deadline, limit: 1 });
     }
     return;
   }

@@ -263,11 +263,26 @@ export class GitHubEmulator {
     return this.state.deliveries.map(({ body: _, ...rest }) => rest);
   }
 
-  jobState(
-    jobId: number,
-  ): { status: string; conclusion: string | null; runnerName: string | null } | undefined {
+  /** A job as GitHub holds it; `createdAt` and `startedAt` (null while queued) on the emulator's clock. */
+  jobState(jobId: number):
+    | {
+        status: string;
+        conclusion: string | null;
+        runnerName: string | null;
+        createdAt: number;
+        startedAt: number | null;
+      }
+    | undefined {
     const job = this.state.jobs.get(jobId);
-    return job && { status: job.status, conclusion: job.conclusion, runnerName: job.runnerName };
+    return (
+      job && {
+        status: job.status,
+        conclusion: job.conclusion,
+        runnerName: job.runnerName,
+        createdAt: job.createdAt,
+        startedAt: job.startedAt,
+      }
+    );
   }
 
   runner(

@@ -565,6 +565,114 @@ export function describePoolStoreContract(
       });
     });
 
+    describe('quota counters', () => {
+      it('takes units up to the limit, then reports full with the count, and gives them back', async () => {
+        expect(await store.takeQuota('linux-x64', 'repo#acme/widgets', 2, 10)).toEqual({
+          kind: 'taken',
+          count: 1,
+        });
+        expect(await store.takeQuota('linux-x64', 'repo#acme/widgets', 2, 11)).toEqual({
+          kind: 'taken',
+          count: 2,
+        });
+        expect(await store.takeQuota('linux-x64', 'repo#acme/widgets', 2, 12)).toEqual({
+          kind: 'full',
+          count: 2,
+        });
+        // Another key, another pool: counted apart.
+        expect(await store.takeQuota('linux-x64', 'org#acme', 5, 12)).toEqual({ kind: 'taken', count: 1 });
+        expect(await store.takeQuota('linux-arm', 'repo#acme/widgets', 1, 12)).toEqual({
+          kind: 'taken',
+          count: 1,
+        });
+        expect(await store.giveBackQuota('linux-x64', 'repo#acme/widgets', 13)).toMatchObject({
+          count: 1,
+          updatedAt: 13,
+        });
+        expect(await store.takeQuota('linux-x64', 'repo#acme/widgets', 2, 14)).toEqual({
+          kind: 'taken',
+          count: 2,
+        });
+        expect((await store.listQuotas('linux-x64')).map((q) => [q.key, q.count])).toEqual([
+          ['org#acme', 1],
+          ['repo#acme/widgets', 2],
+        ]);
+      });
+
+      it('never takes under a zero limit and never gives back below zero', async () => {
+        expect(await store.takeQuota('linux-x64', 'repo#acme/none', 0, 10)).toEqual({
+          kind: 'full',
+          count: 0,
+        });
+        expect(await store.listQuotas('linux-x64')).toEqual([]);
+        expect(await store.giveBackQuota('linux-x64', 'repo#acme/none', 11)).toBeUndefined();
+        await store.takeQuota('linux-x64', 'repo#acme/one', 1, 12);
+        await store.giveBackQuota('linux-x64', 'repo#acme/one', 13);
+        expect(await store.giveBackQuota('linux-x64', 'repo#acme/one', 14)).toMatchObject({
+          count: 0,
+          updatedAt: 13,
+        });
+      });
+
+      it('charges past the limit (a runner already running a job is counted)', async () => {
+        await store.takeQuota('linux-x64', 'repo#acme/widgets', 1, 10);
+        expect(await store.chargeQuota('linux-x64', 'repo#acme/widgets', 11)).toBe(2);
+        expect(await store.takeQuota('linux-x64', 'repo#acme/widgets', 1, 12)).toEqual({
+          kind: 'full',
+          count: 2,
+        });
+      });
+
+      it('lets many concurrent takers pass the limit exactly', async () => {
+        const takes = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => store.takeQuota('linux-x64', 'repo#acme/race', 5, 100 + i)),
+        );
+        expect(takes.filter((t) => t.kind === 'taken')).toHaveLength(5);
+        expect((await store.listQuotas('linux-x64'))[0]?.count).toBe(5);
+      });
+
+      it('repairs a counter only while it still holds what was read', async () => {
+        await store.takeQuota('linux-x64', 'repo#acme/widgets', 9, 10);
+        await store.takeQuota('linux-x64', 'repo#acme/widgets', 9, 11);
+        const [seen] = await store.listQuotas('linux-x64');
+        if (seen === undefined) throw new Error('no counter');
+        await store.giveBackQuota('linux-x64', 'repo#acme/widgets', 12);
+        expect(await store.repairQuota('linux-x64', 'repo#acme/widgets', seen, 0, 13)).toBe('conflict');
+        const [latest] = await store.listQuotas('linux-x64');
+        expect(latest).toMatchObject({ count: 1, updatedAt: 12 });
+        if (latest === undefined) throw new Error('no counter');
+        expect(await store.repairQuota('linux-x64', 'repo#acme/widgets', latest, 0, 14)).toBe('ok');
+        expect(await store.listQuotas('linux-x64')).toMatchObject([{ count: 0, updatedAt: 14 }]);
+        // A counter that was never written is created by a repair that expected it absent, once.
+        expect(await store.repairQuota('linux-x64', 'org#acme', undefined, 2, 15)).toBe('ok');
+        expect(await store.repairQuota('linux-x64', 'org#acme', undefined, 3, 16)).toBe('conflict');
+      });
+
+      it('keeps the jobs waiting on a counter, apart from its count', async () => {
+        await store.waitOnQuota('linux-x64', 'repo#acme/widgets', 302);
+        await store.waitOnQuota('linux-x64', 'repo#acme/widgets', 301);
+        await store.waitOnQuota('linux-x64', 'repo#acme/widgets', 302);
+        expect(await store.listQuotas('linux-x64')).toMatchObject([{ count: 0, waiting: [301, 302] }]);
+        await store.takeQuota('linux-x64', 'repo#acme/widgets', 1, 20);
+        await store.stopWaitingOnQuota('linux-x64', 'repo#acme/widgets', 301);
+        await store.stopWaitingOnQuota('linux-x64', 'repo#acme/gone', 301);
+        expect(await store.giveBackQuota('linux-x64', 'repo#acme/widgets', 21)).toMatchObject({
+          count: 0,
+          waiting: [302],
+          updatedAt: 21,
+        });
+        expect((await store.listQuotas('linux-x64')).map((q) => q.key)).toEqual(['repo#acme/widgets']);
+      });
+
+      it('drops a counter past its expiry', async () => {
+        const expiresAt = Math.floor(clock.now() / 1000) + 60;
+        await store.takeQuota('linux-x64', 'day#2026-01-05#repo#acme/widgets', 3, 10, expiresAt);
+        expect(await store.listQuotas('linux-x64')).toHaveLength(1);
+        clock.advance(61_000);
+        expect(await store.listQuotas('linux-x64')).toEqual([]);
+      });
+    });
+
     describeUsageContract(() => ({ store, advance: (ms) => clock.advance(ms), start }), job);
 
     describe('markers', () => {
