@@ -298,9 +298,9 @@ export class SimGitHub implements GitHubRunners {
     await this.latency.wait(this.timings.gitHubCall);
     return this.inner.listDeliveries(since);
   }
-  async redeliver(deliveryId: number): Promise<void> {
+  async redeliver(delivery: { readonly app: string; readonly id: number }): Promise<void> {
     await this.latency.wait(this.timings.gitHubCall);
-    return this.inner.redeliver(deliveryId);
+    return this.inner.redeliver(delivery);
   }
 }
 

@@ -525,7 +525,7 @@ export async function redeliverFailed(deps: CoreDeps, options: RedeliveryOptions
     let lastAt = Math.max(...attempts.map((d) => d.deliveredAt));
     if (attempts.length < maxDeliveryAttempts) {
       const latest = attempts.reduce((a, b) => (b.deliveredAt > a.deliveredAt ? b : a));
-      await deps.github.redeliver(latest.id);
+      await deps.github.redeliver(latest);
       await deps.events.publish([{ type: 'DeliveryRedelivered', deliveryId: latest.id, guid }]);
       redelivered++;
       lastAt = now;
