@@ -97,6 +97,9 @@ export class SimPoolStore implements PoolStore {
   listJobs(...args: Parameters<PoolStore['listJobs']>) {
     return this.call(() => this.inner.listJobs(...args));
   }
+  listWaitingJobs(...args: Parameters<PoolStore['listWaitingJobs']>) {
+    return this.call(() => this.inner.listWaitingJobs(...args));
+  }
   takeQuota(...args: Parameters<PoolStore['takeQuota']>) {
     return this.call(() => this.inner.takeQuota(...args));
   }
@@ -132,6 +135,9 @@ export class SimPoolStore implements PoolStore {
   }
   putMarker(name: string, value: string) {
     return this.call(() => this.inner.putMarker(name, value));
+  }
+  addToCounter(name: string, delta: number) {
+    return this.call(() => this.inner.addToCounter(name, delta));
   }
 }
 

@@ -78,6 +78,8 @@ const readyPool = indexes.readyByPool.partitionKey.name;
 const liveShard = indexes.liveInstances.partitionKey.name;
 const livePoolId = indexes.liveInstances.sortKey.name;
 const jobState = indexes.jobsByState.partitionKey.name;
+const { waitingShardValue } = poolStoreTable;
+const isWaiting = (state: JobState) => state === 'queued' || state === 'provisioned';
 /** Attributes of an item that are keys or index copies, not record fields. */
 const storageAttributes = new Set<string>([
   poolStoreTable.partitionKey.name,
@@ -191,9 +193,19 @@ export class DynamoDbPoolStore implements PoolStore {
   }
 
   async createJob(record: JobRecord): Promise<'created' | 'exists'> {
+    // A job of a pool carries its place in the pool's waiting view for good (`livePoolId`); only
+    // `liveShard` comes and goes, so that an update need not know the pool.
+    const waitingView: Item =
+      record.pool === undefined
+        ? {}
+        : {
+            [livePoolId]: { S: `${record.pool}#${record.id}` },
+            ...(isWaiting(record.state) && { [liveShard]: { S: waitingShardValue } }),
+          };
     return this.create('createJob', {
       ...toItem(record),
       [jobState]: { S: record.state },
+      ...waitingView,
       ...key(itemKeys.job(record.id)),
     });
   }
@@ -221,6 +233,10 @@ export class DynamoDbPoolStore implements PoolStore {
     if (update.to !== undefined) {
       u.set('state', update.to);
       u.set(jobState, update.to);
+      // Waiting view: in while queued or provisioned (a job without a pool has no `livePoolId`, so
+      // the shard alone never puts it in the index).
+      if (isWaiting(update.to)) u.set(liveShard, waitingShardValue);
+      else u.remove(liveShard);
       if (update.to === 'completed' && fields.expiresAt === undefined) u.set(ttlAttribute, this.expiry());
     }
 
@@ -257,6 +273,20 @@ export class DynamoDbPoolStore implements PoolStore {
         KeyConditionExpression: '#s = :s',
         ExpressionAttributeNames: { '#s': partitionKey.name },
         ExpressionAttributeValues: { ':s': { S: state } },
+      },
+      limit,
+    );
+    return items.map((item) => toJob(item));
+  }
+
+  async listWaitingJobs(pool: string, limit?: number): Promise<JobRecord[]> {
+    const items = await this.query(
+      'listWaitingJobs',
+      {
+        IndexName: indexes.liveInstances.indexName,
+        KeyConditionExpression: '#shard = :shard AND begins_with(#poolId, :prefix)',
+        ExpressionAttributeNames: { '#shard': liveShard, '#poolId': livePoolId },
+        ExpressionAttributeValues: { ':shard': { S: waitingShardValue }, ':prefix': { S: `${pool}#` } },
       },
       limit,
     );
@@ -446,6 +476,29 @@ export class DynamoDbPoolStore implements PoolStore {
       );
     } catch (error) {
       throw storeError('putMarker', error);
+    }
+  }
+
+  async addToCounter(name: string, delta: number): Promise<number> {
+    if (!Number.isInteger(delta)) throw new TypeError(`counter delta ${delta} is not an integer`);
+    try {
+      // ADD is atomic on one item: two racing adds both land, each returning a distinct value.
+      const { Attributes } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(itemKeys.counter(name)),
+          UpdateExpression: 'ADD #c :d',
+          ExpressionAttributeNames: { '#c': 'counter' },
+          ExpressionAttributeValues: { ':d': { N: String(delta) } },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      const value = Attributes?.counter?.N;
+      if (value === undefined) throw new StoreError('DynamoDB addToCounter returned no counter');
+      return Number(value);
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      throw storeError('addToCounter', error);
     }
   }
 

@@ -119,6 +119,11 @@ export interface PoolStore {
   updateJob(update: JobUpdate): Promise<WriteResult<JobRecord>>;
   /** Jobs in a state (an index query), oldest update first. */
   listJobs(state: JobState, limit?: number): Promise<JobRecord[]>;
+  /**
+   * Up to `limit` jobs of one pool waiting for a runner (`queued` or `provisioned`), in no particular
+   * order (an index query on that pool alone: its cost follows `limit`, not the whole backlog).
+   */
+  listWaitingJobs(pool: string, limit?: number): Promise<JobRecord[]>;
 
   /**
    * Takes one unit of a quota counter while it is below `limit` (a counter never written counts 0).
@@ -164,4 +169,9 @@ export interface PoolStore {
   /** A small named record (e.g. the reconciler's delivery cursor). */
   getMarker(name: string): Promise<string | undefined>;
   putMarker(name: string, value: string): Promise<void>;
+  /**
+   * Adds `delta` to a named counter (absent: 0) in one atomic single-item write and returns its value
+   * after that write: concurrent adds never lose one another, and each sees a distinct value.
+   */
+  addToCounter(name: string, delta: number): Promise<number>;
 }

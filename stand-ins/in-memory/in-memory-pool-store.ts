@@ -8,7 +8,8 @@
  * - Records are deep-copied and frozen on the way in and out: a caller never holds stored state.
  * - `listReady` orders by `stateChangedAt` ascending (longest-ready first), ties by id; DynamoDB leaves
  *   ties in any order, so callers must not rely on them. `listPoolInstances` and `listLiveInstances`
- *   order by pool, then id (the adapter's index sort key); `listJobs` by `updatedAt`, ties by id.
+ *   order by pool, then id (the adapter's index sort key); `listJobs` by `updatedAt`, ties by id;
+ *   `listWaitingJobs` by job id as a string (the adapter's `<pool>#<id>` sort key).
  * - A transition to `terminated` and a job update to `completed` set `expiresAt` (epoch seconds,
  *   `retentionSeconds` later) unless the patch sets or clears it; records past `expiresAt` read as
  *   absent, as DynamoDB's lazily deleted TTL items must.
@@ -62,6 +63,7 @@ export class InMemoryPoolStore implements PoolStore {
   private readonly instances = new Map<string, InstanceRecord>();
   private readonly jobs = new Map<number, JobRecord>();
   private readonly markers = new Map<string, string>();
+  private readonly counters = new Map<string, number>();
   /** `<pool>\u0000<key>` → counter; JavaScript runs one write at a time, so each is atomic as in DynamoDB. */
   private readonly quotas = new Map<string, QuotaCounter & { readonly expiresAt?: number }>();
   /** Day → counter attribute → seconds, as the adapter's one item per day. */
@@ -202,6 +204,17 @@ export class InMemoryPoolStore implements PoolStore {
     const found = [...this.jobs.values()]
       .filter((j) => j.state === state && !this.expired(j))
       .sort((a, b) => a.updatedAt - b.updatedAt || a.id - b.id);
+    return (limit === undefined ? found : found.slice(0, Math.max(0, limit))).map(snapshot);
+  }
+
+  async listWaitingJobs(pool: string, limit?: number): Promise<JobRecord[]> {
+    this.maybeFail();
+    // The adapter's index sorts by `<pool>#<job id>` as a string; callers must not rely on the order.
+    const found = [...this.jobs.values()]
+      .filter(
+        (j) => j.pool === pool && (j.state === 'queued' || j.state === 'provisioned') && !this.expired(j),
+      )
+      .sort((a, b) => compare(String(a.id), String(b.id)));
     return (limit === undefined ? found : found.slice(0, Math.max(0, limit))).map(snapshot);
   }
 
@@ -347,6 +360,14 @@ export class InMemoryPoolStore implements PoolStore {
   async putMarker(name: string, value: string): Promise<void> {
     this.maybeFail();
     this.markers.set(name, value);
+  }
+
+  async addToCounter(name: string, delta: number): Promise<number> {
+    this.maybeFail();
+    if (!Number.isInteger(delta)) throw new TypeError(`counter delta ${delta} is not an integer`);
+    const after = (this.counters.get(name) ?? 0) + delta;
+    this.counters.set(name, after);
+    return after;
   }
 
   private maybeFail(): void {

@@ -497,6 +497,35 @@ export function describePoolStoreContract(
         expect(moved?.updatedAt).toBe(start + 1_000);
       });
 
+      it("lists one pool's waiting jobs (queued or provisioned), up to the limit, as they move in and out", async () => {
+        await store.createJob(job({ id: 11 }));
+        await store.createJob(job({ id: 12, state: 'provisioned' }));
+        await store.createJob(job({ id: 13, state: 'running' }));
+        await store.createJob(job({ id: 14, state: 'waiting' }));
+        await store.createJob(job({ id: 15, pool: 'linux-x64-big' }));
+        await store.createJob(job({ id: 16, pool: 'linux' }));
+        const { pool: _none, ...unpooled } = job({ id: 17 });
+        await store.createJob(unpooled);
+        const ids = async (pool: string, limit?: number) =>
+          (await store.listWaitingJobs(pool, limit)).map((j) => j.id).sort((a, b) => a - b);
+        expect(await ids('linux-x64')).toEqual([11, 12]);
+        expect(await ids('linux')).toEqual([16]);
+        expect(await ids('linux-x64', 1)).toHaveLength(1);
+        expect(await ids('linux-x64', 0)).toEqual([]);
+        expect(await store.listWaitingJobs('linux-x64')).toContainEqual(job({ id: 11 }));
+
+        await store.updateJob({ id: 14, expectedVersion: 1, to: 'queued' });
+        await store.updateJob({ id: 11, expectedVersion: 1, to: 'running' });
+        await store.updateJob({ id: 12, expectedVersion: 1, patch: { source: 'pool' } });
+        expect(await ids('linux-x64')).toEqual([12, 14]);
+        await store.updateJob({ id: 12, expectedVersion: 2, to: 'queued' });
+        await store.updateJob({ id: 14, expectedVersion: 2, to: 'completed' });
+        expect(await ids('linux-x64')).toEqual([12]);
+        // Jobs never show up as instances, whatever index they share.
+        expect(await store.listPoolInstances('linux-x64')).toEqual([]);
+        expect(await store.listLiveInstances()).toEqual([]);
+      });
+
       it('sets expiresAt on completion and hides an expired job', async () => {
         await store.createJob(job({ id: 7, state: 'running' }));
         await store.createJob(job({ id: 8, state: 'completed', updatedAt: start + 1 }));
@@ -654,6 +683,28 @@ export function describePoolStoreContract(
         await store.putMarker('other', 'x');
         expect(await store.getMarker('deliveries-cursor')).toBe('def');
         expect(await store.getMarker('other')).toBe('x');
+      });
+    });
+
+    describe('counters', () => {
+      it('adds atomically from zero and returns the value after each add, racing adds included', async () => {
+        expect(await store.addToCounter('hot-pairs#linux-x64', 1)).toBe(1);
+        expect(await store.addToCounter('hot-pairs#linux-x64', -3)).toBe(-2);
+        expect(await store.addToCounter('hot-pairs#other', -1)).toBe(-1);
+        const after = await Promise.all(
+          Array.from({ length: 10 }, () => store.addToCounter('hot-pairs#linux-x64', 1)),
+        );
+        expect([...after].sort((a, b) => a - b)).toEqual([-1, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        expect(await store.addToCounter('hot-pairs#linux-x64', 0)).toBe(8);
+        // A counter and a marker of the same name live side by side.
+        await store.putMarker('hot-pairs#linux-x64', 'note');
+        expect(await store.getMarker('hot-pairs#linux-x64')).toBe('note');
+        expect(await store.addToCounter('hot-pairs#linux-x64', 0)).toBe(8);
+      });
+
+      it('refuses a delta that is not an integer and changes nothing', async () => {
+        await expect(store.addToCounter('c', 0.5)).rejects.toThrow(TypeError);
+        expect(await store.addToCounter('c', 0)).toBe(0);
       });
     });
   });
