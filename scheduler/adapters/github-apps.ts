@@ -350,6 +350,8 @@ export class GitHubAppsRouter implements GitHubRunners {
   }
 
   private record(lane: LaneBudget, status: number, headers: Record<string, unknown>, message: string): void {
+    // A 401's rate-limit headers are the unauthenticated bucket's, not the installation's.
+    if (status === 401) return;
     const now = this.clock.now();
     const remaining = numberOf(headers['x-ratelimit-remaining']);
     const limit = numberOf(headers['x-ratelimit-limit']);
