@@ -59,6 +59,7 @@ export class ControlPlaneFunctions extends Construct {
   constructor(scope: Construct, id: string, props: ControlPlaneFunctionsProps) {
     super(scope, id);
     const { runners: config, access } = props;
+    const apps = githubAppsSetting(this, config, props);
     const base: Record<string, string> = {
       TABLE_NAME: props.tableName,
       PARAMETER_PREFIX: config.parameterPrefix,
@@ -77,8 +78,12 @@ export class ControlPlaneFunctions extends Construct {
       POWERTOOLS_SERVICE_NAME: config.project,
       POWERTOOLS_METRICS_NAMESPACE: config.observability.metricsNamespace,
       WEBHOOK_SECRET_ARN: props.webhookSecretArn,
-      ...githubAppsEnvironment(this, config, props),
+      ...(apps === undefined ? { GITHUB_APP_SECRET_ARN: props.appSecretArn } : { GITHUB_APPS: apps }),
       GITHUB_API_URL: config.github.apiUrl,
+      ...(apps === undefined && {
+        GITHUB_ORG: config.github.organization,
+        RUNNER_SCOPE: config.github.runnerScope,
+      }),
       RUNNER_GROUP: config.github.runnerGroup,
       ALLOWED_OWNERS: config.allowlist.owners.join(','),
       ALLOWED_REPOSITORIES: config.allowlist.repositories.join(','),
@@ -175,22 +180,17 @@ function pascal(name: string): string {
 }
 
 /**
- * One App in one organization: the single-App variables, as before. Several installations or Apps:
- * GITHUB_APPS lists every App with its secret and installations (the main App is "main" and has the
- * webhook), and the single-App variables are left out, as the handlers require.
+ * GITHUB_APPS for several installations or Apps: every App with its secret and installations (the
+ * main App is "main" and has the webhook); the single-App variables are then left out, as the handlers
+ * require. Undefined for one App in one organization, which keeps the single-App variables as before.
  */
-function githubAppsEnvironment(
+function githubAppsSetting(
   scope: Construct,
   config: ResolvedRunners,
   props: ControlPlaneFunctionsProps,
-): Record<string, string> {
+): string | undefined {
   const { github } = config;
-  if (github.additionalInstallations.length === 0 && github.additionalApps.length === 0)
-    return {
-      GITHUB_APP_SECRET_ARN: props.appSecretArn,
-      GITHUB_ORG: github.organization,
-      RUNNER_SCOPE: github.runnerScope,
-    };
+  if (github.additionalInstallations.length === 0 && github.additionalApps.length === 0) return undefined;
   const arns = new Map((props.additionalAppSecretArns ?? []).map((a) => [a.name, a.arn]));
   const installation = (i: { id: number; owner: string; runners?: 'org' | 'repo' | undefined }) => ({
     id: i.id,
@@ -219,5 +219,5 @@ function githubAppsEnvironment(
     }),
   ];
   // toJsonString: the secret ARNs (and possibly the ids) are tokens resolved at deploy time.
-  return { GITHUB_APPS: Stack.of(scope).toJsonString(apps) };
+  return Stack.of(scope).toJsonString(apps);
 }
