@@ -160,6 +160,11 @@ const settingsSchema = z.object({
     .regex(/^[A-Za-z0-9_-]{1,64}$/)
     .optional(),
   AWS_REGION: z.string().default('us-east-1'),
+  /**
+   * How many repositories the daily cost metric names; the rest are summed as `other`. CloudWatch bills
+   * every dimension value as its own metric, so this bounds what the metric costs.
+   */
+  COST_TOP_REPOSITORIES: z.coerce.number().int().min(0).max(100).default(20),
 });
 
 export type HandlerSettings = Omit<z.infer<typeof settingsSchema>, 'IMAGE_PARAMETER_PREFIX'> & {

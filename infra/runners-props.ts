@@ -129,7 +129,12 @@ export interface WarmPoolRunnersProps {
     /** Webhook deliveries rejected with 401 (wrong or missing signature) within 5 minutes. @default 5 */
     readonly rejectedWebhooks?: number;
   };
-  readonly observability?: { readonly metricsNamespace?: string; readonly logRetentionDays?: number };
+  readonly observability?: {
+    readonly metricsNamespace?: string;
+    readonly logRetentionDays?: number;
+    /** Repositories the daily cost metric names; the rest are `other`. Default 20. */
+    readonly costTopRepositories?: number;
+  };
   /**
    * Your own KMS key for the runners' JIT configs (SSM SecureStrings). Its key policy must let this
    * account's IAM policies grant use of it (the default key policy does). @default a new key, rotated yearly
@@ -186,7 +191,11 @@ export interface ResolvedRunners {
     readonly handlerErrors: number;
     readonly rejectedWebhooks: number;
   };
-  readonly observability: { readonly metricsNamespace: string; readonly logRetentionDays: number };
+  readonly observability: {
+    readonly metricsNamespace: string;
+    readonly logRetentionDays: number;
+    readonly costTopRepositories: number;
+  };
 }
 
 export class InvalidWarmPoolRunnersPropsError extends Error {

@@ -97,6 +97,30 @@ export class SimPoolStore implements PoolStore {
   listJobs(...args: Parameters<PoolStore['listJobs']>) {
     return this.call(() => this.inner.listJobs(...args));
   }
+  listWaitingJobs(...args: Parameters<PoolStore['listWaitingJobs']>) {
+    return this.call(() => this.inner.listWaitingJobs(...args));
+  }
+  takeQuota(...args: Parameters<PoolStore['takeQuota']>) {
+    return this.call(() => this.inner.takeQuota(...args));
+  }
+  chargeQuota(...args: Parameters<PoolStore['chargeQuota']>) {
+    return this.call(() => this.inner.chargeQuota(...args));
+  }
+  giveBackQuota(...args: Parameters<PoolStore['giveBackQuota']>) {
+    return this.call(() => this.inner.giveBackQuota(...args));
+  }
+  listQuotas(pool: string) {
+    return this.call(() => this.inner.listQuotas(pool));
+  }
+  repairQuota(...args: Parameters<PoolStore['repairQuota']>) {
+    return this.call(() => this.inner.repairQuota(...args));
+  }
+  waitOnQuota(...args: Parameters<PoolStore['waitOnQuota']>) {
+    return this.call(() => this.inner.waitOnQuota(...args));
+  }
+  stopWaitingOnQuota(...args: Parameters<PoolStore['stopWaitingOnQuota']>) {
+    return this.call(() => this.inner.stopWaitingOnQuota(...args));
+  }
   listJobsUpdated(...args: Parameters<PoolStore['listJobsUpdated']>) {
     return this.call(() => this.inner.listJobsUpdated(...args));
   }
@@ -111,6 +135,9 @@ export class SimPoolStore implements PoolStore {
   }
   putMarker(name: string, value: string) {
     return this.call(() => this.inner.putMarker(name, value));
+  }
+  addToCounter(name: string, delta: number) {
+    return this.call(() => this.inner.addToCounter(name, delta));
   }
 }
 
@@ -277,9 +304,9 @@ export class SimGitHub implements GitHubRunners {
     await this.latency.wait(this.timings.gitHubCall);
     return this.inner.listDeliveries(since);
   }
-  async redeliver(deliveryId: number): Promise<void> {
+  async redeliver(delivery: { readonly app: string; readonly id: number }): Promise<void> {
     await this.latency.wait(this.timings.gitHubCall);
-    return this.inner.redeliver(deliveryId);
+    return this.inner.redeliver(delivery);
   }
 }
 

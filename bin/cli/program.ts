@@ -8,6 +8,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { addAwsTargetOptions } from './aws-target.js';
 import { CliError } from './cli-error.js';
 import type { CliIo } from './cli-io.js';
+import { costCommand } from './cost-command.js';
 import { applyCommand, validateCommand } from './pools-commands.js';
 import { replayCommand } from './replay-command.js';
 import { statusCommand } from './status-command.js';
@@ -22,7 +23,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   let exitCode = 0;
   const program = new Command()
     .name('runners')
-    .description('Operate warm-pool GitHub Actions runners: status, pool config and webhook replay.')
+    .description('Operate warm-pool GitHub Actions runners: status, cost, pool config and webhook replay.')
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (text, write) => write(text) })
     .showHelpAfterError('(add --help for usage)')
@@ -41,6 +42,23 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--completed', 'also read completed jobs (a deployed table keeps them for days)');
   addAwsTargetOptions(status, { table: true }).action(async (options) => {
     exitCode = await statusCommand(options, io);
+  });
+
+  const cost = program
+    .command('cost')
+    .description('cost per repository and organization for a day or a range of UTC days (default: yesterday)')
+    .option('--day <YYYY-MM-DD>', 'one UTC day')
+    .option('--from <YYYY-MM-DD>', 'first UTC day of a range (at most 31 days)')
+    .option('--to <YYYY-MM-DD>', 'last UTC day of the range (default: --from)')
+    .option(
+      '--top <n>',
+      'repositories listed before the rest are summed as other (default 20)',
+      positiveInteger,
+    )
+    .option('--json', 'print the report as JSON (the same shape for a sandbox and a deployed stack)')
+    .option('--sandbox <url>', 'read a running sandbox (its /api/cost) instead of AWS');
+  addAwsTargetOptions(cost, { table: true }).action(async (options) => {
+    exitCode = await costCommand(options, io, Date.now());
   });
 
   const pools = program.command('pools').description('the pool config (one SSM parameter, validated)');

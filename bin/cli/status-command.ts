@@ -79,7 +79,11 @@ async function fromAws(options: StatusOptions, io: CliIo): Promise<StatusReport>
   }
 }
 
-async function loadConfig(target: AwsTarget, io: CliIo, clock: { now(): number }): Promise<PoolsConfig> {
+export async function loadConfig(
+  target: AwsTarget,
+  io: CliIo,
+  clock: { now(): number },
+): Promise<PoolsConfig> {
   const source = new SsmConfigSource({
     client: ssmClient(target),
     parameterName: target.poolsParameter,

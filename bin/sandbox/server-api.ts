@@ -5,6 +5,9 @@
  *                     phases, the handlers' metrics summarised, and the estimated cost so far
  *   GET /api/history  one sample per second since the sandbox started (pool sizes, job counts,
  *                     fallbacks, cost), so a dashboard opened late still draws the whole story
+ *   GET /api/cost     cost per repository and organization for `?from=YYYY-MM-DD&to=YYYY-MM-DD` (UTC
+ *                     days of the sandbox clock; today by default), as `runners cost` and the daily
+ *                     CostReport compute it from the booked usage
  *
  * Everything is read through the PoolStore port and the handlers' ConfigSource, the same adapters the
  * deployed control plane uses; the metrics are those the handlers emitted. Secrets never appear: the
@@ -13,6 +16,9 @@
  * One read at a time: concurrent requests (several tabs, the sampler) share the read in flight.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { topRepositories } from '../../scheduler/core/cost-attribution.js';
+import { type CostReport, daysBetween, readCostReport } from '../../scheduler/core/cost-report.js';
+import { usageDay } from '../../scheduler/core/cost-usage.js';
 import type { JobState } from '../../scheduler/core/lifecycle.js';
 import type { PoolsConfig } from '../../scheduler/core/pool-config.js';
 import type { Clock } from '../../scheduler/ports/clock.js';
@@ -93,7 +99,27 @@ export interface SandboxState extends ControlPlaneSnapshot {
   };
   readonly metrics: MetricsSummary;
   readonly cost: CostEstimate & { readonly pools: PoolCost[] };
+  /** Today's (sandbox clock, UTC) booked cost per repository (top 10 + other) and organization. */
+  readonly attribution: CostAttributionSummary;
   readonly config: { readonly rejection?: { readonly at: number; readonly problems: readonly string[] } };
+}
+
+export interface CostAttributionSummary {
+  readonly day: string;
+  readonly totalCents: number;
+  readonly jobs: number;
+  readonly jobsWithoutUsage: number;
+  readonly repositories: readonly {
+    readonly repository: string;
+    readonly costCents: number;
+    readonly jobs: number;
+  }[];
+  readonly organizations: readonly {
+    readonly organization: string;
+    readonly costCents: number;
+    readonly jobs: number;
+  }[];
+  readonly overhead: CostReport['totals']['overhead'];
 }
 
 export interface PoolCost {
@@ -167,7 +193,12 @@ export function mountApi(options: SandboxApiOptions): SandboxApi {
     const now = clock.now();
     const snapshot = await readSnapshot(sandbox.plane.deps.store, config, now);
     meter.sample(snapshot.instances, volumeOf(config), now);
-    const state = buildState(snapshot, info, metrics.summary(), meter.estimate(), config);
+    const day = usageDay(now);
+    const report = await readCostReport(sandbox.plane.deps, config, { from: day, to: day });
+    const state = {
+      ...buildState(snapshot, info, metrics.summary(), meter.estimate(), config),
+      attribution: summariseAttribution(report),
+    };
     const rejection = sandbox.plane.configSource.lastRejection();
     return rejection === undefined ? state : { ...state, config: { rejection } };
   };
@@ -201,6 +232,19 @@ export function mountApi(options: SandboxApiOptions): SandboxApi {
   sandbox.route('GET', '/api/history', (_req: IncomingMessage, res: ServerResponse) => {
     sendJson(res, { samples: history });
   });
+  sandbox.route('GET', '/api/cost', async (req: IncomingMessage, res: ServerResponse) => {
+    const query = new URL(req.url ?? '/', 'http://sandbox').searchParams;
+    const from = query.get('from') ?? usageDay(clock.now());
+    const to = query.get('to') ?? from;
+    try {
+      daysBetween(from, to);
+    } catch (error) {
+      sendJson(res, { error: (error as Error).message }, 400);
+      return;
+    }
+    const config = await sandbox.plane.configSource.load();
+    sendJson(res, await readCostReport(sandbox.plane.deps, config, { from, to }));
+  });
 
   return {
     state,
@@ -209,8 +253,24 @@ export function mountApi(options: SandboxApiOptions): SandboxApi {
   };
 }
 
-function sendJson(res: ServerResponse, body: unknown): void {
-  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+function summariseAttribution(report: CostReport): CostAttributionSummary {
+  return {
+    day: report.from,
+    totalCents: report.totals.costCents,
+    jobs: report.totals.jobs,
+    jobsWithoutUsage: report.jobsWithoutUsage,
+    repositories: topRepositories(report.repositories, 10),
+    organizations: report.organizations.map((o) => ({
+      organization: o.organization,
+      costCents: o.costCents,
+      jobs: o.jobs,
+    })),
+    overhead: report.totals.overhead,
+  };
+}
+
+function sendJson(res: ServerResponse, body: unknown, status = 200): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body));
 }
 
@@ -225,7 +285,7 @@ function buildState(
   metrics: MetricsSummary,
   cost: CostEstimate,
   config: PoolsConfig,
-): SandboxState {
+): Omit<SandboxState, 'attribution'> {
   const jobs = snapshot.jobs;
   const sources: Record<string, number> = Object.fromEntries(runnerSources.map((s) => [s, 0]));
   for (const job of jobs) if (job.source !== undefined) sources[job.source] = (sources[job.source] ?? 0) + 1;

@@ -214,9 +214,11 @@ const installationFields = {
           message: `must be one of ${retentionDays.join(', ')}`,
         })
         .default(30),
+      /** Repositories the daily cost metric names; the rest are summed as `other` (docs/cost.md). */
+      costTopRepositories: z.number().int().min(0).max(100).default(20),
     })
     .strict()
-    .default({ metricsNamespace: 'WarmPoolRunners', logRetentionDays: 30 }),
+    .default({ metricsNamespace: 'WarmPoolRunners', logRetentionDays: 30, costTopRepositories: 20 }),
 };
 const installationObject = z.object(installationFields).strict();
 

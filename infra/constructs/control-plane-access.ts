@@ -16,12 +16,14 @@
  *     `<prefix>/ami/<arch>` (read-only); any image, as the launch template's own resolves to one.
  * DescribeInstances and DescribeParameters have no resource-level permissions in IAM; they read metadata.
  */
+
 import { Aws, Stack, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, LaunchTemplate } from 'aws-cdk-lib/aws-ec2';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { Effect, type IRole, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { poolStoreTable } from '../../scheduler/adapters/dynamodb-table-design.js';
 import { tagKeys } from '../../scheduler/adapters/tags.js';
 import { deploymentId } from '../deployment-id.js';
 import { nagForm } from '../nag-form.js';
@@ -90,6 +92,21 @@ export class ControlPlaneAccess {
         reason: "Queries go to the table's own indexes (ready-by-pool, live-instances, jobs-by-state).",
       },
     ]);
+  }
+
+  /**
+   * For the cost report: reads only. Completed jobs through the jobs-by-state index and the day's usage
+   * counter by key; no write, no other index.
+   */
+  readUsage(role: Role): void {
+    const table = this.arn('dynamodb', `table/${this.props.tableName}`);
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'ReadUsage',
+        actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+        resources: [table, `${table}/index/${poolStoreTable.indexes.jobsByState.indexName}`],
+      }),
+    );
   }
 
   /** The pool config. */

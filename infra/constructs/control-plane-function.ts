@@ -26,7 +26,7 @@ export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '
 export const controlPlaneRuntime = Runtime.NODEJS_24_X;
 export const controlPlaneTarget = 'node24';
 
-export type HandlerName = 'webhook' | 'lifecycle' | 'pool-tuner' | 'reconciler';
+export type HandlerName = 'webhook' | 'lifecycle' | 'pool-tuner' | 'reconciler' | 'cost-report';
 
 export interface ControlPlaneFunctionProps {
   readonly project: string;

@@ -7,6 +7,10 @@
  *   lifecycle   deliver, remove    start, resize, launch (+spot fleets), terminate  App
  *   pool-tuner  deliver, remove    start, resize, launch (+spot fleets), terminate  App
  *   reconciler  deliver, list      start, resize, launch (+spot fleets), terminate  App
+ *   cost-report –                  –                                               –
+ *
+ * The cost report reads the store (GetItem, and Query on the jobs-by-state index only), reads the pool
+ * config and publishes its event: nothing else (see handlers/cost-report.ts).
  *
  * The lifecycle handler and the pool tuner start hot-tier runners (a job-started signal, an interrupted
  * idle runner, a tier below its target) up the pool's fill ladder, exactly as the webhook starts a job's
@@ -55,6 +59,7 @@ export class ControlPlaneFunctions extends Construct {
   readonly lifecycle: ControlPlaneFunction;
   readonly poolTuner: ControlPlaneFunction;
   readonly reconciler: ControlPlaneFunction;
+  readonly costReport: ControlPlaneFunction;
 
   constructor(scope: Construct, id: string, props: ControlPlaneFunctionsProps) {
     super(scope, id);
@@ -139,6 +144,19 @@ export class ControlPlaneFunctions extends Construct {
       { maxEventAge: Duration.minutes(1) },
     );
 
+    // Once a day; a large day's jobs are read a page at a time (20,000 jobs: seconds, see docs/cost.md).
+    this.costReport = make(
+      'cost-report',
+      'Daily: attribute yesterday’s instance time to repositories and organizations, publish CostReport',
+      { ...base, COST_TOP_REPOSITORIES: String(config.observability.costTopRepositories) },
+      Duration.minutes(5),
+      512,
+      { maxEventAge: Duration.hours(1) },
+    );
+    access.readUsage(this.costReport.role);
+    access.readConfig(this.costReport.role);
+    access.publishEvents(this.costReport.role);
+
     for (const fn of [this.webhook, this.lifecycle, this.poolTuner, this.reconciler]) {
       access.readStore(fn.role);
       access.readAppSecret(fn.role);
@@ -171,7 +189,7 @@ export class ControlPlaneFunctions extends Construct {
   }
 
   get all(): readonly ControlPlaneFunction[] {
-    return [this.webhook, this.lifecycle, this.poolTuner, this.reconciler];
+    return [this.webhook, this.lifecycle, this.poolTuner, this.reconciler, this.costReport];
   }
 }
 

@@ -20,22 +20,24 @@ export interface ControlPlaneSchedulesProps {
   readonly project: string;
   readonly poolTuner: IFunction;
   readonly reconciler: IFunction;
+  readonly costReport: IFunction;
 }
 
 export class ControlPlaneSchedules extends Construct {
   readonly poolTuner: Schedule;
   readonly reconciler: Schedule;
+  readonly costReport: Schedule;
 
   readonly role: Role;
 
   constructor(scope: Construct, id: string, props: ControlPlaneSchedulesProps) {
     super(scope, id);
-    // One role for both schedules: invoke these two functions, only for schedules of this account.
+    // One role for the schedules: invoke these functions, only for schedules of this account.
     this.role = new Role(this, 'InvokeRole', {
       assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
         conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
       }),
-      description: `${props.project}: EventBridge Scheduler invokes the pool tuner and the reconciler`,
+      description: `${props.project}: EventBridge Scheduler invokes the pool tuner, the reconciler and the cost report`,
     });
     this.poolTuner = new Schedule(this, 'PoolTuner', {
       scheduleName: `${props.project}-pool-tuner`,
@@ -59,7 +61,19 @@ export class ControlPlaneSchedules extends Construct {
         input: ScheduleTargetInput.fromObject(reconcilerPasses),
       }),
     });
-    for (const fn of [props.poolTuner, props.reconciler]) {
+    // 00:30 UTC: yesterday's jobs have completed and their instances have ended (booked) by then.
+    this.costReport = new Schedule(this, 'CostReport', {
+      scheduleName: `${props.project}-cost-report`,
+      description:
+        "Publish yesterday's cost per repository and organization (CostReport event, DailyCostCents)",
+      schedule: ScheduleExpression.cron({ minute: '30', hour: '0' }),
+      target: new LambdaInvoke(props.costReport, {
+        role: this.role,
+        retryAttempts: 0,
+        maxEventAge: Duration.hours(1),
+      }),
+    });
+    for (const fn of [props.poolTuner, props.reconciler, props.costReport]) {
       const functionId = Stack.of(this).getLogicalId(fn.node.defaultChild as CfnElement);
       Validations.of(this.role).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${functionId}.Arn>:*]`,

@@ -118,6 +118,7 @@ export class RuntimePart {
       project: runners.project,
       poolTuner: this.functions.poolTuner.function,
       reconciler: this.functions.reconciler.function,
+      costReport: this.functions.costReport.function,
     });
 
     const metrics = new RunnerMetrics({ namespace: runners.observability.metricsNamespace });

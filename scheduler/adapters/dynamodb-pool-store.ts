@@ -44,6 +44,8 @@ import {
   type JobRangeQuery,
   type JobUpdate,
   type PoolStore,
+  type QuotaCounter,
+  type QuotaTake,
   type UsageTotals,
   type WriteResult,
 } from '../ports/pool-store.js';
@@ -76,6 +78,8 @@ const readyPool = indexes.readyByPool.partitionKey.name;
 const liveShard = indexes.liveInstances.partitionKey.name;
 const livePoolId = indexes.liveInstances.sortKey.name;
 const jobState = indexes.jobsByState.partitionKey.name;
+const { waitingShardValue } = poolStoreTable;
+const isWaiting = (state: JobState) => state === 'queued' || state === 'provisioned';
 /** Attributes of an item that are keys or index copies, not record fields. */
 const storageAttributes = new Set<string>([
   poolStoreTable.partitionKey.name,
@@ -189,9 +193,19 @@ export class DynamoDbPoolStore implements PoolStore {
   }
 
   async createJob(record: JobRecord): Promise<'created' | 'exists'> {
+    // A job of a pool carries its place in the pool's waiting view for good (`livePoolId`); only
+    // `liveShard` comes and goes, so that an update need not know the pool.
+    const waitingView: Item =
+      record.pool === undefined
+        ? {}
+        : {
+            [livePoolId]: { S: `${record.pool}#${record.id}` },
+            ...(isWaiting(record.state) && { [liveShard]: { S: waitingShardValue } }),
+          };
     return this.create('createJob', {
       ...toItem(record),
       [jobState]: { S: record.state },
+      ...waitingView,
       ...key(itemKeys.job(record.id)),
     });
   }
@@ -208,6 +222,10 @@ export class DynamoDbPoolStore implements PoolStore {
     // Phases are merged one by one: a phase written by another event is never overwritten by omission.
     for (const [phase, value] of Object.entries(phases ?? {}))
       if (value !== undefined) u.set(['phases', phase], value);
+    for (const field of update.clear ?? []) {
+      if (fields[field] !== undefined) throw new TypeError(`attribute ${field} is both set and cleared`);
+      u.remove(field);
+    }
     if (update.attempts?.length) u.append('attempts', update.attempts);
     if (update.deliveryId !== undefined) u.append('deliveries', [update.deliveryId]);
     u.set('updatedAt', updatedAt ?? this.clock.now());
@@ -215,6 +233,10 @@ export class DynamoDbPoolStore implements PoolStore {
     if (update.to !== undefined) {
       u.set('state', update.to);
       u.set(jobState, update.to);
+      // Waiting view: in while queued or provisioned (a job without a pool has no `livePoolId`, so
+      // the shard alone never puts it in the index).
+      if (isWaiting(update.to)) u.set(liveShard, waitingShardValue);
+      else u.remove(liveShard);
       if (update.to === 'completed' && fields.expiresAt === undefined) u.set(ttlAttribute, this.expiry());
     }
 
@@ -255,6 +277,115 @@ export class DynamoDbPoolStore implements PoolStore {
       limit,
     );
     return items.map((item) => toJob(item));
+  }
+
+  async listWaitingJobs(pool: string, limit?: number): Promise<JobRecord[]> {
+    const items = await this.query(
+      'listWaitingJobs',
+      {
+        IndexName: indexes.liveInstances.indexName,
+        KeyConditionExpression: '#shard = :shard AND begins_with(#poolId, :prefix)',
+        ExpressionAttributeNames: { '#shard': liveShard, '#poolId': livePoolId },
+        ExpressionAttributeValues: { ':shard': { S: waitingShardValue }, ':prefix': { S: `${pool}#` } },
+      },
+      limit,
+    );
+    return items.map((item) => toJob(item));
+  }
+
+  async takeQuota(
+    pool: string,
+    key: string,
+    limit: number,
+    at: number,
+    expiresAt?: number,
+  ): Promise<QuotaTake> {
+    // No write can make a zero limit pass: a counter never written would otherwise be created at 1.
+    if (limit <= 0) return { kind: 'full', count: (await this.readQuota(pool, key))?.count ?? 0 };
+    // t0 A and B both read 39 of 40; t1 A's ADD passes `count < 40` and makes it 40; t2 B's ADD finds
+    // 40, fails its condition, and B's job waits: the last unit is taken once.
+    const u = new UpdateBuilder();
+    u.add('count', 1);
+    u.set('updatedAt', at);
+    if (expiresAt !== undefined) u.set(ttlAttribute, expiresAt);
+    const count = u.name('count');
+    const updated = await this.update('takeQuota', itemKeys.quota(pool, key), u, [
+      `(attribute_not_exists(${count}) OR ${count} < ${u.value(limit)})`,
+    ]);
+    if (updated) return { kind: 'taken', count: Number(updated.count?.N ?? 0) };
+    return { kind: 'full', count: (await this.readQuota(pool, key))?.count ?? 0 };
+  }
+
+  async chargeQuota(pool: string, key: string, at: number, expiresAt?: number): Promise<number> {
+    const u = new UpdateBuilder();
+    u.add('count', 1);
+    u.set('updatedAt', at);
+    if (expiresAt !== undefined) u.set(ttlAttribute, expiresAt);
+    const updated = await this.update('chargeQuota', itemKeys.quota(pool, key), u, []);
+    return Number(updated?.count?.N ?? 0);
+  }
+
+  async giveBackQuota(pool: string, key: string, at: number): Promise<QuotaCounter | undefined> {
+    const u = new UpdateBuilder();
+    u.add('count', -1);
+    u.set('updatedAt', at);
+    // Never below zero: a unit given back twice (a repair raced a release) is not a negative count.
+    const updated = await this.update('giveBackQuota', itemKeys.quota(pool, key), u, [
+      `${u.name('count')} > ${u.value(0)}`,
+    ]);
+    if (updated) return toQuota(pool, updated);
+    return this.readQuota(pool, key);
+  }
+
+  async listQuotas(pool: string): Promise<QuotaCounter[]> {
+    const { pk } = itemKeys.quota(pool, '');
+    const items = await this.query('listQuotas', {
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': poolStoreTable.partitionKey.name },
+      ExpressionAttributeValues: { ':pk': { S: pk } },
+      ConsistentRead: true,
+    });
+    return items.map((item) => toQuota(pool, item));
+  }
+
+  async repairQuota(
+    pool: string,
+    key: string,
+    seen: Pick<QuotaCounter, 'count' | 'updatedAt'> | undefined,
+    count: number,
+    at: number,
+  ): Promise<'ok' | 'conflict'> {
+    const u = new UpdateBuilder();
+    u.set('count', count);
+    u.set('updatedAt', at);
+    const condition =
+      seen === undefined
+        ? [`attribute_not_exists(${u.name('count')})`]
+        : [
+            `${u.name('count')} = ${u.value(seen.count)}`,
+            `${u.name('updatedAt')} = ${u.value(seen.updatedAt)}`,
+          ];
+    return (await this.update('repairQuota', itemKeys.quota(pool, key), u, condition)) ? 'ok' : 'conflict';
+  }
+
+  async waitOnQuota(pool: string, key: string, jobId: number): Promise<void> {
+    const u = new UpdateBuilder();
+    u.addToSet('waiting', jobId);
+    await this.update('waitOnQuota', itemKeys.quota(pool, key), u, []);
+  }
+
+  async stopWaitingOnQuota(pool: string, key: string, jobId: number): Promise<void> {
+    const u = new UpdateBuilder();
+    u.deleteFromSet('waiting', jobId);
+    // Only an item that exists: a DELETE on a missing item would create an empty counter.
+    await this.update('stopWaitingOnQuota', itemKeys.quota(pool, key), u, [
+      `attribute_exists(${u.name(poolStoreTable.partitionKey.name)})`,
+    ]);
+  }
+
+  private async readQuota(pool: string, key: string): Promise<QuotaCounter | undefined> {
+    const item = await this.read('readQuota', itemKeys.quota(pool, key));
+    return item && toQuota(pool, item);
   }
 
   async listJobsUpdated(query: JobRangeQuery): Promise<JobPage> {
@@ -348,6 +479,29 @@ export class DynamoDbPoolStore implements PoolStore {
     }
   }
 
+  async addToCounter(name: string, delta: number): Promise<number> {
+    if (!Number.isInteger(delta)) throw new TypeError(`counter delta ${delta} is not an integer`);
+    try {
+      // ADD is atomic on one item: two racing adds both land, each returning a distinct value.
+      const { Attributes } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(itemKeys.counter(name)),
+          UpdateExpression: 'ADD #c :d',
+          ExpressionAttributeNames: { '#c': 'counter' },
+          ExpressionAttributeValues: { ':d': { N: String(delta) } },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      const value = Attributes?.counter?.N;
+      if (value === undefined) throw new StoreError('DynamoDB addToCounter returned no counter');
+      return Number(value);
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      throw storeError('addToCounter', error);
+    }
+  }
+
   /** PutItem unless a live item holds the key; an expired one still awaiting deletion is replaced. */
   private async create(operation: string, item: Item): Promise<'created' | 'exists'> {
     try {
@@ -392,7 +546,7 @@ export class DynamoDbPoolStore implements PoolStore {
           TableName: this.tableName,
           Key: key(itemKey),
           UpdateExpression: u.expression(),
-          ConditionExpression: conditions.join(' AND '),
+          ...(conditions.length > 0 && { ConditionExpression: conditions.join(' AND ') }),
           ExpressionAttributeNames: u.names,
           ExpressionAttributeValues: u.values,
           ReturnValues: 'ALL_NEW',
@@ -463,6 +617,8 @@ class UpdateBuilder {
   readonly values: Record<string, AttributeValue> = {};
   private readonly sets: string[] = [];
   private readonly removes: string[] = [];
+  private readonly adds: string[] = [];
+  private readonly deletes: string[] = [];
   private readonly nameIds = new Map<string, string>();
   private valueCount = 0;
 
@@ -495,13 +651,35 @@ class UpdateBuilder {
     this.sets.push(`${path} = list_append(${path}, ${this.value(items)})`);
   }
 
+  /** `ADD n :v`: atomic in DynamoDB, and a missing attribute counts as zero. */
+  add(attribute: string, amount: number): void {
+    this.adds.push(`${this.name(attribute)} ${this.value(amount)}`);
+  }
+
+  addToSet(attribute: string, member: number): void {
+    this.adds.push(`${this.name(attribute)} ${this.numberSet(member)}`);
+  }
+
+  deleteFromSet(attribute: string, member: number): void {
+    this.deletes.push(`${this.name(attribute)} ${this.numberSet(member)}`);
+  }
+
+  private numberSet(member: number): string {
+    const id = `:v${this.valueCount++}`;
+    this.values[id] = { NS: [String(member)] };
+    return id;
+  }
+
   remove(...attributes: string[]): void {
     for (const attribute of attributes) this.removes.push(this.name(attribute));
   }
 
   expression(): string {
-    const parts = [`SET ${this.sets.join(', ')}`];
+    const parts: string[] = [];
+    if (this.sets.length) parts.push(`SET ${this.sets.join(', ')}`);
     if (this.removes.length) parts.push(`REMOVE ${this.removes.join(', ')}`);
+    if (this.adds.length) parts.push(`ADD ${this.adds.join(', ')}`);
+    if (this.deletes.length) parts.push(`DELETE ${this.deletes.join(', ')}`);
     return parts.join(' ');
   }
 
@@ -576,6 +754,16 @@ function fromAttribute(value: AttributeValue): unknown {
   }
   if (value.NULL !== undefined) return null;
   throw new StoreError(`unsupported attribute type ${Object.keys(value).join(',')}`);
+}
+
+function toQuota(pool: string, item: Item): QuotaCounter {
+  return {
+    pool,
+    key: item.sk?.S ?? '',
+    count: Number(item.count?.N ?? 0),
+    waiting: (item.waiting?.NS ?? []).map(Number).sort((a, b) => a - b),
+    updatedAt: Number(item.updatedAt?.N ?? 0),
+  };
 }
 
 function isConditionFailure(error: unknown): boolean {

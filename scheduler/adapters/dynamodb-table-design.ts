@@ -6,8 +6,12 @@
  * - instance  pk `INSTANCE#<id>`  sk `INSTANCE`
  * - job       pk `JOB#<id>`       sk `JOB`        (GitHub job id, a number)
  * - marker    pk `MARKER#<name>`  sk `MARKER`
+ * - quota     pk `QUOTA#<pool>`   sk `<key>`      (`repo#owner/name`, `org#owner`, `day#<date>#repo#…`):
+ *   `count` (N, changed by ADD under a condition), `updatedAt` (N), `waiting` (NS of job ids). One
+ *   partition per pool: the reconciler reads a pool's counters with one base-table query, no index.
  * - usage     pk `USAGE#<day>`    sk `USAGE`      (a UTC day's overhead counters, `u|<pool>|<category>|
  *             <market>|<type>` seconds, each added to with `ADD`; see usage-counter.ts)
+ * - counter   pk `COUNTER#<name>` sk `COUNTER`    (`counter`, a number changed only by atomic ADD)
  *
  * Indexes are sparse: an item carries an index's key attributes only while it belongs in it, so a
  * query reads exactly the items it wants and never filters.
@@ -17,6 +21,10 @@
  *   × `livePoolId` (`<pool>#<id>`; pool names cannot contain `#`). One partition answers both "live
  *   instances of a pool" (begins_with) and "every live instance" (the whole partition) without a
  *   scan. A single partition takes ~1,000 writes/s, far above a control plane's transition rate.
+ *   The same index is the per-pool view of waiting jobs: a job of a pool carries `livePoolId`
+ *   (`<pool>#<job id>`) from its creation and `liveShard` = `waiting` only while it is queued or
+ *   provisioned, so "the jobs a pool's runners owe" is one bounded query on that pool's prefix rather
+ *   than the whole backlog of every pool (no new index: CloudFormation adds one per table update).
  * - `jobs-by-state`: `jobState` (a job's state; instances do not carry it) × `updatedAt`, oldest first.
  *
  * TTL: `expiresAt`, epoch seconds, set on terminated instances and completed jobs. DynamoDB deletes
@@ -63,10 +71,14 @@ export const poolStoreTable = {
   },
   /** The value of `liveShard` on every live instance. */
   liveShardValue: 'live',
+  /** The value of `liveShard` on a job of a pool while it waits for a runner (queued, provisioned). */
+  waitingShardValue: 'waiting',
   itemKeys: {
     instance: (id: string) => ({ pk: `INSTANCE#${id}`, sk: 'INSTANCE' }),
     job: (id: number) => ({ pk: `JOB#${id}`, sk: 'JOB' }),
     marker: (name: string) => ({ pk: `MARKER#${name}`, sk: 'MARKER' }),
+    counter: (name: string) => ({ pk: `COUNTER#${name}`, sk: 'COUNTER' }),
+    quota: (pool: string, key: string) => ({ pk: `QUOTA#${pool}`, sk: key }),
     usage: (day: string) => ({ pk: `USAGE#${day}`, sk: 'USAGE' }),
   },
 } as const satisfies {
@@ -76,6 +88,7 @@ export const poolStoreTable = {
   readonly ttlAttribute: string;
   readonly indexes: { readonly [name: string]: IndexDesign };
   readonly liveShardValue: string;
+  readonly waitingShardValue: string;
   readonly itemKeys: object;
 };
 

@@ -261,6 +261,8 @@ export class Ec2Compute implements Compute {
     } catch (error) {
       const code = errorCode(error);
       if (code === 'IncorrectInstanceState') return { kind: 'incorrect-state', message: errorMessage(error) };
+      if (code === 'InvalidParameterValue' || code === 'InvalidInstanceAttributeValue')
+        return { kind: 'unsupported', message: errorMessage(error) };
       if (notFoundCodes.has(code)) return { kind: 'not-found' };
       throw computeError('ModifyInstanceAttribute', error);
     }

@@ -41,7 +41,12 @@ export interface OctokitSource {
 export interface OctokitGitHubRunnersOptions {
   /** Page size for runner and delivery lists (GitHub's maximum is 100). */
   readonly perPage?: number;
+  /** The App's configured name, which its deliveries carry; `singleAppName` by default. */
+  readonly app?: string;
 }
+
+/** The name of a deployment's only App when none is configured (no `GITHUB_APPS`). */
+export const singleAppName = 'default';
 
 /** GitHub's default runner group, which every organization has. */
 const defaultRunnerGroupId = 1;
@@ -65,11 +70,13 @@ export function scrubSecrets(text: string): string {
 
 export class OctokitGitHubRunners implements GitHubRunners {
   private readonly perPage: number;
+  private readonly app: string;
   private readonly groupIds = new Map<string, Map<string, number>>();
   private readonly source: OctokitSource;
 
   constructor(octokit: Octokit | OctokitSource, options: OctokitGitHubRunnersOptions = {}) {
     this.perPage = options.perPage ?? 100;
+    this.app = options.app ?? singleAppName;
     this.source =
       'current' in octokit && typeof octokit.current === 'function'
         ? (octokit as OctokitSource)
@@ -190,6 +197,7 @@ export class OctokitGitHubRunners implements GitHubRunners {
           const deliveredAt = Date.parse(item.delivered_at);
           if (deliveredAt < sinceSeconds) return deliveries;
           deliveries.push({
+            app: this.app,
             id: item.id,
             guid: item.guid,
             deliveredAt,
@@ -204,9 +212,14 @@ export class OctokitGitHubRunners implements GitHubRunners {
     });
   }
 
-  async redeliver(deliveryId: number): Promise<void> {
+  async redeliver(delivery: { readonly app: string; readonly id: number }): Promise<void> {
+    if (delivery.app !== this.app)
+      throw new GitHubError(
+        `redeliver webhook: delivery ${delivery.id} is App "${delivery.app}"'s, not "${this.app}"'s`,
+        404,
+      );
     await this.call('redeliver webhook', (octokit) =>
-      octokit.request('POST /app/hook/deliveries/{delivery_id}/attempts', { delivery_id: deliveryId }),
+      octokit.request('POST /app/hook/deliveries/{delivery_id}/attempts', { delivery_id: delivery.id }),
     );
   }
 

@@ -9,11 +9,11 @@
  * Accounting is by count per pool (a pool is a label set; GitHub hands any matching runner any
  * matching job): runners untaken (claimed, starting, idle; no job taken) ≥ jobs waiting (queued or
  * provided, minus the ones already taken by runners whose `in_progress` has not arrived) + hot target.
- * Every event that changes that balance — a `queued` job, an `in_progress` naming a runner, the agent's
- * job-started tag, an interruption, the tuner, the reconciler — restores it, starting at most as many
- * runners as it is short, so that duplicate or reordered events never start a second runner: the second
- * one finds the balance already restored. Two events racing may both see the same shortfall and both
- * start; the surplus is one idle runner, released by the reconciler, never a lost job.
+ * The tuner, the reconciler and an interruption restore that balance by count. A job's own events
+ * cause exactly one start between them (see `pairStart`): its `queued`, and the runner it took (the
+ * agent's job-started tag or `in_progress`), whichever comes first, in any order, duplicated or racing;
+ * the count only decides whether that start is needed at all (the pool may hold a surplus) and where
+ * it comes from (a refill of the tier when a hot runner is idle, else the job's own runner).
  *
  * The target for now is written by the tuner (marker `hot#<pool>`, with the day's spend) from the cost
  * model in hot-sizing.ts, and read by the event paths clamped to the windows open now, so that a
@@ -91,6 +91,13 @@ export function hasHotTier(deps: Pick<CoreDeps, 'runners'>, pool: PoolConfig): b
 export function servedByHotTier(deps: Pick<CoreDeps, 'runners'>, pool: PoolConfig, job: JobRecord): boolean {
   const owner = hotOwner(deps.runners, pool);
   return owner?.scope === 'org' && sameOwner(owner.owner, job.repository.owner);
+}
+
+/** Whether a runner of the pool is one of its hot organization's (the only ones the tier pairs). */
+export function hotTierRunner(deps: Pick<CoreDeps, 'runners'>, pool: PoolConfig, instance: InstanceRecord) {
+  const owner = hotOwner(deps.runners, pool);
+  if (owner?.scope !== 'org') return false;
+  return deps.runners.owners.length <= 1 || sameOwner(owner.owner, instance.runnerFor?.owner);
 }
 
 function sameOwner(a: string, b: string | undefined): boolean {
@@ -176,25 +183,111 @@ export function balanceRunners(
   };
 }
 
+/**
+ * The pool's balance as the store shows it. The waiting jobs are read from the pool's own view, and
+ * with `deficitUpTo` no more of them than can change the answer: a pool with untaken + taken-unknown +
+ * n waiting jobs is short of at least n whatever the rest of the backlog holds, so an event's reads
+ * stay bounded by the pool's runners, not by the backlog (`deficit` is then exact up to `deficitUpTo`).
+ * Without it (the tuner) every waiting job is read and `waiting` is exact too.
+ */
 export async function readBalance(
   deps: CoreDeps,
   pool: PoolConfig,
   hotTarget?: number,
+  options: { readonly deficitUpTo?: number } = {},
 ): Promise<RunnerBalance> {
-  const [instances, queued, provisioned, target] = await Promise.all([
+  const [instances, target] = await Promise.all([
     deps.store.listPoolInstances(pool.name),
-    deps.store.listJobs('queued'),
-    deps.store.listJobs('provisioned'),
     hotTarget === undefined ? readHotTarget(deps, pool) : Promise.resolve(hotTarget),
   ]);
   // One owner: every runner and job of the pool is that owner's (records from before owners were kept
-  // carry none), so nothing is filtered.
+  // carry none), so nothing is filtered. A job waiting on a quota needs no runner yet: starting one for
+  // it would serve it past its quota.
   const owner = deps.runners.owners.length > 1 ? hotOwner(deps.runners, pool)?.owner : undefined;
-  return balanceRunners(pool, instances, [...queued, ...provisioned], target, owner);
+  // Other owners' jobs are filtered out after the read, so a bounded read would undercount: read all.
+  const enough =
+    options.deficitUpTo === undefined || owner !== undefined
+      ? undefined
+      : balanceRunners(pool, instances, [], 0).untaken.length +
+        takenUnknownOf(pool, instances) +
+        Math.max(1, options.deficitUpTo);
+  const waiting = (await deps.store.listWaitingJobs(pool.name, enough)).filter(
+    (j) => j.quotaWait === undefined,
+  );
+  return balanceRunners(pool, instances, waiting, target, owner);
+}
+
+function takenUnknownOf(pool: PoolConfig, instances: readonly InstanceRecord[]): number {
+  return instances.filter(
+    (i) =>
+      i.pool === pool.name &&
+      i.state === 'busy' &&
+      i.servingJob === undefined &&
+      i.jobStartedAt !== undefined,
+  ).length;
+}
+
+/** The counter that pairs the two halves of every job of a hot-tier pool (see `pairStart`). */
+export function hotPairsCounter(pool: string): string {
+  return `hot-pairs#${pool}`;
+}
+
+/** A job's half of its start (`queued`), or the runner's (the tag or `in_progress` that took it). */
+export type PairSide = 'job' | 'runner';
+
+/**
+ * Every job of a pool with a hot tier causes exactly one start, but two events can each be the first
+ * news of it: the job's `queued` (the job's half) and the runner it took (the runner's half: the
+ * agent's job-started tag or `in_progress`, whichever moved that runner to busy). The first of the two
+ * starts a runner, the second must not. They cannot be paired by identity — the tag does not name the
+ * job, `queued` does not name the runner — but runners are fungible, so they are paired by count: one
+ * atomic counter per pool, +1 per job half and −1 per runner half. An add that moves the counter
+ * toward zero found a partner waiting on the other side: `second`, no start.
+ *
+ *   t0 queued J reads the tier: H idle · t1 the tag marks H busy, adds −1 → −1: first, refills
+ *   t2 queued J adds +1 → 0: second, starts nothing            (in either order: exactly one start)
+ *
+ * Duplicates never reach the counter: a job's half is added by the event that first recorded the job
+ * as waiting (or by an `in_progress` that recorded it first: both halves at once, no add), a runner's
+ * half by the conditional write that moved the runner from untaken to busy. A half that never comes (a
+ * lost webhook, a job cancelled before pickup) leaves the counter off by one until the tuner brings it
+ * back within what the store shows (`settlePairs`).
+ */
+export async function pairStart(
+  deps: Pick<CoreDeps, 'store'>,
+  pool: string,
+  side: PairSide,
+): Promise<'first' | 'second'> {
+  const after = await deps.store.addToCounter(hotPairsCounter(pool), side === 'job' ? 1 : -1);
+  const partnerWaiting = side === 'job' ? after <= 0 : after >= 0;
+  return partnerWaiting ? 'second' : 'first';
+}
+
+/**
+ * Halves still waiting for a partner can only be jobs still waiting (counter > 0) or runners taken by
+ * a job not yet known (counter < 0). The tuner moves a counter past those bounds back to them, so a
+ * lost half costs at most one tuner period of a start happening at the second event instead of the first.
+ * Read before the balance: events that land in between only move the counter toward what the balance
+ * then shows.
+ */
+async function settlePairs(
+  deps: CoreDeps,
+  pool: PoolConfig,
+  balance: RunnerBalance,
+  before: number,
+): Promise<void> {
+  const low = -balance.takenUnknown;
+  const excess = before > balance.waiting ? balance.waiting - before : before < low ? low - before : 0;
+  if (excess !== 0) {
+    await deps.store.addToCounter(hotPairsCounter(pool.name), excess);
+    deps.metrics.count('HotPairsSettled', Math.abs(excess), { Pool: pool.name });
+  }
 }
 
 export type HotRefillOutcome =
   | { kind: 'no-hot-tier' }
+  /** The other half of this job's start came first and started its runner (see `pairStart`). */
+  | { kind: 'paired' }
   | { kind: 'balanced'; balance: RunnerBalance }
   | {
       kind: 'refilled';
@@ -217,6 +310,40 @@ export interface RefillOptions {
   readonly balance?: RunnerBalance;
 }
 
+/** Hot-tier runners of the pool idle or on their way, no job taken. */
+export function hotUntaken(pool: PoolConfig, instances: readonly InstanceRecord[]): InstanceRecord[] {
+  return instances.filter((i) => i.pool === pool.name && i.tier === 'hot' && isUntaken(i));
+}
+
+/**
+ * The one start of a job whose runner was reported before its `queued` (the first half of a pair, see
+ * `pairStart`): a refill of the tier, skipped only when the taken runner was a hot one and the tier
+ * still holds its target without it (it was above target: a window closed, the model lowered it).
+ * Decided on the tier alone, never on the count of waiting jobs: a job leaves `queued` (its
+ * `in_progress`) a moment before its runner leaves `idle`, so a count across both can look balanced
+ * while short, and a start skipped on that would be a job's start lost.
+ */
+export async function refillForPair(
+  deps: CoreDeps,
+  pool: PoolConfig,
+  taken: InstanceRecord,
+  options: Pick<RefillOptions, 'deadline' | 'token' | 'job'>,
+): Promise<HotRefillOutcome> {
+  if (!hasHotTier(deps, pool)) return { kind: 'no-hot-tier' };
+  const [instances, target] = await Promise.all([
+    deps.store.listPoolInstances(pool.name),
+    readHotTarget(deps, pool),
+  ]);
+  const balance = balanceRunners(pool, instances, [], target);
+  if (taken.tier === 'hot' && hotUntaken(pool, instances).length >= target)
+    return { kind: 'balanced', balance };
+  const outcome = await startHotRunner(deps, pool, options, 0);
+  const started =
+    outcome.kind === 'provisioned' ? [{ instanceId: outcome.instanceId, source: outcome.source }] : [];
+  if (started.length > 0) deps.metrics.count('HotRefills', 1, { Pool: pool.name });
+  return { kind: 'refilled', balance, started, pending: 1 - started.length };
+}
+
 /** Starts hot runners while the pool is short of them, at most `limit`. */
 export async function refillHotTier(
   deps: CoreDeps,
@@ -224,7 +351,8 @@ export async function refillHotTier(
   options: RefillOptions,
 ): Promise<HotRefillOutcome> {
   if (!hasHotTier(deps, pool)) return { kind: 'no-hot-tier' };
-  const balance = options.balance ?? (await readBalance(deps, pool));
+  const balance =
+    options.balance ?? (await readBalance(deps, pool, undefined, { deficitUpTo: options.limit }));
   const wanted = Math.min(balance.deficit, options.limit);
   if (wanted <= 0) return { kind: 'balanced', balance };
   const started: { instanceId: string; source: RunnerSource }[] = [];
@@ -242,7 +370,7 @@ export async function refillHotTier(
 function startHotRunner(
   deps: CoreDeps,
   pool: PoolConfig,
-  options: RefillOptions,
+  options: Pick<RefillOptions, 'deadline' | 'token' | 'job'>,
   n: number,
 ): Promise<ProvisionOutcome> {
   return provisionHotRunner(deps, {
@@ -302,10 +430,13 @@ export async function handleJobStarted(
   if (marked.kind !== 'ok') return { kind: 'no-change', state: instance.state };
   const pool = config.pools.find((p) => p.name === instance.pool);
   deps.metrics.count('JobStartedSignals', 1, { Pool: instance.pool });
-  if (pool === undefined) return { kind: 'marked-busy', refill: { kind: 'no-hot-tier' } };
-  const refill = await refillHotTier(deps, pool, {
+  if (pool === undefined || !hotTierRunner(deps, pool, instance))
+    return { kind: 'marked-busy', refill: { kind: 'no-hot-tier' } };
+  // The runner's half of its job's one start: the job's `queued` may have started it already.
+  if ((await pairStart(deps, pool.name, 'runner')) === 'second')
+    return { kind: 'marked-busy', refill: { kind: 'paired' } };
+  const refill = await refillForPair(deps, pool, instance, {
     deadline: signal.deadline,
-    limit: 1,
     token: `hot-after-${instance.id}`,
   });
   return { kind: 'marked-busy', refill };
@@ -361,12 +492,13 @@ export async function tuneHotTier(
   if (!hasHotTier(deps, pool) || pool.hot === undefined) return undefined;
   const now = deps.clock.now();
   const marker = hotMarker(pool.name);
-  const [previousText, historyText, instances] = await Promise.all([
+  const [previousText, historyText, instances, pairs] = await Promise.all([
     deps.store.getMarker(marker),
     options.pastPeaks === undefined
       ? deps.store.getMarker(demandMarker(pool.name))
       : Promise.resolve(undefined),
     deps.store.listPoolInstances(pool.name),
+    deps.store.addToCounter(hotPairsCounter(pool.name), 0),
   ]);
   const previous = parseHotRecord(previousText);
   const idleNow = instances.filter((i) => hotIdleStates.includes(i.state));
@@ -391,6 +523,7 @@ export async function tuneHotTier(
   }
 
   let balance = await readBalance(deps, pool, sizing.target);
+  await settlePairs(deps, pool, balance, pairs);
   let drained = 0;
   // Drain idle runners only, longest idle first: one still starting is on its way and is drained when
   // it goes idle, if still surplus then.

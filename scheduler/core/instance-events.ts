@@ -25,8 +25,13 @@ import type { CoreDeps } from './deps.js';
 import { hasHotTier, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
 import { handOverFailed, release, retire } from './provision.js';
+import { serveWaitingJobs } from './quota-waiters.js';
+import { releaseHolds } from './quotas.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { InstanceRecord } from './types.js';
+
+/** Time the lifecycle handler gives to serving a job that waited on a quota the instance freed. */
+export const quotaWakeBudgetMs = 8_000;
 
 /** Event time truncation (1 s) plus the longest the webhook takes from start call to record (~9 s). */
 export const startRecordSlackMs = 15_000;
@@ -103,12 +108,12 @@ export async function handleInstanceStateChange(
         return { kind: 'transitioned', from: instance.state, to: 'ready' };
       }
       if (['starting', 'busy', 'claimed', 'idle'].includes(instance.state)) {
-        const outcome = await recycleInstance(
-          deps,
-          await poolsConfig(),
-          instance,
-          'powered off after its job',
-        );
+        const loaded = await poolsConfig();
+        const outcome = await recycleInstance(deps, loaded, instance, 'powered off after its job');
+        // Its quota units are back: a job of its repository or organization waiting on them goes now.
+        const pool = loaded.pools.find((p) => p.name === instance.pool);
+        if (outcome.kind === 'recycled' && instance.quotaHolds?.length && pool !== undefined)
+          await serveWaitingJobs(deps, loaded, pool, { deadline: now + quotaWakeBudgetMs, limit: 1 });
         return outcome.kind === 'recycled'
           ? { kind: 'recycled', replacementLaunched: outcome.replacementLaunched }
           : { kind: 'no-change', state: instance.state };
@@ -166,6 +171,8 @@ async function move(
   const leaving = instance.state === 'recycling' || instance.state === 'retiring';
   if (result.kind === 'ok' && to === 'terminated' && !leaving)
     await bookInstanceUsage(deps, instance, at ?? now);
+  // Terminated from outside while serving a job: its quota units go back (the reconciler serves waiters).
+  if (result.kind === 'ok') await releaseHolds(deps, instance);
   return result.kind === 'ok'
     ? { kind: 'transitioned', from: instance.state, to }
     : { kind: 'no-change', state: instance.state };

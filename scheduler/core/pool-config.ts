@@ -120,6 +120,40 @@ const instanceTypeName = z
   .string()
   .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { message: 'is not an EC2 instance type' });
 
+/** One quota: the most instances held at once in the pool, and the most jobs served a (UTC) day. */
+const quotaLimitSchema = z
+  .object({
+    instances: z.number().int().min(0).max(10_000).optional(),
+    jobsPerDay: z.number().int().min(0).max(10_000_000).optional(),
+  })
+  .strict();
+
+// GitHub owner and repository names: letters, digits, `-`, `_`, `.`; compared case-insensitively.
+const ownerName = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
+const repositoryName = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;
+
+/**
+ * Quotas per repository and per organization, in this pool. A job over a quota waits (queued, with the
+ * quota it waits on) and is served when an instance its repository or organization held is given up.
+ */
+const quotasSchema = z
+  .object({
+    /** Every repository's quota, unless `repositories` names it. */
+    repository: quotaLimitSchema.optional(),
+    /** Every organization's quota (the repository owner's), unless `organizations` names it. */
+    organization: quotaLimitSchema.optional(),
+    /** Per-repository overrides, `"owner/name": { … }`; fields left out fall back to `repository`. */
+    // Names are checked in quotaChecks: a record key's own error would not say what was wrong.
+    repositories: z.record(z.string(), quotaLimitSchema).default({}),
+    /** Per-organization overrides, `"owner": { … }`; fields left out fall back to `organization`. */
+    organizations: z.record(z.string(), quotaLimitSchema).default({}),
+  })
+  .strict();
+
+/** A size: one more label a job may carry to get a larger (or smaller) type of the pool's architecture. */
+const sizeSchema = z.object({ instanceType: instanceTypeName }).strict();
+const sizeLabel = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, { message: 'is not a runner label' });
+
 const poolSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, {
@@ -167,6 +201,12 @@ const poolSchema = z
      * the deployment's default group when absent.
      */
     runnerGroup: z.string().trim().min(1).max(100).optional(),
+    quotas: quotasSchema.optional(),
+    /**
+     * Size labels: a job carrying the pool's labels plus one of these runs on that instance type
+     * (`{ "large": { "instanceType": "m7i.2xlarge" } }`); a warm instance is resized before it starts.
+     */
+    sizes: z.record(sizeLabel, sizeSchema).optional(),
   })
   .strict();
 
@@ -275,7 +315,81 @@ function crossChecks(config: unknown, ctx: z.RefinementCtx): void {
     const subnets = Array.isArray(pool.subnets) ? pool.subnets : [];
     if (new Set(subnets).size !== subnets.length) issue('lists a subnet twice', ['subnets']);
     hotChecks(pool.hot, (message, path) => issue(message, ['hot', ...path]));
+    quotaChecks(pool.quotas, (message, path) => issue(message, ['quotas', ...path]));
+    sizeChecks(pool.sizes, architecture, labels, (message, path) => issue(message, ['sizes', ...path]));
   });
+}
+
+/** Overrides named twice (GitHub names are case-insensitive) or above their organization's quota. */
+function quotaChecks(raw: unknown, issue: (message: string, path: (string | number)[]) => void): void {
+  if (raw === null || typeof raw !== 'object') return;
+  const quotas = raw as Record<string, unknown>;
+  const overrides = (field: 'repositories' | 'organizations') => {
+    const value = quotas[field];
+    return value !== null && typeof value === 'object' ? Object.entries(value) : [];
+  };
+  const limitOf = (value: unknown, field: 'instances' | 'jobsPerDay') => {
+    const limit = (value as Record<string, unknown> | null)?.[field];
+    return typeof limit === 'number' && Number.isInteger(limit) ? limit : undefined;
+  };
+  for (const field of ['repositories', 'organizations'] as const) {
+    const seen = new Map<string, string>();
+    for (const [name] of overrides(field)) {
+      if (field === 'repositories' && !repositoryName.test(name))
+        issue(`"${name}" is not "owner/name"`, [field, name]);
+      if (field === 'organizations' && !ownerName.test(name))
+        issue(`"${name}" is not a GitHub owner name`, [field, name]);
+      const twin = seen.get(name.toLowerCase());
+      if (twin !== undefined)
+        issue(`"${name}" and "${twin}" name the same (names ignore case)`, [field, name]);
+      seen.set(name.toLowerCase(), name);
+    }
+  }
+  const organizations = new Map(overrides('organizations').map(([name, v]) => [name.toLowerCase(), v]));
+  for (const [name, value] of overrides('repositories'))
+    for (const field of ['instances', 'jobsPerDay'] as const) {
+      const own = limitOf(value, field);
+      const owner = name.split('/')[0]?.toLowerCase() ?? '';
+      const orgLimit = limitOf(organizations.get(owner), field) ?? limitOf(quotas.organization, field);
+      if (own !== undefined && orgLimit !== undefined && own > orgLimit)
+        issue(`${own} is over the organization quota ${orgLimit} of "${owner}": it could never be reached`, [
+          'repositories',
+          name,
+          field,
+        ]);
+    }
+}
+
+/** Size labels: not a label the pool already has, a type of the pool's architecture, room for the label. */
+function sizeChecks(
+  raw: unknown,
+  architecture: 'x64' | 'arm64' | undefined,
+  labels: readonly string[] | undefined,
+  issue: (message: string, path: (string | number)[]) => void,
+): void {
+  if (raw === null || typeof raw !== 'object') return;
+  const sizes = Object.entries(raw as Record<string, unknown>);
+  const base = new Set(['self-hosted', ...normalizedLabels(labels ?? [])]);
+  const seen = new Map<string, string>();
+  for (const [label, size] of sizes) {
+    const normal = label.trim().toLowerCase();
+    if (base.has(normal)) issue(`"${label}" is already a label of the pool: it cannot name a size`, [label]);
+    const twin = seen.get(normal);
+    if (twin !== undefined)
+      issue(`"${label}" and "${twin}" are the same label (labels ignore case)`, [label]);
+    seen.set(normal, label);
+    const type = (size as { instanceType?: unknown } | null)?.instanceType;
+    if (architecture !== undefined && instanceTypeName.safeParse(type).success) {
+      const arch = architectureOfType(type as string);
+      if (arch !== architecture)
+        issue(`${type as string} is ${arch}, the pool is ${architecture}`, [label, 'instanceType']);
+    }
+  }
+  if (sizes.length > 0 && labels !== undefined && labels.length >= 20)
+    issue(
+      'the pool has 20 labels already: a runner carrying a size label would have 21 (GitHub allows 20)',
+      [],
+    );
 }
 
 /** The hot tier's bounds against each other; each check reads only fields well formed on their own. */
@@ -303,6 +417,8 @@ export type ScheduleWindow = PoolConfig['schedule'][number];
 export type Settings = PoolsConfig['settings'];
 export type HotConfig = NonNullable<PoolConfig['hot']>;
 export type HotWindow = HotConfig['windows'][number];
+export type QuotasConfig = NonNullable<PoolConfig['quotas']>;
+export type QuotaLimit = NonNullable<QuotasConfig['repository']>;
 
 /** GitHub compares labels case-insensitively. */
 export function normalizedLabels(labels: readonly string[]): string[] {

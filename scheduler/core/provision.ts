@@ -23,6 +23,7 @@ import { bookInstanceUsage } from './cost-usage.js';
 import { type CoreDeps, runnerName, runnerScope } from './deps.js';
 import { runnerLabels } from './labels.js';
 import type { PoolConfig } from './pool-config.js';
+import { releaseHolds } from './quotas.js';
 import type {
   HotFillSource,
   InstanceRecord,
@@ -74,6 +75,16 @@ export interface ProvisionRequest {
    * decides, read only when the ladder gets to spot, so a job served from the pool never pays for it.
    */
   readonly avoidSpot?: boolean;
+  /** Quota units the job took (see quotas.ts): the instance that gets its runner holds them. */
+  readonly quotaHolds?: readonly string[];
+  /** The size the job asked for: its runner runs on that type and carries the size label. */
+  readonly size?: JobSize;
+}
+
+/** A size label of the pool and its instance type (`sizes` in the pool config). */
+export interface JobSize {
+  readonly label: string;
+  readonly instanceType: string;
 }
 
 /**
@@ -106,6 +117,8 @@ interface Purpose {
   readonly tier?: 'hot';
   readonly sources: readonly HotFillSource[];
   readonly avoidSpot?: boolean;
+  readonly quotaHolds?: readonly string[];
+  readonly size?: JobSize;
 }
 
 const jobLadder: readonly HotFillSource[] = ['pool', 'spot', 'on-demand'];
@@ -125,6 +138,8 @@ export async function provisionRunner(deps: CoreDeps, request: ProvisionRequest)
     token: `${job.id}-${job.reprovisions}`,
     sources: jobLadder,
     ...(request.avoidSpot !== undefined && { avoidSpot: request.avoidSpot }),
+    ...(request.quotaHolds !== undefined && { quotaHolds: request.quotaHolds }),
+    ...(request.size !== undefined && { size: request.size }),
   });
 }
 
@@ -248,19 +263,49 @@ async function claimFromPool(
       continue;
     }
     deps.metrics.count('Claims', 1, { Pool: pool.name });
+    // A sized job: the stopped instance takes the size's type before it starts (EC2 allows it only
+    // while stopped, and only within the image's architecture).
+    const resize = request.size !== undefined && request.size.instanceType !== candidate.instanceType;
+    if (resize && request.size !== undefined) {
+      const changed = await deps.compute.changeType(candidate.id, request.size.instanceType);
+      if (changed.kind !== 'changed') {
+        note('pool-resized', 'failed', {
+          instanceId: candidate.id,
+          instanceType: request.size.instanceType,
+          detail: changed.kind,
+        });
+        skip.add(candidate.id);
+        await release(deps, claim.record, {});
+        continue;
+      }
+    }
+    const instance =
+      resize && request.size ? { ...claim.record, instanceType: request.size.instanceType } : claim.record;
     const start = await deps.compute.start(candidate.id);
     if (start.kind === 'started') {
-      note(step, 'ok', { instanceId: candidate.id, instanceType: candidate.instanceType });
-      return { instance: claim.record, source: 'pool', claimedAt, startIssuedAt: deps.clock.now() };
+      note(resize ? 'pool-resized' : step, 'ok', {
+        instanceId: candidate.id,
+        instanceType: instance.instanceType,
+      });
+      return {
+        instance,
+        source: resize ? 'pool-resized' : 'pool',
+        claimedAt,
+        startIssuedAt: deps.clock.now(),
+      };
     }
     skip.add(candidate.id);
     if (start.kind === 'insufficient-capacity') {
       deps.metrics.count('CapacityErrors', 1, { Pool: pool.name });
-      refused.add(`${candidate.instanceType}@${candidate.availabilityZone}`);
+      refused.add(`${instance.instanceType}@${candidate.availabilityZone}`);
       queue = []; // read again: candidates in other zones now come first
-      note(step, 'capacity', { instanceId: candidate.id, instanceType: candidate.instanceType });
-      // Still stopped and pristine: straight back to the pool, remembered as refused for a while.
-      await release(deps, claim.record, { capacityErrorAt: deps.clock.now() });
+      note(step, 'capacity', { instanceId: candidate.id, instanceType: instance.instanceType });
+      // Still stopped and pristine: straight back to the pool, remembered as refused for a while (with
+      // the type EC2 now gives it).
+      await release(deps, claim.record, {
+        capacityErrorAt: deps.clock.now(),
+        ...(resize && { instanceType: instance.instanceType }),
+      });
     } else {
       // Not stopped after all (or gone): it cannot serve; the reconciler's view of EC2 settles it.
       note(step, 'failed', { instanceId: candidate.id, detail: start.kind });
@@ -290,6 +335,7 @@ function claimInstance(deps: CoreDeps, candidate: InstanceRecord, purpose: Purpo
     patch: {
       ...(purpose.jobId !== undefined && { provisionedFor: purpose.jobId }),
       ...(purpose.tier !== undefined && { tier: purpose.tier }),
+      ...(purpose.size !== undefined && { size: purpose.size.label }),
       ...runnerIdentity(deps, purpose, candidate.id),
       stateChangedAt: claimedAt,
     },
@@ -330,7 +376,9 @@ async function claimAndResize(
   const { pool } = request;
   const candidates = await deps.store.listReady(pool.name, claimCandidates);
   for (const candidate of candidates) {
-    const type = pool.instanceTypes.find(
+    // A sized job may only take its size's type; others any other type of the pool.
+    const types = request.size === undefined ? pool.instanceTypes : [request.size.instanceType];
+    const type = types.find(
       (t) => t !== candidate.instanceType && !refused.has(`${t}@${candidate.availabilityZone}`),
     );
     if (type === undefined) continue;
@@ -374,7 +422,9 @@ async function launchEphemeral(
   const claimedAt = deps.clock.now();
   // One token per purpose and market: a retried call never launches a second instance.
   const clientToken = `${request.token}-${market}`;
-  const launch = await deps.compute.launchEphemeral({ pool, market, clientToken });
+  // A sized job's fallback launches its size's type only.
+  const shape = request.size === undefined ? pool : { ...pool, instanceTypes: [request.size.instanceType] };
+  const launch = await deps.compute.launchEphemeral({ pool: shape, market, clientToken });
   if (launch.kind !== 'launched' || launch.instances[0] === undefined) {
     if (launch.kind === 'insufficient-capacity') deps.metrics.count('CapacityErrors', 1, { Pool: pool.name });
     note(market, 'capacity');
@@ -409,6 +459,7 @@ function ephemeralRecord(
     stateChangedAt: now,
     ...(purpose.jobId !== undefined && { provisionedFor: purpose.jobId }),
     ...(purpose.tier !== undefined && { tier: purpose.tier }),
+    ...(purpose.size !== undefined && { size: purpose.size.label }),
     ...runnerIdentity(deps, purpose, launched.id),
     startIssuedAt: now,
   };
@@ -457,7 +508,8 @@ async function handOverRunner(
     if (attempt > 0 && outOfTime()) break;
     let minted: JitConfig | undefined;
     try {
-      minted = await deps.github.createJitConfig(scope, { runnerName: name, labels: runnerLabels(pool) });
+      const labels = [...runnerLabels(pool), ...(request.size ? [request.size.label] : [])];
+      minted = await deps.github.createJitConfig(scope, { runnerName: name, labels });
       await deps.jit.deliver(instance.id, minted.encodedJitConfig);
       config = minted;
     } catch (error) {
@@ -482,6 +534,8 @@ async function handOverRunner(
   const now = deps.clock.now();
   // A pool instance moves claimed → starting; a fresh launch is starting already and only learns its
   // runner id, without which a release could not ask GitHub whether the runner is busy before retiring it.
+  // The job's quota units go on the instance with its runner: from now on the instance gives them back.
+  const holds = request.quotaHolds?.length ? { quotaHolds: request.quotaHolds } : {};
   let current = instance;
   for (let attempt = 0; attempt < 3; attempt++) {
     const recorded = await deps.store.transitionInstance({
@@ -496,8 +550,9 @@ async function handOverRunner(
               stateChangedAt: now,
               runnerId: config.runnerId,
               instanceType: instance.instanceType,
+              ...holds,
             }
-          : { runnerId: config.runnerId, stateChangedAt: current.stateChangedAt },
+          : { runnerId: config.runnerId, stateChangedAt: current.stateChangedAt, ...holds },
     });
     if (recorded.kind === 'ok') {
       // The lifecycle handler saw a hot runner's instance running before this write: idle now.
@@ -562,14 +617,25 @@ export async function release(
   instance: InstanceRecord,
   patch: { capacityErrorAt?: number; instanceType?: string },
 ): Promise<void> {
-  await deps.store.transitionInstance({
+  const released = await deps.store.transitionInstance({
     id: instance.id,
     from: 'claimed',
     expectedVersion: instance.version,
     to: 'ready',
     patch: { ...patch, stateChangedAt: deps.clock.now() },
-    clear: ['provisionedFor', 'runnerName', 'runnerId', 'runnerFor', 'startIssuedAt', 'tier', 'reason'],
+    clear: [
+      'provisionedFor',
+      'runnerName',
+      'runnerId',
+      'runnerFor',
+      'startIssuedAt',
+      'tier',
+      'reason',
+      'quotaHolds',
+      'size',
+    ],
   });
+  if (released.kind === 'ok') await releaseHolds(deps, instance);
 }
 
 /** Out of service for good: retiring, terminated in EC2, then terminated in the store. */
@@ -583,6 +649,7 @@ export async function retire(deps: CoreDeps, instance: InstanceRecord, reason: s
     patch: { reason, stateChangedAt: now },
   });
   if (retiring.kind !== 'ok') return false;
+  await releaseHolds(deps, instance);
   await deps.compute.terminate([instance.id]);
   await deps.store.transitionInstance({
     id: instance.id,

@@ -272,6 +272,8 @@ function balanceOwner(
     .filter((j) => j.pool === pool.name && ownerKey(j.repository.owner) === owner)
     .filter((j) => j.state === 'queued' || j.state === 'provisioned')
     .filter((j) => j.reprovisions <= maxReprovisions)
+    // Waiting on a quota: no runner is owed yet; the reconciler's quota pass serves it (quotas.ts).
+    .filter((j) => j.quotaWait === undefined)
     .sort((a, b) => a.updatedAt - b.updatedAt || a.id - b.id);
   if (waiting.length > idle.length) {
     // Jobs without a runner of their own first, then those whose runner went elsewhere.

@@ -15,6 +15,8 @@ import { type CoreDeps, ownerRunners } from './deps.js';
 import { hasHotTier, readHotTarget, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
 import { handOverFailed, release, retire } from './provision.js';
+import { serveWaitingJobs } from './quota-waiters.js';
+import { hasQuotas, planQuotaRepairs, releaseHolds } from './quotas.js';
 import { maxReprovisions, planReconcile, type ReconcileAction } from './reconcile-plan.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { JobRecord } from './types.js';
@@ -22,7 +24,7 @@ import { provisionForJob } from './workflow-job.js';
 
 export interface ReconcileReport {
   readonly actions: readonly {
-    kind: ReconcileAction['kind'] | 'hot-refill';
+    kind: ReconcileAction['kind'] | 'hot-refill' | 'repair-quota' | 'serve-waiting';
     target: string;
     reason: string;
     done: boolean;
@@ -88,9 +90,17 @@ export async function reconcile(
   const pendingMs = config.settings.pendingJobSeconds * 1000;
   for (const pool of config.pools) {
     const stuck = queued.filter(
-      (j) => j.pool === pool.name && deps.clock.now() - j.updatedAt > pendingMs,
+      (j) => j.pool === pool.name && j.quotaWait === undefined && deps.clock.now() - j.updatedAt > pendingMs,
     ).length;
     deps.metrics.gauge('StuckJobs', stuck, { Pool: pool.name });
+    if (hasQuotas(pool))
+      deps.metrics.gauge(
+        'JobsWaitingOnQuota',
+        queued.filter((j) => j.pool === pool.name && j.quotaWait).length,
+        {
+          Pool: pool.name,
+        },
+      );
   }
 
   const report: {
@@ -126,6 +136,38 @@ export async function reconcile(
   for (let i = 0; i < allowed.length && deps.clock.now() < options.deadline; i += concurrency)
     await Promise.all(allowed.slice(i, i + concurrency).map(carryOut));
   if (allowed.length > 0) await spendGitHubBudget(deps, budget, allowed.length * requestsPerJobCheck);
+
+  // Quota counters that drifted from the instances holding them (a handler died between two writes)
+  // are set right; then jobs waiting on a quota with a unit free are served.
+  for (const pool of config.pools.filter(hasQuotas))
+    try {
+      const counters = await deps.store.listQuotas(pool.name);
+      for (const repair of planQuotaRepairs(deps.clock.now(), pool.name, instances, counters)) {
+        const done =
+          (await deps.store.repairQuota(
+            pool.name,
+            repair.key,
+            repair.seen,
+            repair.count,
+            deps.clock.now(),
+          )) === 'ok';
+        report.push({
+          kind: 'repair-quota',
+          target: `${pool.name} ${repair.key}`,
+          reason: `counted ${repair.seen?.count ?? 0}, instances hold ${repair.count}`,
+          done,
+        });
+        if (done) deps.metrics.count('QuotaCountersRepaired', 1, { Pool: pool.name });
+      }
+      const served = await serveWaitingJobs(deps, config, pool, {
+        deadline: options.deadline,
+        limit: config.settings.launchBatchSize,
+      });
+      if (served > 0)
+        report.push({ kind: 'serve-waiting', target: pool.name, reason: 'quota free', done: true });
+    } catch (error) {
+      failures.push(`quotas ${pool.name}: ${(error as Error).message}`);
+    }
 
   // Hot tiers short of their target (a refill that found no capacity, a runner lost): start the rest.
   for (const pool of hotPools)
@@ -238,6 +280,7 @@ async function apply(
         to: 'terminated',
         patch: { reason: action.reason, stateChangedAt: deps.clock.now() },
       });
+      if (r.kind === 'ok') await releaseHolds(deps, action.instance);
       return r.kind === 'ok';
     }
     case 'mark-idle': {
@@ -482,7 +525,7 @@ export async function redeliverFailed(deps: CoreDeps, options: RedeliveryOptions
     let lastAt = Math.max(...attempts.map((d) => d.deliveredAt));
     if (attempts.length < maxDeliveryAttempts) {
       const latest = attempts.reduce((a, b) => (b.deliveredAt > a.deliveredAt ? b : a));
-      await deps.github.redeliver(latest.id);
+      await deps.github.redeliver(latest);
       await deps.events.publish([{ type: 'DeliveryRedelivered', deliveryId: latest.id, guid }]);
       redelivered++;
       lastAt = now;

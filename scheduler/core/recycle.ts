@@ -15,6 +15,7 @@ import { poolCapacityStates } from './lifecycle.js';
 import type { PoolsConfig } from './pool-config.js';
 import { planLaunchSubnets } from './pool-plan.js';
 import { release, retire } from './provision.js';
+import { releaseHolds } from './quotas.js';
 import { poolTarget } from './schedule.js';
 import type { InstanceRecord } from './types.js';
 
@@ -43,6 +44,7 @@ export async function recycleInstance(
     patch: { reason, stateChangedAt: now },
   });
   if (recycling.kind !== 'ok') return { kind: 'lost-race' };
+  await releaseHolds(deps, instance);
   await deps.compute.terminate([instance.id]);
   await deps.store.transitionInstance({
     id: instance.id,

@@ -70,6 +70,13 @@ export interface InstanceRecord {
    * hook tags the instance); the job is known only once `in_progress` names the runner.
    */
   readonly jobStartedAt?: number;
+  /**
+   * Quota counters (keys in its pool, e.g. `repo#acme/widgets`, `org#acme`) this instance holds a unit
+   * of while it serves a job: given back when it leaves claimed/starting/idle/busy (see quotas.ts).
+   */
+  readonly quotaHolds?: readonly string[];
+  /** The size label it was resized for (`sizes` in the pool config), if any. */
+  readonly size?: string;
   /** Marked by a spot interruption warning. */
   readonly interruptedAt?: number;
   readonly reason?: string;
@@ -94,6 +101,16 @@ export interface LadderAttempt {
   readonly instanceId?: string;
   readonly instanceType?: string;
   readonly detail?: string;
+}
+
+export interface QuotaWait {
+  /** `repository` / `organization`: instances held at once; `…-day`: jobs served this UTC day. */
+  readonly quota: 'repository' | 'organization' | 'repository-day' | 'organization-day';
+  /** `acme/widgets` or `acme`. */
+  readonly subject: string;
+  readonly limit: number;
+  readonly held: number;
+  readonly since: number;
 }
 
 export interface Repository {
@@ -134,6 +151,13 @@ export interface JobRecord {
   readonly instanceId?: string;
   readonly conclusion?: string;
   readonly attempts: readonly LadderAttempt[];
+  /**
+   * Set while the job waits on a quota of its repository or organization (it stays queued): which
+   * quota, its limit and what was held when it was refused.
+   */
+  readonly quotaWait?: QuotaWait;
+  /** The UTC day (`YYYY-MM-DD`) this job was counted against per-day caps: counted once. */
+  readonly quotaDay?: string;
   /** How many times the reconciler has provided a runner again for this job. */
   readonly reprovisions: number;
   /** Delivery ids seen for this job, for idempotency on redelivery. */

@@ -14,8 +14,17 @@
 import { GitHubError } from '../ports/github-runners.js';
 import type { JobUpdate } from '../ports/pool-store.js';
 import { type CoreDeps, instanceOfRunner } from './deps.js';
-import { isUntaken, readBalance, refillHotTier, servedByHotTier, tierOf } from './hot-tier.js';
-import { matchPool } from './labels.js';
+import {
+  hotTierRunner,
+  hotUntaken,
+  isUntaken,
+  pairStart,
+  readHotTarget,
+  refillForPair,
+  servedByHotTier,
+  tierOf,
+} from './hot-tier.js';
+import { matchPool, sizeOfJob } from './labels.js';
 import { canTransitionJob, type JobState, jobProgress } from './lifecycle.js';
 import type { PoolConfig, PoolsConfig } from './pool-config.js';
 import {
@@ -28,6 +37,16 @@ import {
 
 export { onDemandMarker, rerunMarker };
 
+import { serveWaitingJobs } from './quota-waiters.js';
+import {
+  chargeRunningJob,
+  giveBack,
+  hasQuotas,
+  type QuotaGate,
+  recordQuotaWait,
+  takeQuotas,
+  waitKeyOf,
+} from './quotas.js';
 import { recycleInstance, releaseUnusedRunner } from './recycle.js';
 import type { InstanceRecord, JobRecord, WorkflowJobEvent } from './types.js';
 
@@ -79,6 +98,8 @@ export async function handleWorkflowJob(
   const fresh = newJobRecord(deps, context, event, pool, reported);
   const created = await deps.store.createJob(fresh);
   let job: JobRecord = fresh;
+  // The state the job had before this event, when it was known already (for the hot tier's pairing).
+  let before: JobState | undefined;
   if (created === 'exists') {
     // Another writer (the provisioning of this job, a boot phase, a concurrent delivery) may bump
     // the job between our read and our write: re-read and decide again, so that a lost race is never
@@ -90,6 +111,7 @@ export async function handleWorkflowJob(
       if (existing.deliveries.includes(event.deliveryId) || !movesForward(existing.state, reported))
         return { kind: 'duplicate', jobId: existing.id, state: existing.state };
       advanced = await advance(deps, existing, event, reported);
+      before = existing.state;
     }
     if (advanced === undefined) throw new JobContentionError(event.jobId);
     job = advanced;
@@ -99,11 +121,16 @@ export async function handleWorkflowJob(
     case 'waiting':
       return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
     case 'queued':
-      return servedByHotTier(deps, pool, job)
+      // A sized job needs a runner carrying its size label: the hot tier's runners cannot take it.
+      return servedByHotTier(deps, pool, job) && sizeOfJob(pool, job.labels) === undefined
         ? provisionWithHotTier(deps, context, pool, job)
         : provisionForJob(deps, context, pool, job);
     case 'running':
-      await markInstanceBusy(deps, context, pool, job);
+      // This event is the job's first news as waiting-or-beyond when no `queued` recorded it before:
+      // it then carries the job's half of its one start (see hot-tier.ts, `pairStart`).
+      await markInstanceBusy(deps, context, pool, job, {
+        jobHalf: before === undefined || before === 'waiting',
+      });
       return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
     case 'completed':
       await finishJob(deps, context, pool, job, event);
@@ -184,11 +211,11 @@ async function advance(
 }
 
 /**
- * A queued job in a pool with a hot tier: one start, decided by count. When the pool's untaken runners
- * already cover the jobs waiting (this one included) and the hot target, nothing starts (an earlier
- * event started this job's runner: the agent's job-started tag, or an `in_progress` that showed a job
- * taken). Otherwise one runner starts: a refill of the tier when a hot runner is idle (GitHub hands this
- * job to it), else the job's own runner up the usual ladder.
+ * A queued job in a pool with a hot tier: its one start, unless the runner it took was reported first
+ * (the agent's job-started tag or `in_progress` then started it: see `pairStart`), or the pool's
+ * untaken runners already cover the jobs waiting (this one included) and the hot target. The start is a
+ * refill of the tier when a hot runner is idle (GitHub hands this job to it), else the job's own runner
+ * up the usual ladder.
  */
 async function provisionWithHotTier(
   deps: CoreDeps,
@@ -196,12 +223,23 @@ async function provisionWithHotTier(
   pool: PoolConfig,
   job: JobRecord,
 ): Promise<WorkflowJobOutcome> {
-  const balance = await readBalance(deps, pool);
-  if (balance.deficit <= 0) {
+  // The job's half of its one start: the runner it took may have been reported (and replaced) first.
+  if ((await pairStart(deps, pool.name, 'job')) === 'second') {
     deps.metrics.count('JobsCoveredByHotTier', 1, { Pool: pool.name });
     return { kind: 'covered', jobId: job.id, pool: pool.name };
   }
-  const hotIdle = balance.untaken.some((i) => i.state === 'idle');
+  // Decided on the tier alone (see `refillForPair` for why not on the count of waiting jobs).
+  const [instances, target] = await Promise.all([
+    deps.store.listPoolInstances(pool.name),
+    readHotTarget(deps, pool),
+  ]);
+  const hot = hotUntaken(pool, instances);
+  const hotIdle = hot.some((i) => i.state === 'idle');
+  // This job takes one of the idle ones: the tier needs no refill when it holds its target without it.
+  if (hotIdle && hot.length - 1 >= target) {
+    deps.metrics.count('JobsCoveredByHotTier', 1, { Pool: pool.name });
+    return { kind: 'covered', jobId: job.id, pool: pool.name };
+  }
   return provisionForJob(deps, context, pool, job, { hotRefill: hotIdle });
 }
 
@@ -213,6 +251,17 @@ export async function provisionForJob(
   job: JobRecord,
   options: { readonly hotRefill?: boolean } = {},
 ): Promise<WorkflowJobOutcome> {
+  // A refill of the hot tier is for the tier, not this job: it takes no quota (the job a hot runner
+  // takes is charged at its `in_progress`). The job's own runner takes its units first, or waits.
+  let gate: QuotaGate = { kind: 'open', holds: [], dayKeys: [] };
+  if (!options.hotRefill && hasQuotas(pool)) {
+    gate = await takeQuotas(deps, pool, job);
+    if (gate.kind === 'waiting') {
+      await recordQuotaWait(deps, pool, job, gate.wait);
+      return { kind: 'pending', jobId: job.id, pool: pool.name, reason: `quota: ${gate.wait.quota}` };
+    }
+  }
+  const size = sizeOfJob(pool, job.labels);
   const outcome: ProvisionOutcome = options.hotRefill
     ? await provisionHotRunner(deps, {
         pool,
@@ -221,8 +270,17 @@ export async function provisionForJob(
         token: `${job.id}-${job.reprovisions}-hot`,
         repository: job.repository,
       })
-    : await provisionRunner(deps, { pool, job, deadline: context.deadline });
-  if (options.hotRefill) outcome.attempts.unshift({ step: 'hot', at: deps.clock.now(), outcome: 'ok' });
+    : await provisionRunner(deps, {
+        pool,
+        job,
+        deadline: context.deadline,
+        quotaHolds: gate.holds,
+        ...(size !== undefined && { size }),
+      });
+  if (options.hotRefill) {
+    outcome.attempts.unshift({ step: 'hot', at: deps.clock.now(), outcome: 'ok' });
+    if (outcome.kind === 'provisioned') deps.metrics.count('HotRefills', 1, { Pool: pool.name });
+  }
   if (outcome.kind === 'provisioned') {
     const recorded = await recordProvisioned(deps, job, {
       attempts: outcome.attempts,
@@ -231,8 +289,15 @@ export async function provisionForJob(
         provisionedInstance: outcome.instanceId,
         updatedAt: deps.clock.now(),
         phases: { claimedAt: outcome.claimedAt, startIssuedAt: outcome.startIssuedAt },
+        ...(gate.kind === 'open' && gate.day !== undefined && { quotaDay: gate.day }),
       },
+      ...(job.quotaWait !== undefined && { clear: ['quotaWait'] as const }),
     });
+    const waitedOn = waitKeyOf(job);
+    if (waitedOn !== undefined && job.quotaWait !== undefined) {
+      await deps.store.stopWaitingOnQuota(pool.name, waitedOn, job.id);
+      deps.metrics.duration('QuotaWait', deps.clock.now() - job.quotaWait.since, { Pool: pool.name });
+    }
     // Cancelled while its runner was being provided: the `completed` found no instance to give back,
     // so the runner is released now rather than after the reconciler's settle time.
     if (recorded?.state === 'completed' && recorded.runnerName === undefined)
@@ -263,6 +328,8 @@ export async function provisionForJob(
       source: outcome.source,
     };
   }
+  // No runner got the units: they go back at once.
+  if (gate.kind === 'open') await giveBack(deps, pool.name, [...gate.holds, ...gate.dayKeys]);
   await deps.store.updateJob({
     id: job.id,
     expectedVersion: job.version,
@@ -282,7 +349,7 @@ export async function provisionForJob(
 async function recordProvisioned(
   deps: CoreDeps,
   job: JobRecord,
-  update: Pick<JobUpdate, 'attempts' | 'patch'>,
+  update: Pick<JobUpdate, 'attempts' | 'patch' | 'clear'>,
 ): Promise<JobRecord | undefined> {
   let current: JobRecord | undefined = job;
   for (let attempt = 0; attempt < 3 && current !== undefined; attempt++) {
@@ -309,20 +376,38 @@ async function markInstanceBusy(
   context: Pick<WorkflowJobContext, 'deadline' | 'config'>,
   pool: PoolConfig,
   job: JobRecord,
+  pairing: { readonly jobHalf: boolean },
 ): Promise<void> {
   const instance = job.instanceId === undefined ? undefined : await deps.store.getInstance(job.instanceId);
   recordPickup(deps, pool, job, instance);
   if (instance === undefined) return;
-  const untaken = isUntaken(instance);
-  const learnsJob = instance.state === 'busy' && instance.servingJob === undefined;
-  if (!untaken && !learnsJob) return;
-  const marked = await deps.store.transitionInstance({
-    id: instance.id,
-    from: instance.state,
-    expectedVersion: instance.version,
-    to: 'busy',
-    patch: { servingJob: job.id, ...(untaken && { stateChangedAt: deps.clock.now() }) },
-  });
+  if (!isUntaken(instance) && !(instance.state === 'busy' && instance.servingJob === undefined)) {
+    if (servedByHotTier(deps, pool, job))
+      await pairPickup(deps, context, pool, job, instance, { took: false, jobHalf: pairing.jobHalf });
+    return;
+  }
+  // The runner is busy with this job from now on. The agent's tag may move it to busy between our read
+  // and our write: then write again on a fresh read, so that it still learns which job it runs.
+  let current: InstanceRecord | undefined = instance;
+  let took = false;
+  let busy: InstanceRecord | undefined;
+  for (let attempt = 0; attempt < 3 && current !== undefined; attempt++) {
+    const untaken = isUntaken(current);
+    if (!untaken && !(current.state === 'busy' && current.servingJob === undefined)) break;
+    const marked = await deps.store.transitionInstance({
+      id: current.id,
+      from: current.state,
+      expectedVersion: current.version,
+      to: 'busy',
+      patch: { servingJob: job.id, ...(untaken && { stateChangedAt: deps.clock.now() }) },
+    });
+    if (marked.kind !== 'conflict') {
+      took = marked.kind === 'ok' && untaken;
+      if (marked.kind === 'ok') busy = marked.record;
+      break;
+    }
+    current = await deps.store.getInstance(instance.id);
+  }
   const tier = tierOf(instance, job.phases.createdAt);
   if (tier !== undefined) {
     deps.metrics.count('Pickups', 1, { Pool: pool.name, Tier: tier });
@@ -332,18 +417,51 @@ async function markInstanceBusy(
       patch: { pickupTier: tier },
     });
   }
+  // The runner's instance now holds the units of the job it runs (a hot hit is counted here).
+  if (busy !== undefined) await chargeRunningJob(deps, pool, busy, job.id);
   // Only the write that took the runner accounts for it: a repeated `in_progress` finds it busy.
-  if (marked.kind !== 'ok' || !untaken) return;
-  if (servedByHotTier(deps, pool, job)) {
-    await refillHotTier(deps, pool, {
-      deadline: context.deadline,
-      limit: 1,
-      token: `hot-after-${instance.id}`,
+  // Only a job of the hot organization pairs its halves; another owner's job and runner are matched
+  // one to one by the ladder, as in a pool without a hot tier.
+  const runnerPool = context.config.pools.find((p) => p.name === instance.pool);
+  const hotJob = servedByHotTier(deps, pool, job);
+  const hotRunner = runnerPool !== undefined && hotTierRunner(deps, runnerPool, instance);
+  if (hotJob || hotRunner)
+    await pairPickup(deps, context, pool, job, instance, {
+      took: took && hotRunner,
+      jobHalf: pairing.jobHalf && hotJob,
     });
+  // A runner provided for another job, outside the tier's pairing: that job gets one now.
+  if (runnerPool === undefined || hotRunner) return;
+  if (took && instance.provisionedFor !== undefined && instance.provisionedFor !== job.id)
+    await replaceTakenRunner(deps, context, runnerPool, instance.provisionedFor, job);
+}
+
+/**
+ * The hot tier's side of a pickup: this `in_progress` carries the runner's half of a start when its
+ * write took the runner, and the job's half when no `queued` recorded the job before it. Both halves at
+ * once (the webhook for `queued` came late or never) make one start, with no pairing; one half alone
+ * pairs with the other event (see `pairStart`), and starts only when it comes first.
+ */
+async function pairPickup(
+  deps: CoreDeps,
+  context: Pick<WorkflowJobContext, 'deadline' | 'config'>,
+  pool: PoolConfig,
+  job: JobRecord,
+  instance: InstanceRecord,
+  halves: { readonly took: boolean; readonly jobHalf: boolean },
+): Promise<void> {
+  const runnerPool = context.config.pools.find((p) => p.name === instance.pool);
+  const refill = (target: PoolConfig, token: string) =>
+    refillForPair(deps, target, instance, { deadline: context.deadline, token, job });
+  if (halves.took && halves.jobHalf && runnerPool?.name === pool.name) {
+    await refill(pool, `hot-after-${instance.id}`);
     return;
   }
-  if (instance.provisionedFor !== undefined && instance.provisionedFor !== job.id)
-    await replaceTakenRunner(deps, context, pool, instance.provisionedFor, job);
+  if (halves.took && runnerPool !== undefined)
+    if ((await pairStart(deps, runnerPool.name, 'runner')) === 'first')
+      await refill(runnerPool, `hot-after-${instance.id}`);
+  if (halves.jobHalf)
+    if ((await pairStart(deps, pool.name, 'job')) === 'first') await refill(pool, `hot-for-${job.id}`);
 }
 
 /**
@@ -433,6 +551,9 @@ async function finishJob(
       if (instance.interruptedAt !== undefined && event.conclusion !== 'success')
         await rerunAfterInterruption(deps, pool, job);
       await recycleInstance(deps, context.config, instance, 'job completed', job.id);
+      // Its units are back: a job of its repository or organization waiting on a quota goes now.
+      if (instance.quotaHolds?.length)
+        await serveWaitingJobs(deps, context.config, pool, { deadline: context.deadline, limit: 1 });
     }
     return;
   }

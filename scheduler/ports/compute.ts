@@ -24,6 +24,8 @@ export type StartOutcome =
 export type ChangeTypeOutcome =
   | { kind: 'changed' }
   | { kind: 'incorrect-state'; message: string }
+  /** EC2 refuses the type for this instance (e.g. another architecture than its image's). */
+  | { kind: 'unsupported'; message: string }
   | { kind: 'not-found' };
 
 export type LaunchOutcome =
@@ -69,7 +71,7 @@ export interface Compute {
   /** One one-shot instance (spot via an instant fleet across types × subnets, or on-demand). */
   launchEphemeral(request: EphemeralLaunchRequest): Promise<LaunchOutcome>;
   start(instanceId: string): Promise<StartOutcome>;
-  /** Changes a stopped instance's type. */
+  /** Changes a stopped instance's type (same architecture as its image). */
   changeType(instanceId: string, instanceType: string): Promise<ChangeTypeOutcome>;
   terminate(instanceIds: readonly string[]): Promise<void>;
   /** The spec fingerprint new instances of this pool get now (image, template version, type). */

@@ -5,6 +5,18 @@
 export type DomainEvent =
   | { type: 'JobProvisioned'; jobId: number; pool: string; instanceId: string; source: string }
   | { type: 'JobPending'; jobId: number; pool: string; reason: string }
+  /** A job over a quota: it stays queued and is served when the repository or organization frees a unit. */
+  | {
+      type: 'JobWaitingOnQuota';
+      jobId: number;
+      pool: string;
+      repository: string;
+      quota: 'repository' | 'organization' | 'repository-day' | 'organization-day';
+      /** The repository (`owner/name`) or organization the quota belongs to. */
+      subject: string;
+      limit: number;
+      held: number;
+    }
   | { type: 'FallbackTaken'; jobId: number; pool: string; step: string; reason: string }
   | { type: 'InstanceRecycled'; instanceId: string; pool: string; replacementLaunched: boolean }
   | { type: 'InstanceRetired'; instanceId: string; pool: string; reason: string }

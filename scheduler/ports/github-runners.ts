@@ -31,7 +31,10 @@ export interface GitHubJob {
   readonly labels: readonly string[];
 }
 
+/** One webhook delivery of one App (deliveries belong to the App whose webhook they went to). */
 export interface HookDelivery {
+  /** The configured name of the App that made the delivery. */
+  readonly app: string;
   readonly id: number;
   readonly guid: string;
   readonly deliveredAt: number;
@@ -52,9 +55,10 @@ export interface GitHubRunners {
   getJob(repository: Repository, jobId: number): Promise<GitHubJob | undefined>;
   /** Re-runs one job of a workflow run (after a spot interruption). */
   rerunJob(repository: Repository, jobId: number): Promise<void>;
-  /** The App's webhook deliveries, newest first, down to `since` (epoch ms). */
+  /** The webhook deliveries of every App with a webhook, newest first, down to `since` (epoch ms). */
   listDeliveries(since: number): Promise<HookDelivery[]>;
-  redeliver(deliveryId: number): Promise<void>;
+  /** Asks the delivery's App to send it again; a delivery no App here made is a GitHubError 404. */
+  redeliver(delivery: { readonly app: string; readonly id: number }): Promise<void>;
 }
 
 export class GitHubError extends Error {

@@ -29,5 +29,7 @@ export type {
   JobPatch,
   JobUpdate,
   PoolStore,
+  QuotaCounter,
+  QuotaTake,
   WriteResult,
 } from './pool-store.js';

@@ -33,7 +33,12 @@ export const clearableInstanceFields: readonly (keyof InstancePatch)[] = [
   'tier',
   'reason',
   'expiresAt',
+  'quotaHolds',
+  'size',
 ];
+
+/** Job attributes an update may remove. */
+export const clearableJobFields = ['quotaWait'] as const;
 
 export interface InstanceTransition {
   readonly id: string;
@@ -55,7 +60,26 @@ export interface JobUpdate {
   readonly attempts?: JobRecord['attempts'];
   /** Recorded so a redelivery of the same delivery is recognised. */
   readonly deliveryId?: string;
+  /** Attributes to remove (e.g. the quota a job no longer waits on); not also set by the patch. */
+  readonly clear?: readonly (typeof clearableJobFields)[number][];
 }
+
+/**
+ * A quota counter: one item per (pool, key), e.g. `repo#acme/widgets` (instances held now) or
+ * `day#2026-12-06#repo#acme/widgets` (jobs served that UTC day). `count` changes only by single-item
+ * conditional writes, so two racing takers can never both pass the limit; `updatedAt` moves with every
+ * change of `count` (never with `waiting`), which is what a drift repair checks it read the latest of.
+ */
+export interface QuotaCounter {
+  readonly pool: string;
+  readonly key: string;
+  readonly count: number;
+  /** Jobs waiting on this quota (GitHub job ids), for waking them when a unit is given back. */
+  readonly waiting: readonly number[];
+  readonly updatedAt: number;
+}
+
+export type QuotaTake = { kind: 'taken'; count: number } | { kind: 'full'; count: number };
 
 /** One page of a ranged job query; `cursor` is absent on the last page. */
 export interface JobPage {
@@ -95,6 +119,38 @@ export interface PoolStore {
   updateJob(update: JobUpdate): Promise<WriteResult<JobRecord>>;
   /** Jobs in a state (an index query), oldest update first. */
   listJobs(state: JobState, limit?: number): Promise<JobRecord[]>;
+  /**
+   * Up to `limit` jobs of one pool waiting for a runner (`queued` or `provisioned`), in no particular
+   * order (an index query on that pool alone: its cost follows `limit`, not the whole backlog).
+   */
+  listWaitingJobs(pool: string, limit?: number): Promise<JobRecord[]>;
+
+  /**
+   * Takes one unit of a quota counter while it is below `limit` (a counter never written counts 0).
+   * `expiresAt` (epoch seconds) lets the store drop a counter that only matters for a while (a day's).
+   */
+  takeQuota(pool: string, key: string, limit: number, at: number, expiresAt?: number): Promise<QuotaTake>;
+  /** Adds one unit whatever the limit: a runner that already took a job is counted, never refused. */
+  chargeQuota(pool: string, key: string, at: number, expiresAt?: number): Promise<number>;
+  /** Gives one unit back, never below zero; the counter as it is after (undefined if never written). */
+  giveBackQuota(pool: string, key: string, at: number): Promise<QuotaCounter | undefined>;
+  /** Every counter of a pool (one partition read, no index). */
+  listQuotas(pool: string): Promise<QuotaCounter[]>;
+  /**
+   * Sets a counter to `count` only if it still holds what was read (`seen`; undefined: absent): the
+   * reconciler's repair of a counter that drifted from the live instances. A take or give-back since
+   * the read makes it `conflict`, and nothing is written.
+   */
+  repairQuota(
+    pool: string,
+    key: string,
+    seen: Pick<QuotaCounter, 'count' | 'updatedAt'> | undefined,
+    count: number,
+    at: number,
+  ): Promise<'ok' | 'conflict'>;
+  /** Records (or forgets) a job as waiting on a quota; the counter's count is untouched. */
+  waitOnQuota(pool: string, key: string, jobId: number): Promise<void>;
+  stopWaitingOnQuota(pool: string, key: string, jobId: number): Promise<void>;
 
   /**
    * Jobs in a state whose `updatedAt` is in [from, to), oldest first, a page at a time (an index range
@@ -113,4 +169,9 @@ export interface PoolStore {
   /** A small named record (e.g. the reconciler's delivery cursor). */
   getMarker(name: string): Promise<string | undefined>;
   putMarker(name: string, value: string): Promise<void>;
+  /**
+   * Adds `delta` to a named counter (absent: 0) in one atomic single-item write and returns its value
+   * after that write: concurrent adds never lose one another, and each sees a distinct value.
+   */
+  addToCounter(name: string, delta: number): Promise<number>;
 }

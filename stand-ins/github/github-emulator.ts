@@ -3,10 +3,16 @@
  * for the endpoints the control plane uses, and GitHub's side of a runner's life: it queues workflow
  * jobs, sends signed workflow_job webhooks, and plays the runner that connects with a JIT config.
  *
- * This file is the facade: the HTTP front (match, authenticate, fault, handle, record) and the test API.
- * Each concern lives in emulator/: state.ts (what GitHub knows), auth.ts (App JWT and installation
- * tokens), routes.ts (the REST endpoints), runners.ts (the runner that takes jobs), webhooks.ts
- * (deliveries and redelivery), faults.ts (injected answers), http.ts (plumbing).
+ * Several GitHub Apps may be installed on the same organizations: runners, runner groups and jobs belong
+ * to the organization (every App installed there sees them), deliveries to the App whose webhook they
+ * went to, and an installation token opens only its own account's endpoints. GitHub's rate limits are
+ * enforced (limits.ts): a primary budget per installation and a JIT-mint secondary limit per App.
+ *
+ * This file is the facade: the HTTP front (match, authenticate, check the account, charge the rate
+ * limits, fault, handle, record) and the test API. Each concern lives in emulator/: state.ts (what
+ * GitHub knows), auth.ts (App JWTs and installation tokens), limits.ts (rate limits), routes.ts (the REST
+ * endpoints), runners.ts (the runner that takes jobs), webhooks.ts (deliveries and redelivery),
+ * faults.ts (injected answers), http.ts (plumbing).
  *
  * Determinism for tests: webhook sends finish before the call that caused them returns (queueWorkflowRun,
  * rerun, redeliver), and each job's webhooks go out in order. Timestamps come from `now` (injectable);
@@ -18,24 +24,53 @@ import type { AddressInfo } from 'node:net';
 import { AppAuth } from './emulator/auth.js';
 import { type EmulatorFault, Faults, faultReply } from './emulator/faults.js';
 import { error, matchRoute, type Reply, type Route, writeReply } from './emulator/http.js';
+import {
+  type AppLimitCounters,
+  type BucketCounters,
+  type EmulatorLimits,
+  RateLimits,
+} from './emulator/limits.js';
 import { buildRoutes } from './emulator/routes.js';
 import { RunnerHost } from './emulator/runners.js';
-import { type DeliveryRecord, GitHubState, type RunnerHandle } from './emulator/state.js';
-import { type HeldDelivery, Webhooks } from './emulator/webhooks.js';
+import {
+  type DeliveryRecord,
+  GitHubState,
+  type InstallationState,
+  type RunnerHandle,
+} from './emulator/state.js';
+import { type AppHook, type HeldDelivery, Webhooks } from './emulator/webhooks.js';
 
 export type { EmulatorFault } from './emulator/faults.js';
+export type { AppLimitCounters, BucketCounters, EmulatorLimits } from './emulator/limits.js';
+export { secondaryLimitMessage } from './emulator/limits.js';
 export type { RunnerHandle } from './emulator/state.js';
 export type { HeldDelivery } from './emulator/webhooks.js';
 
-export interface GitHubEmulatorOptions {
+/** One GitHub App: its id, public key, webhook and installations. */
+export interface EmulatedApp {
   readonly appId: number;
-  /** The App's public key (PEM); App JWTs must verify against it. */
-  readonly appPublicKey: string;
-  /** Installations of the App: id → account login. Default `{ 1: 'acme' }`. */
-  readonly installations?: Readonly<Record<number, string>>;
-  /** Where the App's webhooks go, and the secret they are signed with. */
+  /** The App's public key (PEM); its JWTs must verify against it. */
+  readonly publicKey: string;
+  /** Installations of the App: id → account login. Installation ids are unique across Apps. */
+  readonly installations: Readonly<Record<number, string>>;
+  /** Where the App's webhooks go, and the secret they are signed with; none: the App gets no events. */
   readonly webhook?: { readonly url: string; readonly secret: string };
-  /** GitHub's clock for timestamps it reports (epoch ms). */
+}
+
+export interface GitHubEmulatorOptions {
+  /** Several Apps; when given, the single-App options below must be absent. */
+  readonly apps?: readonly EmulatedApp[];
+  /** The single App (the options before several Apps existed): its id… */
+  readonly appId?: number;
+  /** …its public key (PEM)… */
+  readonly appPublicKey?: string;
+  /** …its installations, id → account login (default `{ 1: 'acme' }`)… */
+  readonly installations?: Readonly<Record<number, string>>;
+  /** …and where its webhooks go (none: every delivery is recorded as failing to connect). */
+  readonly webhook?: { readonly url: string; readonly secret: string };
+  /** GitHub's rate limits; the defaults are GitHub's (5,000 requests/h per installation, 180 mints/min per App). */
+  readonly limits?: EmulatorLimits;
+  /** GitHub's clock for timestamps it reports and for rate-limit windows (epoch ms). */
   readonly now?: () => number;
   /** Runner groups besides `Default` (id 1), by organization. */
   readonly runnerGroups?: Readonly<Record<string, readonly string[]>>;
@@ -53,6 +88,10 @@ export interface RecordedRequest {
   /** Whether the request came under the GHES `/api/v3` prefix. */
   readonly ghesPrefix: boolean;
   readonly auth: 'app-jwt' | 'installation-token' | 'none' | 'invalid';
+  /** The App the request authenticated as (its JWT, or its installation's token). */
+  readonly appId?: number;
+  /** The installation whose token the request carried. */
+  readonly installationId?: number;
   readonly accept: string | undefined;
   /** Wall-clock arrival time, for retry spacing checks. */
   readonly receivedAt: number;
@@ -76,6 +115,8 @@ export class GitHubEmulator {
   private readonly webhooks: Webhooks;
   private readonly runnerHost: RunnerHost;
   private readonly routes: Route[];
+  private limits: RateLimits;
+  private readonly appIds: readonly number[];
 
   private constructor(
     private readonly server: Server,
@@ -83,23 +124,24 @@ export class GitHubEmulator {
     options: GitHubEmulatorOptions,
   ) {
     this.publicUrl = url;
-    this.state = new GitHubState(
-      options.installations ?? { 1: 'acme' },
-      options.runnerGroups ?? {},
-      options.now ?? Date.now,
+    const { apps, hooks } = appsOf(options);
+    this.appIds = apps.map((a) => a.appId);
+    const installations: InstallationState[] = apps.flatMap((app) =>
+      Object.entries(app.installations).map(([id, account]) => ({
+        id: Number(id),
+        appId: app.appId,
+        account,
+      })),
     );
+    const now = options.now ?? Date.now;
+    this.state = new GitHubState(installations, options.runnerGroups ?? {}, now);
     this.auth = new AppAuth(
-      options.appId,
-      options.appPublicKey,
+      apps.map((a) => ({ appId: a.appId, publicKey: a.publicKey })),
       options.tokenTtlMs ?? 60 * 60 * 1000,
       this.state.installations,
     );
-    this.webhooks = new Webhooks(
-      this.state,
-      options.appId,
-      options.webhook,
-      options.webhookTimeoutMs ?? 10_000,
-    );
+    this.limits = new RateLimits(options.limits ?? {}, now);
+    this.webhooks = new Webhooks(this.state, hooks, options.webhookTimeoutMs ?? 10_000);
     this.runnerHost = new RunnerHost(this.state, this.webhooks);
     this.routes = buildRoutes({
       state: this.state,
@@ -111,6 +153,7 @@ export class GitHubEmulator {
   }
 
   static async start(options: GitHubEmulatorOptions): Promise<GitHubEmulator> {
+    appsOf(options); // bad options fail here, before a port is opened
     let emulator: GitHubEmulator | undefined;
     const server = createServer((req, res) => {
       if (!emulator) return void res.writeHead(503).end();
@@ -151,23 +194,43 @@ export class GitHubEmulator {
     this.faults.clear();
     this.webhooks.reset();
     this.state.resetGroups();
-  }
-
-  /** A new private key for the App (rotation, step one): JWTs signed with it verify from now on. */
-  addAppKey(publicKey: string): void {
-    this.auth.addKey(publicKey);
+    this.limits.reset();
   }
 
   /**
-   * The App's key is deleted (rotation, last step): JWTs signed with it get 401 from now on.
-   * `revokeTokens` also ends the installation tokens minted so far, as a key compromise would call for.
+   * A new private key for an App (rotation, step one): JWTs signed with it verify from now on. `appId`
+   * defaults to the first App.
    */
-  deleteAppKey(publicKey: string, options: { revokeTokens?: boolean } = {}): void {
-    this.auth.deleteKey(publicKey, { revokeTokens: options.revokeTokens ?? false });
+  addAppKey(publicKey: string, appId = this.firstAppId()): void {
+    this.auth.addKey(appId, publicKey);
   }
 
-  setWebhook(webhook: { url: string; secret: string } | undefined): void {
-    this.webhooks.setTarget(webhook);
+  /**
+   * An App's key is deleted (rotation, last step): JWTs signed with it get 401 from now on.
+   * `revokeTokens` also ends the App's installation tokens minted so far, as a key compromise would call for.
+   */
+  deleteAppKey(publicKey: string, options: { revokeTokens?: boolean; appId?: number } = {}): void {
+    this.auth.deleteKey(options.appId ?? this.firstAppId(), publicKey, {
+      revokeTokens: options.revokeTokens ?? false,
+    });
+  }
+
+  /** Points an App's webhook (the first App's by default) elsewhere; undefined: deliveries fail to connect. */
+  setWebhook(webhook: { url: string; secret: string } | undefined, appId = this.firstAppId()): void {
+    this.webhooks.setTarget(appId, webhook);
+  }
+
+  /** Replaces the rate limits (and forgets their windows and counters), e.g. between tests. */
+  setLimits(limits: EmulatorLimits): void {
+    this.limits = new RateLimits(limits, this.state.now);
+  }
+
+  /**
+   * The rate-limit counters, for benchmarks: per App its mints by minute (of the scaled clock) and its
+   * throttled answers; per bucket (installation, or an App's JWT calls) the current window.
+   */
+  rateLimitCounters(): { apps: AppLimitCounters[]; buckets: BucketCounters[] } {
+    return this.limits.counters(this.appIds);
   }
 
   addRunnerGroup(org: string, name: string): number {
@@ -258,7 +321,7 @@ export class GitHubEmulator {
     await this.webhooks.duplicate(guid);
   }
 
-  /** The hook deliveries GitHub recorded, oldest first. */
+  /** The hook deliveries GitHub recorded (every App's, each naming its `appId`), oldest first. */
   deliveryLog(): Omit<DeliveryRecord, 'body'>[] {
     return this.state.deliveries.map(({ body: _, ...rest }) => rest);
   }
@@ -316,6 +379,7 @@ export class GitHubEmulator {
     const ghesPrefix = url.pathname.startsWith('/api/v3/');
     const path = ghesPrefix ? url.pathname.slice('/api/v3'.length) : url.pathname;
     const method = (req.method ?? 'GET').toUpperCase();
+    let who: { appId?: number; installationId?: number } = {};
     const record = (status: number, operation: string | undefined, auth: RecordedRequest['auth']) =>
       this.requests.push({
         method,
@@ -324,6 +388,7 @@ export class GitHubEmulator {
         status,
         ghesPrefix,
         auth,
+        ...who,
         accept: req.headers.accept,
         receivedAt: Date.now(),
       });
@@ -339,10 +404,43 @@ export class GitHubEmulator {
 
     const auth = this.auth.authenticate(req.headers.authorization ?? '', route.auth);
     if (!auth.ok) return answer(error(401, auth.message), operation, 'invalid');
+    const { appId, installationId } = auth;
+    who = installationId === undefined ? { appId } : { appId, installationId };
+
+    // Every authenticated request costs one from its bucket; its answer carries the bucket's headers.
+    const charged = this.limits.charge(
+      installationId === undefined ? `app:${appId}` : `installation:${installationId}`,
+      appId,
+    );
+    if (!charged.ok) return answer(charged.reply, operation, route.auth);
+    const withLimits = (reply: Reply): Reply => ({
+      ...reply,
+      headers: { ...charged.headers, ...reply.headers },
+    });
+
+    // An installation token opens its own account's organization and repositories only.
+    const account = installationId === undefined ? undefined : this.state.installations.get(installationId);
+    const owner = params.org ?? params.owner;
+    if (
+      account !== undefined &&
+      owner !== undefined &&
+      owner.toLowerCase() !== account.account.toLowerCase()
+    ) {
+      const refused =
+        params.org !== undefined
+          ? error(403, 'Resource not accessible by integration')
+          : error(404, 'Not Found');
+      return answer(withLimits(refused), operation, route.auth);
+    }
 
     const fault = this.faults.take(operation);
     if (fault?.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
-    else if (fault) return answer(faultReply(fault, route), operation, route.auth);
+    else if (fault) return answer(withLimits(faultReply(fault, route)), operation, route.auth);
+
+    if (mintOperations.has(operation)) {
+      const minted = this.limits.mint(appId);
+      if (!minted.ok) return answer(withLimits(minted.reply), operation, route.auth);
+    }
 
     let body: unknown;
     if (raw.length > 0) {
@@ -357,9 +455,49 @@ export class GitHubEmulator {
       params,
       query: url.searchParams,
       body,
-      installationId: auth.installationId,
+      appId,
+      installationId,
       base,
     });
-    answer(reply, operation, route.auth);
+    answer(withLimits(reply), operation, route.auth);
   }
+
+  private firstAppId(): number {
+    const [first] = this.appIds;
+    if (first === undefined) throw new Error('the emulator has no App');
+    return first;
+  }
+}
+
+/** The operations that register a JIT runner: what the per-App secondary limit counts. */
+const mintOperations = new Set([
+  'POST /orgs/{org}/actions/runners/generate-jitconfig',
+  'POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig',
+]);
+
+/** The Apps the options describe (the single-App options are one App with a webhook), checked. */
+function appsOf(options: GitHubEmulatorOptions): { apps: EmulatedApp[]; hooks: AppHook[] } {
+  const single =
+    options.appId !== undefined ||
+    options.appPublicKey !== undefined ||
+    options.installations !== undefined ||
+    options.webhook !== undefined;
+  if (options.apps !== undefined) {
+    if (single)
+      throw new Error('give either `apps` or the single-App options (appId, appPublicKey, …), not both');
+    if (options.apps.length === 0) throw new Error('`apps` must name at least one App');
+    const apps = [...options.apps];
+    const hooks = apps.flatMap((a) => (a.webhook ? [{ appId: a.appId, target: a.webhook }] : []));
+    return { apps, hooks };
+  }
+  if (options.appId === undefined || options.appPublicKey === undefined)
+    throw new Error('the emulator needs `apps`, or `appId` and `appPublicKey`');
+  const app: EmulatedApp = {
+    appId: options.appId,
+    publicKey: options.appPublicKey,
+    installations: options.installations ?? { 1: 'acme' },
+    ...(options.webhook !== undefined && { webhook: options.webhook }),
+  };
+  // The single App always has a webhook; without a URL its deliveries fail to connect, as before.
+  return { apps: [app], hooks: [{ appId: app.appId, target: options.webhook }] };
 }

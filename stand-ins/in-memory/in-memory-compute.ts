@@ -228,6 +228,12 @@ export class InMemoryCompute implements Compute {
         kind: 'incorrect-state',
         message: `The instance '${instanceId}' is not in the 'stopped' state.`,
       };
+    // Its disk holds its image's architecture, as EC2 checks it.
+    if (architectureOfType(instanceType) !== architectureOfType(instance.instanceType))
+      return {
+        kind: 'unsupported',
+        message: `The requested instance type's architecture (${architectureOfType(instanceType)}) does not match the architecture of ${instanceId}'s image`,
+      };
     instance.instanceType = instanceType;
     return { kind: 'changed' };
   }

@@ -60,6 +60,8 @@ export interface QueueJobRequest {
 
 export interface InMemoryGitHubOptions {
   readonly clock?: Clock;
+  /** The App's configured name, which its deliveries carry. Default `default`. */
+  readonly app?: string;
 }
 
 interface RunnerState {
@@ -123,6 +125,7 @@ function scopeServes(key: string, repository: Repository): boolean {
 export class InMemoryGitHub implements GitHubRunners {
   readonly calls: GitHubCall[] = [];
   private readonly clock: Clock;
+  private readonly app: string;
   private readonly runners = new Map<number, RunnerState>();
   private readonly jobs = new Map<number, JobState>();
   private readonly deliveries: DeliveryState[] = [];
@@ -140,6 +143,7 @@ export class InMemoryGitHub implements GitHubRunners {
 
   constructor(options: InMemoryGitHubOptions = {}) {
     this.clock = options.clock ?? { now: () => Date.now() };
+    this.app = options.app ?? 'default';
   }
 
   // ---- the port -------------------------------------------------------------------------------
@@ -231,9 +235,9 @@ export class InMemoryGitHub implements GitHubRunners {
       .map(({ payload: _, ...delivery }) => delivery);
   }
 
-  async redeliver(deliveryId: number): Promise<void> {
-    this.enter('redeliver', [deliveryId]);
-    const original = this.deliveries.find((d) => d.id === deliveryId);
+  async redeliver(delivery: { readonly app: string; readonly id: number }): Promise<void> {
+    this.enter('redeliver', [delivery]);
+    const original = this.deliveries.find((d) => d.id === delivery.id && d.app === delivery.app);
     if (!original) throw new GitHubError('Not Found', 404);
     this.deliver(original.payload, true);
   }
@@ -444,6 +448,7 @@ export class InMemoryGitHub implements GitHubRunners {
     const dropped = this.dropped.remaining > 0;
     if (dropped) this.dropped.remaining -= 1;
     this.deliveries.push({
+      app: this.app,
       id,
       guid: payload.deliveryId,
       deliveredAt: this.clock.now(),

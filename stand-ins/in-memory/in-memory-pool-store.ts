@@ -8,7 +8,8 @@
  * - Records are deep-copied and frozen on the way in and out: a caller never holds stored state.
  * - `listReady` orders by `stateChangedAt` ascending (longest-ready first), ties by id; DynamoDB leaves
  *   ties in any order, so callers must not rely on them. `listPoolInstances` and `listLiveInstances`
- *   order by pool, then id (the adapter's index sort key); `listJobs` by `updatedAt`, ties by id.
+ *   order by pool, then id (the adapter's index sort key); `listJobs` by `updatedAt`, ties by id;
+ *   `listWaitingJobs` by job id as a string (the adapter's `<pool>#<id>` sort key).
  * - A transition to `terminated` and a job update to `completed` set `expiresAt` (epoch seconds,
  *   `retentionSeconds` later) unless the patch sets or clears it; records past `expiresAt` read as
  *   absent, as DynamoDB's lazily deleted TTL items must.
@@ -35,6 +36,8 @@ import {
   type JobRangeQuery,
   type JobUpdate,
   type PoolStore,
+  type QuotaCounter,
+  type QuotaTake,
   type UsageTotals,
   type WriteResult,
 } from '../../scheduler/ports/pool-store.js';
@@ -60,6 +63,9 @@ export class InMemoryPoolStore implements PoolStore {
   private readonly instances = new Map<string, InstanceRecord>();
   private readonly jobs = new Map<number, JobRecord>();
   private readonly markers = new Map<string, string>();
+  private readonly counters = new Map<string, number>();
+  /** `<pool>\u0000<key>` → counter; JavaScript runs one write at a time, so each is atomic as in DynamoDB. */
+  private readonly quotas = new Map<string, QuotaCounter & { readonly expiresAt?: number }>();
   /** Day → counter attribute → seconds, as the adapter's one item per day. */
   private readonly usage = new Map<string, Map<string, OverheadUsage>>();
   private readonly clock: Clock;
@@ -174,7 +180,10 @@ export class InMemoryPoolStore implements PoolStore {
     }
 
     const { phases, ...fields } = update.patch ?? {};
+    for (const field of update.clear ?? [])
+      if (fields[field] !== undefined) throw new TypeError(`attribute ${field} is both set and cleared`);
     const next: Record<string, unknown> = { ...current };
+    for (const field of update.clear ?? []) delete next[field];
     assignDefined(next, fields);
     const mergedPhases: Record<string, unknown> = { ...current.phases };
     assignDefined(mergedPhases, phases);
@@ -196,6 +205,101 @@ export class InMemoryPoolStore implements PoolStore {
       .filter((j) => j.state === state && !this.expired(j))
       .sort((a, b) => a.updatedAt - b.updatedAt || a.id - b.id);
     return (limit === undefined ? found : found.slice(0, Math.max(0, limit))).map(snapshot);
+  }
+
+  async listWaitingJobs(pool: string, limit?: number): Promise<JobRecord[]> {
+    this.maybeFail();
+    // The adapter's index sorts by `<pool>#<job id>` as a string; callers must not rely on the order.
+    const found = [...this.jobs.values()]
+      .filter(
+        (j) => j.pool === pool && (j.state === 'queued' || j.state === 'provisioned') && !this.expired(j),
+      )
+      .sort((a, b) => compare(String(a.id), String(b.id)));
+    return (limit === undefined ? found : found.slice(0, Math.max(0, limit))).map(snapshot);
+  }
+
+  async takeQuota(
+    pool: string,
+    key: string,
+    limit: number,
+    at: number,
+    expiresAt?: number,
+  ): Promise<QuotaTake> {
+    this.maybeFail();
+    const current = this.quota(pool, key);
+    const count = current?.count ?? 0;
+    if (count >= limit) return { kind: 'full', count };
+    this.setQuota(pool, key, {
+      count: count + 1,
+      updatedAt: at,
+      ...(expiresAt !== undefined && { expiresAt }),
+    });
+    return { kind: 'taken', count: count + 1 };
+  }
+
+  async chargeQuota(pool: string, key: string, at: number, expiresAt?: number): Promise<number> {
+    this.maybeFail();
+    const count = (this.quota(pool, key)?.count ?? 0) + 1;
+    this.setQuota(pool, key, { count, updatedAt: at, ...(expiresAt !== undefined && { expiresAt }) });
+    return count;
+  }
+
+  async giveBackQuota(pool: string, key: string, at: number): Promise<QuotaCounter | undefined> {
+    this.maybeFail();
+    const current = this.quota(pool, key);
+    if (current === undefined) return undefined;
+    if (current.count <= 0) return snapshot(publicQuota(current));
+    return snapshot(publicQuota(this.setQuota(pool, key, { count: current.count - 1, updatedAt: at })));
+  }
+
+  async listQuotas(pool: string): Promise<QuotaCounter[]> {
+    this.maybeFail();
+    return [...this.quotas.values()]
+      .filter((q) => q.pool === pool && !this.expired(q))
+      .sort((a, b) => compare(a.key, b.key))
+      .map((q) => snapshot(publicQuota(q)));
+  }
+
+  async repairQuota(
+    pool: string,
+    key: string,
+    seen: Pick<QuotaCounter, 'count' | 'updatedAt'> | undefined,
+    count: number,
+    at: number,
+  ): Promise<'ok' | 'conflict'> {
+    this.maybeFail();
+    const current = this.quota(pool, key);
+    const same =
+      seen === undefined
+        ? current === undefined
+        : current !== undefined && current.count === seen.count && current.updatedAt === seen.updatedAt;
+    if (!same) return 'conflict';
+    this.setQuota(pool, key, { count, updatedAt: at });
+    return 'ok';
+  }
+
+  async waitOnQuota(pool: string, key: string, jobId: number): Promise<void> {
+    this.maybeFail();
+    const current = this.quota(pool, key);
+    const waiting = [...new Set([...(current?.waiting ?? []), jobId])].sort((a, b) => a - b);
+    this.quotas.set(quotaId(pool, key), {
+      pool,
+      key,
+      count: current?.count ?? 0,
+      updatedAt: current?.updatedAt ?? 0,
+      ...(current?.expiresAt !== undefined && { expiresAt: current.expiresAt }),
+      waiting,
+    });
+  }
+
+  async stopWaitingOnQuota(pool: string, key: string, jobId: number): Promise<void> {
+    this.maybeFail();
+    const current = this.quota(pool, key);
+    if (current === undefined) return;
+    this.quotas.set(quotaId(pool, key), {
+      ...current,
+      waiting: current.waiting.filter((id) => id !== jobId),
+    });
   }
 
   async listJobsUpdated(query: JobRangeQuery): Promise<JobPage> {
@@ -258,6 +362,14 @@ export class InMemoryPoolStore implements PoolStore {
     this.markers.set(name, value);
   }
 
+  async addToCounter(name: string, delta: number): Promise<number> {
+    this.maybeFail();
+    if (!Number.isInteger(delta)) throw new TypeError(`counter delta ${delta} is not an integer`);
+    const after = (this.counters.get(name) ?? 0) + delta;
+    this.counters.set(name, after);
+    return after;
+  }
+
   private maybeFail(): void {
     const failure = this.nextFailure;
     if (failure) {
@@ -277,6 +389,30 @@ export class InMemoryPoolStore implements PoolStore {
     } finally {
       this.inHook = false;
     }
+  }
+
+  private quota(pool: string, key: string): (QuotaCounter & { readonly expiresAt?: number }) | undefined {
+    const found = this.quotas.get(quotaId(pool, key));
+    return found && !this.expired(found) ? found : undefined;
+  }
+
+  private setQuota(
+    pool: string,
+    key: string,
+    change: { count: number; updatedAt: number; expiresAt?: number },
+  ): QuotaCounter {
+    const current = this.quota(pool, key);
+    const expiresAt = change.expiresAt ?? current?.expiresAt;
+    const next = {
+      pool,
+      key,
+      count: change.count,
+      updatedAt: change.updatedAt,
+      waiting: current?.waiting ?? [],
+      ...(expiresAt !== undefined && { expiresAt }),
+    };
+    this.quotas.set(quotaId(pool, key), next);
+    return next;
   }
 
   private expiry(): number {
@@ -331,6 +467,14 @@ function touches(
 
 function assignDefined(target: Record<string, unknown>, source: object | undefined): void {
   for (const [key, value] of Object.entries(source ?? {})) if (value !== undefined) target[key] = value;
+}
+
+function quotaId(pool: string, key: string): string {
+  return `${pool}\u0000${key}`;
+}
+
+function publicQuota(q: QuotaCounter): QuotaCounter {
+  return { pool: q.pool, key: q.key, count: q.count, waiting: [...q.waiting], updatedAt: q.updatedAt };
 }
 
 function compare(a: string, b: string): number {

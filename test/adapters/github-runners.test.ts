@@ -85,6 +85,7 @@ describeGitHubRunnersContract('OctokitGitHubRunners + GitHub emulator behind Pri
   await fresh();
   return {
     github: adapter(),
+    app: 'default',
     org: 'acme',
     runnerGroup: 'gpu-pool',
     repository: { owner: 'acme', name: 'api' },
@@ -287,7 +288,8 @@ describe('OctokitGitHubRunners on the wire', () => {
     });
     const [delivery] = await github.listDeliveries(clockNow);
     expect(delivery).toBeDefined();
-    await github.redeliver(delivery?.id ?? 0);
+    if (!delivery) throw new Error('no delivery');
+    await github.redeliver(delivery);
     expect(await github.deleteRunner(org, jit.runnerId)).toBe('deleted');
     expect(emulator.requests.length).toBeGreaterThanOrEqual(5);
     expect(emulator.requests.every((r) => r.ghesPrefix && r.status < 400)).toBe(true);

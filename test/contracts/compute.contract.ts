@@ -303,6 +303,14 @@ export function describeComputeContract(
         expect((await subject.inspect(id))?.instanceType).toBe('m7i.large');
       });
 
+      it('refuses a type of another architecture than its image, and leaves it as it was', async () => {
+        const launched = await launchStopped();
+        expect((await compute.changeType(launched.id, 'm7g.large')).kind).toBe('unsupported');
+        expect((await subject.inspect(launched.id))?.instanceType).toBe('m7i.large');
+        expect(await compute.changeType(launched.id, 'm7i.2xlarge')).toEqual({ kind: 'changed' });
+        expect((await subject.inspect(launched.id))?.instanceType).toBe('m7i.2xlarge');
+      });
+
       it('reports an unknown instance as not found', async () => {
         expect(await compute.changeType('i-0123456789abcdef0', 'm6i.large')).toEqual({ kind: 'not-found' });
       });

@@ -16,6 +16,8 @@ import {
 
 export interface GitHubRunnersContractSubject {
   readonly github: GitHubRunners;
+  /** The configured name of the App whose webhook deliveries the subject lists. */
+  readonly app: string;
   /** An organization that has a runner group named `runnerGroup` besides `Default`. */
   readonly org: string;
   readonly runnerGroup: string;
@@ -210,6 +212,7 @@ export function describeGitHubRunnersContract(
           ['workflow_job', 'queued'],
         ]);
         expect(recent.every((d) => d.deliveredAt >= since && !d.redelivery)).toBe(true);
+        expect(recent.every((d) => d.app === s.app)).toBe(true);
         expect(recent[0]?.deliveredAt).toBeGreaterThan(recent[1]?.deliveredAt ?? Number.POSITIVE_INFINITY);
         expect(new Set(recent.map((d) => d.guid)).size).toBe(2);
 
@@ -223,20 +226,35 @@ export function describeGitHubRunnersContract(
         const [original] = await s.github.listDeliveries(s.now() - 1_000);
         if (!original) throw new Error('no delivery recorded');
         s.advance(3_000);
-        await s.github.redeliver(original.id);
+        await s.github.redeliver({ app: original.app, id: original.id });
 
         const deliveries = await s.github.listDeliveries(original.deliveredAt);
         expect(deliveries).toHaveLength(2);
         const [again] = deliveries;
-        expect(again).toMatchObject({ guid: original.guid, redelivery: true, event: 'workflow_job' });
+        expect(again).toMatchObject({
+          app: s.app,
+          guid: original.guid,
+          redelivery: true,
+          event: 'workflow_job',
+        });
         expect(again?.id).not.toBe(original.id);
         expect(again?.action).toBe(original.action);
       });
 
       it('refuses to redeliver a delivery that does not exist', async () => {
-        const error = await rejection(s.github.redeliver(987_654_321));
+        const error = await rejection(s.github.redeliver({ app: s.app, id: 987_654_321 }));
         expect(error).toBeInstanceOf(GitHubError);
         expect((error as GitHubError).status).toBe(404);
+      });
+
+      it('refuses to redeliver through an App that did not make the delivery, sending nothing', async () => {
+        await s.queueJob(s.repository, ['linux-x64']);
+        const [original] = await s.github.listDeliveries(s.now() - 1_000);
+        if (!original) throw new Error('no delivery recorded');
+        const error = await rejection(s.github.redeliver({ app: `${s.app}-other`, id: original.id }));
+        expect(error).toBeInstanceOf(GitHubError);
+        expect((error as GitHubError).status).toBe(404);
+        expect(await s.github.listDeliveries(original.deliveredAt)).toHaveLength(1);
       });
     });
   });

@@ -497,6 +497,35 @@ export function describePoolStoreContract(
         expect(moved?.updatedAt).toBe(start + 1_000);
       });
 
+      it("lists one pool's waiting jobs (queued or provisioned), up to the limit, as they move in and out", async () => {
+        await store.createJob(job({ id: 11 }));
+        await store.createJob(job({ id: 12, state: 'provisioned' }));
+        await store.createJob(job({ id: 13, state: 'running' }));
+        await store.createJob(job({ id: 14, state: 'waiting' }));
+        await store.createJob(job({ id: 15, pool: 'linux-x64-big' }));
+        await store.createJob(job({ id: 16, pool: 'linux' }));
+        const { pool: _none, ...unpooled } = job({ id: 17 });
+        await store.createJob(unpooled);
+        const ids = async (pool: string, limit?: number) =>
+          (await store.listWaitingJobs(pool, limit)).map((j) => j.id).sort((a, b) => a - b);
+        expect(await ids('linux-x64')).toEqual([11, 12]);
+        expect(await ids('linux')).toEqual([16]);
+        expect(await ids('linux-x64', 1)).toHaveLength(1);
+        expect(await ids('linux-x64', 0)).toEqual([]);
+        expect(await store.listWaitingJobs('linux-x64')).toContainEqual(job({ id: 11 }));
+
+        await store.updateJob({ id: 14, expectedVersion: 1, to: 'queued' });
+        await store.updateJob({ id: 11, expectedVersion: 1, to: 'running' });
+        await store.updateJob({ id: 12, expectedVersion: 1, patch: { source: 'pool' } });
+        expect(await ids('linux-x64')).toEqual([12, 14]);
+        await store.updateJob({ id: 12, expectedVersion: 2, to: 'queued' });
+        await store.updateJob({ id: 14, expectedVersion: 2, to: 'completed' });
+        expect(await ids('linux-x64')).toEqual([12]);
+        // Jobs never show up as instances, whatever index they share.
+        expect(await store.listPoolInstances('linux-x64')).toEqual([]);
+        expect(await store.listLiveInstances()).toEqual([]);
+      });
+
       it('sets expiresAt on completion and hides an expired job', async () => {
         await store.createJob(job({ id: 7, state: 'running' }));
         await store.createJob(job({ id: 8, state: 'completed', updatedAt: start + 1 }));
@@ -536,6 +565,114 @@ export function describePoolStoreContract(
       });
     });
 
+    describe('quota counters', () => {
+      it('takes units up to the limit, then reports full with the count, and gives them back', async () => {
+        expect(await store.takeQuota('linux-x64', 'repo#acme/widgets', 2, 10)).toEqual({
+          kind: 'taken',
+          count: 1,
+        });
+        expect(await store.takeQuota('linux-x64', 'repo#acme/widgets', 2, 11)).toEqual({
+          kind: 'taken',
+          count: 2,
+        });
+        expect(await store.takeQuota('linux-x64', 'repo#acme/widgets', 2, 12)).toEqual({
+          kind: 'full',
+          count: 2,
+        });
+        // Another key, another pool: counted apart.
+        expect(await store.takeQuota('linux-x64', 'org#acme', 5, 12)).toEqual({ kind: 'taken', count: 1 });
+        expect(await store.takeQuota('linux-arm', 'repo#acme/widgets', 1, 12)).toEqual({
+          kind: 'taken',
+          count: 1,
+        });
+        expect(await store.giveBackQuota('linux-x64', 'repo#acme/widgets', 13)).toMatchObject({
+          count: 1,
+          updatedAt: 13,
+        });
+        expect(await store.takeQuota('linux-x64', 'repo#acme/widgets', 2, 14)).toEqual({
+          kind: 'taken',
+          count: 2,
+        });
+        expect((await store.listQuotas('linux-x64')).map((q) => [q.key, q.count])).toEqual([
+          ['org#acme', 1],
+          ['repo#acme/widgets', 2],
+        ]);
+      });
+
+      it('never takes under a zero limit and never gives back below zero', async () => {
+        expect(await store.takeQuota('linux-x64', 'repo#acme/none', 0, 10)).toEqual({
+          kind: 'full',
+          count: 0,
+        });
+        expect(await store.listQuotas('linux-x64')).toEqual([]);
+        expect(await store.giveBackQuota('linux-x64', 'repo#acme/none', 11)).toBeUndefined();
+        await store.takeQuota('linux-x64', 'repo#acme/one', 1, 12);
+        await store.giveBackQuota('linux-x64', 'repo#acme/one', 13);
+        expect(await store.giveBackQuota('linux-x64', 'repo#acme/one', 14)).toMatchObject({
+          count: 0,
+          updatedAt: 13,
+        });
+      });
+
+      it('charges past the limit (a runner already running a job is counted)', async () => {
+        await store.takeQuota('linux-x64', 'repo#acme/widgets', 1, 10);
+        expect(await store.chargeQuota('linux-x64', 'repo#acme/widgets', 11)).toBe(2);
+        expect(await store.takeQuota('linux-x64', 'repo#acme/widgets', 1, 12)).toEqual({
+          kind: 'full',
+          count: 2,
+        });
+      });
+
+      it('lets many concurrent takers pass the limit exactly', async () => {
+        const takes = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => store.takeQuota('linux-x64', 'repo#acme/race', 5, 100 + i)),
+        );
+        expect(takes.filter((t) => t.kind === 'taken')).toHaveLength(5);
+        expect((await store.listQuotas('linux-x64'))[0]?.count).toBe(5);
+      });
+
+      it('repairs a counter only while it still holds what was read', async () => {
+        await store.takeQuota('linux-x64', 'repo#acme/widgets', 9, 10);
+        await store.takeQuota('linux-x64', 'repo#acme/widgets', 9, 11);
+        const [seen] = await store.listQuotas('linux-x64');
+        if (seen === undefined) throw new Error('no counter');
+        await store.giveBackQuota('linux-x64', 'repo#acme/widgets', 12);
+        expect(await store.repairQuota('linux-x64', 'repo#acme/widgets', seen, 0, 13)).toBe('conflict');
+        const [latest] = await store.listQuotas('linux-x64');
+        expect(latest).toMatchObject({ count: 1, updatedAt: 12 });
+        if (latest === undefined) throw new Error('no counter');
+        expect(await store.repairQuota('linux-x64', 'repo#acme/widgets', latest, 0, 14)).toBe('ok');
+        expect(await store.listQuotas('linux-x64')).toMatchObject([{ count: 0, updatedAt: 14 }]);
+        // A counter that was never written is created by a repair that expected it absent, once.
+        expect(await store.repairQuota('linux-x64', 'org#acme', undefined, 2, 15)).toBe('ok');
+        expect(await store.repairQuota('linux-x64', 'org#acme', undefined, 3, 16)).toBe('conflict');
+      });
+
+      it('keeps the jobs waiting on a counter, apart from its count', async () => {
+        await store.waitOnQuota('linux-x64', 'repo#acme/widgets', 302);
+        await store.waitOnQuota('linux-x64', 'repo#acme/widgets', 301);
+        await store.waitOnQuota('linux-x64', 'repo#acme/widgets', 302);
+        expect(await store.listQuotas('linux-x64')).toMatchObject([{ count: 0, waiting: [301, 302] }]);
+        await store.takeQuota('linux-x64', 'repo#acme/widgets', 1, 20);
+        await store.stopWaitingOnQuota('linux-x64', 'repo#acme/widgets', 301);
+        await store.stopWaitingOnQuota('linux-x64', 'repo#acme/gone', 301);
+        expect(await store.giveBackQuota('linux-x64', 'repo#acme/widgets', 21)).toMatchObject({
+          count: 0,
+          waiting: [302],
+          updatedAt: 21,
+        });
+        expect((await store.listQuotas('linux-x64')).map((q) => q.key)).toEqual(['repo#acme/widgets']);
+      });
+
+      it('drops a counter past its expiry', async () => {
+        const expiresAt = Math.floor(clock.now() / 1000) + 60;
+        await store.takeQuota('linux-x64', 'day#2026-01-05#repo#acme/widgets', 3, 10, expiresAt);
+        expect(await store.listQuotas('linux-x64')).toHaveLength(1);
+        clock.advance(61_000);
+        expect(await store.listQuotas('linux-x64')).toEqual([]);
+      });
+    });
+
     describeUsageContract(() => ({ store, advance: (ms) => clock.advance(ms), start }), job);
 
     describe('markers', () => {
@@ -546,6 +683,28 @@ export function describePoolStoreContract(
         await store.putMarker('other', 'x');
         expect(await store.getMarker('deliveries-cursor')).toBe('def');
         expect(await store.getMarker('other')).toBe('x');
+      });
+    });
+
+    describe('counters', () => {
+      it('adds atomically from zero and returns the value after each add, racing adds included', async () => {
+        expect(await store.addToCounter('hot-pairs#linux-x64', 1)).toBe(1);
+        expect(await store.addToCounter('hot-pairs#linux-x64', -3)).toBe(-2);
+        expect(await store.addToCounter('hot-pairs#other', -1)).toBe(-1);
+        const after = await Promise.all(
+          Array.from({ length: 10 }, () => store.addToCounter('hot-pairs#linux-x64', 1)),
+        );
+        expect([...after].sort((a, b) => a - b)).toEqual([-1, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        expect(await store.addToCounter('hot-pairs#linux-x64', 0)).toBe(8);
+        // A counter and a marker of the same name live side by side.
+        await store.putMarker('hot-pairs#linux-x64', 'note');
+        expect(await store.getMarker('hot-pairs#linux-x64')).toBe('note');
+        expect(await store.addToCounter('hot-pairs#linux-x64', 0)).toBe(8);
+      });
+
+      it('refuses a delta that is not an integer and changes nothing', async () => {
+        await expect(store.addToCounter('c', 0.5)).rejects.toThrow(TypeError);
+        expect(await store.addToCounter('c', 0)).toBe(0);
       });
     });
   });

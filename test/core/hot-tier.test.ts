@@ -244,6 +244,73 @@ describe('a queued job and the hot tier', () => {
   });
 });
 
+describe('one start per hot hit, whatever the order of its events', () => {
+  type Delivery = 'queued' | 'in_progress' | 'tag';
+  const permutations = (items: readonly Delivery[]): Delivery[][] =>
+    items.length <= 1
+      ? [[...items]]
+      : items.flatMap((first, i) =>
+          permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [first, ...rest]),
+        );
+
+  async function hotHit(h: Harness) {
+    const { jobId, events } = queueJob(h);
+    const queued = events.find((e) => e.action === 'queued');
+    const inProgress = events.find((e) => e.action === 'in_progress');
+    if (queued === undefined || inProgress === undefined) throw new Error('no events');
+    const taker = inProgress.runnerName?.slice(4) ?? '';
+    const send: Record<Delivery, (copy: number) => Promise<unknown>> = {
+      queued: (copy) => deliver(h, { ...queued, deliveryId: `${queued.deliveryId}-${copy}` }),
+      in_progress: (copy) => deliver(h, { ...inProgress, deliveryId: `${inProgress.deliveryId}-${copy}` }),
+      tag: () =>
+        handleJobStarted(h.deps, h.config, {
+          instanceId: taker,
+          at: h.clock.now(),
+          deadline: h.clock.now() + 5_000,
+        }),
+    };
+    return { jobId, taker, send };
+  }
+
+  const starts = (h: Harness) => h.compute.callCount('start') + h.compute.callCount('launchEphemeral');
+
+  it('starts exactly one runner when queued, in_progress and the job-started tag race, in any order, duplicated', async () => {
+    for (const order of permutations(['queued', 'in_progress', 'tag']))
+      for (const racing of [false, true])
+        for (const duplicated of [false, true]) {
+          const what = `${order.join(' → ')}${racing ? ', racing' : ''}${duplicated ? ', duplicated' : ''}`;
+          const h = hotHarness();
+          await hotReady(h, 2);
+          const before = starts(h);
+          const { jobId, taker, send } = await hotHit(h);
+          const deliveries = duplicated ? [...order, ...order] : order;
+          // Racing: every handler runs at once and their store calls interleave (the fakes yield at
+          // every call), as concurrent Lambda invocations do.
+          if (racing) await Promise.all(deliveries.map((d, i) => send[d](i)));
+          else for (const [i, d] of deliveries.entries()) await send[d](i);
+          expect(starts(h) - before, what).toBe(1);
+          expect(await h.store.getInstance(taker), what).toMatchObject({ state: 'busy', servingJob: jobId });
+          // The tier is back at its target: the taken runner's replacement and the other idle one.
+          const untaken = (await live(h)).filter((i) => ['claimed', 'starting', 'idle'].includes(i.state));
+          expect(untaken, what).toHaveLength(2);
+        }
+  });
+
+  it('starts one runner per job when two hot hits interleave their events', async () => {
+    const h = hotHarness();
+    await hotReady(h, 2);
+    const before = starts(h);
+    const first = await hotHit(h);
+    const second = await hotHit(h);
+    expect(first.taker).not.toBe(second.taker);
+    // Job 1's queued with job 2's tag, job 2's queued with job 1's in_progress, then the rest.
+    await Promise.all([first.send.queued(0), second.send.tag(0)]);
+    await Promise.all([second.send.queued(0), first.send.in_progress(0)]);
+    await Promise.all([first.send.tag(0), second.send.in_progress(0)]);
+    expect(starts(h) - before).toBe(2);
+  });
+});
+
 describe('hot runners age out, drain and are replaced', () => {
   it('replaces an idle runner past its maximum idle age', async () => {
     const h = hotHarness({ maxIdleMinutes: 30 });

@@ -299,6 +299,57 @@ describe('pool config: the hot tier', () => {
     ...overrides,
   });
 
+  it('accepts quotas and sizes, filling the override maps', () => {
+    const result = validatePoolsConfig(
+      onePool({
+        quotas: {
+          repository: { instances: 10, jobsPerDay: 500 },
+          repositories: { 'acme/monorepo': { instances: 40 } },
+        },
+        sizes: { large: { instanceType: 'm7i.2xlarge' } },
+      }),
+    );
+    expect(result.ok && result.config.pools[0]?.quotas).toEqual({
+      repository: { instances: 10, jobsPerDay: 500 },
+      repositories: { 'acme/monorepo': { instances: 40 } },
+      organizations: {},
+    });
+    expect(result.ok && result.config.pools[0]?.sizes).toEqual({ large: { instanceType: 'm7i.2xlarge' } });
+  });
+
+  it('reports every problem of quotas and sizes at once, each naming the pool and the field', () => {
+    expect(
+      problems(
+        onePool({
+          quotas: {
+            repository: { instances: -1, perHour: 3 },
+            organization: { instances: 20 },
+            repositories: { 'not a repo': { instances: 1 }, 'acme/big': { instances: 30 }, 'Acme/Big': {} },
+            organizations: { 'bad owner!': {} },
+          },
+          sizes: {
+            large: { instanceType: 'm7g.2xlarge' },
+            Linux: { instanceType: 'm7i.2xlarge' },
+            huge: { instanceType: 'not-a-type' },
+            LARGE: { instanceType: 'm7i.4xlarge', cores: 16 },
+          },
+        }),
+      ),
+    ).toEqual([
+      'pool "linux-x64": quotas.repository.instances: Too small: expected number to be >=0 (given -1)',
+      'pool "linux-x64": quotas.repository: Unrecognized key: "perHour"',
+      'pool "linux-x64": sizes.huge.instanceType: is not an EC2 instance type (given "not-a-type")',
+      'pool "linux-x64": sizes.LARGE: Unrecognized key: "cores"',
+      'pool "linux-x64": quotas.repositories.not a repo: "not a repo" is not "owner/name"',
+      'pool "linux-x64": quotas.repositories.Acme/Big: "Acme/Big" and "acme/big" name the same (names ignore case)',
+      'pool "linux-x64": quotas.organizations.bad owner!: "bad owner!" is not a GitHub owner name',
+      'pool "linux-x64": quotas.repositories.acme/big.instances: 30 is over the organization quota 20 of "acme": it could never be reached',
+      'pool "linux-x64": sizes.large.instanceType: m7g.2xlarge is arm64, the pool is x64',
+      'pool "linux-x64": sizes.Linux: "Linux" is already a label of the pool: it cannot name a size',
+      'pool "linux-x64": sizes.LARGE: "LARGE" and "large" are the same label (labels ignore case)',
+    ]);
+  });
+
   it('accepts a hot tier and applies its defaults', () => {
     const result = validatePoolsConfig(onePool({ hot: { maximum: 3, windows: [hotWindow()] } }));
     expect(result.ok && result.config.pools[0]?.hot).toEqual({

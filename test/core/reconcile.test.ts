@@ -20,6 +20,7 @@ import {
 } from '../../scheduler/core/reconcile-plan.js';
 import { launchPoolInstances } from '../../scheduler/core/recycle.js';
 import type { InstanceRecord } from '../../scheduler/core/types.js';
+import type { HookDelivery } from '../../scheduler/ports/github-runners.js';
 import {
   type Harness,
   job,
@@ -600,7 +601,8 @@ describe('reconcile: failed webhook deliveries', () => {
     h.github.dropDeliveries(2);
     const failed = h.github.queueJob({ repository, labels: ['linux', 'x64'] });
     const [first] = await h.github.listDeliveries(0);
-    await h.github.redeliver(first?.id ?? 0); // fails too
+    if (!first) throw new Error('no delivery');
+    await h.github.redeliver(first); // fails too
     h.github.queueJob({ repository, labels: ['linux', 'x64'] }); // delivered fine
     h.github.takeEvents();
     h.clock.advance(minutes(1));
@@ -608,8 +610,9 @@ describe('reconcile: failed webhook deliveries', () => {
 
     expect(report.redelivered).toBe(1);
     const attempts = (await h.github.listDeliveries(0)).filter((d) => d.guid === first?.guid);
-    const redelivered = h.github.callsOf('redeliver').map((c) => c.args[0]);
-    expect(redelivered).toEqual([first?.id, Math.max(...attempts.slice(1).map((d) => d.id))]);
+    const redelivered = h.github.callsOf('redeliver').map((c) => c.args[0] as HookDelivery);
+    expect(redelivered.map((d) => d.id)).toEqual([first.id, Math.max(...attempts.slice(1).map((d) => d.id))]);
+    expect(redelivered.map((d) => d.app)).toEqual(['default', 'default']);
     expect(h.events.ofType('DeliveryRedelivered')).toHaveLength(1);
     expect(h.metrics.total('WebhooksRedelivered')).toBe(1);
     // The redelivery reached the receiver this time.
@@ -696,9 +699,9 @@ describe('reconcile: failed webhook deliveries', () => {
     h.clock.advance(minutes(1));
     // Each redelivery takes GitHub a (simulated) second; the run has 2.5 s left for them.
     const redeliver = h.github.redeliver.bind(h.github);
-    h.github.redeliver = async (id) => {
+    h.github.redeliver = async (delivery) => {
       h.clock.advance(1_000);
-      return redeliver(id);
+      return redeliver(delivery);
     };
     const first = await run(h, { deadline: h.clock.now() + 2_500 });
     expect(first.redelivered).toBe(3);
@@ -725,9 +728,9 @@ describe('reconcile: failed webhook deliveries', () => {
     h.clock.advance(minutes(1));
     let calls = 0;
     const redeliver = h.github.redeliver.bind(h.github);
-    h.github.redeliver = async (id) => {
+    h.github.redeliver = async (delivery) => {
       if (++calls === 3) throw new Error('Task timed out after 60.00 seconds');
-      return redeliver(id);
+      return redeliver(delivery);
     };
     const report = await run(h);
     expect(report.failures).toEqual(['redelivery: Task timed out after 60.00 seconds']);

@@ -34,12 +34,13 @@ describe('handler bundles', () => {
   it('bundles each handler into an ESM index.mjs exporting `handler`', () => {
     const all = bundles();
     expect(all.map((b) => b.name).sort()).toEqual([
+      'wpr-cost-report',
       'wpr-lifecycle',
       'wpr-pool-tuner',
       'wpr-reconciler',
       'wpr-webhook',
     ]);
-    expect(Object.keys(resourcesOf(app.runtime, 'AWS::Lambda::Function'))).toHaveLength(4);
+    expect(Object.keys(resourcesOf(app.runtime, 'AWS::Lambda::Function'))).toHaveLength(5);
     for (const bundle of all) {
       expect(bundle.code.length, bundle.name).toBeGreaterThan(0);
       expect(bundle.code, bundle.name).toMatch(/export\s*\{[^}]*\bhandler\b[^}]*\}/);

@@ -88,7 +88,7 @@ describe('the example app in docs/examples/cdk-app.ts', () => {
       JSON.parse(readFileSync(join(outdir, 'CiRunners.template.json'), 'utf8')),
     );
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
-    template.resourceCountIs('AWS::Lambda::Function', 4);
+    template.resourceCountIs('AWS::Lambda::Function', 5);
     template.resourceCountIs('AWS::ImageBuilder::ImagePipeline', 1);
     template.resourceCountIs('AWS::KMS::Key', 2); // JIT configs, alarm topic
     // One stack, created before any image exists: the launch template names none.

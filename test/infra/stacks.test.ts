@@ -320,9 +320,10 @@ describe('ControlPlaneFunctions', () => {
     'NODE_OPTIONS',
   ].sort();
 
-  it('runs four arm64 functions on Node.js 22 or later, bundled as ESM', () => {
+  it('runs five arm64 functions on Node.js 22 or later, bundled as ESM', () => {
     const functions = Object.values(resourcesOf(app.runtime, 'AWS::Lambda::Function'));
     expect(functions.map((f) => f.Properties.FunctionName).sort()).toEqual([
+      'wpr-cost-report',
       'wpr-lifecycle',
       'wpr-pool-tuner',
       'wpr-reconciler',
@@ -343,7 +344,9 @@ describe('ControlPlaneFunctions', () => {
 
   it("sets every function exactly the variables the handlers' settings read, and they pass its validation", () => {
     for (const [name, env] of Object.entries(environments())) {
-      expect(Object.keys(env).sort(), name).toEqual(expected);
+      // The cost report also reads how many repositories its metric names.
+      const wanted = name === 'wpr-cost-report' ? [...expected, 'COST_TOP_REPOSITORIES'].sort() : expected;
+      expect(Object.keys(env).sort(), name).toEqual(wanted);
       // The schema keeps the keys it knows: each variable set here must be one of them (or Node's,
       // or Powertools').
       const settings = readSettings({ ...resolved(env), AWS_REGION: 'eu-west-1' });
@@ -410,6 +413,7 @@ describe('ControlPlaneFunctions', () => {
       String(g.Properties.LogGroupName ?? '').startsWith('/aws/lambda/'),
     );
     expect(groups.map((g) => g.Properties.LogGroupName).sort()).toEqual([
+      '/aws/lambda/wpr-cost-report',
       '/aws/lambda/wpr-lifecycle',
       '/aws/lambda/wpr-pool-tuner',
       '/aws/lambda/wpr-reconciler',
@@ -537,7 +541,42 @@ describe('ControlPlaneSchedules', () => {
     // The webhook and lifecycle functions scale with the deliveries and events they answer.
     for (const name of ['wpr-webhook', 'wpr-lifecycle'])
       expect(functions[idOf(name)]?.Properties.ReservedConcurrentExecutions, name).toBeUndefined();
-    app.runtime.resourceCountIs('AWS::Lambda::EventInvokeConfig', 2);
+    app.runtime.resourceCountIs('AWS::Lambda::EventInvokeConfig', 3);
+  });
+
+  it('runs the cost report daily at 00:30 UTC, once, reading the store and the config and publishing only', () => {
+    const functions = resourcesOf(app.runtime, 'AWS::Lambda::Function');
+    const [id, fn] =
+      Object.entries(functions).find(([, f]) => f.Properties.FunctionName === 'wpr-cost-report') ?? [];
+    expect(fn?.Properties.ReservedConcurrentExecutions).toBe(1);
+    app.runtime.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Name: 'wpr-cost-report',
+      ScheduleExpression: 'cron(30 0 * * ? *)',
+      Target: Match.objectLike({
+        Arn: { 'Fn::GetAtt': [id, 'Arn'] },
+        RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 0 }),
+      }),
+    });
+    const role = fn?.Properties.Role as { 'Fn::GetAtt': [string, string] } | undefined;
+    const roleId = role?.['Fn::GetAtt'][0] ?? 'missing';
+    const statements = Object.values(resourcesOf(app.runtime, 'AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleId))
+      .flatMap(
+        (p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],
+      );
+    const actions = new Set(statements.flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action])));
+    expect([...actions].sort()).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'events:PutEvents',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'ssm:GetParameter',
+      'ssm:GetParameterHistory',
+    ]);
+    const store = JSON.stringify(statements.filter((st) => JSON.stringify(st.Action).includes('dynamodb')));
+    expect(store).toContain('/index/jobs-by-state');
+    expect(store).not.toContain('/index/*');
   });
 
   it('invokes through a role only EventBridge Scheduler of this account can assume', () => {

@@ -455,10 +455,24 @@ function modifyInstanceAttribute({ world, params }: ActionContext): string {
       'InvalidParameterCombination',
       'This emulator supports only the InstanceType attribute',
     );
+  if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(instanceType))
+    throw new Ec2Fault(
+      'InvalidInstanceAttributeValue',
+      `Value (${instanceType}) for parameter instanceType is invalid.`,
+    );
   if (instance.state !== 'stopped')
     throw new Ec2Fault(
       'IncorrectInstanceState',
       `The instance '${instance.id}' is not in the 'stopped' state.`,
+    );
+  // The root volume holds the image's architecture: EC2 refuses a type of the other one.
+  const imageArchitecture = world.images.get(instance.imageId);
+  const typeArchitecture = architectureOfType(instanceType);
+  if (imageArchitecture !== undefined && imageArchitecture !== typeArchitecture)
+    throw new Ec2Fault(
+      'InvalidParameterValue',
+      `The requested instance type's architecture (${typeArchitecture}) does not match the architecture ` +
+        `in the manifest for ${instance.imageId} (${imageArchitecture})`,
     );
   instance.instanceType = instanceType;
   return leaf('return', true) ?? '';

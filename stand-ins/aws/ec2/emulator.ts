@@ -31,6 +31,7 @@ import {
   type Ec2State,
   type EmulatedInstance,
   type ImageArchitecture,
+  type InstanceUsage,
   type LaunchTemplateVersionData,
   type Market,
   type ShutdownBehavior,
@@ -340,6 +341,11 @@ export class Ec2Emulator {
   instance(instanceId: string): InstanceView | undefined {
     const instance = this.world.instances.get(instanceId);
     return instance === undefined ? undefined : view(instance);
+  }
+
+  /** What EC2 bills each instance ever created for (its running time, a minute at least per run). */
+  usage(): InstanceUsage[] {
+    return [...this.world.instances.values()].map((instance) => this.world.usage(instance));
   }
 
   /** Every instance ever created, terminated ones included, in creation order. */

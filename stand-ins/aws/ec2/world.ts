@@ -7,6 +7,10 @@
  * pending one at once. An instance that "never boots" stays in pending until settled or terminated.
  * Every state change is emitted to the listeners, in order.
  *
+ * Billing, as EC2 bills Linux: an instance's usage runs from each `running` until it leaves `running`
+ * (stopping or shutting-down: neither is billed), per second with a minimum of one minute per run.
+ * `usage` is what Cost Explorer would later show; real EC2 has no API for it.
+ *
  * Images: any well-formed AMI id launches (the emulator does not model image existence), except that an
  * image registered with its architecture launches only on instance types of that architecture, as EC2
  * refuses an arm64 AMI on an x86 type and the reverse.
@@ -57,6 +61,17 @@ export interface EmulatedInstance {
   readonly spotInstanceRequestId: string | undefined;
   /** Never leaves pending on its own. */
   stuck: boolean;
+  /** Each time it was running: from entering `running` to leaving it (open while still running). */
+  readonly runs: { from: number; to?: number }[];
+}
+
+/** What EC2 bills an instance for: its runs, each at least a minute, in whole seconds. */
+export interface InstanceUsage {
+  readonly instanceId: string;
+  readonly market: Market;
+  readonly instanceType: string;
+  readonly runs: readonly { readonly from: number; readonly to?: number; readonly billedSeconds: number }[];
+  readonly billedSeconds: number;
 }
 
 /** Which capacity is missing; an absent field matches everything. */
@@ -367,6 +382,7 @@ export class World {
       fleetId: spec.fleetId,
       spotInstanceRequestId: spec.market === 'spot' ? this.nextId('sir') : undefined,
       stuck: false,
+      runs: spec.state === 'running' ? [{ from: now }] : [],
     };
     this.instances.set(instance.id, instance);
     this.emit({
@@ -424,6 +440,21 @@ export class World {
     return true;
   }
 
+  /** The instance's billed usage so far (an open run counts up to now). */
+  usage(instance: EmulatedInstance): InstanceUsage {
+    const runs = instance.runs.map((run) => {
+      const seconds = Math.round(((run.to ?? this.now()) - run.from) / 1000);
+      return { ...run, billedSeconds: Math.max(60, seconds) };
+    });
+    return {
+      instanceId: instance.id,
+      market: instance.market,
+      instanceType: instance.instanceType,
+      runs,
+      billedSeconds: runs.reduce((n, r) => n + r.billedSeconds, 0),
+    };
+  }
+
   /** Brings every timed transition to its end, including ones the first round starts. */
   settleAll(): void {
     for (let round = 0; round < 5 && this.timers.size > 0; round++)
@@ -473,6 +504,16 @@ export class World {
     instance.stateTransitionReason = transitionReason;
     instance.stateReason = stateReason;
     instance.stateChangedAt = this.now();
+    const open = instance.runs.at(-1);
+    if (state === 'running' && previousState !== 'running')
+      instance.runs.push({ from: instance.stateChangedAt });
+    else if (
+      previousState === 'running' &&
+      state !== 'running' &&
+      open !== undefined &&
+      open.to === undefined
+    )
+      open.to = instance.stateChangedAt;
     if (state !== 'pending') instance.stuck = false;
     this.emit({
       kind: 'state-change',

@@ -15,6 +15,8 @@ export interface Context {
   readonly params: Readonly<Record<string, string>>;
   readonly query: URLSearchParams;
   readonly body: unknown;
+  /** The App the request authenticated as (its JWT, or the App of its installation token). */
+  readonly appId: number;
   readonly installationId: number | undefined;
   /** Base for absolute URLs in Link headers: what the client called (proxy included), GHES prefix kept. */
   readonly base: string;

@@ -26,11 +26,11 @@ export function buildRoutes(deps: RouteDeps): Route[] {
   const ownRepoScope = (ctx: Context) => repoScope(ctx.params.owner, ctx.params.repo);
   return [
     route('POST', '/app/installations/{installation_id}/access_tokens', 'app-jwt', (ctx) =>
-      deps.auth.createToken(Number(ctx.params.installation_id)),
+      deps.auth.createToken(ctx.appId, Number(ctx.params.installation_id)),
     ),
     route('GET', '/app/hook/deliveries', 'app-jwt', (ctx) => deps.webhooks.listDeliveries(ctx)),
     route('POST', '/app/hook/deliveries/{delivery_id}/attempts', 'app-jwt', (ctx) =>
-      deps.webhooks.redeliver(Number(ctx.params.delivery_id)),
+      deps.webhooks.redeliver(ctx.appId, Number(ctx.params.delivery_id)),
     ),
     route('GET', '/orgs/{org}/actions/runner-groups', 'installation-token', (ctx) => listGroups(state, ctx)),
     route('GET', '/orgs/{org}/actions/runners', 'installation-token', (ctx) =>

@@ -1,6 +1,8 @@
 /**
- * What GitHub knows: installations, repositories, runner groups, registered runners, workflow jobs and
- * hook deliveries, with the id sequences that number them. Plain data and lookups; the behaviour that
+ * What GitHub knows: Apps and their installations, repositories, runner groups, registered runners,
+ * workflow jobs and hook deliveries, with the id sequences that number them. Runners, groups and jobs
+ * belong to an organization (or repository), shared by every App installed there; a hook delivery
+ * belongs to the App whose webhook it went to. Plain data and lookups; the behaviour that
  * changes it lives in runners.ts (the runner taking jobs), webhooks.ts and routes.ts.
  */
 import { createHmac } from 'node:crypto';
@@ -82,6 +84,8 @@ export interface DeliveryRecord {
   readonly statusCode: number;
   readonly event: string;
   readonly action: string | null;
+  /** The App whose webhook this delivery went to. */
+  readonly appId: number;
   readonly installationId: number;
   readonly repositoryId: number | null;
   readonly body: string;
@@ -95,8 +99,16 @@ export interface RunnerGroup {
 
 export const defaultGroup: RunnerGroup = { id: 1, name: 'Default' };
 
+/** An App's installation on one account (organization or user); installation ids are unique overall. */
+export interface InstallationState {
+  readonly id: number;
+  readonly appId: number;
+  /** The account's login. */
+  readonly account: string;
+}
+
 export class GitHubState {
-  readonly installations: Map<number, string>;
+  readonly installations: Map<number, InstallationState>;
   readonly groups = new Map<string, RunnerGroup[]>();
   readonly runners = new Map<number, RunnerState>();
   readonly jobs = new Map<number, JobState>();
@@ -113,11 +125,16 @@ export class GitHubState {
   };
 
   constructor(
-    installations: Readonly<Record<number, string>>,
+    installations: readonly InstallationState[],
     private readonly runnerGroups: Readonly<Record<string, readonly string[]>>,
     readonly now: () => number,
   ) {
-    this.installations = new Map(Object.entries(installations).map(([k, v]) => [Number(k), v]));
+    this.installations = new Map();
+    for (const installation of installations) {
+      if (this.installations.has(installation.id))
+        throw new Error(`installation ${installation.id} is configured twice`);
+      this.installations.set(installation.id, installation);
+    }
     this.resetGroups();
   }
 
@@ -207,10 +224,12 @@ export class GitHubState {
     return ref;
   }
 
-  installationFor(owner: string): number {
-    for (const [id, account] of this.installations)
-      if (account.toLowerCase() === owner.toLowerCase()) return id;
-    return [...this.installations.keys()][0] ?? 1;
+  /** The App's installation on the account, if the App is installed there. */
+  installationOf(appId: number, owner: string): InstallationState | undefined {
+    for (const installation of this.installations.values())
+      if (installation.appId === appId && installation.account.toLowerCase() === owner.toLowerCase())
+        return installation;
+    return undefined;
   }
 
   runnerJson(runner: RunnerState): Record<string, unknown> {

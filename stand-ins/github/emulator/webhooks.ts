@@ -1,8 +1,10 @@
 /**
- * The App's webhook: signed workflow_job deliveries (HMAC-SHA256 over the body, GitHub's headers), each
+ * The Apps' webhooks: a job event goes to every App that has a webhook and is installed on the job's
+ * owner, each delivery signed with that App's secret and carrying that App's installation id. Signed
+ * workflow_job deliveries (HMAC-SHA256 over the body, GitHub's headers), each
  * recorded as a hook delivery as GitHub records it, including failures (dropped on purpose, receiver
  * down, 10 s timeout); the deliveries API (list with a cursor, redeliver the same body under the same
- * guid with `redelivery: true`); and test controls to drop, hold, reorder and duplicate deliveries.
+ * guid with `redelivery: true`; each App sees and redelivers only its own); and test controls to drop, hold, reorder and duplicate deliveries.
  *
  * Each job's webhooks go out in order (a per-job promise chain), and every send is tracked so `idle()`
  * can wait for all of them.
@@ -14,6 +16,8 @@ import type { DeliveryRecord, GitHubState, JobState } from './state.js';
 
 export interface HeldDelivery {
   readonly guid: string;
+  /** The App whose webhook the delivery is for. */
+  readonly appId: number;
   readonly event: string;
   readonly action: string | null;
   readonly jobId: number | undefined;
@@ -21,6 +25,7 @@ export interface HeldDelivery {
 
 interface OutgoingWebhook {
   readonly guid: string;
+  readonly appId: number;
   readonly event: string;
   readonly action: string | null;
   readonly body: string;
@@ -35,24 +40,33 @@ export interface WebhookTarget {
   readonly secret: string;
 }
 
+/** One App's webhook: whether it has one, and where it goes (undefined: deliveries fail to connect). */
+export interface AppHook {
+  readonly appId: number;
+  target: WebhookTarget | undefined;
+}
+
 export class Webhooks {
-  private target: WebhookTarget | undefined;
+  private readonly hooks = new Map<number, AppHook>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private drop: { share: number; statusCode: number; random: () => number } | undefined;
   private held: OutgoingWebhook[] | undefined;
   closed = false;
 
+  /** `hooks`: the Apps that have a webhook, in delivery order; other Apps get no deliveries. */
   constructor(
     private readonly state: GitHubState,
-    private readonly appId: number,
-    target: WebhookTarget | undefined,
+    hooks: readonly AppHook[],
     private readonly timeoutMs: number,
   ) {
-    this.target = target ? { ...target } : undefined;
+    for (const hook of hooks)
+      this.hooks.set(hook.appId, { appId: hook.appId, target: hook.target ? { ...hook.target } : undefined });
   }
 
-  setTarget(target: WebhookTarget | undefined): void {
-    this.target = target ? { ...target } : undefined;
+  setTarget(appId: number, target: WebhookTarget | undefined): void {
+    const hook = this.hooks.get(appId);
+    if (hook === undefined) throw new Error(`App ${appId} has no webhook`);
+    hook.target = target ? { ...target } : undefined;
   }
 
   /** Forgets drops and held deliveries (the delivery log is the state's). */
@@ -66,8 +80,24 @@ export class Webhooks {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
+  /** Sends the job's event to every App with a webhook installed on the job's owner, after its earlier ones. */
   send(job: JobState, action: 'queued' | 'in_progress' | 'completed'): Promise<void> {
-    const installationId = this.state.installationFor(job.repository.owner);
+    const webhooks = [...this.hooks.values()].flatMap((hook) => {
+      const installation = this.state.installationOf(hook.appId, job.repository.owner);
+      return installation ? [this.webhook(job, action, hook.appId, installation.id)] : [];
+    });
+    job.chain = job.chain.then(async () => {
+      await Promise.all(webhooks.map((webhook) => this.post(webhook)));
+    });
+    return this.track(job.chain);
+  }
+
+  private webhook(
+    job: JobState,
+    action: 'queued' | 'in_progress' | 'completed',
+    appId: number,
+    installationId: number,
+  ): OutgoingWebhook {
     const payload = workflowJobPayload({
       action,
       job: {
@@ -90,8 +120,9 @@ export class Webhooks {
       repository: job.repository,
       installationId,
     });
-    const webhook: OutgoingWebhook = {
+    return {
       guid: randomUUID(),
+      appId,
       event: 'workflow_job',
       action,
       body: JSON.stringify(payload),
@@ -100,8 +131,6 @@ export class Webhooks {
       jobId: job.id,
       redelivery: false,
     };
-    job.chain = job.chain.then(() => this.post(webhook));
-    return this.track(job.chain);
   }
 
   // ---- test controls ------------------------------------------------------------------------------
@@ -118,14 +147,26 @@ export class Webhooks {
   }
 
   heldDeliveries(): HeldDelivery[] {
-    return (this.held ?? []).map(({ guid, event, action, jobId }) => ({ guid, event, action, jobId }));
+    return (this.held ?? []).map(({ guid, appId, event, action, jobId }) => ({
+      guid,
+      appId,
+      event,
+      action,
+      jobId,
+    }));
   }
 
   async release(arrange: (held: HeldDelivery[]) => readonly HeldDelivery[]): Promise<void> {
     const held = this.held ?? [];
     this.held = undefined;
     const byGuid = new Map(held.map((h) => [h.guid, h]));
-    const listed = held.map(({ guid, event, action, jobId }) => ({ guid, event, action, jobId }));
+    const listed = held.map(({ guid, appId, event, action, jobId }) => ({
+      guid,
+      appId,
+      event,
+      action,
+      jobId,
+    }));
     for (const choice of arrange(listed)) {
       const webhook = byGuid.get(choice.guid);
       if (webhook) await this.post(webhook);
@@ -140,12 +181,14 @@ export class Webhooks {
 
   // ---- the deliveries API ---------------------------------------------------------------------------
 
+  /** The deliveries of the App whose JWT asks, newest first. */
   listDeliveries(ctx: Context): Reply {
     const perPage = Math.min(Math.max(Number(ctx.query.get('per_page') ?? 30) || 30, 1), 100);
     const cursor = ctx.query.get('cursor');
     const before = cursor?.startsWith('v1_') ? Number(cursor.slice(3)) : Number.POSITIVE_INFINITY;
     const status = ctx.query.get('status');
     const matching = [...this.state.deliveries]
+      .filter((d) => d.appId === ctx.appId)
       .sort((a, b) => b.id - a.id)
       .filter((d) => d.id < before)
       .filter(
@@ -185,8 +228,9 @@ export class Webhooks {
     };
   }
 
-  async redeliver(deliveryId: number): Promise<Reply> {
-    const original = this.state.deliveries.find((d) => d.id === deliveryId);
+  /** Redelivers one of the asking App's deliveries; another App's is not found. */
+  async redeliver(appId: number, deliveryId: number): Promise<Reply> {
+    const original = this.state.deliveries.find((d) => d.id === deliveryId && d.appId === appId);
     if (!original) return error(404, 'Not Found');
     await this.track(this.post({ ...original, redelivery: true }));
     return { status: 202, body: {} };
@@ -216,6 +260,7 @@ export class Webhooks {
         statusCode,
         event: webhook.event,
         action: webhook.action,
+        appId: webhook.appId,
         installationId: webhook.installationId,
         repositoryId: webhook.repositoryId,
         body: webhook.body,
@@ -227,13 +272,14 @@ export class Webhooks {
       record(this.drop.statusCode, `Invalid HTTP Response: ${this.drop.statusCode}`);
       return;
     }
-    if (!this.target || this.closed) {
+    const target = this.hooks.get(webhook.appId)?.target;
+    if (!target || this.closed) {
       record(502, 'failed to connect');
       return;
     }
-    const signature = createHmac('sha256', this.target.secret).update(webhook.body).digest('hex');
+    const signature = createHmac('sha256', target.secret).update(webhook.body).digest('hex');
     try {
-      const response = await fetch(this.target.url, {
+      const response = await fetch(target.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -242,7 +288,7 @@ export class Webhooks {
           'x-github-delivery': webhook.guid,
           'x-github-hook-id': '1',
           'x-github-hook-installation-target-type': 'integration',
-          'x-github-hook-installation-target-id': String(this.appId),
+          'x-github-hook-installation-target-id': String(webhook.appId),
           'x-hub-signature-256': `sha256=${signature}`,
         },
         body: webhook.body,

@@ -2,13 +2,15 @@
  * Model-based test of the whole control plane: random sequences of jobs (bursts, matrices), webhook
  * deliveries that are delayed, duplicated, reordered or lost, cancellations, capacity errors, lost
  * claim races, clock advances, tuner and reconciler runs, and the hot tier's own events: job-started
- * tags from the instances (delayed, duplicated, before or after the webhooks), spot interruptions of
- * idle hot runners, ageing out and the hot window closing. After every step the invariants hold; at
+ * tags from the instances (delayed, duplicated, before or after the webhooks, or racing them: two of a
+ * job's events handled at once), spot interruptions of idle hot runners, ageing out and the hot window
+ * closing. After every step the invariants hold; at
  * the end, once everything has settled, every job has run exactly once and nothing is left behind.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { seededRandom as mulberry32 } from '../../../bin/sandbox/seeded-random.js';
+import { matchPool } from '../../../scheduler/core/labels.js';
 import { hotIdleStates, liveInstanceStates, servingStates } from '../../../scheduler/core/lifecycle.js';
 import { poolTarget } from '../../../scheduler/core/schedule.js';
 import type { JobRecord } from '../../../scheduler/core/types.js';
@@ -37,6 +39,7 @@ type Step =
   | { kind: 'reconcile' }
   | { kind: 'tag'; index: number }
   | { kind: 'tag-again'; index: number }
+  | { kind: 'race'; index: number; pick: number }
   | { kind: 'interrupt'; index: number };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
@@ -78,6 +81,10 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('tag' as const), index: fc.nat(20) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('tag-again' as const), index: fc.nat(20) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('interrupt' as const), index: fc.nat(5) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('race' as const), index: fc.nat(20), pick: fc.nat(3) }),
+  },
 );
 
 const types = ['m7i.large', 'm6i.large', 'm7g.large'];
@@ -130,6 +137,8 @@ async function run(world: World, s: Step): Promise<void> {
       return world.redeliverTag(s.index);
     case 'interrupt':
       return world.interruptIdle(s.index);
+    case 'race':
+      return world.race(s.index, s.pick);
   }
 }
 
@@ -193,6 +202,23 @@ async function checkStepInvariants(world: World): Promise<void> {
       provided,
       `pool ${pool.name}: ${provided} idle runners for ${waiting} waiting jobs`,
     ).toBeLessThanOrEqual(waiting + poolTarget(pool, world.clock.now()) + hotBound);
+  }
+
+  // In a pool with a hot tier, every job's events cause at most one start between them (its `queued`,
+  // its `in_progress`, the tag of the runner that took it, in any order, duplicated or racing): never
+  // more starts than jobs. (A pool without one may give a job whose runner was taken a second.)
+  const remoteJobs = await Promise.all(
+    world.queuedJobs.map((id) => world.github.getJob({ owner: 'acme', name: 'app' }, id)),
+  );
+  for (const pool of world.config.pools.filter((p) => p.hot !== undefined)) {
+    const jobsOfPool = remoteJobs.filter(
+      (j) => j !== undefined && matchPool(world.config, j.labels)?.name === pool.name,
+    ).length;
+    const starts = world.eventStarts.get(pool.name)?.size ?? 0;
+    expect(
+      starts,
+      `pool ${pool.name}: ${starts} starts by job events for ${jobsOfPool} jobs`,
+    ).toBeLessThanOrEqual(jobsOfPool);
   }
 
   // Spot or on-demand only when the pool could not serve: a pool step that found nothing comes first.

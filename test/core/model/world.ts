@@ -101,11 +101,38 @@ export class World {
   readonly tagEvents: { instanceId: string; at: number }[] = [];
   readonly handledTags: { instanceId: string; at: number }[] = [];
   private readonly seenStates = new Map<string, ObservedInstance['state']>();
+  /** Job events being handled now (a race runs several at once). */
+  private inEvent = 0;
+  /**
+   * Per pool, pool instances started and fresh instances launched by job events (a retried launch is
+   * one); a start counts once per instance and claim (`<id>@<claim time>`).
+   */
+  readonly eventStarts = new Map<string, Set<string>>();
 
   constructor(random: () => number) {
+    // Starts the job events cause (webhooks and job-started tags, not the tuner or the reconciler).
+    const compute = this.compute;
+    const counted = Object.create(compute) as InMemoryCompute;
+    const note = (pool: string | undefined, key: string) => {
+      if (this.inEvent === 0 || pool === undefined) return;
+      const keys = this.eventStarts.get(pool) ?? new Set<string>();
+      keys.add(key);
+      this.eventStarts.set(pool, keys);
+    };
+    counted.start = async (id) => {
+      const outcome = await compute.start(id);
+      const record = this.store.allInstances().find((r) => r.id === id);
+      if (outcome.kind === 'started') note(record?.pool, `${id}@${record?.stateChangedAt}`);
+      return outcome;
+    };
+    counted.launchEphemeral = async (request) => {
+      const outcome = await compute.launchEphemeral(request);
+      if (outcome.kind === 'launched') for (const i of outcome.instances) note(request.pool.name, i.id);
+      return outcome;
+    };
     this.deps = {
       store: this.store,
-      compute: this.compute,
+      compute: counted,
       github: this.github,
       jit: this.jit,
       clock: this.clock,
@@ -145,11 +172,51 @@ export class World {
 
   async webhook(event: WorkflowJobEvent): Promise<void> {
     const now = this.clock.now();
-    await handleWorkflowJob(
-      this.deps,
-      { config: this.config, deadline: now + 8_000, receivedAt: now },
-      event,
-    );
+    this.inEvent++;
+    try {
+      await handleWorkflowJob(
+        this.deps,
+        { config: this.config, deadline: now + 8_000, receivedAt: now },
+        event,
+      );
+    } finally {
+      this.inEvent--;
+    }
+  }
+
+  /**
+   * Two of one job's events handled at once, as two Lambda invocations would: its `queued` or
+   * `in_progress` webhook with the other, or with the job-started tag of the instance that took it.
+   * Their store calls interleave (the fakes yield at every call).
+   */
+  async race(index: number, pick: number): Promise<void> {
+    const first = this.inbox[index % Math.max(1, this.inbox.length)];
+    if (first === undefined) return;
+    const takers = [...this.agents.entries()]
+      .filter(([, a]) => a.jobsTaken.includes(first.jobId))
+      .map(([id]) => id);
+    const partners: (() => Promise<void>)[] = [
+      ...this.inbox
+        .filter((e) => e !== first && e.jobId === first.jobId)
+        .map((e) => () => this.takeAndDeliver(e)),
+      ...this.tagEvents.filter((t) => takers.includes(t.instanceId)).map((t) => () => this.takeAndTag(t)),
+    ];
+    const partner = partners[pick % Math.max(1, partners.length)];
+    await Promise.all([this.takeAndDeliver(first), partner?.()]);
+  }
+
+  private async takeAndDeliver(event: WorkflowJobEvent): Promise<void> {
+    const at = this.inbox.indexOf(event);
+    if (at >= 0) this.inbox.splice(at, 1);
+    await this.webhook(event);
+    this.handled.push(event);
+  }
+
+  private async takeAndTag(tag: { instanceId: string; at: number }): Promise<void> {
+    const at = this.tagEvents.indexOf(tag);
+    if (at >= 0) this.tagEvents.splice(at, 1);
+    await this.jobStarted(tag);
+    this.handledTags.push(tag);
   }
 
   // ---- the control plane's schedules ----
@@ -190,7 +257,12 @@ export class World {
   }
 
   private async jobStarted(tag: { instanceId: string; at: number }): Promise<void> {
-    await handleJobStarted(this.deps, this.config, { ...tag, deadline: this.clock.now() + 20_000 });
+    this.inEvent++;
+    try {
+      await handleJobStarted(this.deps, this.config, { ...tag, deadline: this.clock.now() + 20_000 });
+    } finally {
+      this.inEvent--;
+    }
   }
 
   /** A spot interruption warning for an idle hot runner; EC2 reclaims it if the handler let it be. */

@@ -245,6 +245,31 @@ describe('EC2 emulator: instance state machine', () => {
   });
 });
 
+describe('EC2 emulator: billing', () => {
+  it('bills each run from running until stopping or shutting-down, a minute at least, nothing while stopped', async () => {
+    let now = Date.UTC(2026, 0, 5, 9);
+    const { emulator, client, run } = await setup({ now: () => now });
+    const [id = ''] = await run();
+    now += 5_000; // pending is not billed
+    emulator.settle(id);
+    now += 20_000;
+    emulator.guestPowerOff(id); // stopping: not billed
+    now += 4_000;
+    emulator.settle(id);
+    now += 3_600_000; // stopped: not billed
+    await client.send(new StartInstancesCommand({ InstanceIds: [id] }));
+    now += 5_000;
+    emulator.settle(id);
+    now += 300_000;
+    await client.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    now += 10_000;
+    emulator.settle(id);
+    const [usage] = emulator.usage();
+    expect(usage?.runs.map((r) => r.billedSeconds)).toEqual([60, 300]);
+    expect(usage).toMatchObject({ instanceId: id, market: 'on-demand', billedSeconds: 360 });
+  });
+});
+
 describe('EC2 emulator: faults', () => {
   it('refuses launches and starts without capacity with a 500 InsufficientInstanceCapacity', async () => {
     const { emulator, client, run, fault } = await setup();

@@ -128,7 +128,8 @@ describe('GitHub emulator: webhooks', () => {
       action: 'queued',
     });
 
-    await github.redeliver(failed?.id ?? 0);
+    if (!failed) throw new Error('no delivery');
+    await github.redeliver(failed);
     expect(receiver.received.map((w) => [w.deliveryId, w.signatureValid])).toEqual([[failed?.guid, true]]);
     const [again] = await github.listDeliveries(0);
     expect(again).toMatchObject({ guid: failed?.guid, redelivery: true, statusCode: 200 });

@@ -22,6 +22,7 @@ describeGitHubRunnersContract('InMemoryGitHub', async () => {
   github.addRunnerGroup('acme', 'gpu-pool');
   return {
     github,
+    app: 'default',
     org: 'acme',
     runnerGroup: 'gpu-pool',
     repository: { owner: 'acme', name: 'api' },
@@ -114,7 +115,8 @@ describe('InMemoryGitHub runner simulation', () => {
     expect(github.takeEvents()).toEqual([]);
     const [failed] = await github.listDeliveries(clock.now());
     expect(failed).toMatchObject({ statusCode: 504, redelivery: false });
-    await github.redeliver(failed?.id ?? 0);
+    if (!failed) throw new Error('no delivery');
+    await github.redeliver(failed);
     const [event] = github.takeEvents();
     expect(event?.deliveryId).toBe(failed?.guid);
   });
