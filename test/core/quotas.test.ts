@@ -5,6 +5,7 @@
  * repository's job moves its units; per-day caps; the reconciler repairs a counter that drifted.
  */
 import { describe, expect, it } from 'vitest';
+import { refillHotTier } from '../../scheduler/core/hot-tier.js';
 import { handleInstanceStateChange } from '../../scheduler/core/instance-events.js';
 import { quotaSettleMs } from '../../scheduler/core/quotas.js';
 import { reconcile } from '../../scheduler/core/reconcile.js';
@@ -15,6 +16,7 @@ import {
   makeHarness,
   mustInstance,
   mustJob,
+  poolOf,
   readyInstances,
   subnetA,
   subnetB,
@@ -187,6 +189,40 @@ describe('runners taken by another job', () => {
     // Job A lost its runner and was given another one, which holds A's unit again.
     expect((await mustJob(h, a.jobId)).reprovisions).toBe(1);
     expect(after['repo#acme/widgets']).toBe(1);
+  });
+});
+
+describe('hot tier', () => {
+  it('charges the job a hot runner took when its in_progress arrives, past the limit if need be', async () => {
+    const h = harness(
+      { repository: { instances: 1, jobsPerDay: 5 } },
+      { hot: { maximum: 1, outsideWindows: 1, fill: ['pool'] } },
+    );
+    await readyInstances(h, [subnetA, subnetB, subnetA]);
+    const refill = await refillHotTier(h.deps, poolOf(h.config), {
+      deadline: h.clock.now() + 8_000,
+      limit: 1,
+      token: 'hot',
+    });
+    const hotId = refill.kind === 'refilled' ? (refill.started[0]?.instanceId ?? '') : '';
+    h.compute.markRunning(hotId);
+    await handleInstanceStateChange(h.deps, h.config, {
+      instanceId: hotId,
+      state: 'running',
+      at: h.clock.now(),
+    });
+    expect((await mustInstance(h, hotId)).quotaHolds).toBeUndefined(); // idle: holds nothing
+    // GitHub hands the job to the idle hot runner at once, quota or not.
+    const { jobId } = await queue(h, widgets);
+    h.github.connect(`wpr-${hotId}`);
+    for (const event of h.github.takeEvents().filter((e) => e.action === 'in_progress'))
+      await deliver(h, event);
+    const ran = await mustInstance(h, hotId);
+    expect(ran.servingJob).toBe(jobId);
+    expect(ran.quotaHolds).toEqual(['repo#acme/widgets']);
+    expect(await counts(h)).toMatchObject({ 'repo#acme/widgets': 1, 'day#2026-01-05#repo#acme/widgets': 1 });
+    expect((await mustJob(h, jobId)).quotaDay).toBe('2026-01-05');
+    expect(h.metrics.total('QuotaChargedAfterPickup')).toBe(1);
   });
 });
 
