@@ -296,7 +296,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   ssm.put(`${prefix}/pools`, JSON.stringify(options.poolConfig ?? defaultPoolConfig()));
   secrets.put('wpr/webhook-secret', webhookSecret);
   const single = apps.length === 1 && organizations.length === 1 && organizations[0]?.runners === 'org';
-  apps.forEach((app, k) =>
+  for (const [k, app] of apps.entries())
     secrets.put(
       app.secretArn,
       // The single App's secret names its installation, as a single-App deployment's does.
@@ -305,8 +305,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         ...(single && { installationId: app.installations[0]?.id }),
         privateKey: appKeys[k]?.privateKey ?? keys.privateKey,
       }),
-    ),
-  );
+    );
   // And what the image stack's pipelines publish: one AMI id per architecture.
   ssm.put(`${prefix}/ami/x64`, sandboxImages.x64);
   ssm.put(`${prefix}/ami/arm64`, sandboxImages.arm64);
