@@ -278,7 +278,7 @@ export class GitHubAppsRouter implements GitHubRunners {
     const lanes = this.byOwner.get(key(owner));
     if (lanes === undefined)
       throw new GitHubError(
-        `${operation}: no GitHub App installation serves "${owner}" (served: ${[...new Set(this.lanes.map((l) => l.owner))].join(', ')})`,
+        `${operation}: no GitHub App installation serves "${owner}" (served: ${[...this.byOwner.values()].map((l) => l[0]?.owner).join(', ')})`,
       );
     const tried = new Set<Lane>();
     for (;;) {

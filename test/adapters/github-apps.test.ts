@@ -354,7 +354,7 @@ describe('GitHubAppsRouter: owners and deliveries', () => {
       github.createJitConfig({ kind: 'org', org: 'initech' }, { runnerName: 'x', labels: ['x'] }),
     );
     expect(unknown.message).toBe(
-      'create JIT config: no GitHub App installation serves "initech" (served: acme, globex, Acme)',
+      'create JIT config: no GitHub App installation serves "initech" (served: acme, globex)',
     );
     expect(unknown.status).toBeUndefined();
     expect(emulator.requests).toHaveLength(before);

@@ -272,6 +272,26 @@ describe('reconciler', () => {
     expect(h.metrics.total('QuotaCountersRepaired')).toBe(1);
   });
 
+  it('gives back the units of an instance terminated behind its back', async () => {
+    const h = harness({ repository: { instances: 1 } });
+    await readyInstances(h, [subnetA, subnetB]);
+    const first = await queue(h, widgets);
+    const second = await queue(h, widgets);
+    const instanceId = (await mustJob(h, first.jobId)).provisionedInstance ?? '';
+    await h.compute.terminate([instanceId]); // a person, say; the EC2 event is lost
+    h.clock.advance(2 * 60_000);
+    await reconcileNow(h);
+    expect((await mustInstance(h, instanceId)).state).toBe('terminated');
+    // The unit came back, and the older job, whose runner was lost, took it for its new runner.
+    const reprovisioned = await mustJob(h, first.jobId);
+    expect(reprovisioned.provisionedInstance).not.toBe(instanceId);
+    expect((await mustInstance(h, reprovisioned.provisionedInstance ?? '')).quotaHolds).toEqual([
+      'repo#acme/widgets',
+    ]);
+    expect((await mustJob(h, second.jobId)).quotaWait).toBeDefined();
+    expect(await counts(h)).toEqual({ 'repo#acme/widgets': 1 });
+  });
+
   it('does not reprovision nor abandon a job that waits on a quota', async () => {
     const h = harness({ repository: { instances: 1 } });
     await readyInstances(h, [subnetA, subnetB]);
