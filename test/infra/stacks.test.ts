@@ -554,6 +554,7 @@ describe('ControlPlaneSchedules', () => {
       ScheduleExpression: 'cron(30 0 * * ? *)',
       Target: Match.objectLike({
         Arn: { 'Fn::GetAtt': [id, 'Arn'] },
+        Input: '{}',
         RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 0 }),
       }),
     });
