@@ -64,7 +64,8 @@ export const scalePresets: Readonly<Record<'scale' | 'scale-quick' | 'scale-tiny
     ...scaleCommon,
     jobs: 120,
     windowMinutes: 1,
-    appCounts: [1],
+    // Two Apps: the router's path (the single-App path is the burst test's).
+    appCounts: [2],
     timeScale: 0.1,
     poolSize: 10,
     jobDurationMs: [1_000, 3_000],

@@ -172,6 +172,8 @@ async function runVariant(apps: number, window: DayWindow, options: ScaleOptions
     metrics: new InMemoryMetrics(),
     logLevel: 'ERROR',
     ...sandboxAppsOptions(apps, options.organizations),
+    // GitHub's limits on the sandbox clock: a minute of it is a real-world minute whatever the factor.
+    githubLimits: { jitMintsPerMinutePerApp: options.jitMintsPerMinutePerApp, timeScale: 1 },
     instrument: async (invocation, invoke) => {
       const arrived = performance.now();
       const release = invocation.handler === 'webhook' ? await webhookSlots.acquire() : undefined;
@@ -187,8 +189,6 @@ async function runVariant(apps: number, window: DayWindow, options: ScaleOptions
       if (outcome === 'ran-job') jobsPerInstance.set(instanceId, (jobsPerInstance.get(instanceId) ?? 0) + 1);
     },
   });
-  // GitHub's limits on the sandbox clock: a minute of it is a real-world minute whatever the factor.
-  sandbox.github.setLimits({ jitMintsPerMinutePerApp: options.jitMintsPerMinutePerApp, timeScale: 1 });
   const mints: MintRecord[] = [];
   recordMints(
     sandbox.plane.deps.github,

@@ -15,10 +15,10 @@ import { runRecoveryBench, runScaleBench } from '../../bench/control-plane.js';
 import { seededRandom } from '../../bin/sandbox/seeded-random.js';
 
 describe('control-plane benchmark: organization scale', () => {
-  it('runs a tiny day through the sandbox: every job minted for and run once', async () => {
+  it('runs a tiny day through the sandbox with two Apps: every job minted for and run once', async () => {
     const report = await runScaleBench({ preset: 'scale-tiny' });
 
-    expect(report.appsCompared.map((a) => a.apps)).toEqual([1]);
+    expect(report.appsCompared.map((a) => a.apps)).toEqual([2]);
     const [one] = report.appsCompared;
     expect(one?.jobs).toBe(report.window.jobs);
     expect(one?.jobs).toBeGreaterThan(0);
@@ -27,7 +27,10 @@ describe('control-plane benchmark: organization scale', () => {
     expect(one?.jobsWithoutMint).toBe(0);
     // Every job's runner was minted by a handler, and the mints add up per App.
     expect(Object.values(one?.mintedBy ?? {}).reduce((a, b) => a + b, 0)).toBe(one?.jobs);
-    expect(Object.values(one?.mintsPerMinute ?? {})[0]?.peakSliding).toBeGreaterThan(0);
+    // GitHub counted each App's mints, and they add up to at least one per job.
+    expect(Object.keys(one?.mintsPerMinute ?? {})).toHaveLength(2);
+    const peaks = Object.values(one?.mintsPerMinute ?? {}).map((m) => m.peakSliding);
+    expect(Math.max(...peaks)).toBeGreaterThan(0);
     expect(one?.queuedToMintedSeconds.count).toBe(one?.jobs);
     expect(one?.p95QueuedToMintedSeconds).toBe(one?.queuedToMintedSeconds.p95);
     // The webhook's hot path never describes instances.
