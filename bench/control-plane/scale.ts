@@ -78,8 +78,11 @@ export interface MintRecord {
   /** Sandbox-clock ms (real-world equivalent) when the answer came. */
   readonly at: number;
   readonly runnerName: string;
-  /** 'ok', or the HTTP status of the refusal (403/429: a rate limit). */
-  readonly outcome: 'ok' | number;
+  /**
+   * 'ok'; the HTTP status of a refusal (403/429: a rate limit); or 'no status' for an error without one
+   * (a call aborted at the handler's deadline, a network failure).
+   */
+  readonly outcome: 'ok' | number | 'no status';
   /** The handler that asked: webhook (the hot path) or a schedule. */
   readonly handler: string;
 }
@@ -335,7 +338,7 @@ function recordMints(
       into.push({
         at: now(),
         runnerName: request.runnerName,
-        outcome: typeof status === 'number' ? status : 0,
+        outcome: typeof status === 'number' ? status : 'no status',
         handler: by,
       });
       throw error;
