@@ -7,7 +7,8 @@
  * `--quick` runs both at their small sizes side by side (each is single-threaded, and the machine has
  * two cores), so the whole takes about a minute; part 1's timings are then indicative only. Without it
  * the parts run one after the other. Each part runs in its own process, so that part 1's peak memory is
- * its own. A missing or failing part is reported and the other part's figures are kept.
+ * its own. A missing or failing part is reported and the other part's figures are kept. `--scale` then
+ * runs part 1's organization-scale scenarios (one App against two; burst recovery), each alone.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -64,9 +65,14 @@ async function main(): Promise<void> {
     .name('bench')
     .description('Part 1, the control plane measured; part 2, the policy simulator.')
     .option('--quick', 'small sizes, both parts side by side (about a minute)', false)
+    .option(
+      '--scale',
+      "then part 1's organization-scale scenarios: one App against two, and burst recovery (+15 min; with --quick, +5)",
+      false,
+    )
     .option('--out <dir>', 'where the results go', defaultResultsDir)
     .parse();
-  const o = program.opts<{ quick: boolean; out: string }>();
+  const o = program.opts<{ quick: boolean; scale: boolean; out: string }>();
   const args = [...(o.quick ? ['--quick'] : []), '--out', o.out];
   const began = Date.now();
 
@@ -91,9 +97,23 @@ async function main(): Promise<void> {
     console.log(`\nPart 2: the policy simulator (${simulatorScript}, ran alongside part 1)\n`);
     process.stdout.write(second.output);
   }
+  // One after the other, alone on the machine: each compares figures read on a compressed clock.
+  const scenarios: PartOutcome[] = [];
+  if (o.scale)
+    for (const scenario of ['scale', 'recovery']) {
+      console.log(`\nPart 1, scenario ${scenario} (${controlPlaneScript} --scenario ${scenario})\n`);
+      scenarios.push(
+        await runPart(
+          `control plane, ${scenario}`,
+          controlPlaneScript,
+          ['--scenario', scenario, ...args],
+          true,
+        ),
+      );
+    }
 
   console.log('\nSummary');
-  for (const part of [first, second]) {
+  for (const part of [first, second, ...scenarios]) {
     if (part === undefined) continue;
     console.log(
       `  ${part.name}: ${part.code === 0 ? 'done' : `FAILED (exit ${part.code})`} in ${part.seconds} s`,
@@ -130,7 +150,7 @@ async function main(): Promise<void> {
     `  wrote ${o.out}/latest.json: control plane ${latest.controlPlane === null ? 'missing' : 'included'}, ` +
       `simulation ${latest.simulation === null ? 'missing' : 'included'} (${Math.round((Date.now() - began) / 1000)} s in all)`,
   );
-  if ([first, second].some((p) => p !== undefined && p.code !== 0)) process.exitCode = 1;
+  if ([first, second, ...scenarios].some((p) => p !== undefined && p.code !== 0)) process.exitCode = 1;
 }
 
 main().catch((error: unknown) => {

@@ -58,8 +58,13 @@ export interface BurstRecoveryReport {
   readonly lostShare: number;
   readonly timeScale: number;
   readonly reconcilerEverySeconds: number;
-  /** Deliveries GitHub recorded as failed (lost on purpose), by action. */
+  /** Deliveries lost on purpose (never reached the handler), by action. */
   readonly lostDeliveries: Readonly<Record<string, number>>;
+  /**
+   * First deliveries the handler itself failed (an error or its own deadline: the single process
+   * overloaded), by action; the reconciler redelivers these too.
+   */
+  readonly failedDeliveries: Readonly<Record<string, number>>;
   /** Jobs whose `queued` delivery was lost: nothing knew of them until the reconciler. */
   readonly lostJobs: number;
   /** Real-world-equivalent seconds from the burst's first job to the last first-time `queued` delivery answered. */
@@ -77,10 +82,18 @@ export interface BurstRecoveryReport {
   readonly redelivered: number;
   readonly duplicates: number;
   readonly lost: number;
+  /**
+   * Job records still open (not `completed`) some reconciler runs after every job completed at GitHub:
+   * a `completed` delivery not yet redelivered. The jobs ran; their instances are recycled late.
+   */
+  readonly recordsOpen: number;
   readonly settled: boolean;
   readonly wallSeconds: number;
   readonly machine: ReturnType<typeof machine> & { readonly loadAverage: number };
 }
+
+/** The status GitHub records for a lost delivery here: one the sandbox's own server never answers. */
+const lostStatus = 504;
 
 interface ReconcilerRun {
   readonly at: number;
@@ -143,7 +156,10 @@ export async function runBurstRecovery(options: BurstRecoveryOptions): Promise<B
     await sandbox.runReconciler();
     const matrices = matrixSizes(options.jobs, random);
     const deliveriesBefore = sandbox.github.deliveryLog().length;
-    sandbox.github.dropDeliveries(options.lostShare, { random: seededRandom(options.seed + 1) });
+    sandbox.github.dropDeliveries(options.lostShare, {
+      random: seededRandom(options.seed + 1),
+      statusCode: lostStatus,
+    });
     log(
       `burst: ${options.jobs} jobs in matrices of ${matrices.join(', ')}, ` +
         `${Math.round(options.lostShare * 100)} % of deliveries lost`,
@@ -163,15 +179,22 @@ export async function runBurstRecovery(options: BurstRecoveryOptions): Promise<B
     });
     const ids = (await Promise.all(queued)).flatMap((r) => r.jobIds);
     const deliveries = () => sandbox.github.deliveryLog().slice(deliveriesBefore);
-    const served = async () => {
-      if (!ids.every((id) => sandbox.github.jobState(id)?.status === 'completed')) return false;
-      // And every job's record closed: its `completed` delivery got through, redelivered if lost.
-      const records = await Promise.all(ids.map((id) => sandbox.plane.deps.store.getJob(id)));
-      return records.every((r) => r?.state === 'completed');
-    };
-    const done = await until(served, options.timeoutMs);
-    log(done ? 'every job ran and every record closed' : 'timed out waiting for the jobs');
+    const done = await until(
+      () => ids.every((id) => sandbox.github.jobState(id)?.status === 'completed'),
+      options.timeoutMs,
+    );
+    log(done ? 'every job ran; waiting for the records to close' : 'timed out waiting for the jobs');
     sandbox.github.dropDeliveries(0);
+    // Then each record closes once its `completed` delivery got through, redelivered if lost: a few
+    // reconciler runs at most. Records found closed are not read again.
+    const closed = new Set<number>();
+    const recordsClosed = async () => {
+      for (const id of ids.filter((i) => !closed.has(i)))
+        if ((await sandbox.plane.deps.store.getJob(id))?.state === 'completed') closed.add(id);
+        else return false;
+      return true;
+    };
+    await until(recordsClosed, wall(4 * options.reconcilerEveryMs) + 10_000);
     const settled = done && (await until(async () => quiescent(sandbox), 30_000));
     schedules.stop();
     await schedules.idle();
@@ -180,11 +203,14 @@ export async function runBurstRecovery(options: BurstRecoveryOptions): Promise<B
 
     const log_ = deliveries();
     const firstQueued = log_.filter((d) => d.action === 'queued' && !d.redelivery);
-    const lostJobIds = new Set(firstQueued.filter((d) => !ok(d.statusCode)).map((d) => d.jobId));
+    const lostJobIds = new Set(firstQueued.filter((d) => d.statusCode === lostStatus).map((d) => d.jobId));
     const lostDeliveries: Record<string, number> = {};
-    for (const d of log_)
-      if (!d.redelivery && !ok(d.statusCode))
-        lostDeliveries[d.action ?? 'other'] = (lostDeliveries[d.action ?? 'other'] ?? 0) + 1;
+    const failedDeliveries: Record<string, number> = {};
+    for (const d of log_) {
+      if (d.redelivery || ok(d.statusCode)) continue;
+      const counts = d.statusCode === lostStatus ? lostDeliveries : failedDeliveries;
+      counts[d.action ?? 'other'] = (counts[d.action ?? 'other'] ?? 0) + 1;
+    }
     const startedAt = (id: number) => sandbox.github.jobState(id)?.startedAt ?? Number.NaN;
     const lostIds = ids.filter((id) => lostJobIds.has(id));
     const lastLost = Math.max(burstAt, ...lostIds.map(startedAt));
@@ -199,6 +225,7 @@ export async function runBurstRecovery(options: BurstRecoveryOptions): Promise<B
       timeScale,
       reconcilerEverySeconds: options.reconcilerEveryMs / 1000,
       lostDeliveries,
+      failedDeliveries,
       lostJobs: lostIds.length,
       burstAbsorbedSeconds: seconds(Math.max(burstAt, ...firstQueued.map((d) => d.deliveredAt)) - burstAt),
       lastLostJobRunningSeconds: seconds(lastLost - burstAt),
@@ -212,6 +239,7 @@ export async function runBurstRecovery(options: BurstRecoveryOptions): Promise<B
       redelivered: runs.reduce((n, r) => n + (r.at >= burstAt ? r.redelivered : 0), 0),
       duplicates: duplicateCount(outcomes, jobsPerInstance),
       lost: outcomes.filter((j) => j.status !== 'completed' || j.conclusion !== 'success').length,
+      recordsOpen: ids.length - closed.size,
       settled,
       wallSeconds: round((performance.now() - began) / 1000, 1),
       machine: { ...machine(), loadAverage: round(loadAverage, 2) },
@@ -231,18 +259,22 @@ function between([min, max]: readonly [number, number], random: () => number): n
 }
 
 export function formatBurstRecovery(r: BurstRecoveryReport): string {
+  const counts = (c: Readonly<Record<string, number>>) =>
+    Object.entries(c)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || 'none';
   const d = (x: Distribution) => `${x.p50} / ${x.p95} / ${x.max} s`;
   return [
     `Burst recovery: ${r.jobs} jobs in matrices of ${r.matrices.join(', ')}, ${Math.round(r.lostShare * 100)} % of webhook deliveries lost`,
     `  time ×${r.timeScale}; figures in real-world-equivalent seconds; reconciler every ${r.reconcilerEverySeconds} s`,
     `  machine: ${r.machine.cpus} CPUs, ${r.machine.model}, node ${r.machine.node}, load ${r.machine.loadAverage}`,
-    `  deliveries lost: ${Object.entries(r.lostDeliveries)
-      .map(([k, n]) => `${k} ${n}`)
-      .join(', ')}; jobs whose queued delivery was lost: ${r.lostJobs}`,
+    `  deliveries lost: ${counts(r.lostDeliveries)}; jobs whose queued delivery was lost: ${r.lostJobs}`,
+    `  first deliveries the overloaded handler failed (redelivered as well): ${counts(r.failedDeliveries)}`,
     `  burst absorbed (every first queued delivery answered): ${r.burstAbsorbedSeconds} s`,
     `  last lost job running: ${r.lastLostJobRunningSeconds} s after the burst began, after ${r.reconcilerRuns} reconciler run(s)`,
     `  last job of the burst running: ${r.lastJobRunningSeconds} s; lost jobs queued → running p50 / p95 / max ${d(r.lostJobWaitSeconds)}`,
     `  redelivered ${r.redelivered} (per run that redelivered: ${r.redeliveriesPerRun.join(', ') || 'none'})`,
-    `  duplicates ${r.duplicates}, lost ${r.lost}${r.settled ? '' : '; the pool did not settle'}; ${r.wallSeconds} s of wall time`,
+    `  duplicates ${r.duplicates}, lost ${r.lost}; job records still open at the end ${r.recordsOpen}` +
+      `${r.settled ? '' : '; the pool did not settle'}; ${r.wallSeconds} s of wall time`,
   ].join('\n');
 }

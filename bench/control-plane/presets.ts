@@ -39,8 +39,8 @@ const scaleCommon = {
   // A minute lasts 30 s: GitHub's 180 mints a minute are 6 a second of wall time, which this machine can
   // ask for; at a much smaller factor the single process, not GitHub, would set the pace.
   timeScale: 0.5,
-  appCounts: [1],
-  organizations: ['acme'],
+  appCounts: [1, 2],
+  organizations: ['acme', 'globex'],
   jitMintsPerMinutePerApp: 180,
   // Jobs end soon after they start: a job's length changes neither mints nor describe calls, only how
   // many instances are alive at once.
@@ -61,6 +61,7 @@ export const scalePresets: Readonly<Record<'scale' | 'scale-quick' | 'scale-tiny
     ...scaleCommon,
     jobs: 120,
     windowMinutes: 1,
+    appCounts: [1],
     timeScale: 0.1,
     poolSize: 10,
     jobDurationMs: [1_000, 3_000],

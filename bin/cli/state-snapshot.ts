@@ -12,7 +12,7 @@ import { currentHotTarget, hotMarker, isUntaken, parseHotRecord } from '../../sc
 import { type JobState, jobStates } from '../../scheduler/core/lifecycle.js';
 import type { PoolsConfig } from '../../scheduler/core/pool-config.js';
 import { poolTarget } from '../../scheduler/core/schedule.js';
-import type { InstanceRecord, JobPhases, JobRecord, Tier } from '../../scheduler/core/types.js';
+import type { InstanceRecord, JobPhases, JobRecord, QuotaWait, Tier } from '../../scheduler/core/types.js';
 import type { PoolStore } from '../../scheduler/ports/pool-store.js';
 
 export interface PoolSummary {
@@ -111,6 +111,22 @@ export interface JobSummary {
   readonly attempts: number;
   readonly reprovisions: number;
   readonly updatedAt: number;
+  /** The quota the job waits on (it stays queued until its repository or organization frees a unit). */
+  readonly quotaWait?: QuotaWait;
+}
+
+/** Jobs waiting on one quota of one repository or organization in a pool. */
+export interface QuotaWaitSummary {
+  readonly pool: string;
+  readonly quota: QuotaWait['quota'];
+  /** `owner/name` or `owner`. */
+  readonly subject: string;
+  readonly limit: number;
+  /** Held when the latest of them was refused. */
+  readonly held: number;
+  readonly jobs: number;
+  /** When the longest-waiting of them started waiting (epoch ms). */
+  readonly oldestSince: number;
 }
 
 export interface ControlPlaneSnapshot {
@@ -121,6 +137,8 @@ export interface ControlPlaneSnapshot {
   /** Most recently updated first. */
   readonly jobs: JobSummary[];
   readonly jobCounts: Record<JobState, number>;
+  /** Queued jobs held back by a quota, grouped by pool, quota and subject; longest waiting first. */
+  readonly waitingOnQuota: QuotaWaitSummary[];
 }
 
 export interface SnapshotOptions {
@@ -159,7 +177,28 @@ export async function readSnapshot(
       ),
     jobs: jobs.map(summarizeJob),
     jobCounts,
+    waitingOnQuota: summarizeQuotaWaits(jobs),
   };
+}
+
+export function summarizeQuotaWaits(jobs: readonly JobRecord[]): QuotaWaitSummary[] {
+  const groups = new Map<string, QuotaWaitSummary>();
+  for (const job of jobs) {
+    const wait = job.quotaWait;
+    if (wait === undefined || job.state !== 'queued' || job.pool === undefined) continue;
+    const key = `${job.pool}|${wait.quota}|${wait.subject.toLowerCase()}`;
+    const seen = groups.get(key);
+    groups.set(key, {
+      pool: job.pool,
+      quota: wait.quota,
+      subject: wait.subject,
+      limit: wait.limit,
+      held: seen === undefined || wait.since >= seen.oldestSince ? wait.held : seen.held,
+      jobs: (seen?.jobs ?? 0) + 1,
+      oldestSince: Math.min(seen?.oldestSince ?? wait.since, wait.since),
+    });
+  }
+  return [...groups.values()].sort((a, b) => a.oldestSince - b.oldestSince);
 }
 
 export function summarizePools(
@@ -267,6 +306,7 @@ function summarizeJob(job: JobRecord): JobSummary {
     attempts: job.attempts.length,
     reprovisions: job.reprovisions,
     updatedAt: job.updatedAt,
+    ...(job.quotaWait !== undefined && job.state === 'queued' && { quotaWait: job.quotaWait }),
   };
 }
 

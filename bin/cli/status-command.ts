@@ -57,6 +57,8 @@ async function fromSandbox(url: string, io: CliIo): Promise<StatusReport> {
     instances: state.instances,
     jobs: state.jobs,
     jobCounts: state.jobCounts,
+    // A sandbox from before quotas sends none.
+    waitingOnQuota: state.waitingOnQuota ?? [],
     jobStatesRead: allStates,
   };
 }
@@ -148,6 +150,20 @@ export function formatStatus(report: StatusReport): string {
       '',
     );
 
+  if (report.waitingOnQuota.length > 0)
+    out.push(
+      'Waiting on quotas (jobs stay queued until a unit frees)',
+      textTable(report.waitingOnQuota, [
+        { header: 'pool', value: (w) => w.pool },
+        { header: 'quota', value: (w) => w.quota },
+        { header: 'for', value: (w) => w.subject },
+        { header: 'held/limit', value: (w) => `${w.held}/${w.limit}`, align: 'right' },
+        { header: 'jobs', value: (w) => w.jobs, align: 'right' },
+        { header: 'waiting', value: (w) => seconds(report.now - w.oldestSince), align: 'right' },
+      ]),
+      '',
+    );
+
   out.push(`Instances (${report.instances.length} live)`);
   if (report.instances.length > 0)
     out.push(
@@ -185,7 +201,10 @@ export function formatStatus(report: StatusReport): string {
           header: 'state',
           value: (j) => (j.state === 'completed' ? (j.conclusion ?? 'completed') : j.state),
         },
-        { header: 'runner', value: (j) => j.source },
+        {
+          header: 'runner',
+          value: (j) => j.source ?? (j.quotaWait ? `waits: ${j.quotaWait.quota}` : undefined),
+        },
         { header: 'tier', value: (j) => j.pickupTier ?? '' },
         { header: 'to start', value: (j) => seconds(j.latency.queuedToRunning), align: 'right' },
       ]),

@@ -192,8 +192,20 @@ export async function chargeRunningJob(
 ): Promise<void> {
   if (!hasQuotas(pool) || instance.state !== 'busy') return;
   // Read afresh: the pickup's own writes have moved the job on since the event was recorded.
-  const job = await deps.store.getJob(jobId);
+  let job = await deps.store.getJob(jobId);
   if (job === undefined) return;
+  // GitHub gave the job a runner while it waited (a runner provided for another job of its repository):
+  // it waits no more, and the runner it took is charged below like any other.
+  const waitKey = waitKeyOf(job);
+  if (waitKey !== undefined) {
+    const cleared = await deps.store.updateJob({
+      id: job.id,
+      expectedVersion: job.version,
+      clear: ['quotaWait'],
+    });
+    await deps.store.stopWaitingOnQuota(pool.name, waitKey, job.id);
+    if (cleared.kind === 'ok') job = cleared.record;
+  }
   const now = deps.clock.now();
   const wanted = steps(pool, job, now);
   const holds = wanted.filter((s) => !s.quota.endsWith('-day')).map((s) => s.key);

@@ -10,7 +10,11 @@ import { createGitHubAppOctokit } from '../../scheduler/adapters/github-app-auth
 import { createGitHubApps, type GitHubAppConfig } from '../../scheduler/adapters/github-apps.js';
 import { GitHubError, type RunnerScope } from '../../scheduler/ports/github-runners.js';
 import { generateAppKeyPair } from '../../stand-ins/github/app-jwt.js';
-import { type EmulatorLimits, GitHubEmulator } from '../../stand-ins/github/github-emulator.js';
+import {
+  type EmulatorLimits,
+  GitHubEmulator,
+  secondaryLimitMessage,
+} from '../../stand-ins/github/github-emulator.js';
 import { ValidatingProxy } from '../../stand-ins/github/validating-proxy.js';
 import { WebhookReceiver } from '../../stand-ins/github/webhook-receiver.js';
 import { describeGitHubRunnersContract } from '../contracts/github-runners.contract.js';
@@ -88,7 +92,10 @@ const apps = (mintWebhook = false): GitHubAppConfig[] => [
   },
 ];
 
-function router(proxy: ValidatingProxy, options: { mintWebhook?: boolean; mainKey?: string } = {}) {
+function router(
+  proxy: ValidatingProxy,
+  options: { mintWebhook?: boolean; mainKey?: string; timeUnitMs?: number } = {},
+) {
   const reads: string[] = [];
   const github = createGitHubApps({
     apps: apps(options.mintWebhook),
@@ -105,6 +112,7 @@ function router(proxy: ValidatingProxy, options: { mintWebhook?: boolean; mainKe
       // The webhook path's settings: a lone installation would wait out a 1 s limit; shared ones never.
       rateLimitRetries: 1,
       maxRateLimitWaitSeconds: 1,
+      ...(options.timeUnitMs !== undefined && { rateLimitTimeUnitMs: options.timeUnitMs }),
       log: { warn: (message, details) => logs.push(`${message} ${JSON.stringify(details ?? {})}`) },
     },
     clock: { now: () => clockNow },
@@ -226,6 +234,25 @@ describe('GitHubAppsRouter: spreading mints', () => {
     expect(
       github.budgets().find((b) => b.app === 'main' && b.owner === 'acme')?.throttledUntil,
     ).toBeUndefined();
+    expect(proxy.takeViolations()).toEqual([]);
+  });
+
+  it('lets a lone installation wait out a short limit as a single App does, while a shared one moves on', async () => {
+    const { emulator, proxy } = await world();
+    const { github } = router(proxy, { timeUnitMs: 20 }); // a GitHub second lasts 20 ms here
+    // globex has one installation (main's): its client waits the 1 s retry-after and tries again.
+    emulator.injectFault(mintRoute, { kind: 'secondary-rate-limit', retryAfterSeconds: 1 });
+    await github.createJitConfig(globex, { runnerName: 'wpr-g', labels: ['x'] });
+    expect(trail(emulator)).toEqual(['main 403', 'main 201']);
+    expect(github.budgets().every((b) => b.throttledUntil === undefined)).toBe(true);
+
+    // acme has two: no wait, the other App mints. GitHub gave no retry-after: main backs off a minute.
+    emulator.requests.length = 0;
+    emulator.injectFault(mintRoute, { kind: 'status', status: 403, message: secondaryLimitMessage });
+    await github.createJitConfig(acme, { runnerName: 'wpr-a', labels: ['x'] });
+    expect(trail(emulator)).toEqual(['main 403', 'mint2 201']);
+    const mainBudgets = github.budgets().filter((b) => b.app === 'main');
+    expect(mainBudgets.map((b) => b.throttledUntil)).toEqual([clockNow + 60 * 20, clockNow + 60 * 20]);
     expect(proxy.takeViolations()).toEqual([]);
   });
 

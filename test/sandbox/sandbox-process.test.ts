@@ -215,6 +215,7 @@ describe('npm start -- --no-demo (a child process)', () => {
           rejected: Number(text('[data-kpi="rejected"]')),
           instanceRows: document.querySelectorAll('[data-instance]').length,
           jobRows: [...document.querySelectorAll('[data-job]')].map((row) => Number(row.dataset.job)),
+          costRows: [...document.querySelectorAll('[data-repository]')].map((row) => row.dataset.repository),
         };
       })()`)) as { jobRows: number[] };
     const expected = (s: SandboxState) => ({
@@ -232,6 +233,7 @@ describe('npm start -- --no-demo (a child process)', () => {
       rejected: s.metrics.webhooksRejected.total,
       instanceRows: s.instances.length,
       jobRows: s.jobs.map((j) => j.id),
+      costRows: s.attribution.repositories.map((r) => r.repository),
     });
     // The page polls every second: within a few polls it shows what the API says.
     let last: unknown;

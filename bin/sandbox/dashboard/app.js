@@ -160,6 +160,7 @@
     renderSources(state);
     renderFaults(state);
     renderCost(state);
+    renderAttribution(state);
     renderInstances(state);
     renderJobs(state);
     document.body.dataset.renderedAt = String(state.now);
@@ -492,6 +493,45 @@
     $('faults').replaceChildren(
       ...facts.map(([label, value, key]) =>
         h('div', { 'data-fact': key }, h('dt', {}, label), h('dd', {}, value)),
+      ),
+    );
+  }
+
+  /** Today's booked cost per repository (top 10 + other) and per organization; cents sum to the total. */
+  function renderAttribution(state) {
+    const a = state.attribution;
+    if (!a) return;
+    const cents = (value) => usd(value / 100);
+    $('attribution-day').textContent = `${a.day} · ${cents(a.totalCents)} · ${a.jobs} jobs`;
+    $('attribution').replaceChildren(
+      ...(a.repositories.length === 0
+        ? [h('tr', {}, h('td', { colSpan: 3, class: 'muted' }, 'no job has finished today'))]
+        : a.repositories.map((r) =>
+            h(
+              'tr',
+              { 'data-repository': r.repository },
+              h('td', {}, r.repository),
+              h('td', { class: 'num' }, String(r.jobs)),
+              h('td', { class: 'num' }, cents(r.costCents)),
+            ),
+          )),
+    );
+    $('attribution-organizations').replaceChildren(
+      ...a.organizations.map((o) =>
+        h(
+          'div',
+          { 'data-organization': o.organization },
+          h('dt', {}, o.organization),
+          h('dd', {}, cents(o.costCents)),
+        ),
+      ),
+      ...a.overhead.map((o) =>
+        h(
+          'div',
+          { 'data-overhead': o.category },
+          h('dt', {}, `overhead: ${o.category}`),
+          h('dd', {}, usd(o.usd)),
+        ),
       ),
     );
   }
