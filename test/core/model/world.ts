@@ -119,8 +119,8 @@ export class World {
       keys.add(key);
       this.eventStarts.set(pool, keys);
     };
-    counted.start = async (id) => {
-      const outcome = await compute.start(id);
+    counted.start = async (id, options) => {
+      const outcome = await compute.start(id, options);
       const record = this.store.allInstances().find((r) => r.id === id);
       if (outcome.kind === 'started') note(record?.pool, `${id}@${record?.stateChangedAt}`);
       return outcome;
