@@ -17,6 +17,7 @@ import { createEc2Client } from '../scheduler/adapters/ec2-client.js';
 import { Ec2Compute } from '../scheduler/adapters/ec2-compute.js';
 import { EventBridgeEvents } from '../scheduler/adapters/eventbridge-events.js';
 import { createGitHubAppOctokit, RenewingGitHubApp } from '../scheduler/adapters/github-app-auth.js';
+import { createGitHubApps, type InstallationBudget } from '../scheduler/adapters/github-apps.js';
 import { OctokitGitHubRunners } from '../scheduler/adapters/github-runners.js';
 import { SecretsManagerSecrets } from '../scheduler/adapters/secrets-manager-secrets.js';
 import { SsmConfigSource } from '../scheduler/adapters/ssm-config-source.js';
@@ -24,11 +25,11 @@ import { SsmJitDelivery } from '../scheduler/adapters/ssm-jit-delivery.js';
 import { type CoreDeps, poolOwnerProblems, type RunnerSettings } from '../scheduler/core/deps.js';
 import type { Clock } from '../scheduler/ports/clock.js';
 import type { ConfigSource } from '../scheduler/ports/config-source.js';
-import { GitHubError, type GitHubRunners, type RunnerScope } from '../scheduler/ports/github-runners.js';
+import type { GitHubRunners } from '../scheduler/ports/github-runners.js';
 import type { Metrics } from '../scheduler/ports/metrics.js';
 import { type DeploymentOwners, multiAppOwners, singleAppOwners } from './deployment-owners.js';
 import { createLogger, EmfMetrics } from './observability.js';
-import type { GitHubAppSettings, HandlerSettings } from './settings.js';
+import type { HandlerSettings } from './settings.js';
 
 export interface ControlPlane {
   readonly settings: HandlerSettings;
@@ -38,6 +39,8 @@ export interface ControlPlane {
   readonly webhookSecrets: () => Promise<string[]>;
   /** The installations and owners this deployment serves; deliveries for any other pair are refused. */
   readonly owners: DeploymentOwners;
+  /** Several Apps: each (App, installation)'s standing with GitHub's rate limits, for metrics. */
+  readonly githubBudgets?: () => readonly InstallationBudget[];
   readonly logger: Logger;
 }
 
@@ -117,6 +120,7 @@ export async function buildControlPlane(
 
   let github: GitHubRunners;
   let owners: DeploymentOwners;
+  let budgets: ControlPlane['githubBudgets'];
   if (settings.GITHUB_APPS === undefined) {
     const arn = settings.GITHUB_APP_SECRET_ARN ?? '';
     const app = await readApp(arn, { fresh: false });
@@ -128,7 +132,17 @@ export async function buildControlPlane(
     const apps = settings.GITHUB_APPS;
     // Fail the cold start on an unreadable or malformed secret, not the first call that needs it.
     await Promise.all(apps.map((app) => readApp(app.secretArn, { fresh: false })));
-    github = routeByOwner(apps, installationClient);
+    // Every call goes to an installation serving its owner, spread over the Apps by their rate-limit
+    // budgets; a throttled App is skipped (scheduler/adapters/github-apps.ts).
+    const router = createGitHubApps({
+      apps,
+      readSecret: (app, how) => readApp(app.secretArn, how),
+      octokit: octokitOptions,
+      wrap: octokitAtCallDeadline,
+      clock,
+    });
+    github = router;
+    budgets = () => router.budgets();
     owners = multiAppOwners(settings, apps);
   }
 
@@ -182,6 +196,7 @@ export async function buildControlPlane(
     }),
     webhookSecrets: () => secrets.getWebhookSecrets(settings.WEBHOOK_SECRET_ARN),
     owners,
+    ...(budgets !== undefined && { githubBudgets: budgets }),
     logger: overrides.logger ?? createLogger(handler),
   };
 }
@@ -194,46 +209,6 @@ export async function buildControlPlane(
  */
 export function runnerSettings(settings: HandlerSettings, installationId: number): RunnerSettings {
   return singleAppOwners(settings, installationId).runners;
-}
-
-/**
- * Several Apps behind the one GitHubRunners port: every call goes to the home installation of the owner
- * it concerns (the first configured for that owner); webhook deliveries are listed from the first App
- * with a webhook. The router with per-App budgets (scheduler/adapters/github-apps.ts) replaces this.
- */
-function routeByOwner(
-  apps: readonly GitHubAppSettings[],
-  client: (secretArn: string, installationId: number) => GitHubRunners,
-): GitHubRunners {
-  const byOwner = new Map<string, GitHubRunners>();
-  for (const app of apps)
-    for (const installation of app.installations) {
-      const key = installation.owner.toLowerCase();
-      if (!byOwner.has(key)) byOwner.set(key, client(app.secretArn, installation.id));
-    }
-  const hooks = apps.find((app) => app.webhook);
-  const hookInstallation = hooks?.installations[0];
-  const deliveries =
-    hooks === undefined || hookInstallation === undefined
-      ? undefined
-      : client(hooks.secretArn, hookInstallation.id);
-  const forOwner = (owner: string): GitHubRunners => {
-    const routed = byOwner.get(owner.toLowerCase());
-    if (routed === undefined) throw new GitHubError(`no App installation serves ${owner}`, 404);
-    return routed;
-  };
-  const ownerOf = (scope: RunnerScope) => (scope.kind === 'org' ? scope.org : scope.repository.owner);
-  return {
-    createJitConfig: (scope, request) => forOwner(ownerOf(scope)).createJitConfig(scope, request),
-    deleteRunner: (scope, runnerId) => forOwner(ownerOf(scope)).deleteRunner(scope, runnerId),
-    listRunners: (scope, prefix) => forOwner(ownerOf(scope)).listRunners(scope, prefix),
-    getJob: (repository, jobId) => forOwner(repository.owner).getJob(repository, jobId),
-    rerunJob: (repository, jobId) => forOwner(repository.owner).rerunJob(repository, jobId),
-    listDeliveries: async (since) => (deliveries === undefined ? [] : deliveries.listDeliveries(since)),
-    redeliver: async (id) => {
-      if (deliveries !== undefined) await deliveries.redeliver(id);
-    },
-  };
 }
 
 function parseAppSecret(arn: string, text: string): z.infer<typeof appSecretSchema> {

@@ -10,6 +10,7 @@ import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { reconcile } from '../scheduler/core/reconcile.js';
 import { buildControlPlane, type ControlPlane, lazyControlPlane } from './control-plane.js';
+import { reportGitHubBudgets } from './github-budget-metrics.js';
 import { readSettings } from './settings.js';
 
 /** Time kept back from the function's timeout for the last provisioning to finish. */
@@ -35,7 +36,8 @@ export function createReconcilerHandler(plane: () => Promise<ControlPlane>, opti
   const sleep = options.sleep ?? realSleep;
   return middy<unknown, { actions: number; redelivered: number; failures: number; passes: number }>().handler(
     async (event, context: Context) => {
-      const { deps, logger, configSource } = await plane();
+      const current = await plane();
+      const { deps, logger, configSource } = current;
       const { passes, intervalSeconds } = scheduleInput.parse(event ?? {});
       const remaining = () =>
         typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : 60_000;
@@ -58,6 +60,7 @@ export function createReconcilerHandler(plane: () => Promise<ControlPlane>, opti
         totals.redelivered += report.redelivered;
         totals.failures += report.failures.length;
         totals.passes++;
+        reportGitHubBudgets(current);
       }
       return totals;
     },

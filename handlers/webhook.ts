@@ -16,6 +16,7 @@ import type { Repository } from '../scheduler/core/types.js';
 import { handleWorkflowJob } from '../scheduler/core/workflow-job.js';
 import { buildControlPlane, type ControlPlane, lazyControlPlane } from './control-plane.js';
 import { refusal } from './deployment-owners.js';
+import { reportGitHubBudgets } from './github-budget-metrics.js';
 import { readSettings } from './settings.js';
 import { parseWorkflowJobDelivery } from './workflow-job-payload.js';
 
@@ -104,6 +105,7 @@ async function receive(
     };
     logger.info('workflow_job handled', keys);
     deps.metrics.duration('WebhookDuration', deps.clock.now() - receivedAt, { Action: job.action });
+    reportGitHubBudgets(plane);
     // `covered`: the pool's runners already serve this job (a hot runner took it): nothing is pending.
     const done = outcome.kind === 'provisioned' || outcome.kind === 'recorded' || outcome.kind === 'covered';
     return json(done ? 200 : 202, keys);

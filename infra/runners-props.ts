@@ -58,8 +58,35 @@ export interface GitHubAppProps {
   readonly runnerScope?: 'org' | 'repo';
   /** @default 'Default' */
   readonly runnerGroup?: string;
-  /** Runner names are `<prefix>-<instance id>`. @default the project name */
+  /** Runner names are `<prefix>-<installation id>-<instance id>`. @default the project name */
   readonly runnerNamePrefix?: string;
+  /**
+   * More accounts the same App is installed on (`organization`/`installationId` is the main one);
+   * `runners: 'repo'` registers that account's runners with each job's repository. @default none
+   */
+  readonly additionalInstallations?: readonly GitHubInstallationProps[];
+  /**
+   * More GitHub Apps, each with its own secret (`<project>/github/app-<name>`, its key put after deploy)
+   * and installations: more JIT mint capacity per organization, or organizations of their own. @default none
+   */
+  readonly additionalApps?: readonly AdditionalGitHubAppProps[];
+}
+
+export interface GitHubInstallationProps {
+  readonly id: number;
+  /** The organization or user account it is installed on. */
+  readonly owner: string;
+  /** @default 'org' */
+  readonly runners?: 'org' | 'repo';
+}
+
+export interface AdditionalGitHubAppProps {
+  /** Names its secret and its metrics: 1-32 lowercase letters, digits or dashes, not "main". */
+  readonly name: string;
+  readonly appId: number;
+  /** Its webhook points at this deployment too. @default false */
+  readonly webhook?: boolean;
+  readonly installations: readonly GitHubInstallationProps[];
 }
 
 /** The initial pool config: a document (checked at synth) or a deploy-time JSON string. */

@@ -107,6 +107,7 @@ export class WarmPoolRunners extends Construct {
       poolConfigParameterName: this.stateful.poolConfig.parameterName,
       webhookSecret: this.stateful.webhookSecret,
       appSecret: this.stateful.appSecret,
+      additionalAppSecrets: this.stateful.additionalAppSecrets,
       eventBus: this.stateful.eventBus,
       jitParameterKey: this.stateful.jitParameterKey,
       templateImageFromParameter: !inStack,

@@ -80,6 +80,12 @@ export interface BurstRecoveryReport {
   /** Runs that redelivered something, and how much each. */
   readonly redeliveriesPerRun: readonly number[];
   readonly redelivered: number;
+  /**
+   * GitHub's JIT-mint limit (180 a minute per App) during the burst: mints refused, and the most
+   * accepted in a sliding minute. A refused mint leaves its job pending for the reconciler too.
+   */
+  readonly mintsThrottled: number;
+  readonly peakMintsInAMinute: number;
   readonly duplicates: number;
   readonly lost: number;
   /**
@@ -164,6 +170,7 @@ export async function runBurstRecovery(options: BurstRecoveryOptions): Promise<B
       `burst: ${options.jobs} jobs in matrices of ${matrices.join(', ')}, ` +
         `${Math.round(options.lostShare * 100)} % of deliveries lost`,
     );
+    const throttledBefore = sandbox.github.rateLimitCounters().apps.reduce((n, a) => n + a.mintsThrottled, 0);
     const burstAt = clock.now();
     schedules.start();
     const queued = matrices.map(async (size, index) => {
@@ -217,6 +224,7 @@ export async function runBurstRecovery(options: BurstRecoveryOptions): Promise<B
     const lastAny = Math.max(burstAt, ...ids.map(startedAt));
     const runsUntil = runs.filter((r) => r.at >= burstAt && r.at <= lastLost);
     const outcomes = await jobOutcomes(sandbox, ids);
+    const counters = sandbox.github.rateLimitCounters().apps;
     const seconds = (ms: number) => round(ms / 1000, 1);
     return {
       jobs: ids.length,
@@ -237,6 +245,8 @@ export async function runBurstRecovery(options: BurstRecoveryOptions): Promise<B
       reconcilerRuns: runsUntil.length,
       redeliveriesPerRun: runs.filter((r) => r.at >= burstAt && r.redelivered > 0).map((r) => r.redelivered),
       redelivered: runs.reduce((n, r) => n + (r.at >= burstAt ? r.redelivered : 0), 0),
+      mintsThrottled: counters.reduce((n, a) => n + a.mintsThrottled, 0) - throttledBefore,
+      peakMintsInAMinute: Math.max(0, ...counters.map((a) => a.peakMintsInAMinute)),
       duplicates: duplicateCount(outcomes, jobsPerInstance),
       lost: outcomes.filter((j) => j.status !== 'completed' || j.conclusion !== 'success').length,
       recordsOpen: ids.length - closed.size,
@@ -274,6 +284,7 @@ export function formatBurstRecovery(r: BurstRecoveryReport): string {
     `  last lost job running: ${r.lastLostJobRunningSeconds} s after the burst began, after ${r.reconcilerRuns} reconciler run(s)`,
     `  last job of the burst running: ${r.lastJobRunningSeconds} s; lost jobs queued → running p50 / p95 / max ${d(r.lostJobWaitSeconds)}`,
     `  redelivered ${r.redelivered} (per run that redelivered: ${r.redeliveriesPerRun.join(', ') || 'none'})`,
+    `  GitHub's mint limit: ${r.mintsThrottled} mints throttled, at most ${r.peakMintsInAMinute} accepted in a minute`,
     `  duplicates ${r.duplicates}, lost ${r.lost}; job records still open at the end ${r.recordsOpen}` +
       `${r.settled ? '' : '; the pool did not settle'}; ${r.wallSeconds} s of wall time`,
   ].join('\n');

@@ -24,9 +24,20 @@ export interface AppsFigures {
   readonly p95QueuedToMintedSeconds: number;
   /** Jobs for which no successful mint was found (should be 0: every job ran on a minted runner). */
   readonly jobsWithoutMint: number;
-  /** Successful mints per real-world minute, per App: mean over the minting span and the busiest minute. */
-  readonly mintsPerMinute: Readonly<Record<string, { readonly mean: number; readonly peak: number }>>;
-  /** Mints refused by GitHub (403/429: the secondary rate limit), by the handler that asked. */
+  /**
+   * Mints GitHub accepted per real-world minute, per App (`app <id>`), as GitHub counted them: the mean
+   * over the minutes from the first mint to the last, the busiest clock minute, and the most in any
+   * sliding minute (GitHub's limit applies to the sliding one).
+   */
+  readonly mintsPerMinute: Readonly<
+    Record<string, { readonly mean: number; readonly peak: number; readonly peakSliding: number }>
+  >;
+  /** Mints GitHub refused under its secondary limit, per App. */
+  readonly mintsThrottledByGitHub: Readonly<Record<string, number>>;
+  /**
+   * Mints the control plane saw fail, by the handler that asked and the status: 403/429 a rate limit
+   * (after the adapter's own short wait, or at once when every App was throttled), others errors.
+   */
   readonly mintsRefused: Readonly<Record<string, number>>;
   /** Jobs whose JIT config was minted by each handler (the webhook's hot path, or the reconciler later). */
   readonly mintedBy: Readonly<Record<string, number>>;
@@ -142,20 +153,24 @@ function appsFigures(v: VariantResult, timeScale: number): AppsFigures {
   }
   const queuedToMinted = distribution(delays, 1);
 
-  const perMinute = (mints: readonly { at: number }[]) => {
-    if (mints.length === 0) return { mean: 0, peak: 0 };
-    const buckets = new Map<number, number>();
-    for (const m of mints) {
-      const minute = Math.floor(m.at / 60_000);
-      buckets.set(minute, (buckets.get(minute) ?? 0) + 1);
-    }
-    const first = Math.min(...buckets.keys());
-    const last = Math.max(...buckets.keys());
-    return { mean: round(mints.length / (last - first + 1), 1), peak: Math.max(...buckets.values()) };
-  };
-  const apps = [...new Set(ok.map((m) => m.app))].sort();
   const mintsPerMinute = Object.fromEntries(
-    apps.map((app) => [app, perMinute(ok.filter((m) => m.app === app))]),
+    v.appMints.map((app) => {
+      const active = app.mintsPerMinute.map((n, i) => [i, n] as const).filter(([, n]) => n > 0);
+      const first = active[0]?.[0] ?? 0;
+      const last = active.at(-1)?.[0] ?? -1;
+      const total = active.reduce((sum, [, n]) => sum + n, 0);
+      return [
+        `app ${app.appId}`,
+        {
+          mean: last < first ? 0 : round(total / (last - first + 1), 1),
+          peak: Math.max(0, ...app.mintsPerMinute),
+          peakSliding: app.peakMintsInAMinute,
+        },
+      ];
+    }),
+  );
+  const mintsThrottledByGitHub = Object.fromEntries(
+    v.appMints.map((a) => [`app ${a.appId}`, a.mintsThrottled]),
   );
   const mintsRefused: Record<string, number> = {};
   for (const m of v.mints)
@@ -188,6 +203,7 @@ function appsFigures(v: VariantResult, timeScale: number): AppsFigures {
     p95QueuedToMintedSeconds: queuedToMinted.p95,
     jobsWithoutMint: withoutMint,
     mintsPerMinute,
+    mintsThrottledByGitHub,
     mintsRefused,
     mintedBy,
     ec2DescribeCallsPerJob: jobs === 0 ? 0 : round(describes.length / jobs, 3),
@@ -229,13 +245,18 @@ export function formatScaleReport(r: ScaleReport): string {
     '',
     row('', (a) => `${a.apps} App${a.apps === 1 ? '' : 's'}`),
     row('queued → minted p50 / p95 / p99', (a) => d(a.queuedToMintedSeconds)),
-    row('mints per minute per App (mean/peak)', (a) =>
+    row('mints a minute per App: mean/peak', (a) =>
       Object.entries(a.mintsPerMinute)
-        .map(([app, m]) => `${app} ${m.mean}/${m.peak}`)
+        .map(([app, m]) => `${app}: ${m.mean}/${m.peakSliding}`)
+        .join(', '),
+    ),
+    row('mints GitHub throttled, per App', (a) =>
+      Object.entries(a.mintsThrottledByGitHub)
+        .map(([app, n]) => `${app}: ${n}`)
         .join(', '),
     ),
     row(
-      'mints refused by GitHub',
+      'mint failures the handlers saw',
       (a) =>
         Object.entries(a.mintsRefused)
           .map(([k, n]) => `${k}: ${n}`)

@@ -4,16 +4,16 @@
  * real adapters, every peer on 127.0.0.1 — once per App count (one App, then two), so the figures sit
  * side by side.
  *
- * Time is compressed by `timeScale` (0.5: a minute lasts 30 s). The sandbox's clock, EC2's durations,
- * GitHub's clock and its JIT-mint limit, the job durations and the tuner's and reconciler's schedules
- * are all scaled by it, so every time the control plane records is in real-world-equivalent time. What
- * is not scaled is our own processing: the handlers, the peers and the network on one 2-core machine
- * take their wall time, which the compressed clock stretches by 1 / timeScale — the reason the factor
- * stays near 1 and why the backlog of deliveries waiting for a handler slot is reported beside every
- * latency.
+ * Time may be compressed by `timeScale` (0.5: a minute lasts 30 s). The sandbox's clock, EC2's
+ * durations, GitHub's clock and with it its JIT-mint limit (counted on that clock), the job durations
+ * and the tuner's and reconciler's schedules are all scaled by it, so every time the control plane
+ * records is in real-world-equivalent time. What is not scaled is our own processing: the handlers, the
+ * peers and the network on one 2-core machine take their wall time, which a compressed clock stretches
+ * by 1 / timeScale — the reason the presets keep real time (see presets.ts) and why the backlog of
+ * deliveries waiting for a handler slot is reported beside every latency.
  *
- * A whole day at that factor is many hours of wall time; the sandbox runs the busiest window of the day
- * (the `windowMinutes` holding the most jobs), where GitHub's limits bind, and the rest of the day is
+ * A whole day is a day of wall time; the sandbox runs the busiest window of the day (the
+ * `windowMinutes` holding the most jobs), where GitHub's limits bind, and the rest of the day is
  * described from the plan's arithmetic, never as a measurement.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -82,14 +82,24 @@ export interface MintRecord {
   readonly outcome: 'ok' | number;
   /** The handler that asked: webhook (the hot path) or a schedule. */
   readonly handler: string;
-  /** The App that minted, when the emulator says (`main` with one App). */
-  readonly app: string;
+}
+
+/** What GitHub (the emulator) counted for one App while the window ran. */
+export interface AppMintCounts {
+  readonly appId: number;
+  /** Mints accepted in each minute of the sandbox clock, from the window's start. */
+  readonly mintsPerMinute: readonly number[];
+  /** The most mints accepted in any sliding minute (the whole run: the warm-up mints none). */
+  readonly peakMintsInAMinute: number;
+  /** Mints refused by the secondary limit during the window. */
+  readonly mintsThrottled: number;
 }
 
 export interface VariantResult {
   readonly apps: number;
   readonly jobs: readonly (JobOutcome & { readonly queuedAt: number })[];
   readonly mints: readonly MintRecord[];
+  readonly appMints: readonly AppMintCounts[];
   readonly invocations: readonly InvocationRecord[];
   readonly unattributed: readonly OutboundCall[];
   readonly peerCalls: PeerCallCounts;
@@ -177,6 +187,8 @@ async function runVariant(apps: number, window: DayWindow, options: ScaleOptions
       if (outcome === 'ran-job') jobsPerInstance.set(instanceId, (jobsPerInstance.get(instanceId) ?? 0) + 1);
     },
   });
+  // GitHub's limits on the sandbox clock: a minute of it is a real-world minute whatever the factor.
+  sandbox.github.setLimits({ jitMintsPerMinutePerApp: options.jitMintsPerMinutePerApp, timeScale: 1 });
   const mints: MintRecord[] = [];
   recordMints(
     sandbox.plane.deps.github,
@@ -210,6 +222,7 @@ async function runVariant(apps: number, window: DayWindow, options: ScaleOptions
     tracer.start();
     const start = sandbox.peerCalls();
     const mintsBefore = mints.length;
+    const countersBefore = sandbox.github.rateLimitCounters().apps;
     const firstAt = clock.now();
     schedules.start();
     log(
@@ -244,10 +257,22 @@ async function runVariant(apps: number, window: DayWindow, options: ScaleOptions
     const now = sandbox.peerCalls();
     const outcomes = await jobOutcomes(sandbox, ids);
     const queuedAt = new Map(jobs.map((j) => [j.id, j.queuedAt]));
+    const appMints = sandbox.github.rateLimitCounters().apps.map((app) => {
+      const before = countersBefore.find((b) => b.appId === app.appId);
+      const from = before?.mintsPerMinute.length ?? 0;
+      return {
+        appId: app.appId,
+        // The minute the window started in may hold a warm-up mint or two: it is counted from its start.
+        mintsPerMinute: app.mintsPerMinute.slice(Math.max(0, from - 1)),
+        peakMintsInAMinute: app.peakMintsInAMinute,
+        mintsThrottled: app.mintsThrottled - (before?.mintsThrottled ?? 0),
+      };
+    });
     return {
       apps,
       jobs: outcomes.map((o) => ({ ...o, queuedAt: queuedAt.get(o.id) ?? firstAt })),
       mints: mints.slice(mintsBefore),
+      appMints,
       invocations: [...tracer.invocations],
       unattributed: [...tracer.unattributed],
       peerCalls: deltaOf(start, now),
@@ -303,7 +328,6 @@ function recordMints(
         runnerName: request.runnerName,
         outcome: 'ok',
         handler: by,
-        app: config.app ?? 'main',
       });
       return config;
     } catch (error) {
@@ -313,7 +337,6 @@ function recordMints(
         runnerName: request.runnerName,
         outcome: typeof status === 'number' ? status : 0,
         handler: by,
-        app: 'main',
       });
       throw error;
     }

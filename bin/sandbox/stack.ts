@@ -34,7 +34,7 @@ import { type EventBridgePeer, startEventBridgePeer } from '../../stand-ins/aws/
 import { type SecretsManagerPeer, startSecretsManagerPeer } from '../../stand-ins/aws/secrets-manager.js';
 import { type SsmPeer, startSsmPeer } from '../../stand-ins/aws/ssm.js';
 import { generateAppKeyPair } from '../../stand-ins/github/app-jwt.js';
-import { GitHubEmulator } from '../../stand-ins/github/github-emulator.js';
+import { type EmulatorLimits, GitHubEmulator } from '../../stand-ins/github/github-emulator.js';
 import { InMemoryMetrics } from '../../stand-ins/in-memory/in-memory-metrics.js';
 import { type AgentOutcome, InstanceAgents } from './instance-agent.js';
 
@@ -119,6 +119,8 @@ export interface SandboxOptions {
    * (a second App adds JIT mint capacity, not deliveries).
    */
   readonly apps?: number;
+  /** GitHub's rate limits in the emulator (per App and per installation); GitHub's own by default. */
+  readonly githubLimits?: EmulatorLimits;
   /** Port of the HTTP server (webhook, API, dashboard); 0 picks a free one. */
   readonly port?: number;
   readonly webhookSecret?: string;
@@ -264,13 +266,27 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     typeof o === 'string' ? { owner: o, runners: 'org' as const } : o,
   );
   const apps = sandboxApps(options.apps ?? 1, organizations);
-  if (apps.length > 1) throw new Error('the GitHub emulator serves one App: `apps` must be 1');
   const [mainApp] = apps;
   if (mainApp === undefined) throw new Error('`apps` must be at least 1');
+  // Each further App has its own key, as on GitHub.
+  const appKeys = [keys, ...apps.slice(1).map(() => generateAppKeyPair())];
+  const installationsOf = (app: (typeof apps)[number]) =>
+    Object.fromEntries(app.installations.map((i) => [i.id, i.owner]));
   const github = await GitHubEmulator.start({
-    appId: mainApp.appId,
-    appPublicKey: keys.publicKey,
-    installations: Object.fromEntries(mainApp.installations.map((i) => [i.id, i.owner])),
+    ...(apps.length === 1
+      ? { appId: mainApp.appId, appPublicKey: keys.publicKey, installations: installationsOf(mainApp) }
+      : {
+          apps: apps.map((app, k) => ({
+            appId: app.appId,
+            publicKey: appKeys[k]?.publicKey ?? keys.publicKey,
+            installations: installationsOf(app),
+            // The main App has the webhook; its URL is known once the server listens (set below).
+            ...(app.webhook && {
+              webhook: { url: 'http://127.0.0.1:9/workflow_job', secret: webhookSecret },
+            }),
+          })),
+        }),
+    ...(options.githubLimits !== undefined && { limits: options.githubLimits }),
     ...(options.webhookTimeoutMs !== undefined && { webhookTimeoutMs: options.webhookTimeoutMs }),
     now,
   });
@@ -280,14 +296,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   ssm.put(`${prefix}/pools`, JSON.stringify(options.poolConfig ?? defaultPoolConfig()));
   secrets.put('wpr/webhook-secret', webhookSecret);
   const single = apps.length === 1 && organizations.length === 1 && organizations[0]?.runners === 'org';
-  for (const app of apps)
+  for (const [k, app] of apps.entries())
     secrets.put(
       app.secretArn,
       // The single App's secret names its installation, as a single-App deployment's does.
       JSON.stringify({
         appId: app.appId,
         ...(single && { installationId: app.installations[0]?.id }),
-        privateKey: keys.privateKey,
+        privateKey: appKeys[k]?.privateKey ?? keys.privateKey,
       }),
     );
   // And what the image stack's pipelines publish: one AMI id per architecture.
@@ -424,7 +440,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   });
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  github.setWebhook({ url: `${url}/workflow_job`, secret: webhookSecret });
+  // Only the first App's webhook points here (a further App adds mint capacity, not deliveries).
+  github.setWebhook({ url: `${url}/workflow_job`, secret: webhookSecret }, mainApp.appId);
 
   const runTuner = () => tuner({}, lambdaContext(60_000));
   const runReconciler = () => reconciler({}, lambdaContext(60_000));

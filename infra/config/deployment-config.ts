@@ -9,6 +9,7 @@
  * with its availability zone (the handlers balance zones from that map without calling EC2).
  */
 import { z } from 'zod';
+import { poolOwnerProblems, type RunnerSettings } from '../../scheduler/core/deps.js';
 import { type PoolsConfig, validatePoolsConfig } from '../../scheduler/core/pool-config.js';
 
 /** Log retention periods CloudWatch Logs accepts, in days. */
@@ -23,6 +24,30 @@ const repositoryName = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-
   message: 'must be "owner/repository"',
 });
 const positiveId = z.number({ message: 'must be a number' }).int().positive({ message: 'must be positive' });
+
+/** An App installation beyond the main one: its id, the account it is installed on, where its runners register. */
+const installationRef = z
+  .object({
+    id: positiveId,
+    owner: githubLogin,
+    /** `repo`: a repository-level install (a user account, selected repositories); runners register per repository. */
+    runners: z.enum(['org', 'repo']).default('org'),
+  })
+  .strict();
+
+/** A further GitHub App (more JIT mint capacity, or its own organizations); its key goes in its own secret. */
+const additionalAppSchema = z
+  .object({
+    /** Names its secret (`<project>/github/app-<name>`) and its budget metrics. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, {
+      message: 'must be 1-32 lowercase letters, digits or dashes',
+    }),
+    appId: positiveId,
+    /** Whether its webhook points at this deployment too (its failed deliveries are then redelivered). */
+    webhook: z.boolean().default(false),
+    installations: z.array(installationRef).min(1, { message: 'must list at least one installation' }),
+  })
+  .strict();
 
 const subnetSchema = z
   .object({
@@ -69,6 +94,13 @@ const installationFields = {
         .string()
         .regex(/^[a-z0-9][a-z0-9-]{0,19}$/, { message: 'must be 1-20 lowercase letters, digits or dashes' })
         .optional(),
+      /**
+       * More organizations (or user accounts) of the same App, beyond `organization`/`installationId`. The
+       * main installation keeps `runnerScope`; each of these says its own.
+       */
+      additionalInstallations: z.array(installationRef).default([]),
+      /** More GitHub Apps, each with its installations (docs/deploy.md: "Two organizations, two Apps"). */
+      additionalApps: z.array(additionalAppSchema).default([]),
     })
     .strict(),
   network: z
@@ -269,6 +301,14 @@ function checkInstallation(
           });
       });
   }
+  for (const problem of appProblems(config.github))
+    ctx.addIssue({ code: 'custom', path: ['github', ...problem.path], message: problem.message });
+  if (options.deployTimePools !== true && severalOwners(config.github)) {
+    const pools = validatePoolsConfig(config.pools);
+    if (pools.ok)
+      for (const problem of poolOwnerProblems(deploymentRunners(config.github), pools.config.pools))
+        ctx.addIssue({ code: 'custom', path: ['pools'], message: `pool config: ${problem}` });
+  }
   if (checkSubnets) {
     const seen = new Set<string>();
     config.network.subnets.forEach((s, i) => {
@@ -338,4 +378,78 @@ function describeGiven(document: unknown, path: readonly PropertyKey[]): string 
   }
   if (value === undefined || (typeof value === 'object' && value !== null)) return '';
   return ` (given ${JSON.stringify(value)})`;
+}
+
+type GitHubFields = InstallationFields['github'];
+
+/** Every installation of every App, the main one first: the first listed for an owner is its home. */
+export function githubInstallations(
+  github: GitHubFields,
+): { id: number; owner: string; runners: 'org' | 'repo' }[] {
+  return [
+    { id: github.installationId, owner: github.organization, runners: github.runnerScope },
+    ...github.additionalInstallations,
+    ...github.additionalApps.flatMap((app) => app.installations),
+  ];
+}
+
+/** Whether the deployment is configured with several Apps or installations (GITHUB_APPS for the handlers). */
+export function severalInstallations(github: GitHubFields): boolean {
+  return github.additionalInstallations.length > 0 || github.additionalApps.length > 0;
+}
+
+function severalOwners(github: GitHubFields): boolean {
+  return new Set(githubInstallations(github).map((i) => i.owner.toLowerCase())).size > 1;
+}
+
+/** The owners as the handlers will see them, for the pool checks that depend on them. */
+function deploymentRunners(github: GitHubFields): RunnerSettings {
+  const owners: RunnerSettings['owners'][number][] = [];
+  for (const i of githubInstallations(github))
+    if (!owners.some((o) => o.owner.toLowerCase() === i.owner.toLowerCase()))
+      owners.push({ owner: i.owner, scope: i.runners, namePrefix: String(i.id) });
+  return { owners };
+}
+
+/** The handlers' GITHUB_APPS checks, at synth: a config the handlers would refuse never deploys. */
+function appProblems(github: GitHubFields): { path: PropertyKey[]; message: string }[] {
+  const problems: { path: PropertyKey[]; message: string }[] = [];
+  const all = githubInstallations(github);
+  const ids = all.map((i) => i.id);
+  for (const id of new Set(ids.filter((v, i) => ids.indexOf(v) !== i)))
+    problems.push({ path: [], message: `installation ${id} is listed twice` });
+  const main = [
+    { id: github.installationId, owner: github.organization, runners: github.runnerScope },
+    ...github.additionalInstallations,
+  ];
+  const perApp = [
+    { path: ['additionalInstallations'], installations: main },
+    ...github.additionalApps.map((app, i) => ({
+      path: ['additionalApps', i],
+      installations: app.installations,
+    })),
+  ];
+  for (const app of perApp) {
+    const owners = app.installations.map((i) => i.owner.toLowerCase());
+    for (const owner of new Set(owners.filter((v, i) => owners.indexOf(v) !== i)))
+      problems.push({
+        path: app.path,
+        message: `owner ${owner} is listed twice (an App is installed once per account)`,
+      });
+  }
+  const names = github.additionalApps.map((a) => a.name);
+  for (const name of new Set(
+    names.filter((v, i) => names.indexOf(v) !== i).concat(names.filter((n) => n === 'main')),
+  ))
+    problems.push({ path: ['additionalApps'], message: `App name "${name}" is taken` });
+  const scopes = new Map<string, Set<string>>();
+  for (const i of all)
+    scopes.set(i.owner.toLowerCase(), (scopes.get(i.owner.toLowerCase()) ?? new Set()).add(i.runners));
+  for (const [owner, kinds] of scopes)
+    if (kinds.size > 1)
+      problems.push({
+        path: [],
+        message: `owner ${owner}: its installations disagree on runners ("org" and "repo")`,
+      });
+  return problems;
 }

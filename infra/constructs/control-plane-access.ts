@@ -37,6 +37,8 @@ export interface ControlPlaneAccessProps {
   readonly poolConfigParameterName: string;
   readonly webhookSecret: ISecret;
   readonly appSecret: ISecret;
+  /** Further Apps' secrets: every App's key is readable where the App secret is, and no other secret. */
+  readonly additionalAppSecrets?: readonly ISecret[];
   readonly eventBus: IEventBus;
   /** The KMS key the JIT SecureStrings are encrypted with. */
   readonly jitParameterKey: IKey;
@@ -147,6 +149,7 @@ export class ControlPlaneAccess {
 
   readAppSecret(role: Role): void {
     this.props.appSecret.grantRead(role);
+    for (const secret of this.props.additionalAppSecrets ?? []) secret.grantRead(role);
   }
 
   publishEvents(role: Role): void {

@@ -26,7 +26,7 @@
  * may read it. A variable names a resource; only a grant lets the function use it (the webhook secret is
  * readable by the webhook function alone).
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { deploymentId } from '../deployment-id.js';
@@ -41,6 +41,8 @@ export interface ControlPlaneFunctionsProps {
   readonly poolConfigParameterName: string;
   readonly webhookSecretArn: string;
   readonly appSecretArn: string;
+  /** Further Apps' secrets by App name: the handlers then read every App from GITHUB_APPS. */
+  readonly additionalAppSecretArns?: readonly { readonly name: string; readonly arn: string }[];
   readonly eventBusName: string;
   /** The KMS key JIT SecureStrings are written with. */
   readonly jitParameterKeyArn: string;
@@ -62,6 +64,7 @@ export class ControlPlaneFunctions extends Construct {
   constructor(scope: Construct, id: string, props: ControlPlaneFunctionsProps) {
     super(scope, id);
     const { runners: config, access } = props;
+    const apps = githubAppsSetting(this, config, props);
     const base: Record<string, string> = {
       TABLE_NAME: props.tableName,
       PARAMETER_PREFIX: config.parameterPrefix,
@@ -80,10 +83,12 @@ export class ControlPlaneFunctions extends Construct {
       POWERTOOLS_SERVICE_NAME: config.project,
       POWERTOOLS_METRICS_NAMESPACE: config.observability.metricsNamespace,
       WEBHOOK_SECRET_ARN: props.webhookSecretArn,
-      GITHUB_APP_SECRET_ARN: props.appSecretArn,
+      ...(apps === undefined ? { GITHUB_APP_SECRET_ARN: props.appSecretArn } : { GITHUB_APPS: apps }),
       GITHUB_API_URL: config.github.apiUrl,
-      GITHUB_ORG: config.github.organization,
-      RUNNER_SCOPE: config.github.runnerScope,
+      ...(apps === undefined && {
+        GITHUB_ORG: config.github.organization,
+        RUNNER_SCOPE: config.github.runnerScope,
+      }),
       RUNNER_GROUP: config.github.runnerGroup,
       ALLOWED_OWNERS: config.allowlist.owners.join(','),
       ALLOWED_REPOSITORIES: config.allowlist.repositories.join(','),
@@ -190,4 +195,47 @@ export class ControlPlaneFunctions extends Construct {
 
 function pascal(name: string): string {
   return name.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+}
+
+/**
+ * GITHUB_APPS for several installations or Apps: every App with its secret and installations (the
+ * main App is "main" and has the webhook); the single-App variables are then left out, as the handlers
+ * require. Undefined for one App in one organization, which keeps the single-App variables as before.
+ */
+function githubAppsSetting(
+  scope: Construct,
+  config: ResolvedRunners,
+  props: ControlPlaneFunctionsProps,
+): string | undefined {
+  const { github } = config;
+  if (github.additionalInstallations.length === 0 && github.additionalApps.length === 0) return undefined;
+  const arns = new Map((props.additionalAppSecretArns ?? []).map((a) => [a.name, a.arn]));
+  const installation = (i: { id: number; owner: string; runners?: 'org' | 'repo' | undefined }) => ({
+    id: i.id,
+    owner: i.owner,
+    runners: i.runners ?? 'org',
+  });
+  const apps = [
+    {
+      name: 'main',
+      secretArn: props.appSecretArn,
+      webhook: true,
+      installations: [
+        { id: github.installationId, owner: github.organization, runners: github.runnerScope },
+        ...github.additionalInstallations.map(installation),
+      ],
+    },
+    ...github.additionalApps.map((app) => {
+      const secretArn = arns.get(app.name);
+      if (secretArn === undefined) throw new Error(`no secret for GitHub App "${app.name}"`);
+      return {
+        name: app.name,
+        secretArn,
+        webhook: app.webhook ?? false,
+        installations: app.installations.map(installation),
+      };
+    }),
+  ];
+  // toJsonString: the secret ARNs (and possibly the ids) are tokens resolved at deploy time.
+  return Stack.of(scope).toJsonString(apps);
 }

@@ -71,6 +71,8 @@ export class ControlPlaneSchedules extends Construct {
         role: this.role,
         retryAttempts: 0,
         maxEventAge: Duration.hours(1),
+        // An empty object: the handler then reports yesterday (a `day` would report that day).
+        input: ScheduleTargetInput.fromObject({}),
       }),
     });
     for (const fn of [props.poolTuner, props.reconciler, props.costReport]) {

@@ -5,7 +5,8 @@
  * - The App secret holds `{ appId, installationId, privateKey }`. The private key comes from GitHub and is
  *   put by an operator (docs/deploy.md); until then the secret holds a placeholder key and the handlers
  *   fail to authenticate, visibly, instead of running with a half-configured App.
- * Both are retained when the stack is deleted, and neither value ever appears in the template.
+ * - Each further App (several Apps, docs/deploy.md) has its own secret, `{ appId, privateKey }`.
+ * All are retained when the stack is deleted, and no value ever appears in the template.
  */
 import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -16,11 +17,15 @@ export interface GitHubAppSecretsProps {
   readonly project: string;
   readonly appId: number;
   readonly installationId: number;
+  /** Further Apps, each with its own secret `<project>/github/app-<name>` holding `{ appId, privateKey }`. */
+  readonly additionalApps?: readonly { readonly name: string; readonly appId: number }[];
 }
 
 export class GitHubAppSecrets extends Construct {
   readonly webhookSecret: Secret;
   readonly appSecret: Secret;
+  /** One secret per further App, by the App's name, in the order configured. */
+  readonly additionalAppSecrets: readonly { readonly name: string; readonly secret: Secret }[];
 
   constructor(scope: Construct, id: string, props: GitHubAppSecretsProps) {
     super(scope, id);
@@ -48,7 +53,27 @@ export class GitHubAppSecrets extends Construct {
       },
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    for (const secret of [this.webhookSecret, this.appSecret])
+    // A further App's id is known, its installations are in the handlers' settings: the seed is its id and
+    // a placeholder key, replaced by the operator with the App's real key (docs/deploy.md).
+    this.additionalAppSecrets = (props.additionalApps ?? []).map((app) => ({
+      name: app.name,
+      secret: new Secret(this, `AppSecret${pascal(app.name)}`, {
+        secretName: `${props.project}/github/app-${app.name}`,
+        description: `GitHub App "${app.name}" credentials as JSON { appId, privateKey } (put the key after deploy)`,
+        generateSecretString: {
+          secretStringTemplate: Stack.of(this).toJsonString({ appId: app.appId }),
+          generateStringKey: 'privateKey',
+          excludePunctuation: true,
+          passwordLength: 32,
+        },
+        removalPolicy: RemovalPolicy.RETAIN,
+      }),
+    }));
+    for (const secret of [
+      this.webhookSecret,
+      this.appSecret,
+      ...this.additionalAppSecrets.map((a) => a.secret),
+    ])
       Validations.of(secret).acknowledge({
         id: 'AwsSolutions-SMG4',
         reason:
@@ -56,4 +81,11 @@ export class GitHubAppSecrets extends Construct {
           'in GitHub); docs/deploy.md describes the manual rotation. A Lambda rotation cannot reach GitHub settings.',
       });
   }
+}
+
+function pascal(name: string): string {
+  return name
+    .split('-')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
 }

@@ -29,6 +29,8 @@ export interface RuntimePartProps {
   readonly poolConfigParameterName: string;
   readonly webhookSecret: ISecret;
   readonly appSecret: ISecret;
+  /** The further Apps' secrets (several Apps), by App name. */
+  readonly additionalAppSecrets?: readonly { readonly name: string; readonly secret: ISecret }[];
   readonly eventBus: IEventBus;
   readonly jitParameterKey: IKey;
   /**
@@ -74,6 +76,7 @@ export class RuntimePart {
       poolConfigParameterName: props.poolConfigParameterName,
       webhookSecret: props.webhookSecret,
       appSecret: props.appSecret,
+      additionalAppSecrets: (props.additionalAppSecrets ?? []).map((a) => a.secret),
       eventBus: props.eventBus,
       jitParameterKey: props.jitParameterKey,
       launchTemplate: this.launchTemplate.launchTemplate,
@@ -89,6 +92,10 @@ export class RuntimePart {
       poolConfigParameterName: props.poolConfigParameterName,
       webhookSecretArn: props.webhookSecret.secretArn,
       appSecretArn: props.appSecret.secretArn,
+      additionalAppSecretArns: (props.additionalAppSecrets ?? []).map((a) => ({
+        name: a.name,
+        arn: a.secret.secretArn,
+      })),
       eventBusName: props.eventBus.eventBusName,
       jitParameterKeyArn: props.jitParameterKey.keyArn,
       launchTemplateId: this.launchTemplate.launchTemplate.launchTemplateId ?? '',

@@ -44,6 +44,8 @@ export class StatefulPart {
   readonly jitParameterKey: IKey;
   readonly webhookSecret: ISecret;
   readonly appSecret: ISecret;
+  /** The further Apps' secrets, by App name. */
+  readonly additionalAppSecrets: readonly { readonly name: string; readonly secret: ISecret }[];
 
   constructor(scope: Construct, props: StatefulPartProps) {
     const { runners } = props;
@@ -57,6 +59,7 @@ export class StatefulPart {
       project: runners.project,
       appId: runners.github.appId,
       installationId: runners.github.installationId,
+      additionalApps: runners.github.additionalApps.map(({ name, appId }) => ({ name, appId })),
     });
     if (props.eventBus === undefined) {
       this.events = new LifecycleEventBus(scope, 'LifecycleEvents', { project: runners.project });
@@ -71,5 +74,9 @@ export class StatefulPart {
     } else this.jitParameterKey = props.jitParameterKey;
     this.webhookSecret = asInterface<ISecret>(this.secrets.webhookSecret);
     this.appSecret = asInterface<ISecret>(this.secrets.appSecret);
+    this.additionalAppSecrets = this.secrets.additionalAppSecrets.map(({ name, secret }) => ({
+      name,
+      secret: asInterface<ISecret>(secret),
+    }));
   }
 }

@@ -278,7 +278,7 @@ export class GitHubAppsRouter implements GitHubRunners {
     const lanes = this.byOwner.get(key(owner));
     if (lanes === undefined)
       throw new GitHubError(
-        `${operation}: no GitHub App installation serves "${owner}" (served: ${[...new Set(this.lanes.map((l) => l.owner))].join(', ')})`,
+        `${operation}: no GitHub App installation serves "${owner}" (served: ${[...this.byOwner.values()].map((l) => l[0]?.owner).join(', ')})`,
       );
     const tried = new Set<Lane>();
     for (;;) {
@@ -350,6 +350,8 @@ export class GitHubAppsRouter implements GitHubRunners {
   }
 
   private record(lane: LaneBudget, status: number, headers: Record<string, unknown>, message: string): void {
+    // A 401's rate-limit headers are the unauthenticated bucket's, not the installation's.
+    if (status === 401) return;
     const now = this.clock.now();
     const remaining = numberOf(headers['x-ratelimit-remaining']);
     const limit = numberOf(headers['x-ratelimit-limit']);
@@ -360,12 +362,16 @@ export class GitHubAppsRouter implements GitHubRunners {
     if (reset !== undefined) lane.resetAt = now + Math.max(0, reset - now / 1000) * this.unitMs;
     if (status !== 403 && status !== 429) return;
     const retryAfter = numberOf(headers['retry-after']);
-    const secondary = /\bsecondary rate\b/i.test(message) || retryAfter !== undefined;
+    const primary = remaining === 0;
+    // GitHub's docs: a secondary limit says so, or sends retry-after; a 429 is always a limit.
+    const secondary =
+      retryAfter !== undefined ||
+      /\bsecondary rate\b|abuse detection/i.test(message) ||
+      (status === 429 && !primary);
+    if (!(primary || secondary)) return; // a 403 that is an answer (a refused re-run, a permission)
     if (secondary) {
       const until = now + (retryAfter ?? defaultSecondaryBackoffSeconds) * this.unitMs;
       lane.backoff.until = Math.max(lane.backoff.until ?? 0, until);
-    } else if (remaining !== 0) {
-      return; // a 403 that is an answer (a refused re-run, a missing permission), not a limit
     }
     lane.throttled++;
     this.log?.warn(`GitHub App ${lane.app} (installation ${lane.installation}) is rate limited`, {

@@ -123,18 +123,28 @@ export function instanceUsage(
   const served = servedJobId !== undefined;
 
   // The boot that served (or would have served) a job: a pool instance's start, an ephemeral's launch.
-  let runStart: number | undefined;
+  // A runner can take its job before its start is recorded on the instance (claimed → busy): the
+  // job's own phases then tell when the start was issued, or at the latest when the job was taken.
+  const runStart =
+    instance.role === 'pool'
+      ? (instance.startIssuedAt ??
+        (served
+          ? (job?.phases.startIssuedAt ??
+            job?.phases.claimedAt ??
+            instance.jobStartedAt ??
+            job?.phases.inProgressAt)
+          : undefined))
+      : instance.launchedAt;
   if (instance.role === 'pool') {
     const warmEnd = instance.readyAt;
     if (warmEnd !== undefined) {
       add(served ? 'warmup' : 'unused', billed(secondsBetween(instance.launchedAt, warmEnd)));
-      add('storage', secondsBetween(warmEnd, Math.min(instance.startIssuedAt ?? endedAt, endedAt)));
-    } else if (instance.startIssuedAt === undefined) {
+      add('storage', secondsBetween(warmEnd, Math.min(runStart ?? endedAt, endedAt)));
+    } else if (runStart === undefined) {
       // Never became ready nor started: a warm-up that failed or was cut short, all of it unused.
       add('unused', billed(secondsBetween(instance.launchedAt, endedAt)));
     }
-    runStart = instance.startIssuedAt;
-  } else runStart = instance.launchedAt;
+  }
 
   if (runStart === undefined) return { overhead };
   const run = billed(secondsBetween(runStart, endedAt));

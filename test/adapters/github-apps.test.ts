@@ -253,6 +253,31 @@ describe('GitHubAppsRouter: spreading mints', () => {
     expect(trail(emulator)).toEqual(['main 403', 'mint2 201']);
     const mainBudgets = github.budgets().filter((b) => b.app === 'main');
     expect(mainBudgets.map((b) => b.throttledUntil)).toEqual([clockNow + 60 * 20, clockNow + 60 * 20]);
+
+    // A bare 429 (no retry-after, budget left) is a limit all the same: mint2 backs off a minute too.
+    clockNow += 60 * 20;
+    emulator.requests.length = 0;
+    emulator.injectFault(mintRoute, { kind: 'status', status: 429, message: 'Too Many Requests' });
+    emulator.injectFault(mintRoute, { kind: 'status', status: 429, message: 'Too Many Requests' });
+    const both = await failure(github.createJitConfig(acme, { runnerName: 'wpr-b', labels: ['x'] }));
+    expect(both.status).toBe(429);
+    expect(trail(emulator)).toEqual(['main 429', 'mint2 429']);
+    expect(github.budgets().map((b) => b.throttledUntil)).toEqual(
+      Array.from({ length: 3 }, () => clockNow + 60 * 20),
+    );
+    // A 403 that is an answer, not a limit, is returned as it is and throttles nothing.
+    clockNow += 60 * 20;
+    emulator.injectFault(mintRoute, {
+      kind: 'status',
+      status: 403,
+      message: 'Resource not accessible by integration',
+    });
+    const answer = await failure(github.createJitConfig(acme, { runnerName: 'wpr-c', labels: ['x'] }));
+    expect([answer.status, answer.message]).toEqual([
+      403,
+      expect.stringContaining('Resource not accessible by integration'),
+    ]);
+    expect(github.budgets().every((b) => b.throttledUntil === undefined)).toBe(true);
     expect(proxy.takeViolations()).toEqual([]);
   });
 
@@ -329,7 +354,7 @@ describe('GitHubAppsRouter: owners and deliveries', () => {
       github.createJitConfig({ kind: 'org', org: 'initech' }, { runnerName: 'x', labels: ['x'] }),
     );
     expect(unknown.message).toBe(
-      'create JIT config: no GitHub App installation serves "initech" (served: acme, globex, Acme)',
+      'create JIT config: no GitHub App installation serves "initech" (served: acme, globex)',
     );
     expect(unknown.status).toBeUndefined();
     expect(emulator.requests).toHaveLength(before);

@@ -393,6 +393,25 @@ export function describePoolStoreContract(
         expect(await store.getJob(5)).toStrictEqual(record);
       });
 
+      it('clears the quota a job waited on, and refuses to set and clear it at once', async () => {
+        const wait = { quota: 'repository', subject: 'acme/widgets', limit: 1, held: 1, since: 5 } as const;
+        await store.createJob(job({ id: 120 }));
+        const waiting = await store.updateJob({ id: 120, expectedVersion: 1, patch: { quotaWait: wait } });
+        expect(waiting.kind === 'ok' && waiting.record.quotaWait).toEqual(wait);
+        await expect(
+          store.updateJob({ id: 120, expectedVersion: 2, patch: { quotaWait: wait }, clear: ['quotaWait'] }),
+        ).rejects.toThrow(TypeError);
+        const served = await store.updateJob({
+          id: 120,
+          expectedVersion: 2,
+          to: 'provisioned',
+          clear: ['quotaWait'],
+        });
+        expect(served.kind === 'ok' && 'quotaWait' in served.record).toBe(false);
+        expect(await store.getJob(120)).toMatchObject({ state: 'provisioned', version: 3 });
+        expect((await store.getJob(120))?.quotaWait).toBeUndefined();
+      });
+
       it('updates on the expected version: state, patch, merged phases, appended attempts and delivery', async () => {
         await store.createJob(job({ id: 101 }));
         const first = await store.updateJob({

@@ -34,6 +34,17 @@ describe('instanceUsage', () => {
     ]);
   });
 
+  it('a runner that took its job before its start was recorded: the job’s phases date the start', () => {
+    const record = instance({ launchedAt, readyAt: launchedAt + 100 * s, servingJob: 7 });
+    const job = {
+      id: 7,
+      phases: { claimedAt: launchedAt + 1_000 * s, startIssuedAt: launchedAt + 1_002 * s },
+    };
+    const usage = instanceUsage(record, launchedAt + 1_302 * s, job, 7);
+    expect(usage.job?.usage.seconds).toBe(300);
+    expect(usage.overhead.find((o) => o.category === 'storage')?.seconds).toBe(902);
+  });
+
   it('bills each start at least a minute, as EC2 bills Linux', () => {
     const record = instance({ launchedAt, readyAt: launchedAt + 20 * s, startIssuedAt: launchedAt + 30 * s });
     const usage = instanceUsage(record, launchedAt + 45 * s, { id: 7, phases: {} }, 7);

@@ -5,6 +5,7 @@
  * repository's job moves its units; per-day caps; the reconciler repairs a counter that drifted.
  */
 import { describe, expect, it } from 'vitest';
+import { refillHotTier } from '../../scheduler/core/hot-tier.js';
 import { handleInstanceStateChange } from '../../scheduler/core/instance-events.js';
 import { quotaSettleMs } from '../../scheduler/core/quotas.js';
 import { reconcile } from '../../scheduler/core/reconcile.js';
@@ -15,6 +16,7 @@ import {
   makeHarness,
   mustInstance,
   mustJob,
+  poolOf,
   readyInstances,
   subnetA,
   subnetB,
@@ -190,6 +192,40 @@ describe('runners taken by another job', () => {
   });
 });
 
+describe('hot tier', () => {
+  it('charges the job a hot runner took when its in_progress arrives, past the limit if need be', async () => {
+    const h = harness(
+      { repository: { instances: 1, jobsPerDay: 5 } },
+      { hot: { maximum: 1, outsideWindows: 1, fill: ['pool'] } },
+    );
+    await readyInstances(h, [subnetA, subnetB, subnetA]);
+    const refill = await refillHotTier(h.deps, poolOf(h.config), {
+      deadline: h.clock.now() + 8_000,
+      limit: 1,
+      token: 'hot',
+    });
+    const hotId = refill.kind === 'refilled' ? (refill.started[0]?.instanceId ?? '') : '';
+    h.compute.markRunning(hotId);
+    await handleInstanceStateChange(h.deps, h.config, {
+      instanceId: hotId,
+      state: 'running',
+      at: h.clock.now(),
+    });
+    expect((await mustInstance(h, hotId)).quotaHolds).toBeUndefined(); // idle: holds nothing
+    // GitHub hands the job to the idle hot runner at once, quota or not.
+    const { jobId } = await queue(h, widgets);
+    h.github.connect(`wpr-${hotId}`);
+    for (const event of h.github.takeEvents().filter((e) => e.action === 'in_progress'))
+      await deliver(h, event);
+    const ran = await mustInstance(h, hotId);
+    expect(ran.servingJob).toBe(jobId);
+    expect(ran.quotaHolds).toEqual(['repo#acme/widgets']);
+    expect(await counts(h)).toMatchObject({ 'repo#acme/widgets': 1, 'day#2026-01-05#repo#acme/widgets': 1 });
+    expect((await mustJob(h, jobId)).quotaDay).toBe('2026-01-05');
+    expect(h.metrics.total('QuotaChargedAfterPickup')).toBe(1);
+  });
+});
+
 describe('per-day caps', () => {
   it('counts jobs per UTC day and serves the job over the cap the next day', async () => {
     const h = harness({ repository: { jobsPerDay: 2 } });
@@ -234,6 +270,26 @@ describe('reconciler', () => {
     expect((await mustJob(h, job.jobId)).state).toBe('provisioned');
     expect(await counts(h)).toEqual({ 'repo#acme/widgets': 1 });
     expect(h.metrics.total('QuotaCountersRepaired')).toBe(1);
+  });
+
+  it('gives back the units of an instance terminated behind its back', async () => {
+    const h = harness({ repository: { instances: 1 } });
+    await readyInstances(h, [subnetA, subnetB]);
+    const first = await queue(h, widgets);
+    const second = await queue(h, widgets);
+    const instanceId = (await mustJob(h, first.jobId)).provisionedInstance ?? '';
+    await h.compute.terminate([instanceId]); // a person, say; the EC2 event is lost
+    h.clock.advance(2 * 60_000);
+    await reconcileNow(h);
+    expect((await mustInstance(h, instanceId)).state).toBe('terminated');
+    // The unit came back, and the older job, whose runner was lost, took it for its new runner.
+    const reprovisioned = await mustJob(h, first.jobId);
+    expect(reprovisioned.provisionedInstance).not.toBe(instanceId);
+    expect((await mustInstance(h, reprovisioned.provisionedInstance ?? '')).quotaHolds).toEqual([
+      'repo#acme/widgets',
+    ]);
+    expect((await mustJob(h, second.jobId)).quotaWait).toBeDefined();
+    expect(await counts(h)).toEqual({ 'repo#acme/widgets': 1 });
   });
 
   it('does not reprovision nor abandon a job that waits on a quota', async () => {

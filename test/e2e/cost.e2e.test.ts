@@ -79,7 +79,15 @@ describe('end to end: cost per repository', () => {
     const runJob = async (repository: { owner: string; name: string }) => {
       const { jobIds } = await github.queueWorkflowRun({ repository, jobs: [{ labels, durationMs: 4_000 }] });
       const id = jobIds[0] as number;
-      await waitFor(async () => (await store.getJob(id))?.usage !== undefined, `job ${id} booked`, 40_000);
+      // Booked by whichever ends the instance first (the completed webhook, or EC2's stop), and completed.
+      await waitFor(
+        async () => {
+          const job = await store.getJob(id);
+          return job?.usage !== undefined && job.state === 'completed';
+        },
+        `job ${id} booked and completed`,
+        40_000,
+      );
       return id;
     };
 

@@ -1,5 +1,6 @@
 /**
- * One deployment serving two organizations and a repository-level install (a user account), end to end
+ * One deployment serving two organizations and a repository-level install (a user account) through two
+ * GitHub Apps, end to end
  * through the real handlers against every peer: jobs of each owner are served, each runner registers
  * where its job's owner says (acme's and globex's organizations, octocat's repository) under that
  * owner's home installation, orphan runners are reaped in both organizations and through the
@@ -28,6 +29,7 @@ describe('end to end: two organizations and a repository-level install', () => {
   beforeAll(async () => {
     sandbox = await startSandbox({
       organizations: ['acme', 'globex', { owner: 'octocat', runners: 'repo' }],
+      apps: 2,
       poolConfig: config,
       timeScale: 0.02,
       warmupMs: 20,
@@ -69,6 +71,11 @@ describe('end to end: two organizations and a repository-level install', () => {
       .requestsTo('POST /orgs/{org}/actions/runners/generate-jitconfig')
       .map((r) => r.path.split('/')[2]);
     expect(minted.sort()).toEqual(['acme', 'globex']);
+    // Minted through the router of both Apps: each mint counted on one (App, installation) of its owner.
+    const budgets = sandbox.plane.githubBudgets?.() ?? [];
+    expect(new Set(budgets.map((b) => b.app))).toEqual(new Set(['app-1', 'app-2']));
+    expect(budgets.filter((b) => b.mints > 0).every((b) => ['acme', 'globex'].includes(b.owner))).toBe(true);
+    expect(budgets.reduce((n, b) => n + b.mints, 0)).toBe(2);
   }, 90_000);
 
   it("registers a repository-level install's runner with the job's repository, and reaps orphans there", async () => {

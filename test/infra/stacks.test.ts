@@ -554,6 +554,7 @@ describe('ControlPlaneSchedules', () => {
       ScheduleExpression: 'cron(30 0 * * ? *)',
       Target: Match.objectLike({
         Arn: { 'Fn::GetAtt': [id, 'Arn'] },
+        Input: '{}',
         RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 0 }),
       }),
     });
@@ -760,6 +761,7 @@ describe('RunnerDashboard', () => {
       'HotRefills',
       'Pickups',
       'JobStartedSignals',
+      'DailyCostCents',
     ])
       expect(body).toContain(name);
     expect(body).toContain('Jobs picked up by tier (hot, warm, cold)');

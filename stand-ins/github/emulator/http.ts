@@ -1,6 +1,6 @@
 /**
  * The emulator's HTTP plumbing: how a route is declared and matched, how an answer is written (with the
- * headers GitHub sends on every response), GitHub's error body, and page/Link-header pagination.
+ * request id GitHub sends on every response), GitHub's error body, and page/Link-header pagination.
  */
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -73,11 +73,9 @@ export function error(status: number, message: string, headers?: Record<string, 
 }
 
 export function writeReply(res: ServerResponse, reply: Reply): void {
+  // Rate-limit headers come with the reply (limits.ts charges every authenticated request).
   const headers: Record<string, string> = {
     'x-github-request-id': randomBytes(8).toString('hex').toUpperCase(),
-    'x-ratelimit-limit': '5000',
-    'x-ratelimit-remaining': '4999',
-    'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600),
     ...reply.headers,
   };
   if (reply.body === undefined) {

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { seededRandom as mulberry32 } from '../../../bin/sandbox/seeded-random.js';
 import { matchPool } from '../../../scheduler/core/labels.js';
 import { hotIdleStates, liveInstanceStates, servingStates } from '../../../scheduler/core/lifecycle.js';
+import { quotaHoldingStates } from '../../../scheduler/core/quotas.js';
 import { poolTarget } from '../../../scheduler/core/schedule.js';
 import type { JobRecord } from '../../../scheduler/core/types.js';
 import { World } from './world.js';
@@ -242,6 +243,20 @@ async function checkSettled(world: World): Promise<void> {
   // Each ran exactly once, on one instance.
   const taken = [...world.agents.values()].flatMap((a) => a.jobsTaken);
   for (const id of ran) expect(taken.filter((t) => t === id)).toHaveLength(1);
+
+  // Quotas: once settled, every counter equals the live instances holding a unit of it, and no job
+  // is left waiting on one.
+  for (const pool of world.config.pools.filter((p) => p.quotas !== undefined)) {
+    const holders = new Map<string, number>();
+    for (const record of await world.store.listPoolInstances(pool.name))
+      if (quotaHoldingStates.includes(record.state))
+        for (const key of record.quotaHolds ?? []) holders.set(key, (holders.get(key) ?? 0) + 1);
+    for (const counter of await world.store.listQuotas(pool.name)) {
+      if (counter.key.startsWith('day#')) continue;
+      expect(counter.count, `pool ${pool.name}: counter ${counter.key}`).toBe(holders.get(counter.key) ?? 0);
+      expect(counter.waiting, `pool ${pool.name}: waiting on ${counter.key}`).toEqual([]);
+    }
+  }
 
   // Nothing left behind: no idle runner, no JIT config, no orphan instance, no stale record.
   const live = world.store.allInstances().filter((r) => r.state !== 'terminated');

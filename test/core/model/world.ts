@@ -60,6 +60,8 @@ export function modelConfig(): PoolsConfig {
         subnets: ['subnet-0000000a'],
         defaultSize: 1,
         maximum: 3,
+        // Bursts go over it: jobs wait and are served as units come back.
+        quotas: { repository: { instances: 2 } },
       },
     ],
     settings: { pendingJobSeconds: 30, claimTimeoutSeconds: 300, orphanGraceSeconds: 120 },
