@@ -101,12 +101,20 @@ export async function buildControlPlane(
   // containers too; the installations are fixed for the container's life (names and checks depend on them).
   const readApp = async (arn: string, { fresh }: { fresh: boolean }) =>
     parseAppSecret(arn, await secrets.getSecret(arn, { fresh }));
-  const installationClient = (arn: string, installationId: number) =>
-    new OctokitGitHubRunners(
+  let github: GitHubRunners;
+  let owners: DeploymentOwners;
+  let budgets: ControlPlane['githubBudgets'];
+  if (settings.GITHUB_APPS === undefined) {
+    const arn = settings.GITHUB_APP_SECRET_ARN ?? '';
+    const app = await readApp(arn, { fresh: false });
+    if (app.installationId === undefined)
+      throw new AppSecretError(`GitHub App secret ${arn} is invalid: installationId`);
+    const { installationId } = app;
+    github = new OctokitGitHubRunners(
       new RenewingGitHubApp({
         read: async (how) => {
           const credentials = await readApp(arn, how);
-          if (settings.GITHUB_APPS === undefined && credentials.installationId !== installationId)
+          if (credentials.installationId !== installationId)
             throw new AppSecretError(
               `GitHub App secret ${arn} names another installation; redeploy to change it`,
             );
@@ -117,16 +125,6 @@ export async function buildControlPlane(
         clock,
       }),
     );
-
-  let github: GitHubRunners;
-  let owners: DeploymentOwners;
-  let budgets: ControlPlane['githubBudgets'];
-  if (settings.GITHUB_APPS === undefined) {
-    const arn = settings.GITHUB_APP_SECRET_ARN ?? '';
-    const app = await readApp(arn, { fresh: false });
-    if (app.installationId === undefined)
-      throw new AppSecretError(`GitHub App secret ${arn} is invalid: installationId`);
-    github = installationClient(arn, app.installationId);
     owners = singleAppOwners(settings, app.installationId);
   } else {
     const apps = settings.GITHUB_APPS;
