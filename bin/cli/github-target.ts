@@ -8,7 +8,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AppSecretError, buildDeploymentGitHub } from '../../handlers/control-plane.js';
 import { readGitHubSettings, SettingsError } from '../../handlers/settings.js';
-import { SecretsManagerSecrets } from '../../scheduler/adapters/secrets-manager-secrets.js';
+import { SecretReadError, SecretsManagerSecrets } from '../../scheduler/adapters/secrets-manager-secrets.js';
 import { CliError, describeAwsError } from './cli-error.js';
 import { portRunnerGroupSource, type RunnerGroupSource } from './github-checks.js';
 
@@ -55,6 +55,13 @@ export async function deploymentRunnerGroupSource(
   } catch (error) {
     // AppSecretError names the secret and the faulty fields only, never the content.
     if (error instanceof AppSecretError) throw new CliError(error.message, 1, { cause: error });
-    throw describeAwsError(error, 'Secrets Manager', where) ?? error;
+    const described = describeAwsError(error, 'Secrets Manager', where);
+    // A missing secret: the adapter's message names the secret, which the SDK's does not.
+    if (
+      error instanceof SecretReadError &&
+      (described === undefined || /does not exist/.test(described.message))
+    )
+      throw new CliError(`${error.message} (Secrets Manager at ${where})`, 1, { cause: error });
+    throw described ?? error;
   }
 }

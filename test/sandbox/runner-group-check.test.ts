@@ -120,6 +120,33 @@ describe('runners pools validate --check-github', () => {
     expect(await runCli(['pools', 'validate', goodFile, '--check-github'], good)).toBe(0);
   });
 
+  it('fails, rather than passes, when it cannot read the groups, naming what it could not read', async () => {
+    const missingSecret = captureIo({
+      ...process.env,
+      GITHUB_APP_SECRET_ARN: 'wpr/no-such-app',
+      GITHUB_ORG: 'acme',
+      RUNNER_GROUP: 'ci',
+    });
+    expect(await runCli(['pools', 'validate', goodFile, '--check-github'], missingSecret)).toBe(1);
+    expect(missingSecret.stderr()).toContain('could not read AWSCURRENT of secret wpr/no-such-app');
+
+    // An installation GitHub does not know: its token is refused, so initech's groups cannot be read.
+    const [first, ...rest] = sandbox.plane.settings.GITHUB_APPS ?? [];
+    if (first === undefined) throw new Error('the sandbox has no GITHUB_APPS');
+    const apps = [
+      {
+        ...first,
+        installations: [...first.installations, { id: 999_999, owner: 'initech', runners: 'org' }],
+      },
+      ...rest,
+    ];
+    const notInstalled = captureIo({ ...deployedEnv(), GITHUB_APPS: JSON.stringify(apps) });
+    expect(await runCli(['pools', 'validate', goodFile, '--check-github'], notInstalled)).toBe(1);
+    expect(notInstalled.stderr()).toContain('cannot read the runner groups of initech from GitHub');
+    expect(notInstalled.stdout()).not.toContain('valid —');
+    expect(notInstalled.stdout() + notInstalled.stderr()).not.toMatch(/PRIVATE KEY/);
+  });
+
   it('is a usage error without the sandbox or the deployment’s GitHub settings', async () => {
     const io = captureIo({});
     expect(await runCli(['pools', 'validate', goodFile, '--check-github'], io)).toBe(2);
