@@ -16,7 +16,12 @@ import { DynamoDbPoolStore } from '../scheduler/adapters/dynamodb-pool-store.js'
 import { createEc2Client } from '../scheduler/adapters/ec2-client.js';
 import { Ec2Compute } from '../scheduler/adapters/ec2-compute.js';
 import { EventBridgeEvents } from '../scheduler/adapters/eventbridge-events.js';
-import { createGitHubAppOctokit, RenewingGitHubApp } from '../scheduler/adapters/github-app-auth.js';
+import {
+  createGitHubAppOctokit,
+  type GitHubAppOctokit,
+  type GitHubAppOctokitOptions,
+  RenewingGitHubApp,
+} from '../scheduler/adapters/github-app-auth.js';
 import { createGitHubApps, type InstallationBudget } from '../scheduler/adapters/github-apps.js';
 import { OctokitGitHubRunners } from '../scheduler/adapters/github-runners.js';
 import { SecretsManagerSecrets } from '../scheduler/adapters/secrets-manager-secrets.js';
@@ -29,7 +34,7 @@ import type { GitHubRunners } from '../scheduler/ports/github-runners.js';
 import type { Metrics } from '../scheduler/ports/metrics.js';
 import { type DeploymentOwners, multiAppOwners, singleAppOwners } from './deployment-owners.js';
 import { createLogger, EmfMetrics } from './observability.js';
-import type { HandlerSettings } from './settings.js';
+import type { GitHubSettings, HandlerSettings } from './settings.js';
 
 export interface ControlPlane {
   readonly settings: HandlerSettings;
@@ -97,54 +102,12 @@ export async function buildControlPlane(
     spaceWrites: false,
     ...(settings.GITHUB_ACCEPT !== undefined && { accept: settings.GITHUB_ACCEPT }),
   };
-  // The App key is read again on a TTL and whenever GitHub answers 401, so a rotated key reaches warm
-  // containers too; the installations are fixed for the container's life (names and checks depend on them).
-  const readApp = async (arn: string, { fresh }: { fresh: boolean }) =>
-    parseAppSecret(arn, await secrets.getSecret(arn, { fresh }));
-  const installationClient = (arn: string, installationId: number) =>
-    new OctokitGitHubRunners(
-      new RenewingGitHubApp({
-        read: async (how) => {
-          const credentials = await readApp(arn, how);
-          if (settings.GITHUB_APPS === undefined && credentials.installationId !== installationId)
-            throw new AppSecretError(
-              `GitHub App secret ${arn} names another installation; redeploy to change it`,
-            );
-          return { appId: credentials.appId, privateKey: credentials.privateKey, installationId };
-        },
-        build: (credentials) =>
-          octokitAtCallDeadline(createGitHubAppOctokit({ ...credentials, ...octokitOptions })),
-        clock,
-      }),
-    );
-
-  let github: GitHubRunners;
-  let owners: DeploymentOwners;
-  let budgets: ControlPlane['githubBudgets'];
-  if (settings.GITHUB_APPS === undefined) {
-    const arn = settings.GITHUB_APP_SECRET_ARN ?? '';
-    const app = await readApp(arn, { fresh: false });
-    if (app.installationId === undefined)
-      throw new AppSecretError(`GitHub App secret ${arn} is invalid: installationId`);
-    github = installationClient(arn, app.installationId);
-    owners = singleAppOwners(settings, app.installationId);
-  } else {
-    const apps = settings.GITHUB_APPS;
-    // Fail the cold start on an unreadable or malformed secret, not the first call that needs it.
-    await Promise.all(apps.map((app) => readApp(app.secretArn, { fresh: false })));
-    // Every call goes to an installation serving its owner, spread over the Apps by their rate-limit
-    // budgets; a throttled App is skipped (scheduler/adapters/github-apps.ts).
-    const router = createGitHubApps({
-      apps,
-      readSecret: (app, how) => readApp(app.secretArn, how),
-      octokit: octokitOptions,
-      wrap: octokitAtCallDeadline,
-      clock,
-    });
-    github = router;
-    budgets = () => router.budgets();
-    owners = multiAppOwners(settings, apps);
-  }
+  const { github, owners, budgets } = await buildDeploymentGitHub(settings, {
+    secrets,
+    clock,
+    octokit: octokitOptions,
+    wrap: octokitAtCallDeadline,
+  });
 
   const deps: CoreDeps = {
     store: new DynamoDbPoolStore({
@@ -199,6 +162,73 @@ export async function buildControlPlane(
     ...(budgets !== undefined && { githubBudgets: budgets }),
     logger: overrides.logger ?? createLogger(handler),
   };
+}
+
+/** The deployment's GitHub side: the port over its App(s), who it serves and, with several Apps, their budgets. */
+export interface DeploymentGitHub {
+  readonly github: GitHubRunners;
+  readonly owners: DeploymentOwners;
+  readonly budgets?: () => readonly InstallationBudget[];
+}
+
+export interface DeploymentGitHubOptions {
+  readonly secrets: SecretsManagerSecrets;
+  readonly clock: Clock;
+  /** For every client: base URL, retries, Accept… (the credentials come from the App secrets). */
+  readonly octokit: Omit<GitHubAppOctokitOptions, 'appId' | 'privateKey' | 'installationId'>;
+  /** Applied to every client once built (the handlers abort calls at their deadline). */
+  readonly wrap?: (octokit: GitHubAppOctokit) => GitHubAppOctokit;
+}
+
+/**
+ * Builds the GitHubRunners port from the settings' App(s), reading each App secret through `secrets`:
+ * the handlers' composition root and the CLI's GitHub checks share it. The App key is read again on a
+ * TTL and whenever GitHub answers 401, so a rotated key reaches warm containers too; the installations
+ * are fixed for the port's life (names and checks depend on them).
+ */
+export async function buildDeploymentGitHub(
+  settings: GitHubSettings,
+  options: DeploymentGitHubOptions,
+): Promise<DeploymentGitHub> {
+  const { secrets, clock } = options;
+  const wrap = options.wrap ?? ((octokit: GitHubAppOctokit) => octokit);
+  const readApp = async (arn: string, { fresh }: { fresh: boolean }) =>
+    parseAppSecret(arn, await secrets.getSecret(arn, { fresh }));
+  if (settings.GITHUB_APPS === undefined) {
+    const arn = settings.GITHUB_APP_SECRET_ARN ?? '';
+    const app = await readApp(arn, { fresh: false });
+    if (app.installationId === undefined)
+      throw new AppSecretError(`GitHub App secret ${arn} is invalid: installationId`);
+    const { installationId } = app;
+    const github = new OctokitGitHubRunners(
+      new RenewingGitHubApp({
+        read: async (how) => {
+          const credentials = await readApp(arn, how);
+          if (credentials.installationId !== installationId)
+            throw new AppSecretError(
+              `GitHub App secret ${arn} names another installation; redeploy to change it`,
+            );
+          return { appId: credentials.appId, privateKey: credentials.privateKey, installationId };
+        },
+        build: (credentials) => wrap(createGitHubAppOctokit({ ...credentials, ...options.octokit })),
+        clock,
+      }),
+    );
+    return { github, owners: singleAppOwners(settings, app.installationId) };
+  }
+  const apps = settings.GITHUB_APPS;
+  // Fail the cold start on an unreadable or malformed secret, not the first call that needs it.
+  await Promise.all(apps.map((app) => readApp(app.secretArn, { fresh: false })));
+  // Every call goes to an installation serving its owner, spread over the Apps by their rate-limit
+  // budgets; a throttled App is skipped (scheduler/adapters/github-apps.ts).
+  const router = createGitHubApps({
+    apps,
+    readSecret: (app, how) => readApp(app.secretArn, how),
+    octokit: options.octokit,
+    wrap,
+    clock,
+  });
+  return { github: router, owners: multiAppOwners(settings, apps), budgets: () => router.budgets() };
 }
 
 /**

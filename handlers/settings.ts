@@ -191,6 +191,33 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
   };
 }
 
+const githubSettingsSchema = settingsSchema.pick({
+  GITHUB_APP_SECRET_ARN: true,
+  GITHUB_APPS: true,
+  GITHUB_API_URL: true,
+  GITHUB_ACCEPT: true,
+  GITHUB_ORG: true,
+  RUNNER_SCOPE: true,
+  RUNNER_GROUP: true,
+  RUNNER_NAME_PREFIX: true,
+});
+
+/** The settings that say which GitHub Apps, installations and owners a deployment has. */
+export type GitHubSettings = z.infer<typeof githubSettingsSchema>;
+
+/**
+ * The GitHub part of the handler settings alone, checked as readSettings checks it: for tools (the
+ * CLI) that reach the deployment's GitHub Apps without being a handler.
+ */
+export function readGitHubSettings(env: Readonly<Record<string, string | undefined>>): GitHubSettings {
+  const result = githubSettingsSchema.safeParse(env);
+  const problems = result.success ? [] : result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  problems.push(...appSourceProblems(env, result.success ? result.data : undefined));
+  if (!result.success || problems.length > 0)
+    throw new SettingsError(`invalid GitHub settings:\n  ${problems.join('\n  ')}`);
+  return result.data;
+}
+
 /**
  * One way to name the Apps: GITHUB_APPS, or the single App (GITHUB_APP_SECRET_ARN, GITHUB_ORG,
  * RUNNER_SCOPE). Mixing them is refused rather than guessed at: each installation names its owner and
@@ -198,7 +225,7 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
  */
 function appSourceProblems(
   env: Readonly<Record<string, string | undefined>>,
-  parsed: z.infer<typeof settingsSchema> | undefined,
+  parsed: Pick<z.infer<typeof settingsSchema>, 'RUNNER_SCOPE'> | undefined,
 ): string[] {
   const set = (name: string) => env[name] !== undefined && env[name] !== '';
   if (set('GITHUB_APPS'))

@@ -292,6 +292,10 @@ export class SimGitHub implements GitHubRunners {
     await this.latency.wait(this.timings.gitHubCall);
     return this.inner.listRunners(scope, namePrefix);
   }
+  async listRunnerGroups(org: string): Promise<string[]> {
+    await this.latency.wait(this.timings.gitHubCall);
+    return this.inner.listRunnerGroups(org);
+  }
   async getJob(...args: Parameters<GitHubRunners['getJob']>): Promise<GitHubJob | undefined> {
     await this.latency.wait(this.timings.gitHubCall);
     return this.inner.getJob(...args);

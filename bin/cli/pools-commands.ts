@@ -4,6 +4,8 @@
  * checks it against the account (subnets, type offerings per zone, each architecture's image and its
  * root snapshot: checkPoolsOnEc2), shows what changes against the live SSM parameter and writes it,
  * after a confirmation. `validate --check-aws` runs the same account checks without writing.
+ * `validate --check-github`, and `apply` unless `--no-github-checks`, check that every pool's runner
+ * group exists in every organization the deployment serves (github-checks.ts).
  *
  * A rejected document never reaches SSM. The handlers would refuse it anyway and keep their last good
  * config, but a reviewer should see the problem here, not in a log.
@@ -24,6 +26,8 @@ import {
 import { CliError, describeAwsError } from './cli-error.js';
 import type { CliIo } from './cli-io.js';
 import { diffPoolsConfig, formatDiff, summarizePool } from './config-diff.js';
+import { githubChecks, type RunnerGroupSource, sandboxRunnerGroupSource } from './github-checks.js';
+import { deploymentRunnerGroupSource, githubSettingsHint, namesGitHubApps } from './github-target.js';
 import { fetchSandboxState } from './sandbox-api.js';
 
 async function readConfigFile(file: string): Promise<string> {
@@ -61,6 +65,8 @@ async function validated(
 export interface ValidateOptions extends AwsTargetOptions {
   /** Also check the document against the account (EC2 and the image parameters). */
   readonly checkAws?: boolean;
+  /** Also check the pools' runner groups against the deployment's organizations on GitHub. */
+  readonly checkGithub?: boolean;
   readonly sandbox?: string;
 }
 
@@ -73,10 +79,15 @@ export async function validateCommand(
   // The problems are what `validate` is asked for: they go to stdout.
   const checked = await validated(file, io.out);
   if (checked === undefined) return 1;
+  // Every check runs before the verdict, so that one run lists every problem.
+  let ok = true;
   if (options.checkAws === true || options.sandbox !== undefined) {
     const target = await ssmTarget(options, io);
-    if (!(await accountChecks(file, checked.config, target, options, io.out))) return 1;
+    ok = await accountChecks(file, checked.config, target, options, io.out);
   }
+  if (options.checkGithub === true)
+    ok = (await githubChecks(file, checked.config, await runnerGroupSource(options, io), io.out)) && ok;
+  if (!ok) return 1;
   const { pools } = checked.config;
   io.out(`${file}: valid — ${pools.length} pool${pools.length === 1 ? '' : 's'}\n`);
   for (const pool of pools)
@@ -90,6 +101,8 @@ export interface ApplyOptions extends AwsTargetOptions {
   readonly sandbox?: string;
   /** `--no-aws-checks`: skip the account checks (false); they run by default. */
   readonly awsChecks?: boolean;
+  /** `--no-github-checks`: skip the runner group checks (false); they run by default. */
+  readonly githubChecks?: boolean;
 }
 
 export async function applyCommand(file: string, options: ApplyOptions, io: CliIo): Promise<number> {
@@ -98,8 +111,16 @@ export async function applyCommand(file: string, options: ApplyOptions, io: CliI
 
   const target = await ssmTarget(options, io);
   const { client, parameter, where } = target;
-  if (options.awsChecks !== false && !(await accountChecks(file, checked.config, target, options, io.err)))
-    return 1;
+  const awsOk =
+    options.awsChecks === false || (await accountChecks(file, checked.config, target, options, io.err));
+  let githubOk = true;
+  if (options.githubChecks !== false) {
+    if (options.sandbox === undefined && !namesGitHubApps(io.env))
+      // Not knowing the deployment's Apps is not a reason to refuse a config; saying so is enough.
+      io.err(`warning: runner groups not checked (--no-github-checks to silence): ${githubSettingsHint}\n`);
+    else githubOk = await githubChecks(file, checked.config, await runnerGroupSource(options, io), io.err);
+  }
+  if (!(awsOk && githubOk)) return 1;
   io.err(`reading the live config ${parameter} (${where})…\n`);
   const live = await readLive(client, parameter, where);
 
@@ -156,6 +177,16 @@ export async function applyCommand(file: string, options: ApplyOptions, io: CliI
     throw describeAwsError(error, 'SSM', where) ?? error;
   }
   return 0;
+}
+
+/** Where the runner groups are read: the sandbox's API, or the deployment's GitHub Apps. */
+function runnerGroupSource(
+  options: { sandbox?: string; region?: string },
+  io: CliIo,
+): Promise<RunnerGroupSource> {
+  return options.sandbox !== undefined
+    ? sandboxRunnerGroupSource(options.sandbox, io)
+    : deploymentRunnerGroupSource(io.env, options.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION);
 }
 
 interface SsmTarget {

@@ -70,6 +70,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       '--check-aws',
       'also check it against the account: subnets, instance types offered per zone, images and volume sizes',
     )
+    .option(
+      '--check-github',
+      "also check that every pool's runner group exists in every organization the deployment serves",
+    )
     .option('--sandbox <url>', "check against a running sandbox's peers");
   addAwsTargetOptions(validate, { table: false }).action(async (file: string, options) => {
     exitCode = await validateCommand(file, io, Date.now(), options);
@@ -81,6 +85,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('-y, --yes', 'write without asking for confirmation')
     .option('--dry-run', 'show the change only')
     .option('--no-aws-checks', 'skip the account checks (subnets, type offerings, images and volume sizes)')
+    .option('--no-github-checks', "skip the check that every pool's runner group exists on GitHub")
     .option('--sandbox <url>', "write to a running sandbox's SSM peer");
   addAwsTargetOptions(apply, { table: false }).action(async (file: string, options) => {
     exitCode = await applyCommand(file, options, io);

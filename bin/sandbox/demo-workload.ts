@@ -17,7 +17,7 @@
  */
 import { hotMarker } from '../../scheduler/core/hot-tier.js';
 import type { PoolsConfig } from '../../scheduler/core/pool-config.js';
-import type { JobRecord } from '../../scheduler/core/types.js';
+import type { InstanceRecord, JobRecord } from '../../scheduler/core/types.js';
 import { type PoolSummary, summarizePools } from '../cli/state-snapshot.js';
 import type { ScaledClock } from './scaled-clock.js';
 import { seededRandom } from './seeded-random.js';
@@ -444,12 +444,10 @@ class DemoRun {
       this.targets.set(pool.name, pool.target);
       if (this.startedAt === 0) continue;
       if (pool.ready === 0 && pool.target > 0 && pool.busy > 0 && !this.draining.has(pool.name)) {
+        const use = poolUse(pool.name, instances);
         this.draining.add(pool.name);
-        this.drained.add(pool.name);
-        this.say(
-          `${pool.name}: warm pool drained — 0 of ${pool.target} ready, ${pool.busy} busy; ` +
-            'further jobs fall back down the ladder',
-        );
+        if (use.jobs > 0) this.drained.add(pool.name);
+        this.say(emptyPoolLine(pool, use));
       } else if (this.draining.has(pool.name) && pool.ready >= pool.target) {
         this.draining.delete(pool.name);
         this.say(`${pool.name}: refilled — ${pool.ready} of ${pool.target} ready`);
@@ -548,4 +546,40 @@ class DemoRun {
   private say(line: string): void {
     this.options.log(`${this.format.format(this.clock.now())}  ${line}`);
   }
+}
+
+/** What a pool's own instances that left `ready` are doing: running jobs, or waiting in the hot tier. */
+export interface PoolUse {
+  /** Claimed, starting or running for a job (or taken by one). */
+  readonly jobs: number;
+  /** Started for the hot tier and not yet taken by a job: registered idle runners, or on their way. */
+  readonly hot: number;
+}
+
+export function poolUse(pool: string, instances: readonly InstanceRecord[]): PoolUse {
+  const mine = instances.filter((i) => i.pool === pool && i.role === 'pool');
+  const untakenHot = (i: InstanceRecord) =>
+    i.tier === 'hot' &&
+    ['claimed', 'starting', 'idle'].includes(i.state) &&
+    i.servingJob === undefined &&
+    i.jobStartedAt === undefined;
+  return {
+    hot: mine.filter(untakenHot).length,
+    jobs: mine.filter((i) => ['claimed', 'starting', 'busy'].includes(i.state) && !untakenHot(i)).length,
+  };
+}
+
+/**
+ * The line for a pool whose ready instances are all gone: drained by jobs (later jobs fall back down the
+ * ladder), or moved into the hot tier (a small pool refilling the tier is not a burst).
+ */
+export function emptyPoolLine(pool: Pick<PoolSummary, 'name' | 'target'>, use: PoolUse): string {
+  const head = `${pool.name}: 0 of ${pool.target} ready`;
+  if (use.jobs === 0)
+    return (
+      `${head} — all ${use.hot} went to the hot tier as registered idle runners, no job is waiting; ` +
+      'the pool warms new ones, and a burst beyond the tier meanwhile goes down the ladder'
+    );
+  const hot = use.hot > 0 ? `, ${use.hot} in the hot tier` : '';
+  return `${pool.name}: warm pool drained — 0 of ${pool.target} ready, ${use.jobs} on jobs${hot}; further jobs fall back down the ladder`;
 }

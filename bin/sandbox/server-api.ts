@@ -8,6 +8,9 @@
  *   GET /api/cost     cost per repository and organization for `?from=YYYY-MM-DD&to=YYYY-MM-DD` (UTC
  *                     days of the sandbox clock; today by default), as `runners cost` and the daily
  *                     CostReport compute it from the booked usage
+ *   GET /api/github/runner-groups  who the deployment serves (owners, their runner scope, the default
+ *                     runner group) and the runner group names of each organization-scoped owner, read
+ *                     through the handlers' GitHub adapter, for `runners pools validate --check-github`
  *
  * Everything is read through the PoolStore port and the handlers' ConfigSource, the same adapters the
  * deployed control plane uses; the metrics are those the handlers emitted. Secrets never appear: the
@@ -45,6 +48,20 @@ export const startHistogramBounds = [5, 10, 15, 20, 30, 45, 60, 90, 120] as cons
 export const runnerSources = ['pool', 'pool-resized', 'spot', 'on-demand'] as const;
 /** The tier of the runner that took a job: hot (idle, registered), warm (stopped pool), cold (fresh launch). */
 export const pickupTiers = ['hot', 'warm', 'cold'] as const;
+
+/** GET /api/github/runner-groups: what `runners pools … --check-github` checks the pools against. */
+export interface SandboxRunnerGroups {
+  /** The deployment's default group (RUNNER_GROUP), when set. */
+  readonly runnerGroup?: string;
+  /** Every owner served; `groups` only for organization-scoped ones (repositories have no groups). */
+  readonly owners: readonly {
+    readonly owner: string;
+    readonly scope: 'org' | 'repo';
+    readonly groups?: readonly string[];
+  }[];
+  /** A single App in repository scope serves any account it is installed on. */
+  readonly anyOwner?: { readonly scope: 'org' | 'repo' };
+}
 
 export interface SandboxInfo {
   readonly speed: number;
@@ -244,6 +261,26 @@ export function mountApi(options: SandboxApiOptions): SandboxApi {
     }
     const config = await sandbox.plane.configSource.load();
     sendJson(res, await readCostReport(sandbox.plane.deps, config, { from, to }));
+  });
+
+  sandbox.route('GET', '/api/github/runner-groups', async (_req: IncomingMessage, res: ServerResponse) => {
+    const { runners, github } = sandbox.plane.deps;
+    try {
+      const owners = await Promise.all(
+        runners.owners.map(async ({ owner, scope }) =>
+          scope === 'org' ? { owner, scope, groups: await github.listRunnerGroups(owner) } : { owner, scope },
+        ),
+      );
+      const body: SandboxRunnerGroups = {
+        owners,
+        ...(runners.runnerGroup !== undefined && { runnerGroup: runners.runnerGroup }),
+        ...(runners.anyOwner !== undefined && { anyOwner: { scope: runners.anyOwner.scope } }),
+      };
+      sendJson(res, body);
+    } catch (error) {
+      // The adapter's GitHubError messages hold no secret (scrubbed at the edge).
+      sendJson(res, { error: (error as Error).message }, 502);
+    }
   });
 
   return {

@@ -119,6 +119,10 @@ export interface SandboxOptions {
    * (a second App adds JIT mint capacity, not deliveries).
    */
   readonly apps?: number;
+  /** Runner groups each organization has on GitHub besides `Default` (`{ acme: ['gpu-runners'] }`). */
+  readonly runnerGroups?: Readonly<Record<string, readonly string[]>>;
+  /** The deployment's default runner group (RUNNER_GROUP) for pools that name none; GitHub's Default when unset. */
+  readonly runnerGroup?: string;
   /** GitHub's rate limits in the emulator (per App and per installation); GitHub's own by default. */
   readonly githubLimits?: EmulatorLimits;
   /** Port of the HTTP server (webhook, API, dashboard); 0 picks a free one. */
@@ -287,6 +291,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           })),
         }),
     ...(options.githubLimits !== undefined && { limits: options.githubLimits }),
+    ...(options.runnerGroups !== undefined && { runnerGroups: options.runnerGroups }),
     ...(options.webhookTimeoutMs !== undefined && { webhookTimeoutMs: options.webhookTimeoutMs }),
     now,
   });
@@ -340,6 +345,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         }),
     GITHUB_API_URL: github.url,
     RUNNER_NAME_PREFIX: 'wpr',
+    ...(options.runnerGroup !== undefined && { RUNNER_GROUP: options.runnerGroup }),
     LAUNCH_TEMPLATE_ID: 'lt-0123456789abcdef0',
     DEPLOYMENT_ID: 'sandbox',
     EVENT_BUS_NAME: 'wpr-events',

@@ -425,6 +425,21 @@ export class ControlPlaneAccess {
   /** Start a claimed pool instance (IAM denies it for any instance not tagged as the project's). */
   startInstances(role: Role): void {
     this.onProjectInstances(role, 'StartProjectInstances', ['ec2:StartInstances']);
+    // A hot runner started from the pool gets its agent's idle bound right after StartInstances: that
+    // one key, on the project's instances, never any other tag of an existing resource.
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'TagIdleBoundOfProjectInstances',
+        effect: Effect.ALLOW,
+        actions: ['ec2:CreateTags'],
+        resources: [this.arn('ec2', 'instance/*')],
+        conditions: {
+          StringEquals: this.projectTag,
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [tagKeys.maxIdleSeconds] },
+          Null: { 'aws:TagKeys': 'false' },
+        },
+      }),
+    );
   }
 
   /** Change a stopped pool instance's type (fallback ladder: resize). */

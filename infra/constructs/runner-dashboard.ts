@@ -173,5 +173,18 @@ export class RunnerDashboard extends Construct {
         { width: 24, stacked: true },
       ),
     );
+    // One point a day per series (the cost report at 00:30 UTC): the top repositories plus `other`.
+    this.dashboard.addWidgets(
+      graph(
+        'Daily cost by repository (US cents, top N + other)',
+        [m.search(metricNames.dailyCostCents, ['Repository'], 'Maximum', { period: Duration.days(1) })],
+        { width: 12, stacked: true },
+      ),
+      graph(
+        'Daily cost by organization (US cents)',
+        [m.search(metricNames.dailyCostCents, ['Organization'], 'Maximum', { period: Duration.days(1) })],
+        { width: 12, stacked: true },
+      ),
+    );
   }
 }

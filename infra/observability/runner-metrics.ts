@@ -55,6 +55,11 @@ export const metricNames = {
   pickups: 'Pickups',
   /** [Pool]: job-started tags from instances (the webhook-independent signal). */
   jobStartedSignals: 'JobStartedSignals',
+  /**
+   * US cents, once a day for the day before (the cost report): [] the total, [Repository] the top N
+   * repositories and `other`, [Organization] each organization. See docs/cost.md.
+   */
+  dailyCostCents: 'DailyCostCents',
 } as const;
 
 export type MetricName = (typeof metricNames)[keyof typeof metricNames];

@@ -17,6 +17,8 @@
  *   template's, so it always says `Encrypted: true` (the IAM policy refuses unencrypted volumes).
  * - `Unsupported` (a type not offered in a zone) is a refusal like no capacity: the next type or
  *   zone is tried.
+ * - Hot runners carry the agent's idle bound (`wpr:max-idle-seconds`): in the launch's tags, or with one
+ *   CreateTags once StartInstances accepted a pool instance's start.
  * - Ephemeral on-demand: RunInstances over types × subnets (type-major) with terminate on shutdown,
  *   not CreateFleet, because a fleet takes its shutdown behaviour from the launch template, which says
  *   stop for the pool; RunInstances can say terminate.
@@ -54,6 +56,7 @@ import {
   CreateFleetCommand,
   type CreateFleetCommandInput,
   type CreateFleetCommandOutput,
+  CreateTagsCommand,
   DescribeInstancesCommand,
   DescribeLaunchTemplateVersionsCommand,
   DescribeSubnetsCommand,
@@ -80,6 +83,7 @@ import {
   type LaunchOutcome,
   type ObservedInstance,
   type PoolLaunchRequest,
+  type StartOptions,
   type StartOutcome,
 } from '../ports/compute.js';
 import { callTimeLeft } from './call-deadline.js';
@@ -231,7 +235,34 @@ export class Ec2Compute implements Compute {
       : this.launchOnDemand(request, launch);
   }
 
-  async start(instanceId: string): Promise<StartOutcome> {
+  async start(instanceId: string, options?: StartOptions): Promise<StartOutcome> {
+    const started = await this.startInstance(instanceId);
+    if (started.kind === 'started' && options?.maxIdleSeconds !== undefined)
+      await this.tagIdleBound(instanceId, options.maxIdleSeconds);
+    return started;
+  }
+
+  /**
+   * A hot runner's idle bound, tagged once StartInstances was accepted (never on a refused start: the
+   * instance goes back to the pool and serves a plain job next). The agent reads the tag when its runner
+   * starts, seconds into the boot, and again when its bound expires, so a tag landing after boot still
+   * counts. Best effort: without it the agent bounds a hot pool's idle runner by the pool config's
+   * `maxIdleMinutes` (ami/README.md), the same bound the control plane keeps.
+   */
+  private async tagIdleBound(instanceId: string, seconds: number): Promise<void> {
+    try {
+      await this.client.send(
+        new CreateTagsCommand({
+          Resources: [instanceId],
+          Tags: [{ Key: tagKeys.maxIdleSeconds, Value: String(Math.round(seconds)) }],
+        }),
+      );
+    } catch {
+      // See above: the agent falls back to the pool config.
+    }
+  }
+
+  private async startInstance(instanceId: string): Promise<StartOutcome> {
     try {
       const output = await this.client.send(new StartInstancesCommand({ InstanceIds: [instanceId] }));
       const previous = output.StartingInstances?.[0]?.PreviousState?.Name;
@@ -347,7 +378,9 @@ export class Ec2Compute implements Compute {
           ),
         },
       ],
-      TagSpecifications: [{ ResourceType: 'instance', Tags: this.tags(pool, 'ephemeral') }],
+      TagSpecifications: [
+        { ResourceType: 'instance', Tags: [...this.tags(pool, 'ephemeral'), ...idleBoundTags(request)] },
+      ],
     };
     let output: CreateFleetCommandOutput;
     try {
@@ -401,7 +434,7 @@ export class Ec2Compute implements Compute {
         const spec = specOf(launch, instanceType);
         const result = await this.runInstances(
           {
-            ...this.runInput(launch, pool, 'ephemeral', undefined, subnetId),
+            ...this.runInput(launch, pool, 'ephemeral', undefined, subnetId, idleBoundTags(request)),
             InstanceType: instanceType as _InstanceType,
             MinCount: 1,
             MaxCount: 1,
@@ -469,6 +502,7 @@ export class Ec2Compute implements Compute {
     role: InstanceRole,
     spec: string | undefined,
     subnetId: string,
+    instanceTags: readonly Tag[] = [],
   ): Omit<RunInstancesCommandInput, 'MinCount' | 'MaxCount'> {
     const tags = this.tags(pool, role, spec);
     return {
@@ -482,7 +516,7 @@ export class Ec2Compute implements Compute {
         ? { SubnetId: subnetId }
         : { NetworkInterfaces: [{ ...launch.networkInterface, DeviceIndex: 0, SubnetId: subnetId }] }),
       TagSpecifications: [
-        { ResourceType: 'instance', Tags: tags },
+        { ResourceType: 'instance', Tags: [...tags, ...instanceTags] },
         { ResourceType: 'volume', Tags: tags },
       ],
     };
@@ -675,6 +709,13 @@ function derivedToken(token: string, ...parts: string[]): string {
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/** A hot runner's idle bound, tagged at launch (see `tagIdleBound`). */
+function idleBoundTags(request: EphemeralLaunchRequest): Tag[] {
+  return request.maxIdleSeconds === undefined
+    ? []
+    : [{ Key: tagKeys.maxIdleSeconds, Value: String(Math.round(request.maxIdleSeconds)) }];
 }
 
 function tagValue(tags: readonly Tag[] | undefined, key: string): string | undefined {

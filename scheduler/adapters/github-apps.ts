@@ -241,6 +241,10 @@ export class GitHubAppsRouter implements GitHubRunners {
     return this.route(ownerOf(scope), 'list runners', (lane) => lane.runners.listRunners(scope, namePrefix));
   }
 
+  listRunnerGroups(org: string): Promise<string[]> {
+    return this.route(org, 'list runner groups', (lane) => lane.runners.listRunnerGroups(org));
+  }
+
   getJob(repository: Repository, jobId: number): Promise<GitHubJob | undefined> {
     return this.route(repository.owner, 'get job', (lane) => lane.runners.getJob(repository, jobId));
   }

@@ -223,19 +223,28 @@ export class OctokitGitHubRunners implements GitHubRunners {
     );
   }
 
+  async listRunnerGroups(org: string): Promise<string[]> {
+    const groups = await this.call('list runner groups', (octokit) => this.readRunnerGroups(octokit, org));
+    return groups.map((g) => g.name);
+  }
+
   private async runnerGroupId(octokit: Octokit, org: string, name: string): Promise<number> {
-    const key = org.toLowerCase();
-    const cached = this.groupIds.get(key)?.get(name.toLowerCase());
+    const cached = this.groupIds.get(org.toLowerCase())?.get(name.toLowerCase());
     if (cached !== undefined) return cached;
+    const groups = await this.readRunnerGroups(octokit, org);
+    const id = groups.find((g) => g.name.toLowerCase() === name.toLowerCase())?.id;
+    if (id === undefined) throw new UnknownRunnerGroupError(org, name);
+    return id;
+  }
+
+  /** Every runner group of the organization, paged through; refreshes the name → id cache. */
+  private async readRunnerGroups(octokit: Octokit, org: string): Promise<{ id: number; name: string }[]> {
     const groups = await octokit.paginate('GET /orgs/{org}/actions/runner-groups', {
       org,
       per_page: this.perPage,
     });
-    const byName = new Map(groups.map((g) => [g.name.toLowerCase(), g.id]));
-    this.groupIds.set(key, byName);
-    const id = byName.get(name.toLowerCase());
-    if (id === undefined) throw new UnknownRunnerGroupError(org, name);
-    return id;
+    this.groupIds.set(org.toLowerCase(), new Map(groups.map((g) => [g.name.toLowerCase(), g.id])));
+    return groups.map((g) => ({ id: g.id, name: g.name }));
   }
 
   /**

@@ -21,4 +21,10 @@ export const tagKeys = {
    * marks the instance busy and refills the hot tier without waiting for GitHub's webhook.
    */
   jobStarted: 'wpr:job-started',
+  /**
+   * The instance agent's idle bound in whole seconds (ami/README.md, the watchdog contract), set by the
+   * control plane on a hot-tier runner — at launch, or right after StartInstances on a pool instance
+   * (the agent re-reads it when its bound expires) — so the agent outlasts the tier's `maxIdleMinutes`.
+   */
+  maxIdleSeconds: 'wpr:max-idle-seconds',
 } as const;

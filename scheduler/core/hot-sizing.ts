@@ -4,17 +4,26 @@
  *   window    the pool's open hot windows give bounds [min, max]; outside every window the tier is
  *             `outsideWindows` (zero unless configured)
  *   model     inside a window, the k-th runner is kept only while the seconds of waiting it is expected
- *             to save in this hour, times the configured value of a waiting second, pay for its
- *             running hour (compute + volume at the price of the tier's first fill source)
+ *             to save in this hour — sized by the jobs expected to arrive within one refill time —
+ *             times the configured value of a waiting second, pay for its running hour (compute +
+ *             volume at the price of the tier's first fill source)
  *   caps      then the tier's hard `maximum`, then what is left of the daily budget for one more hour
  *
- * The model, stated so that it can be argued with: the demand history (forecast.ts) holds, per hour of
- * week, the peak of runners in use in each past week. The k-th hot runner is hit in an hour of a week
- * whose peak reached k; in such an hour its slot turns over about 60 / jobMinutes times (each job that
- * lands in it finds a runner already online), and each hit saves `secondsSavedPerHit` against a start
- * from the stopped pool. So expected seconds saved = P(peak ≥ k) × 60 / jobMinutes × secondsSavedPerHit,
- * with P the share of past weeks whose peak in this hour reached k. The k-th runner's saving never
- * exceeds the (k−1)-th's, so the kept runners are a prefix 1..k.
+ * The model, stated so that it can be argued with. A hot runner taken by a job is replaced by a refill
+ * that takes `refillSeconds` to become idle (a stopped-pool start, or a fresh launch, plus the runner's
+ * connect). So the tier only runs dry when more jobs arrive within one refill time than it holds: the
+ * tier is sized by the arrivals expected within one refill time, not by how many runners are busy at
+ * the peak (a busy runner left the tier long ago). Per past week of this hour of week, the arrival rate
+ * is the peak demand the tuner recorded (forecast.ts) over the job length (Little's law: λ = peak /
+ * jobMinutes), and the arrivals N within one refill time R are Poisson with mean λ·R. The k-th runner
+ * serves a job in each refill interval where N ≥ k, so it is expected to save, per hour,
+ *
+ *   (3600 / R) × P(N ≥ k) × secondsSavedPerHit      averaged over the past weeks
+ *
+ * and is kept only while that times `valuePerWaitSecondUsd` pays for its running hour. P(N ≥ k) falls
+ * with k, so the kept runners are a prefix 1..k. Poisson is the optimistic end: a matrix fan-out
+ * brings tens of jobs in one second, which no affordable tier absorbs anyway; the window's `min`
+ * is there for a floor the model does not see.
  *
  * Invariants: the target is an integer in [0, maximum]; outside a window it ignores the model; a spent
  * budget gives zero.
@@ -83,15 +92,40 @@ export function sizeHotTier(input: HotSizingInput): HotSizing {
   };
 }
 
+/** The time for a refill to become idle, by the tier's first fill source, when not configured. */
+export const defaultRefillSeconds = { pool: 20, spot: 30, 'on-demand': 30 } as const;
+
+/** Seconds from a hot runner being taken to its replacement being idle, for this pool. */
+export function refillSeconds(hot: HotConfig): number {
+  return hot.costModel?.refillSeconds ?? defaultRefillSeconds[hot.fill[0] ?? 'pool'];
+}
+
+/** P(N ≥ k) for N Poisson with this mean. */
+export function poissonAtLeast(k: number, mean: number): number {
+  if (k <= 0) return 1;
+  if (mean <= 0) return 0;
+  let term = Math.exp(-mean); // P(N = 0)
+  let below = term;
+  for (let n = 1; n < k; n++) {
+    term *= mean / n;
+    below += term;
+  }
+  return Math.max(0, 1 - below);
+}
+
 /** Expected seconds of waiting the k-th hot runner saves in an hour with these past peaks. */
 export function expectedSecondsSaved(
   k: number,
   pastPeaks: readonly number[],
   model: NonNullable<HotConfig['costModel']>,
+  refill: number,
 ): number {
-  if (pastPeaks.length === 0 || k < 1) return 0;
-  const reached = pastPeaks.filter((p) => p >= k).length / pastPeaks.length;
-  return reached * (60 / model.jobMinutes) * model.secondsSavedPerHit;
+  if (pastPeaks.length === 0 || k < 1 || refill <= 0) return 0;
+  const intervals = 3600 / refill;
+  const perSecond = (peak: number) => peak / (model.jobMinutes * 60);
+  const reached =
+    pastPeaks.reduce((sum, peak) => sum + poissonAtLeast(k, perSecond(peak) * refill), 0) / pastPeaks.length;
+  return intervals * reached * model.secondsSavedPerHit;
 }
 
 /** The largest k (≤ limit) whose k-th runner's saving pays its hour. */
@@ -103,10 +137,11 @@ function runnersThatPay(
 ): number {
   const model = hot.costModel;
   if (model === undefined) return limit;
+  const refill = refillSeconds(hot);
   let k = 0;
   while (
     k < limit &&
-    expectedSecondsSaved(k + 1, pastPeaks, model) * model.valuePerWaitSecondUsd >= hourlyUsd
+    expectedSecondsSaved(k + 1, pastPeaks, model, refill) * model.valuePerWaitSecondUsd >= hourlyUsd
   )
     k++;
   return k;

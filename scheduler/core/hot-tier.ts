@@ -250,8 +250,11 @@ export type PairSide = 'job' | 'runner';
  * Duplicates never reach the counter: a job's half is added by the event that first recorded the job
  * as waiting (or by an `in_progress` that recorded it first: both halves at once, no add), a runner's
  * half by the conditional write that moved the runner from untaken to busy. A half that never comes (a
- * lost webhook, a job cancelled before pickup) leaves the counter off by one until the tuner brings it
- * back within what the store shows (`settlePairs`).
+ * lost webhook, a job cancelled before pickup) leaves the counter off by one, which heals itself: the
+ * next half of the other side pairs with it and starts nothing, once. That costs one start (the tuner
+ * refills a short tier within a minute, the reconciler provides a runner to a job left waiting); the
+ * counter is never corrected from a snapshot of the store, which cannot tell a half lost from a half
+ * late (a webhook incident holds `queued` for tens of minutes) and would then start a second runner.
  */
 export async function pairStart(
   deps: Pick<CoreDeps, 'store'>,
@@ -261,27 +264,6 @@ export async function pairStart(
   const after = await deps.store.addToCounter(hotPairsCounter(pool), side === 'job' ? 1 : -1);
   const partnerWaiting = side === 'job' ? after <= 0 : after >= 0;
   return partnerWaiting ? 'second' : 'first';
-}
-
-/**
- * Halves still waiting for a partner can only be jobs still waiting (counter > 0) or runners taken by
- * a job not yet known (counter < 0). The tuner moves a counter past those bounds back to them, so a
- * lost half costs at most one tuner period of a start happening at the second event instead of the first.
- * Read before the balance: events that land in between only move the counter toward what the balance
- * then shows.
- */
-async function settlePairs(
-  deps: CoreDeps,
-  pool: PoolConfig,
-  balance: RunnerBalance,
-  before: number,
-): Promise<void> {
-  const low = -balance.takenUnknown;
-  const excess = before > balance.waiting ? balance.waiting - before : before < low ? low - before : 0;
-  if (excess !== 0) {
-    await deps.store.addToCounter(hotPairsCounter(pool.name), excess);
-    deps.metrics.count('HotPairsSettled', Math.abs(excess), { Pool: pool.name });
-  }
 }
 
 export type HotRefillOutcome =
@@ -492,13 +474,12 @@ export async function tuneHotTier(
   if (!hasHotTier(deps, pool) || pool.hot === undefined) return undefined;
   const now = deps.clock.now();
   const marker = hotMarker(pool.name);
-  const [previousText, historyText, instances, pairs] = await Promise.all([
+  const [previousText, historyText, instances] = await Promise.all([
     deps.store.getMarker(marker),
     options.pastPeaks === undefined
       ? deps.store.getMarker(demandMarker(pool.name))
       : Promise.resolve(undefined),
     deps.store.listPoolInstances(pool.name),
-    deps.store.addToCounter(hotPairsCounter(pool.name), 0),
   ]);
   const previous = parseHotRecord(previousText);
   const idleNow = instances.filter((i) => hotIdleStates.includes(i.state));
@@ -523,7 +504,6 @@ export async function tuneHotTier(
   }
 
   let balance = await readBalance(deps, pool, sizing.target);
-  await settlePairs(deps, pool, balance, pairs);
   let drained = 0;
   // Drain idle runners only, longest idle first: one still starting is on its way and is drained when
   // it goes idle, if still surplus then.

@@ -108,8 +108,13 @@ const hotSchema = z
         valuePerWaitSecondUsd: z.number().min(0),
         /** Seconds a hit saves against the next tier (a stopped-pool start takes ~19.5 s at p50). */
         secondsSavedPerHit: z.number().positive().default(17),
-        /** Typical job length: one runner slot serves about 60 / jobMinutes jobs an hour at peak. */
+        /** Typical job length: the arrival rate at a peak of P busy runners is P / jobMinutes. */
         jobMinutes: z.number().positive().default(10),
+        /**
+         * Seconds from a hot runner being taken to its replacement being idle (absent: 20 when the tier
+         * fills from the stopped pool first, 30 from spot or on-demand — a fresh launch boots longer).
+         */
+        refillSeconds: z.number().positive().max(600).optional(),
       })
       .strict()
       .optional(),

@@ -115,6 +115,8 @@ interface Purpose {
   /** EC2 client token base: a retried call never launches a second instance. */
   readonly token: string;
   readonly tier?: 'hot';
+  /** A hot runner's agent idle bound (see `hotIdleBoundSeconds`). */
+  readonly maxIdleSeconds?: number;
   readonly sources: readonly HotFillSource[];
   readonly avoidSpot?: boolean;
   readonly quotaHolds?: readonly string[];
@@ -145,6 +147,7 @@ export async function provisionRunner(deps: CoreDeps, request: ProvisionRequest)
 
 /** Starts one hot-tier runner from the pool's fill policy (see HotFillRequest). */
 export async function provisionHotRunner(deps: CoreDeps, request: HotFillRequest): Promise<ProvisionOutcome> {
+  const bound = hotIdleBoundSeconds(request.pool);
   return climbLadder(deps, {
     pool: request.pool,
     deadline: request.deadline,
@@ -152,8 +155,26 @@ export async function provisionHotRunner(deps: CoreDeps, request: HotFillRequest
     repository: request.repository,
     token: request.token,
     tier: 'hot',
+    ...(bound !== undefined && { maxIdleSeconds: bound }),
     sources: request.pool.hot?.fill ?? jobLadder,
   });
+}
+
+/**
+ * The agent's idle bound for a hot runner: the tier's maximum idle age, which the control plane enforces
+ * (the tuner replaces an idle runner past it), plus the agent's default bound as a margin, so the control
+ * plane's replacement — which deregisters the runner first — always comes before the agent's own stop,
+ * as the agent itself does when it falls back to the pool config (ami/README.md, the watchdog contract).
+ */
+export function hotIdleBoundSeconds(pool: PoolConfig): number | undefined {
+  return pool.hot === undefined ? undefined : pool.hot.maxIdleMinutes * 60 + agentDefaultIdleSeconds;
+}
+
+/** The agent's default idle bound (ami/README.md: `WPR_MAX_IDLE_SECONDS`, 600 s). */
+export const agentDefaultIdleSeconds = 600;
+
+function startOptions(request: Purpose): { maxIdleSeconds: number } | undefined {
+  return request.maxIdleSeconds === undefined ? undefined : { maxIdleSeconds: request.maxIdleSeconds };
 }
 
 async function climbLadder(deps: CoreDeps, request: Purpose): Promise<ProvisionOutcome> {
@@ -281,7 +302,7 @@ async function claimFromPool(
     }
     const instance =
       resize && request.size ? { ...claim.record, instanceType: request.size.instanceType } : claim.record;
-    const start = await deps.compute.start(candidate.id);
+    const start = await deps.compute.start(candidate.id, startOptions(request));
     if (start.kind === 'started') {
       note(resize ? 'pool-resized' : step, 'ok', {
         instanceId: candidate.id,
@@ -396,7 +417,7 @@ async function claimAndResize(
     }
     // The instance keeps its disk; its spec no longer matches, so the tuner will roll it after this job.
     const resized = { ...claim.record, instanceType: type };
-    const start = await deps.compute.start(candidate.id);
+    const start = await deps.compute.start(candidate.id, startOptions(request));
     if (start.kind === 'started') {
       note('pool-resized', 'ok', { instanceId: candidate.id, instanceType: type });
       return { instance: resized, source: 'pool-resized', claimedAt, startIssuedAt: deps.clock.now() };
@@ -424,7 +445,12 @@ async function launchEphemeral(
   const clientToken = `${request.token}-${market}`;
   // A sized job's fallback launches its size's type only.
   const shape = request.size === undefined ? pool : { ...pool, instanceTypes: [request.size.instanceType] };
-  const launch = await deps.compute.launchEphemeral({ pool: shape, market, clientToken });
+  const launch = await deps.compute.launchEphemeral({
+    pool: shape,
+    market,
+    clientToken,
+    ...(request.maxIdleSeconds !== undefined && { maxIdleSeconds: request.maxIdleSeconds }),
+  });
   if (launch.kind !== 'launched' || launch.instances[0] === undefined) {
     if (launch.kind === 'insufficient-capacity') deps.metrics.count('CapacityErrors', 1, { Pool: pool.name });
     note(market, 'capacity');

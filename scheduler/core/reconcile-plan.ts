@@ -239,20 +239,27 @@ function runnerBalance(s: ReconcileSnapshot): ReconcileAction[] {
       ...s.jobs.filter((j) => j.pool === pool.name).map((j) => ownerKey(j.repository.owner)),
     ]);
     for (const owner of owners)
-      actions.push(...balanceOwner(s, pool, owner, owner === hotKey, ownerKey, alreadyHandled, busyOnGitHub));
+      actions.push(
+        ...balanceOwner(s, { pool, owner, hot: owner === hotKey, ownerKey, alreadyHandled, busyOnGitHub }),
+      );
   }
   return actions;
 }
 
+/** One owner's runners in one pool against that owner's waiting jobs (and the hot target, if its tier's). */
 function balanceOwner(
   s: ReconcileSnapshot,
-  pool: ReconcileSnapshot['config']['pools'][number],
-  owner: string,
-  hot: boolean,
-  ownerKey: (owner: string | undefined) => string,
-  alreadyHandled: ReadonlySet<string>,
-  busyOnGitHub: ReadonlySet<string | undefined>,
+  group: {
+    readonly pool: ReconcileSnapshot['config']['pools'][number];
+    readonly owner: string;
+    /** The pool's hot tier registers with this owner: its idle runners up to the target are kept. */
+    readonly hot: boolean;
+    readonly ownerKey: (owner: string | undefined) => string;
+    readonly alreadyHandled: ReadonlySet<string>;
+    readonly busyOnGitHub: ReadonlySet<string | undefined>;
+  },
 ): ReconcileAction[] {
+  const { pool, owner, hot, ownerKey, alreadyHandled, busyOnGitHub } = group;
   const actions: ReconcileAction[] = [];
   const pendingMs = s.config.settings.pendingJobSeconds * 1000;
   const idle = s.instances

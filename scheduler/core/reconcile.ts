@@ -11,6 +11,7 @@
  */
 
 import type { HookDelivery, RegisteredRunner, RunnerScope } from '../ports/github-runners.js';
+import { bookInstanceUsage } from './cost-usage.js';
 import { type CoreDeps, ownerRunners } from './deps.js';
 import { hasHotTier, readHotTarget, refillHotTier } from './hot-tier.js';
 import type { PoolsConfig } from './pool-config.js';
@@ -281,6 +282,10 @@ async function apply(
         patch: { reason: action.reason, stateChangedAt: deps.clock.now() },
       });
       if (r.kind === 'ok') await releaseHolds(deps, action.instance);
+      // Gone from EC2 unseen: booked until now, as a termination seen from outside (instance-events.ts);
+      // one being recycled or retired is booked by that writer.
+      const leaving = action.instance.state === 'recycling' || action.instance.state === 'retiring';
+      if (r.kind === 'ok' && !leaving) await bookInstanceUsage(deps, action.instance, deps.clock.now());
       return r.kind === 'ok';
     }
     case 'mark-idle': {
@@ -299,7 +304,8 @@ async function apply(
         from: action.instance.state,
         expectedVersion: action.instance.version,
         to: 'ready',
-        patch: { stateChangedAt: deps.clock.now() },
+        // The warm-up's end is not known more closely than this (its stop event was missed).
+        patch: { stateChangedAt: deps.clock.now(), readyAt: deps.clock.now() },
       });
       return r.kind === 'ok';
     }

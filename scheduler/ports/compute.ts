@@ -45,6 +45,17 @@ export interface EphemeralLaunchRequest {
   readonly pool: PoolConfig;
   readonly market: Market;
   readonly clientToken: string;
+  /** A hot-tier runner: its agent's idle bound (`wpr:max-idle-seconds`), set at launch. */
+  readonly maxIdleSeconds?: number;
+}
+
+/**
+ * How a stopped pool instance is started. A hot-tier runner carries its agent's idle bound
+ * (`wpr:max-idle-seconds`), so the agent's idle watchdog and the control plane's ageing out agree
+ * instead of the agent falling back to the pool config.
+ */
+export interface StartOptions {
+  readonly maxIdleSeconds?: number;
 }
 
 /** A project instance as EC2 reports it, for the reconciler. */
@@ -70,7 +81,7 @@ export interface Compute {
   launchForPool(request: PoolLaunchRequest): Promise<LaunchOutcome>;
   /** One one-shot instance (spot via an instant fleet across types × subnets, or on-demand). */
   launchEphemeral(request: EphemeralLaunchRequest): Promise<LaunchOutcome>;
-  start(instanceId: string): Promise<StartOutcome>;
+  start(instanceId: string, options?: StartOptions): Promise<StartOutcome>;
   /** Changes a stopped instance's type (same architecture as its image). */
   changeType(instanceId: string, instanceType: string): Promise<ChangeTypeOutcome>;
   terminate(instanceIds: readonly string[]): Promise<void>;

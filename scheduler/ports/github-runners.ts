@@ -52,6 +52,12 @@ export interface GitHubRunners {
   deleteRunner(scope: RunnerScope, runnerId: number): Promise<'deleted' | 'not-found'>;
   /** Runners whose name starts with the prefix. */
   listRunners(scope: RunnerScope, namePrefix: string): Promise<RegisteredRunner[]>;
+  /**
+   * The names of every runner group of the organization (`Default` among them), read afresh: the
+   * ahead-of-time check that the groups pools name exist. An organization the App cannot see is a
+   * GitHubError.
+   */
+  listRunnerGroups(org: string): Promise<string[]>;
   getJob(repository: Repository, jobId: number): Promise<GitHubJob | undefined>;
   /** Re-runs one job of a workflow run (after a spot interruption). */
   rerunJob(repository: Repository, jobId: number): Promise<void>;

@@ -38,6 +38,7 @@ import {
   type LaunchOutcome,
   type ObservedInstance,
   type PoolLaunchRequest,
+  type StartOptions,
   type StartOutcome,
 } from '../../scheduler/ports/compute.js';
 
@@ -181,6 +182,10 @@ export class InMemoryCompute implements Compute {
         if (!this.hasCapacity({ instanceType, availabilityZone: zone, market, operation: 'launch' }))
           continue;
         const instance = this.create(pool, instanceType, subnetId, market, 'ephemeral', 'terminate');
+        if (request.maxIdleSeconds !== undefined) {
+          const created = this.mustGet(instance.id);
+          created.tags = { ...created.tags, [tagKeys.maxIdleSeconds]: String(request.maxIdleSeconds) };
+        }
         const outcome: LaunchOutcome = { kind: 'launched', instances: [instance] };
         this.tokens.set(key, outcome);
         return outcome;
@@ -194,8 +199,8 @@ export class InMemoryCompute implements Compute {
     return outcome;
   }
 
-  async start(instanceId: string): Promise<StartOutcome> {
-    this.record('start', [instanceId]);
+  async start(instanceId: string, options?: StartOptions): Promise<StartOutcome> {
+    this.record('start', options === undefined ? [instanceId] : [instanceId, options]);
     const instance = this.instances.get(instanceId);
     if (instance === undefined) return { kind: 'not-found' };
     if (instance.state !== 'stopped')
@@ -216,6 +221,9 @@ export class InMemoryCompute implements Compute {
       };
     this.move(instance, 'pending');
     instance.launchedAt = this.clock.now();
+    // As the adapter: tagged once the start is accepted, never on a refused start.
+    if (options?.maxIdleSeconds !== undefined)
+      instance.tags = { ...instance.tags, [tagKeys.maxIdleSeconds]: String(options.maxIdleSeconds) };
     return { kind: 'started' };
   }
 

@@ -131,7 +131,8 @@ export class InMemoryGitHub implements GitHubRunners {
   private readonly deliveries: DeliveryState[] = [];
   private readonly outbox: WorkflowJobEvent[] = [];
   private readonly listeners = new Set<(event: WorkflowJobEvent) => void>();
-  private readonly groups = new Map<string, Map<string, number>>();
+  /** Per organization (lower case): group name (lower case) → the group as GitHub names it. */
+  private readonly groups = new Map<string, Map<string, { id: number; name: string }>>();
   private readonly faults: { method: GitHubMethod | '*'; fault: GitHubFault; remaining: number }[] = [];
   private dropped: { remaining: number; statusCode: number } = { remaining: 0, statusCode: 502 };
   private nextRunnerId = 1;
@@ -202,6 +203,11 @@ export class InMemoryGitHub implements GitHubRunners {
       .map((r) => ({ id: r.id, name: r.name, status: r.status, busy: r.busy }));
   }
 
+  async listRunnerGroups(org: string): Promise<string[]> {
+    this.enter('listRunnerGroups', [org]);
+    return [...this.orgGroups(org).values()].sort((a, b) => a.id - b.id).map((g) => g.name);
+  }
+
   async getJob(repository: Repository, jobId: number): Promise<GitHubJob | undefined> {
     this.enter('getJob', [repository, jobId]);
     const job = this.jobs.get(jobId);
@@ -248,9 +254,9 @@ export class InMemoryGitHub implements GitHubRunners {
   addRunnerGroup(org: string, name: string): number {
     const groups = this.orgGroups(org);
     const existing = groups.get(name.toLowerCase());
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) return existing.id;
     const id = this.nextGroupId++;
-    groups.set(name.toLowerCase(), id);
+    groups.set(name.toLowerCase(), { id, name });
     return id;
   }
 
@@ -347,11 +353,11 @@ export class InMemoryGitHub implements GitHubRunners {
     throw error;
   }
 
-  private orgGroups(org: string): Map<string, number> {
+  private orgGroups(org: string): Map<string, { id: number; name: string }> {
     const key = org.toLowerCase();
     let groups = this.groups.get(key);
     if (!groups) {
-      groups = new Map([[defaultGroupName.toLowerCase(), defaultGroupId]]);
+      groups = new Map([[defaultGroupName.toLowerCase(), { id: defaultGroupId, name: defaultGroupName }]]);
       this.groups.set(key, groups);
     }
     return groups;
@@ -359,9 +365,9 @@ export class InMemoryGitHub implements GitHubRunners {
 
   private groupId(org: string, name: string | undefined): number {
     if (name === undefined) return defaultGroupId;
-    const id = this.orgGroups(org).get(name.toLowerCase());
-    if (id === undefined) throw new UnknownRunnerGroupError(org, name);
-    return id;
+    const group = this.orgGroups(org).get(name.toLowerCase());
+    if (group === undefined) throw new UnknownRunnerGroupError(org, name);
+    return group.id;
   }
 
   private addJob(request: QueueJobRequest): JobState {

@@ -361,6 +361,20 @@ describe('GitHubAppsRouter: owners and deliveries', () => {
     expect(proxy.takeViolations()).toEqual([]);
   });
 
+  it("reads each organization's runner groups through an installation on it", async () => {
+    const { emulator, proxy } = await world();
+    const { github } = router(proxy);
+    expect(await github.listRunnerGroups('acme')).toEqual(['Default', 'gpu-pool']);
+    expect(await github.listRunnerGroups('Globex')).toEqual(['Default']);
+    const reads = emulator.requestsTo('GET /orgs/{org}/actions/runner-groups').map((r) => r.installationId);
+    expect(reads).toHaveLength(2);
+    expect([main.acme, mint.acme]).toContain(reads[0]);
+    expect(reads[1]).toBe(main.globex);
+    const unknown = await failure(github.listRunnerGroups('initech'));
+    expect(unknown.message).toContain('list runner groups: no GitHub App installation serves "initech"');
+    expect(proxy.takeViolations()).toEqual([]);
+  });
+
   it('lists every webhook App’s deliveries, each tagged, and redelivers through the App that made it', async () => {
     const { emulator, proxy } = await world();
     const { github } = router(proxy, { mintWebhook: true });

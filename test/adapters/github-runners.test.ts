@@ -107,6 +107,16 @@ describeGitHubRunnersContract('OctokitGitHubRunners + GitHub emulator behind Pri
 });
 
 describe('OctokitGitHubRunners on the wire', () => {
+  it('pages through the runner groups and reads them afresh on every call', async () => {
+    await fresh();
+    const github = adapter({}, 1);
+    expect(await github.listRunnerGroups('acme')).toEqual(['Default', 'gpu-pool']);
+    expect(emulator.requestsTo('GET /orgs/{org}/actions/runner-groups')).toHaveLength(2);
+    await github.listRunnerGroups('acme');
+    expect(emulator.requestsTo('GET /orgs/{org}/actions/runner-groups')).toHaveLength(4);
+    expect(proxy.takeViolations()).toEqual([]);
+  });
+
   it('mints one installation token and reuses it across calls; deliveries use the App JWT', async () => {
     await fresh();
     const github = adapter();

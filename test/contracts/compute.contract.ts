@@ -271,6 +271,25 @@ export function describeComputeContract(
         expect((await subject.inspect(launched.id))?.state).toBe('stopped');
       });
 
+      it("tags a hot runner's idle bound once its start is accepted, and never on a refused start", async () => {
+        const hot = await launchStopped();
+        expect(await compute.start(hot.id, { maxIdleSeconds: 15_000 })).toEqual({ kind: 'started' });
+        expect((await subject.inspect(hot.id))?.tags[tagKeys.maxIdleSeconds]).toBe('15000');
+        const plain = await launchStopped();
+        await compute.start(plain.id);
+        expect((await subject.inspect(plain.id))?.tags[tagKeys.maxIdleSeconds]).toBeUndefined();
+        const refused = await launchStopped();
+        subject.exhaustCapacity({
+          instanceType: 'm7i.large',
+          availabilityZone: 'us-east-1a',
+          operation: 'start',
+        });
+        expect((await compute.start(refused.id, { maxIdleSeconds: 15_000 })).kind).toBe(
+          'insufficient-capacity',
+        );
+        expect((await subject.inspect(refused.id))?.tags[tagKeys.maxIdleSeconds]).toBeUndefined();
+      });
+
       it('reports an unknown instance as not found', async () => {
         expect(await compute.start('i-0123456789abcdef0')).toEqual({ kind: 'not-found' });
       });
@@ -337,6 +356,23 @@ export function describeComputeContract(
           [tagKeys.pool]: 'linux-x64',
           [tagKeys.role]: 'ephemeral',
         });
+      });
+
+      it("launches a hot runner with its idle bound in the launch's tags, spot or on-demand", async () => {
+        for (const market of ['spot', 'on-demand'] as const) {
+          const outcome = await compute.launchEphemeral({
+            pool: contractPool,
+            market,
+            clientToken: freshToken(`hot-${market}`),
+            maxIdleSeconds: 15_000,
+          });
+          if (outcome.kind !== 'launched') throw new Error(`${market}: ${outcome.kind}`);
+          const seen = await subject.inspect(outcome.instances[0]?.id ?? '');
+          expect(seen?.tags, market).toMatchObject({
+            [tagKeys.maxIdleSeconds]: '15000',
+            [tagKeys.role]: 'ephemeral',
+          });
+        }
       });
 
       it('launches on-demand with terminate on shutdown', async () => {

@@ -114,6 +114,23 @@ export function describeGitHubRunnersContract(
       });
     });
 
+    describe('runner groups', () => {
+      it("lists the organization's runner groups by name, GitHub's Default among them", async () => {
+        const names = await s.github.listRunnerGroups(s.org);
+        expect(names).toContain('Default');
+        expect(names).toContain(s.runnerGroup);
+        expect(names).not.toContain('no-such-group');
+        expect(new Set(names).size).toBe(names.length);
+      });
+
+      it('lists the same groups before and after a mint resolved one of them', async () => {
+        const before = await s.github.listRunnerGroups(s.org);
+        const scope: RunnerScope = { kind: 'org', org: s.org, runnerGroup: s.runnerGroup };
+        await s.github.createJitConfig(scope, { runnerName: 'wpr-lg-1', labels: ['gpu'] });
+        expect(await s.github.listRunnerGroups(s.org)).toEqual(before);
+      });
+    });
+
     describe('runners', () => {
       it('deletes a runner once; the second delete finds nothing', async () => {
         const jit = await s.github.createJitConfig(org, { runnerName: 'wpr-del-1', labels: ['linux-x64'] });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { dayBounds, instanceUsage, mergeUsage, usageDay } from '../../scheduler/core/cost-usage.js';
 import { handleInstanceStateChange } from '../../scheduler/core/instance-events.js';
 import { retire } from '../../scheduler/core/provision.js';
+import { reconcile } from '../../scheduler/core/reconcile.js';
 import type { WorkflowJobEvent } from '../../scheduler/core/types.js';
 import { handleWorkflowJob } from '../../scheduler/core/workflow-job.js';
 import { type Harness, instance, makeHarness, monday0900, mustJob, repository } from './support.js';
@@ -181,6 +182,19 @@ describe('usage booked through the use cases', () => {
     expect(await retire(h.deps, record, 'scale-in again')).toBe(false);
     expect(await h.store.getUsage(usageDay(monday0900))).toEqual([
       { pool: 'linux-x64', category: 'storage', market: 'pool', instanceType: 'm7i.large', seconds: 3_600 },
+      { pool: 'linux-x64', category: 'unused', market: 'pool', instanceType: 'm7i.large', seconds: 120 },
+    ]);
+  });
+
+  it('an instance the reconciler finds gone from EC2 is booked until then, once', async () => {
+    const h = makeHarness();
+    const id = await warmPoolInstance(h);
+    h.clock.advance(1_800 * s);
+    h.compute.setState(id, 'terminated');
+    await reconcile(h.deps, h.config, { deadline: h.clock.now() + 10_000 });
+    await reconcile(h.deps, h.config, { deadline: h.clock.now() + 10_000 });
+    expect(await h.store.getUsage(usageDay(monday0900))).toEqual([
+      { pool: 'linux-x64', category: 'storage', market: 'pool', instanceType: 'm7i.large', seconds: 1_800 },
       { pool: 'linux-x64', category: 'unused', market: 'pool', instanceType: 'm7i.large', seconds: 120 },
     ]);
   });

@@ -12,6 +12,8 @@ import {
   expectedSecondsSaved,
   hotRunnerHourlyUsd,
   pastPeaks,
+  poissonAtLeast,
+  refillSeconds,
   sizeHotTier,
 } from '../../scheduler/core/hot-sizing.js';
 import { monday0900, poolOf, testConfig } from './support.js';
@@ -63,23 +65,52 @@ describe('hot tier sizing: windows, caps and budget', () => {
 describe('hot tier sizing: the cost model', () => {
   const model = { valuePerWaitSecondUsd: 0.001, secondsSavedPerHit: 17, jobMinutes: 10 };
 
-  it('expects the k-th runner to save seconds in the share of past weeks whose peak reached k', () => {
-    // 6 hits an hour at peak × 17 s = 102 s; reached in 2 of 4 weeks → 51 s.
-    expect(expectedSecondsSaved(3, [1, 3, 5, 2], model)).toBeCloseTo(51, 6);
-    expect(expectedSecondsSaved(6, [1, 3, 5, 2], model)).toBe(0);
-    expect(expectedSecondsSaved(1, [], model)).toBe(0);
+  it('expects the k-th runner to save seconds when k or more jobs arrive within one refill time', () => {
+    // Peak 60 busy runners of 10-minute jobs: 0.1 job/s; within a 30 s refill, Poisson with mean 3.
+    // 120 refill intervals an hour × 17 s × P(N ≥ k): P(N ≥ 1) = 1 − e^−3, P(N ≥ 4) = 1 − 13 e^−3.
+    expect(expectedSecondsSaved(1, [60], model, 30)).toBeCloseTo(120 * 17 * (1 - Math.exp(-3)), 6);
+    expect(expectedSecondsSaved(4, [60], model, 30)).toBeCloseTo(120 * 17 * (1 - 13 * Math.exp(-3)), 6);
+    // A week without demand halves it; no history, no saving.
+    expect(expectedSecondsSaved(4, [60, 0], model, 30)).toBeCloseTo(60 * 17 * (1 - 13 * Math.exp(-3)), 6);
+    expect(expectedSecondsSaved(1, [], model, 30)).toBe(0);
+    expect(poissonAtLeast(0, 3)).toBe(1);
+    expect(poissonAtLeast(2, 0)).toBe(0);
   });
 
-  it('keeps the k-th runner only while its saving pays its running hour', () => {
-    // 102 s × $0.001 = $0.102 per hour at certain demand: pays a $0.104 hour only with a little more value.
-    const pool = hotPool({
-      maximum: 10,
-      windows: [{ ...window, min: 0, max: 10 }],
-      costModel: { ...model, valuePerWaitSecondUsd: 0.002 },
+  it('keeps the k-th runner only while its saving pays its running hour: the arrivals within a refill, not the busy peak', () => {
+    const pool = (costModel: Record<string, unknown>) =>
+      hotPool({ maximum: 20, windows: [{ ...window, min: 0, max: 20 }], costModel });
+    // Filled from the pool first: a 20 s refill, an on-demand hour of $0.1041. At a peak of 60 busy
+    // runners (0.1 job/s) a refill interval sees Poisson(2) arrivals; 180 intervals an hour × 17 s ×
+    // $0.001 pays the hour while P(N ≥ k) ≥ 0.0340: P(N ≥ 5) = 0.0527 does, P(N ≥ 6) = 0.0166 does not.
+    // The busy peak (60) and the window's max (20) would both keep the tier at its cap of 20.
+    const busyHour = sizeHotTier({
+      pool: pool(model),
+      now: monday0900,
+      pastPeaks: [60, 60],
+      spentTodayUsd: 0,
     });
-    // Every week reached 2; half reached 4; none 5. Runner 3 and 4: 0.5 × 102 × 0.002 = 0.102 < 0.1041.
-    const sized = sizeHotTier({ pool, now: monday0900, pastPeaks: [2, 4, 2, 4], spentTodayUsd: 0 });
-    expect(sized).toMatchObject({ target: 2, modelled: 2 });
+    expect(busyHour).toMatchObject({ target: 5, modelled: 5 });
+    // A quiet hour (6 busy at peak, Poisson(0.2)): one runner pays (P = 0.181), a second does not (0.0175).
+    const quiet = sizeHotTier({ pool: pool(model), now: monday0900, pastPeaks: [6], spentTodayUsd: 0 });
+    expect(quiet.target).toBe(1);
+    // A slower refill (60 s: Poisson(6), 60 intervals) needs a deeper tier: P(N ≥ 9) = 0.153 ≥ 0.102,
+    // P(N ≥ 10) = 0.084 is not.
+    const slow = sizeHotTier({
+      pool: pool({ ...model, refillSeconds: 60 }),
+      now: monday0900,
+      pastPeaks: [60],
+      spentTodayUsd: 0,
+    });
+    expect(slow.target).toBe(9);
+  });
+
+  it('takes the refill time from the first fill source unless configured', () => {
+    const fromPool = hotPool({ maximum: 1, costModel: model }).hot;
+    const fromSpot = hotPool({ maximum: 1, fill: ['spot', 'pool'], costModel: model }).hot;
+    const set = hotPool({ maximum: 1, costModel: { ...model, refillSeconds: 45 } }).hot;
+    if (fromPool === undefined || fromSpot === undefined || set === undefined) throw new Error('no hot tier');
+    expect([refillSeconds(fromPool), refillSeconds(fromSpot), refillSeconds(set)]).toEqual([20, 30, 45]);
   });
 
   it("holds the window's min even when the model says no runner pays, and its max when all do", () => {

@@ -105,6 +105,25 @@ describe('filling the hot tier', () => {
     expect(idle.every((i) => i.idleAt === monday0900)).toBe(true);
     expect(h.github.callsOf('createJitConfig')).toHaveLength(2);
     expect(await readHotTarget(h.deps, poolOf(h.config))).toBe(2);
+    // Each carries its agent's idle bound: the tier's 240 idle minutes plus the agent's default 600 s,
+    // so the tuner's replacement (deregistering first) comes before the agent's own stop.
+    for (const i of hot) expect(h.compute.instance(i.id)?.tags['wpr:max-idle-seconds']).toBe('15000');
+  });
+
+  it("gives a spot-filled hot runner its idle bound at launch, and a job's own runner none", async () => {
+    const h = hotHarness({ fill: ['spot'], maxIdleMinutes: 30 }, { defaultSize: 1 });
+    await readyInstances(h, [subnetA]);
+    await tune(h);
+    const hot = (await live(h)).filter((i) => i.tier === 'hot');
+    expect(hot.map((i) => h.compute.instance(i.id)?.tags['wpr:max-idle-seconds'])).toEqual(['2400', '2400']);
+    const { events } = queueJob(h);
+    const queued = events.find((e) => e.action === 'queued');
+    if (queued === undefined) throw new Error('no queued event');
+    // No hot runner is online yet: the job's own runner from the pool, with the image's default bound.
+    const outcome = await deliver(h, queued);
+    expect(outcome).toMatchObject({ kind: 'provisioned', source: 'pool' });
+    const own = outcome.kind === 'provisioned' ? outcome.instanceId : '';
+    expect(h.compute.instance(own)?.tags['wpr:max-idle-seconds']).toBeUndefined();
   });
 
   it('goes idle even when its instance runs before the start is recorded (a fast boot), keeping its runner id', async () => {

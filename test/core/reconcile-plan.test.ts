@@ -283,6 +283,29 @@ describe('runner balance', () => {
     expect(planReconcile(s)).toEqual([{ kind: 'check-job', job: armJob, reason: 'no runner yet' }]);
   });
 
+  it("counts idle runners per owner when the deployment serves several: one organization's runner is not another's", () => {
+    const runners = {
+      owners: [
+        { owner: 'acme', scope: 'org', namePrefix: 'wpr-1' },
+        { owner: 'globex', scope: 'org', namePrefix: 'wpr-2' },
+      ],
+    } as const;
+    const acmeRunner = idle(minutes(1), { runnerFor: { owner: 'acme', name: 'app' } });
+    const globexJob = waitingJob(pendingMs + 1, { repository: { owner: 'Globex', name: 'api' } });
+    const s = snapshot({
+      runners,
+      instances: acmeRunner.instances,
+      observed: acmeRunner.observed,
+      jobs: [globexJob],
+    });
+    expect(planReconcile(s)).toEqual([{ kind: 'check-job', job: globexJob, reason: 'no runner yet' }]);
+    // The same runner registered with globex covers the job.
+    const globexRunner = idle(minutes(1), { runnerFor: { owner: 'globex', name: 'api' } });
+    expect(
+      planReconcile({ ...s, instances: globexRunner.instances, observed: globexRunner.observed }),
+    ).toEqual([]);
+  });
+
   it('checks queued jobs before provisioned ones whose runner went elsewhere', () => {
     const provisioned = waitingJob(pendingMs * 3, { state: 'provisioned' });
     const queued = waitingJob(pendingMs * 2);

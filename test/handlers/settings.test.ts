@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readSettings, SettingsError } from '../../handlers/settings.js';
+import { readGitHubSettings, readSettings, SettingsError } from '../../handlers/settings.js';
 
 const required = {
   TABLE_NAME: 'runners',
@@ -148,5 +148,26 @@ describe('readSettings: several Apps (GITHUB_APPS)', () => {
     expect(
       readSettings({ ...base, GITHUB_APP_SECRET_ARN: 'app-secret', RUNNER_SCOPE: 'repo' }).RUNNER_SCOPE,
     ).toBe('repo');
+  });
+});
+
+describe('readGitHubSettings: the GitHub part alone (for the CLI)', () => {
+  it('reads the Apps, owners and default group without the rest of the handler settings', () => {
+    expect(
+      readGitHubSettings({ GITHUB_APP_SECRET_ARN: 'app-secret', GITHUB_ORG: 'acme', RUNNER_GROUP: 'ci' }),
+    ).toMatchObject({
+      GITHUB_APP_SECRET_ARN: 'app-secret',
+      GITHUB_ORG: 'acme',
+      RUNNER_SCOPE: 'org',
+      RUNNER_GROUP: 'ci',
+      GITHUB_API_URL: 'https://api.github.com',
+    });
+  });
+
+  it('checks them as the handlers do, every problem at once', () => {
+    expect(() => readGitHubSettings({ GITHUB_APPS: '[{', GITHUB_ORG: 'acme' })).toThrow(
+      /GITHUB_APPS: must be a JSON array of Apps[\s\S]*GITHUB_ORG: not used with GITHUB_APPS/,
+    );
+    expect(() => readGitHubSettings({})).toThrow(SettingsError);
   });
 });

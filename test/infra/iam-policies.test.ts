@@ -463,6 +463,31 @@ describe('control-plane roles on EC2', () => {
     expect(await asRole('webhook', 'ec2:CreateTags', instanceArn(instanceA), projectInstance)).toBe(
       'ImplicitlyDenied',
     );
+    // The one exception: a hot runner's idle bound on a project instance it starts, that key alone.
+    expect(
+      await asRole('webhook', 'ec2:CreateTags', instanceArn(instanceA), {
+        ...projectInstance,
+        'aws:TagKeys': ['wpr:max-idle-seconds'],
+      }),
+    ).toBe('Allowed');
+    for (const keys of [
+      ['wpr:max-idle-seconds', 'wpr:deployment'],
+      ['wpr:project'],
+      ['wpr:max-lifetime-seconds'],
+    ])
+      expect(
+        await asRole('webhook', 'ec2:CreateTags', instanceArn(instanceA), {
+          ...projectInstance,
+          'aws:TagKeys': keys,
+        }),
+        keys.join(','),
+      ).toBe('ImplicitlyDenied');
+    expect(
+      await asRole('webhook', 'ec2:CreateTags', instanceArn(instanceA), {
+        'aws:TagKeys': ['wpr:max-idle-seconds'],
+      }),
+      'not a project instance',
+    ).toBe('ImplicitlyDenied');
     expect(await asRole('webhook', 'ec2:DeleteTags', instanceArn(instanceA), projectInstance)).toBe(
       'ImplicitlyDenied',
     );

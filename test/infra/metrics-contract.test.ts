@@ -98,6 +98,16 @@ describe('metrics contract between the handlers and the alarms', () => {
       (m) => m.count(metricNames.handlerRuns, 1, { Handler: 'pool-tuner' }),
       { Handler: 'pool-tuner' },
     ],
+    [
+      metricNames.dailyCostCents,
+      (m) => m.gauge(metricNames.dailyCostCents, 1_870, { Repository: 'acme/web' }),
+      { Repository: 'acme/web' },
+    ],
+    [
+      metricNames.dailyCostCents,
+      (m) => m.gauge(metricNames.dailyCostCents, 3_900, { Organization: 'acme' }),
+      { Organization: 'acme' },
+    ],
   ];
 
   for (const [name, emit, dimensions] of cases)

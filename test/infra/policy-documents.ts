@@ -50,7 +50,8 @@ export class TemplateResolver {
         policy: this.resolve(inline.PolicyDocument, json.Resources),
       });
     for (const [id, resource] of Object.entries(json.Resources)) {
-      if (resource.Type !== 'AWS::IAM::Policy') continue;
+      // CDK moves statements past an inline policy's size limit into overflow managed policies.
+      if (resource.Type !== 'AWS::IAM::Policy' && resource.Type !== 'AWS::IAM::ManagedPolicy') continue;
       const roles = (resource.Properties?.Roles ?? []) as { Ref?: string }[];
       if (roles.some((r) => r.Ref === logicalId))
         documents.push({

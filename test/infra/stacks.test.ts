@@ -761,6 +761,7 @@ describe('RunnerDashboard', () => {
       'HotRefills',
       'Pickups',
       'JobStartedSignals',
+      'DailyCostCents',
     ])
       expect(body).toContain(name);
     expect(body).toContain('Jobs picked up by tier (hot, warm, cold)');

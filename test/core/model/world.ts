@@ -99,6 +99,8 @@ export class World {
   readonly ec2Events: { instanceId: string; state: ObservedInstance['state'] }[] = [];
   readonly agents = new Map<string, AgentState>();
   readonly queuedJobs: number[] = [];
+  /** Every job GitHub sent a webhook for (re-runs of interrupted jobs included), with its labels. */
+  readonly jobLabels = new Map<number, readonly string[]>();
   /** Job-started tags the agents set that have not reached the lifecycle handler yet. */
   readonly tagEvents: { instanceId: string; at: number }[] = [];
   readonly handledTags: { instanceId: string; at: number }[] = [];
@@ -121,8 +123,8 @@ export class World {
       keys.add(key);
       this.eventStarts.set(pool, keys);
     };
-    counted.start = async (id) => {
-      const outcome = await compute.start(id);
+    counted.start = async (id, options) => {
+      const outcome = await compute.start(id, options);
       const record = this.store.allInstances().find((r) => r.id === id);
       if (outcome.kind === 'started') note(record?.pool, `${id}@${record?.stateChangedAt}`);
       return outcome;
@@ -143,7 +145,10 @@ export class World {
       random,
       runners: { owners: [{ owner: 'acme', scope: 'org', namePrefix: 'wpr' }] },
     };
-    this.github.subscribe((event) => this.inbox.push(event));
+    this.github.subscribe((event) => {
+      this.inbox.push(event);
+      this.jobLabels.set(event.jobId, event.labels);
+    });
   }
 
   // ---- GitHub's side ----
