@@ -145,6 +145,13 @@ describe('end to end: two organizations and a repository-level install', () => {
         instances: await deps.store.listLiveInstances(),
         ec2: sandbox.ec2.callCounts(),
       });
+    // Earlier tests leave replacements warming in the background; compare once the pool is at rest, so
+    // that only the forged deliveries could change what the snapshot sees.
+    await waitFor(
+      async () => (await deps.store.listLiveInstances()).every((i) => i.state === 'ready'),
+      'the pool at rest',
+      20_000,
+    );
     const before = await snapshot();
     for (const [installationId, owner, reason] of [
       [999, 'acme', /installation 999 is not this deployment's/],
