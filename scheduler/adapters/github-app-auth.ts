@@ -82,12 +82,14 @@ export function createGitHubAppOctokit(options: GitHubAppOctokitOptions): GitHub
     auth: { appId: options.appId, privateKey: options.privateKey, installationId: options.installationId },
     ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
     ...(options.userAgent ? { userAgent: options.userAgent } : {}),
-    // Octokit's own debug/info lines carry nothing we need; warnings go to our logger without details.
+    // Octokit's own debug/info lines carry nothing we need, and its error lines are the request log's
+    // "POST … - 409 in 3 ms" for answers the adapter turns into GitHubErrors that the core handles and
+    // counts; warnings (deprecations) go to our logger without details.
     log: {
       debug: () => {},
       info: () => {},
       warn: (message: string) => log.warn(message),
-      error: (message: string) => log.warn(message),
+      error: () => {},
     },
     throttle: {
       onRateLimit: onLimit('rate limit'),

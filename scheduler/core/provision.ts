@@ -18,7 +18,12 @@
  * so minting and delivering overlap the boot and stay off the pickup's critical path.
  */
 import type { LaunchedInstance } from '../ports/compute.js';
-import { type JitConfig, type RunnerScope, UnknownRunnerGroupError } from '../ports/github-runners.js';
+import {
+  GitHubError,
+  type JitConfig,
+  type RunnerScope,
+  UnknownRunnerGroupError,
+} from '../ports/github-runners.js';
 import { bookInstanceUsage } from './cost-usage.js';
 import { type CoreDeps, runnerName, runnerScope } from './deps.js';
 import { runnerLabels } from './labels.js';
@@ -541,6 +546,11 @@ async function handOverRunner(
     } catch (error) {
       deps.metrics.count('HandOverFailures', 1, { Pool: pool.name });
       if (error instanceof UnknownRunnerGroupError) await reportUnknownGroup(deps, pool, error);
+      // GitHub refuses a name that is still registered (409). The name carries this instance's id and
+      // the instance is ours alone now, so such a runner is a registration left by an earlier life of
+      // it (one whose removal failed): remove it, and the next attempt registers afresh.
+      if (error instanceof GitHubError && error.status === 409)
+        await removeStaleRegistration(deps, scope, name, pool);
       // A registration whose config did not reach the instance must not outlive it, nor block the name.
       if (minted !== undefined) await withdrawRunner(deps, scope, instance.id, minted.runnerId);
     }
@@ -624,6 +634,20 @@ export function handOverFailed(instance: InstanceRecord): boolean {
     instance.runnerId === undefined &&
     instance.reason === handOverFailedReason
   );
+}
+
+/** Best effort: an idle registration under the instance's own runner name goes away. */
+async function removeStaleRegistration(
+  deps: CoreDeps,
+  scope: RunnerScope,
+  name: string,
+  pool: PoolConfig,
+): Promise<void> {
+  const registered = await deps.github.listRunners(scope, name).catch(() => []);
+  for (const runner of registered.filter((r) => r.name === name && !r.busy)) {
+    const removed = await deps.github.deleteRunner(scope, runner.id).catch(() => 'failed' as const);
+    if (removed === 'deleted') deps.metrics.count('StaleRunnersRemoved', 1, { Pool: pool.name });
+  }
 }
 
 /** Best effort: the config and the registration of a runner that was never handed over go away. */

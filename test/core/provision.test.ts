@@ -468,6 +468,27 @@ describe('provisionRunner: the runner hand-over', () => {
     expect(h.metrics.total('HandOverFailures')).toBe(1);
   });
 
+  it("removes a stale registration under the instance's runner name and registers afresh", async () => {
+    const h = makeHarness();
+    const [a] = await readyInstances(h, [subnetA]);
+    const id = a?.id ?? '';
+    // An earlier life of the instance left its runner registered (its removal failed).
+    const stale = await h.github.createJitConfig(
+      { kind: 'org', org: 'acme' },
+      {
+        runnerName: `wpr-${id}`,
+        labels: ['self-hosted'],
+      },
+    );
+    const outcome = await provision(h, job());
+    expect(outcome).toMatchObject({ kind: 'provisioned', instanceId: id, source: 'pool' });
+    const runners = await h.github.listRunners({ kind: 'org', org: 'acme' }, `wpr-${id}`);
+    expect(runners.map((r) => r.id)).not.toContain(stale.runnerId);
+    expect(runners).toHaveLength(1);
+    expect(decodeJit(h.jit.read(id)).runnerId).toBe(runners[0]?.id);
+    expect(h.metrics.total('StaleRunnersRemoved')).toBe(1);
+  });
+
   it('does not try again past the deadline', async () => {
     const h = makeHarness();
     await readyInstances(h, [subnetA]);
