@@ -249,12 +249,14 @@ export type PairSide = 'job' | 'runner';
  *
  * Duplicates never reach the counter: a job's half is added by the event that first recorded the job
  * as waiting (or by an `in_progress` that recorded it first: both halves at once, no add), a runner's
- * half by the conditional write that moved the runner from untaken to busy. A half that never comes (a
- * lost webhook, a job cancelled before pickup) leaves the counter off by one, which heals itself: the
- * next half of the other side pairs with it and starts nothing, once. That costs one start (the tuner
- * refills a short tier within a minute, the reconciler provides a runner to a job left waiting); the
- * counter is never corrected from a snapshot of the store, which cannot tell a half lost from a half
- * late (a webhook incident holds `queued` for tens of minutes) and would then start a second runner.
+ * half by the conditional write that moved the runner from untaken to busy. A job cancelled before any
+ * runner took it will never have a runner's half: its `completed` (the write that moved it from waiting
+ * to completed, once) adds one in the runner's place, starting nothing (`withdrawCancelledJob`).
+ * Without it such halves pile up over a day of superseded pushes, every later take pairs with one and
+ * starts nothing, and the tier runs short. A `queued` not delivered yet (late, or lost and redelivered
+ * by the reconciler) is always completed in time. The counter is never corrected from a snapshot of
+ * the store: a snapshot cannot see a half in flight (an `in_progress` records its job before it adds
+ * the runner's half) and would then start a second runner.
  */
 export async function pairStart(
   deps: Pick<CoreDeps, 'store'>,
@@ -264,6 +266,14 @@ export async function pairStart(
   const after = await deps.store.addToCounter(hotPairsCounter(pool), side === 'job' ? 1 : -1);
   const partnerWaiting = side === 'job' ? after <= 0 : after >= 0;
   return partnerWaiting ? 'second' : 'first';
+}
+
+/**
+ * A job of the tier cancelled before any runner took it: the runner's half it will never get, so that
+ * its own half (or the take it paired with) is not left waiting forever. Starts nothing.
+ */
+export async function withdrawCancelledJob(deps: Pick<CoreDeps, 'store'>, pool: string): Promise<void> {
+  await deps.store.addToCounter(hotPairsCounter(pool), -1);
 }
 
 export type HotRefillOutcome =

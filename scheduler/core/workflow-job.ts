@@ -23,6 +23,7 @@ import {
   refillForPair,
   servedByHotTier,
   tierOf,
+  withdrawCancelledJob,
 } from './hot-tier.js';
 import { matchPool, sizeOfJob } from './labels.js';
 import { canTransitionJob, type JobState, jobProgress } from './lifecycle.js';
@@ -121,8 +122,7 @@ export async function handleWorkflowJob(
     case 'waiting':
       return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
     case 'queued':
-      // A sized job needs a runner carrying its size label: the hot tier's runners cannot take it.
-      return servedByHotTier(deps, pool, job) && sizeOfJob(pool, job.labels) === undefined
+      return pairedByHotTier(deps, pool, job)
         ? provisionWithHotTier(deps, context, pool, job)
         : provisionForJob(deps, context, pool, job);
     case 'running':
@@ -133,6 +133,13 @@ export async function handleWorkflowJob(
       });
       return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
     case 'completed':
+      // Its `queued` added the job's half of a start; no runner took it, so no runner's half will come.
+      if (
+        (before === 'queued' || before === 'provisioned') &&
+        !event.runnerName &&
+        pairedByHotTier(deps, pool, job)
+      )
+        await withdrawCancelledJob(deps, pool.name);
       await finishJob(deps, context, pool, job, event);
       return { kind: 'recorded', jobId: job.id, pool: pool.name, state: job.state };
     default:
@@ -208,6 +215,11 @@ async function advance(
     },
   });
   return result.kind === 'ok' ? result.record : undefined;
+}
+
+/** A sized job needs a runner carrying its size label: the hot tier's runners cannot take it. */
+function pairedByHotTier(deps: CoreDeps, pool: PoolConfig, job: JobRecord): boolean {
+  return servedByHotTier(deps, pool, job) && sizeOfJob(pool, job.labels) === undefined;
 }
 
 /**

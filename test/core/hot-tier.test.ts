@@ -11,6 +11,7 @@ import {
   currentHotTarget,
   handleJobStarted,
   hotMarker,
+  hotPairsCounter,
   readHotTarget,
   tierOf,
 } from '../../scheduler/core/hot-tier.js';
@@ -313,6 +314,38 @@ describe('one start per hot hit, whatever the order of its events', () => {
           const untaken = (await live(h)).filter((i) => ['claimed', 'starting', 'idle'].includes(i.state));
           expect(untaken, what).toHaveLength(2);
         }
+  });
+
+  it('withdraws a job cancelled before pickup from the pairing, so the next take still refills the tier', async () => {
+    const h = hotHarness();
+    await hotReady(h, 2);
+    // A job queued and cancelled (superseded by a push) before any runner took it.
+    const cancelled: WorkflowJobEvent = {
+      deliveryId: 'cancelled-queued',
+      action: 'queued',
+      jobId: 990_001,
+      runId: 990_001,
+      repository,
+      labels,
+      createdAt: h.clock.now(),
+    };
+    await deliver(h, cancelled);
+    for (const copy of [0, 1])
+      await deliver(h, {
+        ...cancelled,
+        deliveryId: `cancelled-completed-${copy}`,
+        action: 'completed',
+        conclusion: 'cancelled',
+        completedAt: h.clock.now(),
+      });
+    expect(await h.store.addToCounter(hotPairsCounter('linux-x64'), 0)).toBe(0);
+    // The next hot hit reported first by its runner starts its refill, not a pairing with that job.
+    const before = starts(h);
+    const { send } = await hotHit(h);
+    expect(await send.tag(0)).toMatchObject({ refill: { kind: 'refilled' } });
+    await send.queued(0);
+    await send.in_progress(0);
+    expect(starts(h) - before).toBe(1);
   });
 
   it('starts one runner per job when two hot hits interleave their events', async () => {
