@@ -217,7 +217,8 @@ export async function readBalance(
   return balanceRunners(pool, instances, waiting, target, owner);
 }
 
-function takenUnknownOf(pool: PoolConfig, instances: readonly InstanceRecord[]): number {
+/** Runners the instance itself reported taken (job-started tag) whose job no `in_progress` named yet. */
+export function takenUnknownOf(pool: PoolConfig, instances: readonly InstanceRecord[]): number {
   return instances.filter(
     (i) =>
       i.pool === pool.name &&

@@ -22,6 +22,7 @@ import {
   readHotTarget,
   refillForPair,
   servedByHotTier,
+  takenUnknownOf,
   tierOf,
   withdrawCancelledJob,
 } from './hot-tier.js';
@@ -236,15 +237,20 @@ async function provisionWithHotTier(
   job: JobRecord,
 ): Promise<WorkflowJobOutcome> {
   // The job's half of its one start: the runner it took may have been reported (and replaced) first.
-  if ((await pairStart(deps, pool.name, 'job')) === 'second') {
-    deps.metrics.count('JobsCoveredByHotTier', 1, { Pool: pool.name });
-    return { kind: 'covered', jobId: job.id, pool: pool.name };
-  }
-  // Decided on the tier alone (see `refillForPair` for why not on the count of waiting jobs).
+  const paired = (await pairStart(deps, pool.name, 'job')) === 'second';
   const [instances, target] = await Promise.all([
     deps.store.listPoolInstances(pool.name),
     readHotTarget(deps, pool),
   ]);
+  // A runner's half is only ever waiting while its runner is busy with a job no `in_progress` named
+  // yet. With none such, the half this job paired with was left by a start outside the pairing (the
+  // reconciler's, a replacement's): it is used up now, and this job still needs its start.
+  if (paired && takenUnknownOf(pool, instances) > 0) {
+    deps.metrics.count('JobsCoveredByHotTier', 1, { Pool: pool.name });
+    return { kind: 'covered', jobId: job.id, pool: pool.name };
+  }
+  if (paired) deps.metrics.count('HotPairsStale', 1, { Pool: pool.name });
+  // Decided on the tier alone (see `refillForPair` for why not on the count of waiting jobs).
   const hot = hotUntaken(pool, instances);
   const hotIdle = hot.some((i) => i.state === 'idle');
   // This job takes one of the idle ones: the tier needs no refill when it holds its target without it.
