@@ -348,6 +348,26 @@ describe('one start per hot hit, whatever the order of its events', () => {
     expect(starts(h) - before).toBe(1);
   });
 
+  it("starts a queued job's runner when the runner's half it pairs with belongs to no taken runner", async () => {
+    const h = hotHarness();
+    await hotReady(h, 2);
+    // A start outside the pairing (the reconciler's) left a runner's half with no runner behind it.
+    await h.store.addToCounter(hotPairsCounter('linux-x64'), -1);
+    const before = starts(h);
+    const { send } = await hotHit(h);
+    expect(await send.queued(0)).toMatchObject({ kind: 'provisioned' });
+    expect(starts(h) - before).toBe(1);
+    expect(h.metrics.total('HotPairsStale')).toBe(1);
+    // A runner's half that does have a runner behind it still covers the job: one start in all.
+    const g = hotHarness();
+    await hotReady(g, 2);
+    const first = starts(g);
+    const hit = await hotHit(g);
+    await hit.send.tag(0);
+    expect(await hit.send.queued(0)).toMatchObject({ kind: 'covered' });
+    expect(starts(g) - first).toBe(1);
+  });
+
   it('starts one runner per job when two hot hits interleave their events', async () => {
     const h = hotHarness();
     await hotReady(h, 2);
