@@ -13,10 +13,10 @@ import { loadavg } from 'node:os';
 import { scaledClock } from '../../bin/sandbox/scaled-clock.js';
 import { seededRandom } from '../../bin/sandbox/seeded-random.js';
 import { startSandbox } from '../../bin/sandbox/stack.js';
-import { InMemoryMetrics } from '../../stand-ins/in-memory/in-memory-metrics.js';
 import { duplicateCount, machine } from './report.js';
 import {
   benchPoolConfig,
+  compressedSandbox,
   jobOutcomes,
   matrixSizes,
   quiescent,
@@ -120,13 +120,7 @@ export async function runBurstRecovery(options: BurstRecoveryOptions): Promise<B
     poolConfig: benchPoolConfig(options.poolSize),
     clock,
     timeScale,
-    guestBootMs: { warm: wall(3_000), cold: wall(13_000) },
-    warmupMs: wall(2_000),
-    configGraceMs: wall(30_000),
-    schedules: false,
-    webhookTimeoutMs: 280_000,
-    metrics: new InMemoryMetrics(),
-    logLevel: 'ERROR',
+    ...compressedSandbox(wall),
     instrument: async (invocation, invoke) => {
       const release = invocation.handler === 'webhook' ? await webhookSlots.acquire() : undefined;
       try {

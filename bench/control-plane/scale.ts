@@ -22,11 +22,11 @@ import { scaledClock } from '../../bin/sandbox/scaled-clock.js';
 import { seededRandom } from '../../bin/sandbox/seeded-random.js';
 import { type PeerCallCounts, type SandboxOptions, startSandbox } from '../../bin/sandbox/stack.js';
 import type { JitConfig } from '../../scheduler/ports/github-runners.js';
-import { InMemoryMetrics } from '../../stand-ins/in-memory/in-memory-metrics.js';
 import { busiestWindow, type DayPlan, type DayWindow, planDay } from './day.js';
 import {
   allAnswered,
   benchPoolConfig,
+  compressedSandbox,
   describe,
   type JobOutcome,
   jobOutcomes,
@@ -167,13 +167,7 @@ async function runVariant(apps: number, window: DayWindow, options: ScaleOptions
     poolConfig: scalePoolConfig(options.poolSize),
     clock,
     timeScale,
-    guestBootMs: { warm: wall(3_000), cold: wall(13_000) },
-    warmupMs: wall(2_000),
-    configGraceMs: wall(30_000),
-    schedules: false,
-    webhookTimeoutMs: 280_000,
-    metrics: new InMemoryMetrics(),
-    logLevel: 'ERROR',
+    ...compressedSandbox(wall),
     ...sandboxAppsOptions(apps, options.organizations),
     // GitHub's limits on the sandbox clock: a minute of it is a real-world minute whatever the factor.
     githubLimits: { jitMintsPerMinutePerApp: options.jitMintsPerMinutePerApp, timeScale: 1 },

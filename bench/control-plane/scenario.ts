@@ -31,6 +31,23 @@ export const poolName = 'linux-x64';
 const labels = ['self-hosted', 'linux', 'x64'];
 const repository = { owner: 'acme', name: 'app' };
 
+/**
+ * The sandbox settings the compressed scenarios (scale, burst recovery) share: EC2's guest boot and the
+ * agent's warm-up at their reference durations on the compressed clock (`wall` turns real-world ms into
+ * wall ms), no schedules (each scenario drives the reconciler itself), quiet logs, in-memory metrics.
+ */
+export function compressedSandbox(wall: (realMs: number) => number) {
+  return {
+    guestBootMs: { warm: wall(3_000), cold: wall(13_000) },
+    warmupMs: wall(2_000),
+    configGraceMs: wall(30_000),
+    schedules: false,
+    webhookTimeoutMs: 280_000,
+    metrics: new InMemoryMetrics(),
+    logLevel: 'ERROR' as const,
+  };
+}
+
 export interface ScenarioOptions {
   /** Jobs in the burst. */
   readonly jobs: number;
