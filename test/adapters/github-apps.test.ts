@@ -17,7 +17,10 @@ import {
 } from '../../stand-ins/github/github-emulator.js';
 import { ValidatingProxy } from '../../stand-ins/github/validating-proxy.js';
 import { WebhookReceiver } from '../../stand-ins/github/webhook-receiver.js';
-import { describeGitHubRunnersContract } from '../contracts/github-runners.contract.js';
+import {
+  describeGitHubRunnersContract,
+  emulatorContractSubject,
+} from '../contracts/github-runners.contract.js';
 
 const main = { appId: 1001, keys: generateAppKeyPair(), acme: 11, globex: 12 };
 const mint = { appId: 2002, keys: generateAppKeyPair(), acme: 21 };
@@ -162,27 +165,18 @@ async function exhaustMints(
 
 describeGitHubRunnersContract('GitHubAppsRouter over two Apps + GitHub emulator behind Prism', async () => {
   const { emulator, proxy } = await world();
-  return {
+  return emulatorContractSubject({
     github: router(proxy).github,
     app: 'main',
-    org: 'acme',
-    runnerGroup: 'gpu-pool',
-    repository: { owner: 'acme', name: 'api' },
-    otherRepository: { owner: 'acme', name: 'web' },
-    queueJob: async (repository, labels) => {
-      const { jobIds } = await emulator.queueWorkflowRun({ repository, jobs: [{ labels }] });
-      return jobIds[0] ?? 0;
+    emulator,
+    proxy,
+    clock: {
+      now: () => clockNow,
+      advance: (ms) => {
+        clockNow += ms;
+      },
     },
-    cancelJob: (jobId) => emulator.cancelJob(jobId),
-    now: () => clockNow,
-    advance: (ms) => {
-      clockNow += ms;
-    },
-    close: async () => {
-      await emulator.idle();
-      expect(proxy.takeViolations()).toEqual([]);
-    },
-  };
+  });
 });
 
 describe('GitHubAppsRouter: spreading mints', () => {

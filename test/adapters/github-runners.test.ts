@@ -16,7 +16,10 @@ import { generateAppKeyPair } from '../../stand-ins/github/app-jwt.js';
 import { GitHubEmulator } from '../../stand-ins/github/github-emulator.js';
 import { ValidatingProxy } from '../../stand-ins/github/validating-proxy.js';
 import { WebhookReceiver } from '../../stand-ins/github/webhook-receiver.js';
-import { describeGitHubRunnersContract } from '../contracts/github-runners.contract.js';
+import {
+  describeGitHubRunnersContract,
+  emulatorContractSubject,
+} from '../contracts/github-runners.contract.js';
 
 const appId = 4242;
 const installationId = 77;
@@ -83,27 +86,18 @@ async function failure(promise: Promise<unknown>): Promise<GitHubError> {
 
 describeGitHubRunnersContract('OctokitGitHubRunners + GitHub emulator behind Prism', async () => {
   await fresh();
-  return {
+  return emulatorContractSubject({
     github: adapter(),
     app: 'default',
-    org: 'acme',
-    runnerGroup: 'gpu-pool',
-    repository: { owner: 'acme', name: 'api' },
-    otherRepository: { owner: 'acme', name: 'web' },
-    queueJob: async (repository, labels) => {
-      const { jobIds } = await emulator.queueWorkflowRun({ repository, jobs: [{ labels }] });
-      return jobIds[0] ?? 0;
+    emulator,
+    proxy,
+    clock: {
+      now: () => clockNow,
+      advance: (ms) => {
+        clockNow += ms;
+      },
     },
-    cancelJob: (jobId) => emulator.cancelJob(jobId),
-    now: () => clockNow,
-    advance: (ms) => {
-      clockNow += ms;
-    },
-    close: async () => {
-      await emulator.idle();
-      expect(proxy.takeViolations()).toEqual([]);
-    },
-  };
+  });
 });
 
 describe('OctokitGitHubRunners on the wire', () => {

@@ -13,6 +13,8 @@ import {
   type RunnerScope,
   UnknownRunnerGroupError,
 } from '../../scheduler/ports/github-runners.js';
+import type { GitHubEmulator } from '../../stand-ins/github/github-emulator.js';
+import type { ValidatingProxy } from '../../stand-ins/github/validating-proxy.js';
 
 export interface GitHubRunnersContractSubject {
   readonly github: GitHubRunners;
@@ -32,6 +34,40 @@ export interface GitHubRunnersContractSubject {
   now(): number;
   advance(ms: number): void;
   close(): Promise<void>;
+}
+
+/**
+ * The subject for an adapter that talks to the GitHub emulator through the validating proxy: jobs are
+ * queued and cancelled at the emulator, and closing checks that no request or answer broke GitHub's
+ * OpenAPI description.
+ */
+export function emulatorContractSubject(options: {
+  readonly github: GitHubRunners;
+  readonly app: string;
+  readonly emulator: GitHubEmulator;
+  readonly proxy: ValidatingProxy;
+  readonly clock: { now(): number; advance(ms: number): void };
+}): GitHubRunnersContractSubject {
+  const { emulator, proxy, clock } = options;
+  return {
+    github: options.github,
+    app: options.app,
+    org: 'acme',
+    runnerGroup: 'gpu-pool',
+    repository: { owner: 'acme', name: 'api' },
+    otherRepository: { owner: 'acme', name: 'web' },
+    queueJob: async (repository, labels) => {
+      const { jobIds } = await emulator.queueWorkflowRun({ repository, jobs: [{ labels }] });
+      return jobIds[0] ?? 0;
+    },
+    cancelJob: (jobId) => emulator.cancelJob(jobId),
+    now: () => clock.now(),
+    advance: (ms) => clock.advance(ms),
+    close: async () => {
+      await emulator.idle();
+      expect(proxy.takeViolations()).toEqual([]);
+    },
+  };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
