@@ -238,9 +238,10 @@ async function provisionWithHotTier(
 ): Promise<WorkflowJobOutcome> {
   // The job's half of its one start: the runner it took may have been reported (and replaced) first.
   const paired = (await pairStart(deps, pool.name, 'job')) === 'second';
-  const [instances, target] = await Promise.all([
+  // A paired job is usually covered and needs only the instances: the target is read only otherwise.
+  const [instances, readTarget] = await Promise.all([
     deps.store.listPoolInstances(pool.name),
-    readHotTarget(deps, pool),
+    paired ? undefined : readHotTarget(deps, pool),
   ]);
   // A runner's half is only ever waiting while its runner is busy with a job no `in_progress` named
   // yet. With none such, the half this job paired with was left by a start outside the pairing (the
@@ -251,6 +252,7 @@ async function provisionWithHotTier(
   }
   if (paired) deps.metrics.count('HotPairsStale', 1, { Pool: pool.name });
   // Decided on the tier alone (see `refillForPair` for why not on the count of waiting jobs).
+  const target = readTarget ?? (await readHotTarget(deps, pool));
   const hot = hotUntaken(pool, instances);
   const hotIdle = hot.some((i) => i.state === 'idle');
   // This job takes one of the idle ones: the tier needs no refill when it holds its target without it.
